@@ -1,0 +1,55 @@
+//! Calls from EL2 to the firmware's PSCI (SMC conduit): start cores, power off.
+
+use bulkhead_abi::psci;
+
+/// Issues an SMCCC fast call to the firmware and returns x0.
+fn smc(function: u32, arg1: u64, arg2: u64, arg3: u64) -> i64 {
+    let result: i64;
+    // SAFETY: an SMC to the firmware's PSCI implementation; SMCCC 1.1 says
+    // x4..x17 are preserved, and we mark x0..x3 clobbered.
+    unsafe {
+        core::arch::asm!(
+            "smc #0",
+            inout("x0") function as u64 => result,
+            inout("x1") arg1 => _,
+            inout("x2") arg2 => _,
+            inout("x3") arg3 => _,
+            options(nostack),
+        )
+    };
+    result
+}
+
+/// Starts the core `mpidr` at physical `entry` in EL2 with x0 = `context`.
+pub fn cpu_on(mpidr: u64, entry: u64, context: u64) -> Result<(), i64> {
+    match smc(psci::CPU_ON_64, mpidr, entry, context) {
+        0 => Ok(()),
+        error => Err(error),
+    }
+}
+
+/// Powers the calling core off. Does not return on success.
+pub fn cpu_off() -> i64 {
+    smc(psci::CPU_OFF, 0, 0, 0)
+}
+
+/// Powers the whole machine off.
+pub fn system_off() -> ! {
+    smc(psci::SYSTEM_OFF, 0, 0, 0);
+    loop {
+        super::sysreg::wait_for_interrupt();
+    }
+}
+
+/// Asks the firmware whether it implements an SMCCC arch call (SMCCC_ARCH_FEATURES).
+pub fn arch_features(function: u32) -> i64 {
+    if smc(bulkhead_abi::arch::SMCCC_VERSION, 0, 0, 0) < 0x1_0001 {
+        return bulkhead_abi::ret::NOT_SUPPORTED;
+    }
+    smc(bulkhead_abi::arch::SMCCC_ARCH_FEATURES, function as u64, 0, 0)
+}
+
+/// Forwards an SMCCC arch workaround call to the firmware.
+pub fn arch_workaround(function: u32, arg1: u64) -> i64 {
+    smc(function, arg1, 0, 0)
+}

@@ -1,0 +1,150 @@
+//! Physical GICv3: distributor and redistributor bring-up, and the SGI that kicks a core.
+//!
+//! Bulkhead routes every physical IRQ to EL2 (HCR_EL2.IMO). For now the only
+//! interrupt it enables is [`KICK_SGI`], which one core sends another to make
+//! it leave its guest (partition stop/reset) or leave its idle loop (CPU_ON).
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+use super::sysreg::{dsb_sy, isb, read_sysreg, write_sysreg};
+
+/// The SGI Bulkhead uses between its own cores.
+pub const KICK_SGI: u32 = 8;
+/// INTIDs >= this value are spurious (1020..1023).
+const SPURIOUS_FIRST: u64 = 1020;
+
+register_structs! {
+    /// Distributor registers Bulkhead programs (GICv3 architecture spec, 12.9).
+    pub DistributorRegisters {
+        (0x0000 => ctlr: ReadWrite<u32>),
+        (0x0004 => typer: ReadOnly<u32>),
+        (0x0008 => @END),
+    }
+}
+
+register_structs! {
+    /// Redistributor control frame (RD_base).
+    pub RedistributorRegisters {
+        (0x0000 => ctlr: ReadWrite<u32>),
+        (0x0004 => iidr: ReadOnly<u32>),
+        (0x0008 => typer: ReadOnly<u64>),
+        (0x0010 => _reserved0),
+        (0x0014 => waker: ReadWrite<u32>),
+        (0x0018 => @END),
+    }
+}
+
+register_structs! {
+    /// Redistributor SGI/PPI frame (SGI_base = RD_base + 64 KiB).
+    pub SgiRegisters {
+        (0x0000 => _reserved0),
+        (0x0080 => igroupr0: ReadWrite<u32>),
+        (0x0084 => _reserved1),
+        (0x0100 => isenabler0: ReadWrite<u32>),
+        (0x0104 => _reserved2),
+        (0x0180 => icenabler0: ReadWrite<u32>),
+        (0x0184 => _reserved3),
+        (0x0400 => ipriorityr: [ReadWrite<u8>; 32]),
+        (0x0420 => @END),
+    }
+}
+
+const GICD_CTLR_RWP: u32 = 1 << 31;
+const GICD_CTLR_ENABLE_GRP0: u32 = 1 << 0;
+const GICD_CTLR_ENABLE_GRP1: u32 = 1 << 1;
+const GICD_CTLR_ARE: u32 = 1 << 4;
+const GICR_WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+const GICR_WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+const GICR_TYPER_LAST: u64 = 1 << 4;
+/// Each GICv3 redistributor is two 64 KiB frames.
+const REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
+
+/// Enables the distributor with affinity routing. Boot CPU, once.
+///
+/// # Safety
+/// `distributor` must be the GICv3 distributor's base, identity-mapped as device memory.
+pub unsafe fn init_distributor(distributor: u64) {
+    // SAFETY: per the contract, the address is the distributor's MMIO block.
+    let gicd = unsafe { &*(distributor as *const DistributorRegisters) };
+    gicd.ctlr.set(0);
+    while gicd.ctlr.get() & GICD_CTLR_RWP != 0 {}
+    gicd.ctlr.set(GICD_CTLR_ARE | GICD_CTLR_ENABLE_GRP1 | GICD_CTLR_ENABLE_GRP0);
+    while gicd.ctlr.get() & GICD_CTLR_RWP != 0 {}
+}
+
+/// Wakes this core's redistributor, enables [`KICK_SGI`] and the EL2 CPU interface.
+///
+/// # Safety
+/// `redistributors` must be the base of the GICv3 redistributor region,
+/// identity-mapped as device memory, and `size` its length.
+pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'static str> {
+    // GICR_TYPER[63:32] holds Aff3.Aff2.Aff1.Aff0.
+    let mpidr = super::sysreg::mpidr();
+    let wanted = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
+    let mut frame = redistributors;
+    let end = redistributors.saturating_add(size);
+    let rd = loop {
+        if frame >= end {
+            return Err("no GIC redistributor matches this core's MPIDR");
+        }
+        // SAFETY: `frame` stays inside the redistributor region (checked above).
+        let rd = unsafe { &*(frame as *const RedistributorRegisters) };
+        let typer = rd.typer.get();
+        if typer >> 32 == wanted {
+            break rd;
+        }
+        if typer & GICR_TYPER_LAST != 0 {
+            return Err("no GIC redistributor matches this core's MPIDR");
+        }
+        frame += REDISTRIBUTOR_STRIDE;
+    };
+    rd.waker.set(rd.waker.get() & !GICR_WAKER_PROCESSOR_SLEEP);
+    while rd.waker.get() & GICR_WAKER_CHILDREN_ASLEEP != 0 {}
+
+    // SAFETY: the SGI frame follows the control frame of the same redistributor.
+    let sgi = unsafe { &*((frame + 0x1_0000) as *const SgiRegisters) };
+    sgi.icenabler0.set(u32::MAX);
+    sgi.igroupr0.set(u32::MAX);
+    sgi.ipriorityr[KICK_SGI as usize].set(0x80);
+    sgi.isenabler0.set(1 << KICK_SGI);
+    dsb_sy();
+
+    // EL2 uses the system-register interface and lets EL1 use it too.
+    write_sysreg!("icc_sre_el2", 0b1111);
+    isb();
+    write_sysreg!("icc_pmr_el1", 0xff);
+    write_sysreg!("icc_bpr1_el1", 0);
+    write_sysreg!("icc_ctlr_el1", 0);
+    write_sysreg!("icc_igrpen1_el1", 1);
+    isb();
+    Ok(())
+}
+
+/// Sends [`KICK_SGI`] to the core with physical MPIDR `mpidr`.
+pub fn send_kick(mpidr: u64) {
+    let aff0 = mpidr & 0xff;
+    let value = ((mpidr >> 32) & 0xff) << 48
+        | ((mpidr >> 16) & 0xff) << 32
+        | (KICK_SGI as u64) << 24
+        | ((mpidr >> 8) & 0xff) << 16
+        | (aff0 / 16) << 44
+        | 1 << (aff0 % 16);
+    dsb_sy();
+    write_sysreg!("icc_sgi1r_el1", value);
+    isb();
+}
+
+/// Acknowledges and completes every pending interrupt; returns how many there were.
+pub fn drain_pending() -> usize {
+    let mut count = 0;
+    loop {
+        let intid = read_sysreg!("icc_iar1_el1") & 0xff_ffff;
+        if intid >= SPURIOUS_FIRST {
+            return count;
+        }
+        write_sysreg!("icc_eoir1_el1", intid);
+        count += 1;
+    }
+}

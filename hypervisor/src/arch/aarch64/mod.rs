@@ -1,0 +1,10 @@
+//! AArch64 at EL2: everything that touches a register, a page table in use, or an exception.
+
+pub mod cache;
+pub mod entry;
+pub mod exception;
+pub mod firmware;
+pub mod gic;
+pub mod mmu;
+pub mod sysreg;
+pub mod vm;

@@ -1,0 +1,60 @@
+//! System registers that `aarch64-cpu` does not model (GIC CPU interface, TLB, cache ops).
+
+use core::arch::asm;
+
+/// Reads a system register by name.
+macro_rules! read_sysreg {
+    ($name:literal) => {{
+        let value: u64;
+        // SAFETY: reading a system register has no side effect on memory.
+        unsafe { core::arch::asm!(concat!("mrs {}, ", $name), out(reg) value, options(nomem, nostack)) };
+        value
+    }};
+}
+
+/// Writes a system register by name.
+macro_rules! write_sysreg {
+    ($name:literal, $value:expr) => {{
+        let value: u64 = $value;
+        // SAFETY: every caller writes a register of the EL2 GIC/timer
+        // interface with a value documented at the call site; none of them
+        // changes the memory map the compiler relies on.
+        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) value, options(nostack)) };
+    }};
+}
+
+pub(crate) use read_sysreg;
+pub(crate) use write_sysreg;
+
+/// Instruction synchronization barrier.
+#[inline(always)]
+pub fn isb() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("isb", options(nostack)) };
+}
+
+/// Data synchronization barrier, inner shareable.
+#[inline(always)]
+pub fn dsb_ish() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("dsb ish", options(nostack)) };
+}
+
+/// Data synchronization barrier, full system.
+#[inline(always)]
+pub fn dsb_sy() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("dsb sy", options(nostack)) };
+}
+
+/// Waits for an interrupt (pending even while masked) or event.
+#[inline(always)]
+pub fn wait_for_interrupt() {
+    // SAFETY: wfi only pauses the core.
+    unsafe { asm!("wfi", options(nomem, nostack)) };
+}
+
+/// Physical MPIDR affinity of this core (Aff3..Aff0, without flag bits).
+pub fn mpidr() -> u64 {
+    read_sysreg!("mpidr_el1") & 0xff_00ff_ffff
+}

@@ -1,0 +1,3 @@
+//! Architecture support; Bulkhead runs on AArch64 at EL2 only.
+
+pub mod aarch64;

@@ -1,0 +1,222 @@
+//! Boot: from the reset entry to every core running its partition's vCPU.
+//!
+//! Boot CPU: MMU, heap, console, board DT, layout validation (a refused
+//! layout stops here and powers off), partitions, GIC, secondary cores. Then
+//! every core, the boot CPU included, runs [`run_core`].
+
+use alloc::vec::Vec;
+
+use bulkhead_core::address::PhysRange;
+use bulkhead_core::config;
+use bulkhead_platform::current::PLATFORM;
+
+use crate::arch::aarch64::exception::GuestFrame;
+use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, vm};
+use crate::partition::{system, Partition, PartitionState, System};
+use crate::{console, heap, percpu, println};
+
+/// Largest board DTB Bulkhead accepts.
+const MAX_DTB_SIZE: usize = 2 << 20;
+
+/// Rust entry of the boot CPU; `dtb` is the physical address firmware passed in x0.
+#[no_mangle]
+extern "C" fn primary_main(dtb: u64) -> ! {
+    mmu::build_identity_map();
+    mmu::enable();
+    heap::init();
+    console::init(PLATFORM.early_console);
+    console::init_logger();
+    log::info!("Bulkhead {} starting at EL2 on {} (DTB at {dtb:#x})", env!("CARGO_PKG_VERSION"), PLATFORM.name);
+
+    let Some(dtb) = copy_dtb(dtb) else {
+        log::error!("no valid device tree at x0; stopping");
+        firmware::system_off();
+    };
+    let board = match config::parse_board(&dtb) {
+        Ok(board) => board,
+        Err(error) => {
+            log::error!("board device tree: {error}; stopping");
+            firmware::system_off();
+        }
+    };
+    if let Some(uart) = board.console {
+        console::init(uart.start.0);
+    }
+    let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
+    let hypervisor = PhysRange::new(PLATFORM.reserved_start, PLATFORM.hypervisor_size);
+    let layout = match config::parse_layout(&dtb, &board, reserved, hypervisor) {
+        Ok(layout) => layout,
+        Err(errors) => {
+            for error in &errors {
+                println!("{error}");
+            }
+            log::error!("layout refused ({} error(s)); no partition started, stopping", errors.len());
+            firmware::system_off();
+        }
+    };
+    if board.cpus.len() > PLATFORM.max_cpus {
+        log::error!("board has {} CPUs, Bulkhead supports {}; stopping", board.cpus.len(), PLATFORM.max_cpus);
+        firmware::system_off();
+    }
+
+    let mut partitions = Vec::new();
+    for config in layout.partitions {
+        let label = config.label.clone();
+        match Partition::new(config, &board, &dtb) {
+            Ok(partition) => partitions.push(partition),
+            Err(error) => {
+                log::error!("partition {label}: {error}; no partition started, stopping");
+                firmware::system_off();
+            }
+        }
+    }
+    for partition in &partitions {
+        if let Err(error) = partition.load_images() {
+            log::error!("partition {}: {error}; stopping", partition.label());
+            firmware::system_off();
+        }
+        log::info!(
+            "partition {} (id {}): {} vCPU(s), {} MiB, entry {:#x}, DT at {:#x}",
+            partition.label(),
+            partition.config.id,
+            partition.vcpus.len(),
+            partition.config.memory_bytes() >> 20,
+            partition.config.load_address.0,
+            partition.dtb_ipa.0
+        );
+    }
+    let Some(gic) = board.gic.as_ref().map(|gic| (gic.distributor, gic.redistributors)) else {
+        log::error!("board has no GICv3; stopping");
+        firmware::system_off();
+    };
+    // SAFETY: the board DT names the GICv3 distributor, which the EL2
+    // identity map covers as device memory.
+    unsafe { gic::init_distributor(gic.0.start.0) };
+
+    let boot_mpidr = sysreg::mpidr();
+    let boot_cpu = board.cpus.iter().position(|cpu| cpu.mpidr == boot_mpidr);
+    let system = System::install(board, partitions);
+    for partition in &system.partitions {
+        if let Some(first) = partition.vcpus.first() {
+            first.force_on_pending(partition.config.load_address.0, partition.dtb_ipa.0);
+        }
+    }
+    for (cpu, board_cpu) in system.board.cpus.iter().enumerate() {
+        if Some(cpu) == boot_cpu || system.cpu_map.get(cpu).copied().flatten().is_none() {
+            continue;
+        }
+        if let Err(error) = firmware::cpu_on(board_cpu.mpidr, entry::secondary_entry as *const () as u64, cpu as u64) {
+            log::error!("firmware refused to start CPU {} (MPIDR {:#x}): {error}", cpu, board_cpu.mpidr);
+        }
+    }
+    match boot_cpu {
+        Some(cpu) if system.cpu_map.get(cpu).copied().flatten().is_some() => run_core(cpu),
+        _ => {
+            log::info!("boot CPU runs no partition; powering it off");
+            firmware::cpu_off();
+            idle_forever()
+        }
+    }
+}
+
+/// Rust entry of a secondary core started by [`firmware::cpu_on`].
+#[no_mangle]
+extern "C" fn secondary_main(cpu: u64) -> ! {
+    mmu::enable();
+    run_core(cpu as usize)
+}
+
+/// Copies the board DTB into the heap so that nothing later overwrites it.
+fn copy_dtb(address: u64) -> Option<Vec<u8>> {
+    if address == 0 || address % 8 != 0 {
+        return None;
+    }
+    // SAFETY: firmware passes the DTB in RAM, identity-mapped as normal
+    // memory; we read its 8-byte header first and check the magic.
+    let header = unsafe { core::slice::from_raw_parts(address as *const u8, 8) };
+    if header[0..4] != [0xd0, 0x0d, 0xfe, 0xed] {
+        return None;
+    }
+    let size = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if size > MAX_DTB_SIZE {
+        return None;
+    }
+    // SAFETY: the header says the blob is `size` bytes long, bounded above.
+    Some(unsafe { core::slice::from_raw_parts(address as *const u8, size) }.to_vec())
+}
+
+/// Every core's life: bring up its GIC interface, then run its vCPU whenever
+/// it is powered on, until the machine powers off.
+fn run_core(cpu: usize) -> ! {
+    percpu::set_current_cpu(cpu);
+    let Some(system) = system() else { idle_forever() };
+    let Some((partition, vcpu)) = system.assignment(cpu) else { idle_forever() };
+    if let Some(gic) = system.board.gic.as_ref() {
+        // SAFETY: the redistributor region comes from the board DT and the
+        // EL2 identity map covers it as device memory.
+        if let Err(error) = unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) } {
+            log::error!("CPU {cpu}: {error}");
+            idle_forever();
+        }
+    }
+    vm::enter_partition(partition.stage2_root(), partition.vmid);
+    loop {
+        let (entry, context) = wait_for_power_on(system, partition, vcpu);
+        percpu::set_run_generation(cpu, partition.generation());
+        vcpu.set_in_guest(true);
+        if partition.state() != PartitionState::Running {
+            vcpu.set_in_guest(false);
+            continue;
+        }
+        vm::reset_vcpu(vcpu.index);
+        let mut frame = GuestFrame::default();
+        frame.x[0] = context;
+        frame.elr = entry;
+        frame.spsr = vm::SPSR_EL1H_MASKED;
+        // SAFETY: this core's stage 2, HCR_EL2 and EL1 reset state were set
+        // for its partition above; SPSR names EL1h.
+        unsafe { exception::enter_guest(&frame) };
+        vcpu.set_in_guest(false);
+        vcpu.power_off_if_on();
+    }
+}
+
+/// Sleeps until this vCPU is powered on in a running partition, or powers
+/// the machine off once no partition is alive.
+fn wait_for_power_on(system: &System, partition: &Partition, vcpu: &crate::partition::Vcpu) -> (u64, u64) {
+    loop {
+        // Drain first, then look: a kick that arrives after the look stays
+        // pending and ends the wfi at once, so no wake-up is lost.
+        gic::drain_pending();
+        if system.alive_partitions() == 0 {
+            log::info!("all partitions are off; powering off");
+            firmware::system_off();
+        }
+        if partition.state() == PartitionState::Running {
+            if let Some(start) = vcpu.take_pending_start() {
+                return start;
+            }
+        }
+        sysreg::wait_for_interrupt();
+    }
+}
+
+fn idle_forever() -> ! {
+    loop {
+        sysreg::wait_for_interrupt();
+    }
+}
+
+/// Called from the entry code when we were not entered at EL2 (MMU off).
+#[no_mangle]
+extern "C" fn refuse_exception_level(level: u64) {
+    console::init(PLATFORM.early_console);
+    println!("bulkhead: entered at EL{level}, but Bulkhead must be entered at EL2; refusing to run");
+}
+
+/// An exception taken from EL2 itself: a hypervisor bug. Report and stop the machine.
+#[no_mangle]
+extern "C" fn hypervisor_exception(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
+    println!("bulkhead: fatal: exception in the hypervisor (kind {kind}) esr={esr:#x} elr={elr:#x} far={far:#x}");
+    firmware::system_off();
+}

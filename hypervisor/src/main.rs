@@ -1,0 +1,23 @@
+//! Bulkhead: a static-partitioning type-1 micro-hypervisor for ARMv8-A, running at EL2.
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+mod arch;
+mod boot;
+mod console;
+mod fault;
+mod heap;
+mod hypercall;
+mod partition;
+mod percpu;
+mod trap;
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("bulkhead: fatal: panic: {info}");
+    arch::aarch64::firmware::system_off()
+}

@@ -1,0 +1,13 @@
+//! Partitions and their vCPUs: resources from the validated layout, and their lifecycle.
+
+mod lifecycle;
+mod memory;
+mod partition;
+mod system;
+mod vcpu;
+
+pub use lifecycle::{request_cpu_on, reset_partition, stop_partition, StopReason};
+pub use memory::GuestBuffer;
+pub use partition::{Partition, PartitionState};
+pub use system::{system, System};
+pub use vcpu::{PowerState, Vcpu};

@@ -1,0 +1,58 @@
+//! The whole machine as Bulkhead runs it: the board, every partition, and which core runs what.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use bulkhead_core::config::Board;
+use spin::Once;
+
+use super::partition::Partition;
+
+pub struct System {
+    pub board: Board,
+    pub partitions: Vec<Partition>,
+    /// For each logical CPU: (partition index, vCPU index), or None if idle.
+    pub cpu_map: Vec<Option<(usize, usize)>>,
+    /// Partitions still running or resetting; at zero the machine powers off.
+    alive: AtomicUsize,
+}
+
+static SYSTEM: Once<System> = Once::new();
+
+impl System {
+    /// Publishes the system; boot CPU, once, before secondaries start.
+    pub fn install(board: Board, partitions: Vec<Partition>) -> &'static System {
+        let mut cpu_map = Vec::new();
+        cpu_map.resize(board.cpus.len(), None);
+        for (partition_index, partition) in partitions.iter().enumerate() {
+            for vcpu in &partition.vcpus {
+                if let Some(slot) = cpu_map.get_mut(vcpu.cpu) {
+                    *slot = Some((partition_index, vcpu.index));
+                }
+            }
+        }
+        let alive = AtomicUsize::new(partitions.len());
+        SYSTEM.call_once(|| System { board, partitions, cpu_map, alive })
+    }
+
+    /// The partition and vCPU that `cpu` runs.
+    pub fn assignment(&self, cpu: usize) -> Option<(&Partition, &super::Vcpu)> {
+        let (partition, vcpu) = (*self.cpu_map.get(cpu)?)?;
+        let partition = self.partitions.get(partition)?;
+        Some((partition, partition.vcpus.get(vcpu)?))
+    }
+
+    /// Records that a partition went from alive to off/stopped; returns how many remain.
+    pub(super) fn partition_died(&self) -> usize {
+        self.alive.fetch_sub(1, Ordering::AcqRel).saturating_sub(1)
+    }
+
+    pub fn alive_partitions(&self) -> usize {
+        self.alive.load(Ordering::Acquire)
+    }
+}
+
+/// The installed system; None before boot has published it.
+pub fn system() -> Option<&'static System> {
+    SYSTEM.get()
+}
