@@ -26,7 +26,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     heap::init();
     console::init(PLATFORM.early_console);
     console::init_logger();
-    log::info!("Bulkhead {} starting at EL2 on {} (DTB at {dtb:#x})", env!("CARGO_PKG_VERSION"), PLATFORM.name);
+    log::info!(
+        "Bulkhead {} starting at EL2 on {} (DTB at {dtb:#x})",
+        env!("CARGO_PKG_VERSION"),
+        PLATFORM.name
+    );
 
     let Some(dtb) = copy_dtb(dtb) else {
         log::error!("no valid device tree at x0; stopping");
@@ -50,12 +54,19 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             for error in &errors {
                 println!("{error}");
             }
-            log::error!("layout refused ({} error(s)); no partition started, stopping", errors.len());
+            log::error!(
+                "layout refused ({} error(s)); no partition started, stopping",
+                errors.len()
+            );
             firmware::system_off();
         }
     };
     if board.cpus.len() > PLATFORM.max_cpus {
-        log::error!("board has {} CPUs, Bulkhead supports {}; stopping", board.cpus.len(), PLATFORM.max_cpus);
+        log::error!(
+            "board has {} CPUs, Bulkhead supports {}; stopping",
+            board.cpus.len(),
+            PLATFORM.max_cpus
+        );
         firmware::system_off();
     }
 
@@ -85,7 +96,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             partition.dtb_ipa.0
         );
     }
-    let Some(gic) = board.gic.as_ref().map(|gic| (gic.distributor, gic.redistributors)) else {
+    let Some(gic) = board
+        .gic
+        .as_ref()
+        .map(|gic| (gic.distributor, gic.redistributors))
+    else {
         log::error!("board has no GICv3; stopping");
         firmware::system_off();
     };
@@ -105,8 +120,16 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         if Some(cpu) == boot_cpu || system.cpu_map.get(cpu).copied().flatten().is_none() {
             continue;
         }
-        if let Err(error) = firmware::cpu_on(board_cpu.mpidr, entry::secondary_entry as *const () as u64, cpu as u64) {
-            log::error!("firmware refused to start CPU {} (MPIDR {:#x}): {error}", cpu, board_cpu.mpidr);
+        if let Err(error) = firmware::cpu_on(
+            board_cpu.mpidr,
+            entry::secondary_entry as *const () as u64,
+            cpu as u64,
+        ) {
+            log::error!(
+                "firmware refused to start CPU {} (MPIDR {:#x}): {error}",
+                cpu,
+                board_cpu.mpidr
+            );
         }
     }
     match boot_cpu {
@@ -128,7 +151,7 @@ extern "C" fn secondary_main(cpu: u64) -> ! {
 
 /// Copies the board DTB into the heap so that nothing later overwrites it.
 fn copy_dtb(address: u64) -> Option<Vec<u8>> {
-    if address == 0 || address % 8 != 0 {
+    if address == 0 || !address.is_multiple_of(8) {
         return None;
     }
     // SAFETY: firmware passes the DTB in RAM, identity-mapped as normal
@@ -149,12 +172,18 @@ fn copy_dtb(address: u64) -> Option<Vec<u8>> {
 /// it is powered on, until the machine powers off.
 fn run_core(cpu: usize) -> ! {
     percpu::set_current_cpu(cpu);
-    let Some(system) = system() else { idle_forever() };
-    let Some((partition, vcpu)) = system.assignment(cpu) else { idle_forever() };
+    let Some(system) = system() else {
+        idle_forever()
+    };
+    let Some((partition, vcpu)) = system.assignment(cpu) else {
+        idle_forever()
+    };
     if let Some(gic) = system.board.gic.as_ref() {
         // SAFETY: the redistributor region comes from the board DT and the
         // EL2 identity map covers it as device memory.
-        if let Err(error) = unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) } {
+        if let Err(error) =
+            unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) }
+        {
             log::error!("CPU {cpu}: {error}");
             idle_forever();
         }
@@ -183,7 +212,11 @@ fn run_core(cpu: usize) -> ! {
 
 /// Sleeps until this vCPU is powered on in a running partition, or powers
 /// the machine off once no partition is alive.
-fn wait_for_power_on(system: &System, partition: &Partition, vcpu: &crate::partition::Vcpu) -> (u64, u64) {
+fn wait_for_power_on(
+    system: &System,
+    partition: &Partition,
+    vcpu: &crate::partition::Vcpu,
+) -> (u64, u64) {
     loop {
         // Drain first, then look: a kick that arrives after the look stays
         // pending and ends the wfi at once, so no wake-up is lost.
@@ -211,7 +244,9 @@ fn idle_forever() -> ! {
 #[no_mangle]
 extern "C" fn refuse_exception_level(level: u64) {
     console::init(PLATFORM.early_console);
-    println!("bulkhead: entered at EL{level}, but Bulkhead must be entered at EL2; refusing to run");
+    println!(
+        "bulkhead: entered at EL{level}, but Bulkhead must be entered at EL2; refusing to run"
+    );
 }
 
 /// An exception taken from EL2 itself: a hypervisor bug. Report and stop the machine.

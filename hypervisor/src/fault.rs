@@ -15,7 +15,11 @@ fn describe(esr: u64, ipa: u64) -> alloc::string::String {
     match class {
         0x24 => {
             let access = if iss & (1 << 6) != 0 { "write" } else { "read" };
-            let walk = if iss & (1 << 7) != 0 { " during a stage-1 table walk" } else { "" };
+            let walk = if iss & (1 << 7) != 0 {
+                " during a stage-1 table walk"
+            } else {
+                ""
+            };
             format!("stage-2 data abort ({access}) at IPA {ipa:#x}{walk}")
         }
         0x20 => format!("stage-2 instruction abort at IPA {ipa:#x}"),
@@ -34,7 +38,11 @@ fn describe(esr: u64, ipa: u64) -> alloc::string::String {
 /// Reports the fault and stops the caller's partition; the vCPU leaves its guest.
 pub fn stop_for_fault(caller: &Caller, frame: &GuestFrame, esr: u64) -> TrapOutcome {
     let class = esr >> 26;
-    let ipa = if class == 0x24 || class == 0x20 { vm::fault_ipa() } else { 0 };
+    let ipa = if class == 0x24 || class == 0x20 {
+        vm::fault_ipa()
+    } else {
+        0
+    };
     let far = vm::far();
     let partition_ref = caller.partition;
     println!(
@@ -48,6 +56,11 @@ pub fn stop_for_fault(caller: &Caller, frame: &GuestFrame, esr: u64) -> TrapOutc
         ipa,
         frame.elr
     );
-    partition::stop_partition(caller.system, partition_ref, StopReason::Fault, caller.vcpu.cpu);
+    partition::stop_partition(
+        caller.system,
+        partition_ref,
+        StopReason::Fault,
+        caller.vcpu.cpu,
+    );
     TrapOutcome::Exit
 }

@@ -25,5 +25,7 @@ pub fn set_run_generation(cpu: usize, generation: u32) {
 }
 
 pub fn run_generation(cpu: usize) -> u32 {
-    RUN_GENERATION.get(cpu).map_or(u32::MAX, |slot| slot.load(Ordering::Acquire))
+    RUN_GENERATION
+        .get(cpu)
+        .map_or(u32::MAX, |slot| slot.load(Ordering::Acquire))
 }

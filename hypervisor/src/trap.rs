@@ -39,7 +39,11 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
     match ExceptionKind::from_raw(kind) {
         ExceptionKind::Sync => {
             let esr = vm::esr();
-            let caller = Caller { system, partition, vcpu };
+            let caller = Caller {
+                system,
+                partition,
+                vcpu,
+            };
             match esr >> 26 {
                 class::HVC64 => hypercall::dispatch(&caller, frame),
                 class::SMC64 => {
@@ -62,7 +66,11 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
             }
         }
         ExceptionKind::Fiq | ExceptionKind::SError | ExceptionKind::Aarch32 => {
-            let caller = Caller { system, partition, vcpu };
+            let caller = Caller {
+                system,
+                partition,
+                vcpu,
+            };
             fault::stop_for_fault(&caller, frame, read_sysreg!("esr_el2"))
         }
     }

@@ -15,14 +15,16 @@ pub fn handle(function: u32, frame: &mut GuestFrame) {
                 arch::SMCCC_VERSION | arch::SMCCC_ARCH_FEATURES => ret::SUCCESS,
                 // Honest answer: a workaround is available to the guest only
                 // if the firmware implements it, since we forward the call.
-                arch::SMCCC_ARCH_WORKAROUND_1 | arch::SMCCC_ARCH_WORKAROUND_2 | arch::SMCCC_ARCH_WORKAROUND_3 => {
-                    firmware::arch_features(queried)
-                }
+                arch::SMCCC_ARCH_WORKAROUND_1
+                | arch::SMCCC_ARCH_WORKAROUND_2
+                | arch::SMCCC_ARCH_WORKAROUND_3 => firmware::arch_features(queried),
                 _ => ret::NOT_SUPPORTED,
             };
             set_result(frame, answer);
         }
-        arch::SMCCC_ARCH_WORKAROUND_1 | arch::SMCCC_ARCH_WORKAROUND_2 | arch::SMCCC_ARCH_WORKAROUND_3 => {
+        arch::SMCCC_ARCH_WORKAROUND_1
+        | arch::SMCCC_ARCH_WORKAROUND_2
+        | arch::SMCCC_ARCH_WORKAROUND_3 => {
             if firmware::arch_features(function) >= 0 {
                 set_result(frame, firmware::arch_workaround(function, frame.x[1]));
             } else {

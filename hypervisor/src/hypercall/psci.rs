@@ -10,12 +10,22 @@ use crate::trap::TrapOutcome;
 pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOutcome {
     // 32-bit calls take 32-bit arguments: ignore the upper halves.
     let narrow = function & 0x4000_0000 == 0;
-    let arg = |index: usize| if narrow { frame.x[index] & 0xffff_ffff } else { frame.x[index] };
+    let arg = |index: usize| {
+        if narrow {
+            frame.x[index] & 0xffff_ffff
+        } else {
+            frame.x[index]
+        }
+    };
     let (target, entry, context) = (arg(1), arg(2), arg(3));
     match function {
         psci::VERSION => set_result(frame, i64::from(psci::VERSION_1_1)),
         psci::FEATURES => {
-            let answer = if is_implemented(frame.x[1] as u32) { ret::SUCCESS } else { ret::NOT_SUPPORTED };
+            let answer = if is_implemented(frame.x[1] as u32) {
+                ret::SUCCESS
+            } else {
+                ret::NOT_SUPPORTED
+            };
             set_result(frame, answer);
         }
         // Standby only: returning at once is a valid wake-up.
@@ -27,26 +37,43 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
         }
         psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 => {
             let result = match (vcpu_index(caller, target), entry) {
-                (Some(index), 0) => caller.partition.vcpus.get(index).map_or(ret::INVALID_PARAMETERS, |vcpu| {
-                    match vcpu.power() {
-                        PowerState::On => psci::AFFINITY_ON as i64,
-                        PowerState::Off => psci::AFFINITY_OFF as i64,
-                        PowerState::OnPending => psci::AFFINITY_ON_PENDING as i64,
-                    }
-                }),
+                (Some(index), 0) => {
+                    caller
+                        .partition
+                        .vcpus
+                        .get(index)
+                        .map_or(ret::INVALID_PARAMETERS, |vcpu| match vcpu.power() {
+                            PowerState::On => psci::AFFINITY_ON as i64,
+                            PowerState::Off => psci::AFFINITY_OFF as i64,
+                            PowerState::OnPending => psci::AFFINITY_ON_PENDING as i64,
+                        })
+                }
                 _ => ret::INVALID_PARAMETERS,
             };
             set_result(frame, result);
         }
         psci::MIGRATE_INFO_TYPE => set_result(frame, psci::TOS_NOT_PRESENT_MP as i64),
         psci::SYSTEM_OFF => {
-            partition::stop_partition(caller.system, caller.partition, StopReason::PowerOff, caller.vcpu.cpu);
+            partition::stop_partition(
+                caller.system,
+                caller.partition,
+                StopReason::PowerOff,
+                caller.vcpu.cpu,
+            );
             return TrapOutcome::Exit;
         }
         psci::SYSTEM_RESET => {
             if let Err(error) = partition::reset_partition(caller.partition, caller.vcpu.cpu) {
-                log::error!("partition {}: reset failed: {error}", caller.partition.label());
-                partition::stop_partition(caller.system, caller.partition, StopReason::Fault, caller.vcpu.cpu);
+                log::error!(
+                    "partition {}: reset failed: {error}",
+                    caller.partition.label()
+                );
+                partition::stop_partition(
+                    caller.system,
+                    caller.partition,
+                    StopReason::Fault,
+                    caller.vcpu.cpu,
+                );
             }
             return TrapOutcome::Exit;
         }
@@ -89,7 +116,12 @@ fn cpu_on(caller: &Caller, target: u64, entry: u64, context: u64) -> i64 {
     let Some(index) = vcpu_index(caller, target) else {
         return ret::INVALID_PARAMETERS;
     };
-    if caller.partition.config.ipa_to_pa(bulkhead_core::address::Ipa(entry), 4).is_none() {
+    if caller
+        .partition
+        .config
+        .ipa_to_pa(bulkhead_core::address::Ipa(entry), 4)
+        .is_none()
+    {
         return ret::INVALID_ADDRESS;
     }
     match partition::request_cpu_on(caller.partition, index, entry, context) {

@@ -9,9 +9,10 @@ use crate::partition::GuestBuffer;
 
 pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) {
     match vendor::canonical(function) {
-        vendor::VERSION => {
-            set_result(frame, ((vendor::BULKHEAD_VERSION_MAJOR << 16) | vendor::BULKHEAD_VERSION_MINOR) as i64)
-        }
+        vendor::VERSION => set_result(
+            frame,
+            ((vendor::BULKHEAD_VERSION_MAJOR << 16) | vendor::BULKHEAD_VERSION_MINOR) as i64,
+        ),
         vendor::PARTITION_INFO => {
             let config = &caller.partition.config;
             frame.x[0] = ret::SUCCESS as u64;

@@ -1,8 +1,8 @@
 //! Partition lifecycle across cores: CPU_ON, stop (SYSTEM_OFF or fault) and reset.
 
-use super::partition::{Partition, PartitionState};
-use super::vcpu::PowerState;
+use super::runtime::{Partition, PartitionState};
 use super::system::System;
+use super::vcpu::PowerState;
 use crate::arch::aarch64::gic;
 
 /// Why a partition stops.
@@ -23,7 +23,12 @@ fn kick_others(partition: &Partition, except_cpu: usize) {
 
 /// Stops `partition` for good. Returns false if it was not running (someone
 /// else is already stopping or resetting it).
-pub fn stop_partition(system: &System, partition: &Partition, reason: StopReason, caller_cpu: usize) -> bool {
+pub fn stop_partition(
+    system: &System,
+    partition: &Partition,
+    reason: StopReason,
+    caller_cpu: usize,
+) -> bool {
     let _lifecycle = partition.lifecycle.lock();
     if partition.state() != PartitionState::Running {
         return false;
@@ -42,7 +47,11 @@ pub fn stop_partition(system: &System, partition: &Partition, reason: StopReason
         "partition {} (id {}) is {}; {} partition(s) still running",
         partition.label(),
         partition.config.id,
-        if reason == StopReason::PowerOff { "off" } else { "stopped" },
+        if reason == StopReason::PowerOff {
+            "off"
+        } else {
+            "stopped"
+        },
         remaining
     );
     true
@@ -80,12 +89,21 @@ pub fn reset_partition(partition: &Partition, caller_cpu: usize) -> Result<(), &
             gic::send_kick(first.mpidr);
         }
     }
-    log::info!("partition {} (id {}) reset", partition.label(), partition.config.id);
+    log::info!(
+        "partition {} (id {}) reset",
+        partition.label(),
+        partition.config.id
+    );
     Ok(())
 }
 
 /// PSCI CPU_ON for vCPU `target` of `partition`.
-pub fn request_cpu_on(partition: &Partition, target: usize, entry: u64, context: u64) -> Result<(), PowerState> {
+pub fn request_cpu_on(
+    partition: &Partition,
+    target: usize,
+    entry: u64,
+    context: u64,
+) -> Result<(), PowerState> {
     let vcpu = partition.vcpus.get(target).ok_or(PowerState::Off)?;
     vcpu.request_on(entry, context)?;
     gic::send_kick(vcpu.mpidr);

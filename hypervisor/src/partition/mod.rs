@@ -2,12 +2,12 @@
 
 mod lifecycle;
 mod memory;
-mod partition;
+mod runtime;
 mod system;
 mod vcpu;
 
 pub use lifecycle::{request_cpu_on, reset_partition, stop_partition, StopReason};
 pub use memory::GuestBuffer;
-pub use partition::{Partition, PartitionState};
+pub use runtime::{Partition, PartitionState};
 pub use system::{system, System};
 pub use vcpu::{PowerState, Vcpu};

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use bulkhead_core::config::Board;
 use spin::Once;
 
-use super::partition::Partition;
+use super::runtime::Partition;
 
 pub struct System {
     pub board: Board,
@@ -32,7 +32,12 @@ impl System {
             }
         }
         let alive = AtomicUsize::new(partitions.len());
-        SYSTEM.call_once(|| System { board, partitions, cpu_map, alive })
+        SYSTEM.call_once(|| System {
+            board,
+            partitions,
+            cpu_map,
+            alive,
+        })
     }
 
     /// The partition and vCPU that `cpu` runs.

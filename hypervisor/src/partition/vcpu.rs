@@ -65,7 +65,8 @@ impl Vcpu {
             .map_err(|raw| PowerState::from_raw(raw & 0x7f))?;
         self.entry.store(entry, Ordering::Relaxed);
         self.context.store(context, Ordering::Relaxed);
-        self.power.store(PowerState::OnPending as u8, Ordering::Release);
+        self.power
+            .store(PowerState::OnPending as u8, Ordering::Release);
         Ok(())
     }
 
@@ -73,7 +74,8 @@ impl Vcpu {
     pub fn force_on_pending(&self, entry: u64, context: u64) {
         self.entry.store(entry, Ordering::Relaxed);
         self.context.store(context, Ordering::Relaxed);
-        self.power.store(PowerState::OnPending as u8, Ordering::Release);
+        self.power
+            .store(PowerState::OnPending as u8, Ordering::Release);
     }
 
     /// OnPending -> On, returning (entry, context); None if not pending.
@@ -86,7 +88,10 @@ impl Vcpu {
                 Ordering::Acquire,
             )
             .ok()?;
-        Some((self.entry.load(Ordering::Relaxed), self.context.load(Ordering::Relaxed)))
+        Some((
+            self.entry.load(Ordering::Relaxed),
+            self.context.load(Ordering::Relaxed),
+        ))
     }
 
     /// On -> Off after the vCPU left its guest; leaves a pending restart alone.

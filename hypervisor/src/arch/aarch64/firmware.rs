@@ -46,7 +46,12 @@ pub fn arch_features(function: u32) -> i64 {
     if smc(bulkhead_abi::arch::SMCCC_VERSION, 0, 0, 0) < 0x1_0001 {
         return bulkhead_abi::ret::NOT_SUPPORTED;
     }
-    smc(bulkhead_abi::arch::SMCCC_ARCH_FEATURES, function as u64, 0, 0)
+    smc(
+        bulkhead_abi::arch::SMCCC_ARCH_FEATURES,
+        function as u64,
+        0,
+        0,
+    )
 }
 
 /// Forwards an SMCCC arch workaround call to the firmware.

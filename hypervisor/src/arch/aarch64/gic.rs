@@ -70,7 +70,8 @@ pub unsafe fn init_distributor(distributor: u64) {
     let gicd = unsafe { &*(distributor as *const DistributorRegisters) };
     gicd.ctlr.set(0);
     while gicd.ctlr.get() & GICD_CTLR_RWP != 0 {}
-    gicd.ctlr.set(GICD_CTLR_ARE | GICD_CTLR_ENABLE_GRP1 | GICD_CTLR_ENABLE_GRP0);
+    gicd.ctlr
+        .set(GICD_CTLR_ARE | GICD_CTLR_ENABLE_GRP1 | GICD_CTLR_ENABLE_GRP0);
     while gicd.ctlr.get() & GICD_CTLR_RWP != 0 {}
 }
 

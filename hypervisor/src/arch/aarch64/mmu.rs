@@ -5,7 +5,9 @@
 
 use core::cell::UnsafeCell;
 
-use aarch64_cpu::registers::{Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2};
+use aarch64_cpu::registers::{
+    Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2,
+};
 
 use super::sysreg::{dsb_sy, isb};
 
@@ -49,7 +51,9 @@ fn block_descriptor(index: usize) -> u64 {
     match block_kind(index) {
         BlockKind::Unmapped => 0,
         BlockKind::Device => address | DESC_BLOCK | DESC_AF | (MAIR_DEVICE_INDEX << 2) | DESC_XN,
-        BlockKind::Normal => address | DESC_BLOCK | DESC_AF | DESC_SH_INNER | (MAIR_NORMAL_INDEX << 2),
+        BlockKind::Normal => {
+            address | DESC_BLOCK | DESC_AF | DESC_SH_INNER | (MAIR_NORMAL_INDEX << 2)
+        }
     }
 }
 

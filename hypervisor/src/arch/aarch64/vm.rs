@@ -1,7 +1,7 @@
 //! Per-core virtualization controls: HCR_EL2, stage 2, virtual IDs and a vCPU's reset state.
 
 use aarch64_cpu::registers::{
-    Readable, Writeable, CNTHCTL_EL2, CNTVOFF_EL2, CNTP_CTL_EL0, CNTV_CTL_EL0, CPTR_EL2, ESR_EL2,
+    Readable, Writeable, CNTHCTL_EL2, CNTP_CTL_EL0, CNTVOFF_EL2, CNTV_CTL_EL0, CPTR_EL2, ESR_EL2,
     FAR_EL2, HCR_EL2, HPFAR_EL2, ID_AA64MMFR0_EL1, MDCR_EL2, MIDR_EL1, SCTLR_EL1, VMPIDR_EL2,
     VTCR_EL2, VTTBR_EL2,
 };

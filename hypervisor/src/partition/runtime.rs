@@ -58,22 +58,42 @@ pub struct Partition {
 
 impl Partition {
     /// Builds the partition's stage-2 map and guest DT from its validated configuration.
-    pub fn new(config: config::Partition, board: &Board, board_dtb: &[u8]) -> Result<Partition, alloc::string::String> {
+    pub fn new(
+        config: config::Partition,
+        board: &Board,
+        board_dtb: &[u8],
+    ) -> Result<Partition, alloc::string::String> {
         use alloc::format;
-        let vmid = u16::try_from(config.id).map_err(|_| format!("partition id {} does not fit a VMID", config.id))?;
+        let vmid = u16::try_from(config.id)
+            .map_err(|_| format!("partition id {} does not fit a VMID", config.id))?;
         let mut stage2 = Stage2::new();
         for region in &config.memory {
             stage2
-                .map(region.ipa, region.pa, region.size, MemoryKind::Normal, Access::ReadWrite)
+                .map(
+                    region.ipa,
+                    region.pa,
+                    region.size,
+                    MemoryKind::Normal,
+                    Access::ReadWrite,
+                )
                 .map_err(|error| format!("memory {:?}: {error:?}", region.ipa))?;
         }
         for device in &config.devices {
             for reg in &device.regs {
                 // Device registers are mapped at IPA == PA, whole pages.
                 let start = reg.start.0 & !(PAGE_SIZE - 1);
-                let end = reg.end().map(|end| end.next_multiple_of(PAGE_SIZE)).ok_or_else(|| format!("device {}: reg wraps", device.path))?;
+                let end = reg
+                    .end()
+                    .map(|end| end.next_multiple_of(PAGE_SIZE))
+                    .ok_or_else(|| format!("device {}: reg wraps", device.path))?;
                 stage2
-                    .map(Ipa(start), PhysAddr(start), end - start, MemoryKind::Device, Access::ReadWrite)
+                    .map(
+                        Ipa(start),
+                        PhysAddr(start),
+                        end - start,
+                        MemoryKind::Device,
+                        Access::ReadWrite,
+                    )
                     .map_err(|error| format!("device {}: {error:?}", device.path))?;
             }
         }
@@ -81,12 +101,18 @@ impl Partition {
             .map_err(|error| format!("guest device tree: {error}"))?;
         let first = config.memory.first().ok_or("no memory region")?;
         if first.size < 2 * DTB_AREA || guest_dtb.len() as u64 > DTB_AREA {
-            return Err(format!("first memory region too small for the guest DT ({} bytes)", guest_dtb.len()));
+            return Err(format!(
+                "first memory region too small for the guest DT ({} bytes)",
+                guest_dtb.len()
+            ));
         }
         let dtb_ipa = Ipa(first.ipa.0 + first.size - DTB_AREA);
         let image_end = config.load_address.0.saturating_add(config.kernel.size);
         if config.load_address.0 < dtb_ipa.0 + DTB_AREA && image_end > dtb_ipa.0 {
-            return Err(format!("kernel image at {:?} overlaps the guest DT area at {:?}", config.load_address, dtb_ipa));
+            return Err(format!(
+                "kernel image at {:?} overlaps the guest DT area at {:?}",
+                config.load_address, dtb_ipa
+            ));
         }
         let vcpus = config
             .cpus
@@ -150,12 +176,19 @@ impl Partition {
         // destination lies inside this partition's memory, which is
         // identity-mapped at EL2 and not in use by any vCPU now.
         unsafe {
-            core::ptr::copy_nonoverlapping(kernel.pa.0 as *const u8, image_pa.0 as *mut u8, kernel.size as usize);
-            core::ptr::copy_nonoverlapping(self.guest_dtb.as_ptr(), dtb_pa.0 as *mut u8, self.guest_dtb.len());
+            core::ptr::copy_nonoverlapping(
+                kernel.pa.0 as *const u8,
+                image_pa.0 as *mut u8,
+                kernel.size as usize,
+            );
+            core::ptr::copy_nonoverlapping(
+                self.guest_dtb.as_ptr(),
+                dtb_pa.0 as *mut u8,
+                self.guest_dtb.len(),
+            );
         }
         cache::clean_to_poc_and_invalidate_icache(image_pa.0, kernel.size);
         cache::clean_to_poc_and_invalidate_icache(dtb_pa.0, self.guest_dtb.len() as u64);
         Ok(())
     }
-
 }

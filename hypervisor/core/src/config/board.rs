@@ -1,0 +1,201 @@
+//! The board: CPUs, RAM, MMIO, GIC and console, read from the board device tree.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::dt::{DeviceTree, Node};
+use super::error::{BoardError, Issue};
+use super::regs::{cell_counts, physical_regs, raw_regs};
+use crate::address::PhysRange;
+
+/// One `/cpus/cpu@*` node. Its index in [`Board::cpus`] is the logical CPU id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BoardCpu {
+    pub path: String,
+    /// The node's `reg`: the core's MPIDR affinity fields.
+    pub mpidr: u64,
+}
+
+/// One `reg` entry of a device node, as a physical range.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MmioRegion {
+    /// Full path of the device node.
+    pub node: String,
+    pub range: PhysRange,
+}
+
+/// Where the GICv3 sits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GicV3 {
+    pub distributor: PhysRange,
+    /// The (first) redistributor region.
+    pub redistributors: PhysRange,
+}
+
+/// What the hypervisor needs to know about the machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Board {
+    /// CPU nodes in device-tree order.
+    pub cpus: Vec<BoardCpu>,
+    /// `reg` of every `device_type = "memory"` node.
+    pub ram: Vec<PhysRange>,
+    /// `reg` of every device node (see [`parse_board`]).
+    pub mmio: Vec<MmioRegion>,
+    pub gic: Option<GicV3>,
+    /// The device `/chosen/stdout-path` names.
+    pub console: Option<PhysRange>,
+}
+
+/// Root children that are not devices.
+const NOT_DEVICES: [&str; 5] = ["memory", "cpus", "chosen", "aliases", "reserved-memory"];
+
+/// Reads the board from a DTB.
+///
+/// `mmio` holds the `reg` of every root child except memory, cpus, chosen,
+/// aliases and reserved-memory, plus the children of `simple-bus` nodes
+/// (translated through `ranges`) and of the GIC (such as its ITS).
+pub fn parse_board(dtb: &[u8]) -> Result<Board, BoardError> {
+    let tree = DeviceTree::parse(dtb)?;
+    Ok(Board {
+        cpus: cpus(&tree)?,
+        ram: ram(&tree)?,
+        mmio: mmio(&tree)?,
+        gic: gic(&tree)?,
+        console: console(&tree)?,
+    })
+}
+
+fn is_memory(node: &Node<'_, '_>) -> bool {
+    node.property("device_type").and_then(|p| p.as_str()) == Some("memory")
+}
+
+fn cpus(tree: &DeviceTree<'_>) -> Result<Vec<BoardCpu>, BoardError> {
+    let cpus_node = tree.find("/cpus").ok_or(BoardError::MissingNode("/cpus"))?;
+    let mut cpus: Vec<BoardCpu> = Vec::new();
+    for node in cpus_node.children() {
+        let is_cpu = node.property("device_type").and_then(|p| p.as_str()) == Some("cpu")
+            || node.base_name() == "cpu";
+        if !is_cpu {
+            continue;
+        }
+        let regs = raw_regs(&node)?.unwrap_or_default();
+        // A core with several threads lists several MPIDRs; the first names the core.
+        let Some(&(mpidr, _)) = regs.first() else {
+            return Err(Issue::new(node.path(), "reg", "is missing: a CPU needs its MPIDR").into());
+        };
+        if let Some(other) = cpus.iter().find(|c| c.mpidr == mpidr) {
+            return Err(Issue::new(
+                node.path(),
+                "reg",
+                format!("MPIDR {mpidr:#x} is also used by {}", other.path),
+            )
+            .into());
+        }
+        cpus.push(BoardCpu {
+            path: node.path(),
+            mpidr,
+        });
+    }
+    if cpus.is_empty() {
+        return Err(Issue::new("/cpus", "cpu@*", "the board has no CPU nodes").into());
+    }
+    Ok(cpus)
+}
+
+fn ram(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, BoardError> {
+    let root = tree.root().ok_or(BoardError::MissingNode("/"))?;
+    let mut ram = Vec::new();
+    for node in root.children().filter(is_memory) {
+        let regs = physical_regs(&node)?.unwrap_or_default();
+        ram.extend(regs.into_iter().filter(|r| r.size != 0));
+    }
+    if ram.is_empty() {
+        return Err(BoardError::MissingNode("/memory"));
+    }
+    Ok(ram)
+}
+
+fn mmio(tree: &DeviceTree<'_>) -> Result<Vec<MmioRegion>, BoardError> {
+    let root = tree.root().ok_or(BoardError::MissingNode("/"))?;
+    let mut regions = Vec::new();
+    // Explicit stack instead of recursion: bus nesting depth is input-controlled.
+    let mut pending: Vec<Node<'_, '_>> = root
+        .children()
+        .filter(|n| !NOT_DEVICES.contains(&n.base_name()) && !is_memory(n))
+        .collect();
+    pending.reverse();
+    while let Some(node) = pending.pop() {
+        for range in physical_regs(&node)?.unwrap_or_default() {
+            regions.push(MmioRegion {
+                node: node.path(),
+                range,
+            });
+        }
+        if node.is_compatible("simple-bus") || node.is_compatible("arm,gic-v3") {
+            let mut children: Vec<_> = node.children().collect();
+            children.reverse();
+            pending.extend(children);
+        }
+    }
+    Ok(regions)
+}
+
+/// The first node compatible with "arm,gic-v3".
+pub(crate) fn gic_node<'t, 'a>(tree: &'t DeviceTree<'a>) -> Option<Node<'t, 'a>> {
+    tree.nodes().find(|n| n.is_compatible("arm,gic-v3"))
+}
+
+fn gic(tree: &DeviceTree<'_>) -> Result<Option<GicV3>, BoardError> {
+    let Some(node) = gic_node(tree) else {
+        return Ok(None);
+    };
+    let regs = physical_regs(&node)?.unwrap_or_default();
+    match regs.as_slice() {
+        [distributor, redistributors, ..] => Ok(Some(GicV3 {
+            distributor: *distributor,
+            redistributors: *redistributors,
+        })),
+        _ => Err(Issue::new(
+            node.path(),
+            "reg",
+            "must list the distributor and a redistributor region",
+        )
+        .into()),
+    }
+}
+
+fn console(tree: &DeviceTree<'_>) -> Result<Option<PhysRange>, BoardError> {
+    let Some(chosen) = tree.find("/chosen") else {
+        return Ok(None);
+    };
+    let (name, property) = match (
+        chosen.property("stdout-path"),
+        chosen.property("linux,stdout-path"),
+    ) {
+        (Some(p), _) => ("stdout-path", p),
+        (None, Some(p)) => ("linux,stdout-path", p),
+        (None, None) => return Ok(None),
+    };
+    let issue = |reason: String| BoardError::from(Issue::new(chosen.path(), name, reason));
+    let value = property
+        .as_str()
+        .ok_or_else(|| issue(String::from("must be a string")))?;
+    // "serial0:115200n8" -> "serial0".
+    let target = value.split(':').next().unwrap_or(value);
+    let node = tree
+        .resolve(target)
+        .ok_or_else(|| issue(format!("names {target}, which is not in the device tree")))?;
+    let regs = physical_regs(&node)?.unwrap_or_default();
+    let first = regs
+        .first()
+        .ok_or_else(|| issue(format!("names {}, which has no reg", node.path())))?;
+    Ok(Some(*first))
+}
+
+/// `#address-cells` of `/cpus`: how many cells an MPIDR takes in the layout.
+pub(crate) fn mpidr_cells(tree: &DeviceTree<'_>) -> usize {
+    tree.find("/cpus")
+        .and_then(|n| cell_counts(&n).ok())
+        .map_or(1, |(address_cells, _)| address_cells)
+}

@@ -1,0 +1,162 @@
+//! A device's interrupts as GIC INTIDs, from `interrupts` or `interrupts-extended`.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use super::dt::{DeviceTree, Node};
+use super::error::Issue;
+
+/// First SPI INTID; SPI n is INTID 32 + n.
+const SPI_BASE: u32 = 32;
+/// First PPI INTID; PPI n is INTID 16 + n.
+const PPI_BASE: u32 = 16;
+/// SPIs end at INTID 1019 (1020..1023 are special).
+const SPI_COUNT: u32 = 988;
+const PPI_COUNT: u32 = 16;
+/// Interrupt-parent chains longer than this are treated as loops.
+const MAX_PARENT_HOPS: usize = 64;
+
+/// The INTIDs of `node`'s interrupts that go to `gic`, in order, without
+/// duplicates. Interrupts wired to another controller are not decoded.
+pub(crate) fn device_interrupts(
+    tree: &DeviceTree<'_>,
+    node: &Node<'_, '_>,
+    gic: Option<&Node<'_, '_>>,
+) -> Result<Vec<u32>, Issue> {
+    let mut intids = Vec::new();
+    if let Some(property) = node.property("interrupts-extended") {
+        let name = "interrupts-extended";
+        let cells = property
+            .as_cells()
+            .ok_or_else(|| Issue::new(node.path(), name, "must be a list of 32-bit cells"))?;
+        let mut rest = cells.as_slice();
+        while let Some((&phandle, after)) = rest.split_first() {
+            let controller = tree.by_phandle(phandle).ok_or_else(|| {
+                Issue::new(
+                    node.path(),
+                    name,
+                    format!("phandle {phandle:#x} names no node"),
+                )
+            })?;
+            let count = interrupt_cells(&controller)?;
+            let (specifier, after) = after.split_at_checked(count).ok_or_else(|| {
+                Issue::new(node.path(), name, "ends inside an interrupt specifier")
+            })?;
+            if gic.is_some_and(|g| g.id() == controller.id()) {
+                decode(node, name, specifier, &mut intids)?;
+            }
+            rest = after;
+        }
+        return Ok(intids);
+    }
+    let Some(property) = node.property("interrupts") else {
+        return Ok(intids);
+    };
+    let name = "interrupts";
+    let cells = property
+        .as_cells()
+        .ok_or_else(|| Issue::new(node.path(), name, "must be a list of 32-bit cells"))?;
+    let parent = interrupt_parent(tree, node)?;
+    if gic.is_none_or(|g| g.id() != parent.id()) {
+        return Ok(intids);
+    }
+    let count = interrupt_cells(&parent)?;
+    if cells.len() % count != 0 {
+        return Err(Issue::new(
+            node.path(),
+            name,
+            format!(
+                "has {:#x} cells, not a multiple of the GIC's #interrupt-cells ({count:#x})",
+                cells.len()
+            ),
+        ));
+    }
+    for specifier in cells.chunks_exact(count) {
+        decode(node, name, specifier, &mut intids)?;
+    }
+    Ok(intids)
+}
+
+/// The controller a node's `interrupts` go to: the nearest `interrupt-parent`
+/// on the node or an ancestor, else the tree parent.
+fn interrupt_parent<'t, 'a>(
+    tree: &'t DeviceTree<'a>,
+    node: &Node<'t, 'a>,
+) -> Result<Node<'t, 'a>, Issue> {
+    let mut current = Some(*node);
+    let mut hops = 0;
+    while let Some(n) = current {
+        if let Some(property) = n.property("interrupt-parent") {
+            let phandle = property.as_u32().ok_or_else(|| {
+                Issue::new(n.path(), "interrupt-parent", "must be one phandle cell")
+            })?;
+            return tree.by_phandle(phandle).ok_or_else(|| {
+                Issue::new(
+                    n.path(),
+                    "interrupt-parent",
+                    format!("phandle {phandle:#x} names no node"),
+                )
+            });
+        }
+        hops += 1;
+        if hops > MAX_PARENT_HOPS {
+            break;
+        }
+        current = n.parent();
+    }
+    node.parent()
+        .ok_or_else(|| Issue::new(node.path(), "interrupts", "has no interrupt-parent"))
+}
+
+/// `#interrupt-cells` of a controller: at least one.
+fn interrupt_cells(controller: &Node<'_, '_>) -> Result<usize, Issue> {
+    let count = controller.u32_property("#interrupt-cells").ok_or_else(|| {
+        Issue::new(
+            controller.path(),
+            "#interrupt-cells",
+            "is missing or not one cell",
+        )
+    })?;
+    match usize::try_from(count) {
+        Ok(count @ 1..=16) => Ok(count),
+        _ => Err(Issue::new(
+            controller.path(),
+            "#interrupt-cells",
+            format!("{count:#x} is not between 1 and 16"),
+        )),
+    }
+}
+
+/// A GIC specifier `<type number flags ...>`: type 0 = SPI, 1 = PPI.
+fn decode(
+    node: &Node<'_, '_>,
+    property: &str,
+    specifier: &[u32],
+    intids: &mut Vec<u32>,
+) -> Result<(), Issue> {
+    let (kind, number) = match specifier {
+        [kind, number, ..] => (*kind, *number),
+        _ => {
+            return Err(Issue::new(
+                node.path(),
+                property,
+                "GIC specifiers need at least 2 cells",
+            ))
+        }
+    };
+    let intid = match kind {
+        0 if number < SPI_COUNT => SPI_BASE + number,
+        1 if number < PPI_COUNT => PPI_BASE + number,
+        _ => {
+            return Err(Issue::new(
+                node.path(),
+                property,
+                format!("GIC interrupt <{kind:#x} {number:#x}> is not a valid SPI or PPI"),
+            ))
+        }
+    };
+    if !intids.contains(&intid) {
+        intids.push(intid);
+    }
+    Ok(())
+}

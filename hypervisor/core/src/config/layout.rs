@@ -1,0 +1,107 @@
+//! The validated layout: partitions with their CPUs, memory, devices and boot module.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::address::{Ipa, PhysAddr, PhysRange};
+
+/// Guest RAM: `size` bytes at `pa`, seen by the guest at `ipa`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRegion {
+    pub pa: PhysAddr,
+    pub ipa: Ipa,
+    pub size: u64,
+}
+
+/// A board device assigned to a partition; its MMIO is mapped at IPA == PA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Full board DT path.
+    pub path: String,
+    pub regs: Vec<PhysRange>,
+    /// GIC INTIDs (SPI n = 32 + n, PPI n = 16 + n).
+    pub interrupts: Vec<u32>,
+}
+
+/// A boot module (the guest image) in physical memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Module {
+    pub pa: PhysAddr,
+    pub size: u64,
+}
+
+/// One statically partitioned guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub id: u32,
+    pub label: String,
+    /// Full path, e.g. "/chosen/bulkhead/partition@0".
+    pub node: String,
+    /// Logical CPU ids (indices into `Board::cpus`); position = vCPU index.
+    pub cpus: Vec<usize>,
+    pub memory: Vec<MemoryRegion>,
+    pub devices: Vec<Device>,
+    pub kernel: Module,
+    /// IPA the image is copied to and entered at.
+    pub load_address: Ipa,
+}
+
+impl Partition {
+    /// Total guest RAM.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.size))
+    }
+
+    /// PA of `[ipa, ipa + len)` if it lies wholly inside ONE memory region
+    /// (`len` 0 counts as 1 byte for the check), `None` otherwise.
+    pub fn ipa_to_pa(&self, ipa: Ipa, len: u64) -> Option<PhysAddr> {
+        let end = ipa.0.checked_add(len.max(1))?;
+        self.memory.iter().find_map(|region| {
+            let region_end = region.ipa.0.checked_add(region.size)?;
+            if ipa.0 < region.ipa.0 || end > region_end {
+                return None;
+            }
+            region.pa.checked_add(ipa.0 - region.ipa.0)
+        })
+    }
+
+    /// Whether `[pa, pa + len)` lies wholly inside one MMIO range of one of
+    /// this partition's devices (`len` 0 counts as 1 byte).
+    pub fn owns_mmio(&self, pa: PhysAddr, len: u64) -> bool {
+        let Some(end) = pa.0.checked_add(len.max(1)) else {
+            return false;
+        };
+        self.devices
+            .iter()
+            .flat_map(|device| device.regs.iter())
+            .any(|range| {
+                range
+                    .end()
+                    .is_some_and(|range_end| pa.0 >= range.start.0 && end <= range_end)
+            })
+    }
+}
+
+/// Every partition, sorted by id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub partitions: Vec<Partition>,
+}
+
+impl Layout {
+    /// `(partition index, vCPU index)` of the partition running on logical CPU `cpu`.
+    pub fn partition_of_cpu(&self, cpu: usize) -> Option<(usize, usize)> {
+        self.partitions
+            .iter()
+            .enumerate()
+            .find_map(|(index, partition)| {
+                partition
+                    .cpus
+                    .iter()
+                    .position(|&c| c == cpu)
+                    .map(|vcpu| (index, vcpu))
+            })
+    }
+}

@@ -1,0 +1,748 @@
+//! `parse_layout`: layout binding v1 checked against the board, every problem reported.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use super::board::{gic_node, mpidr_cells, Board};
+use super::dt::{cells_to_u64, DeviceTree, Node};
+use super::error::{Issue, LayoutError};
+use super::interrupts::device_interrupts;
+use super::layout::{Device, Layout, MemoryRegion, Module, Partition};
+use super::regs::physical_regs;
+use crate::address::{is_aligned, ranges_overlap, Ipa, PhysAddr, PhysRange, PAGE_SIZE};
+
+/// The only binding this validator understands.
+pub const LAYOUT_COMPATIBLE: &str = "bulkhead,layout-v1";
+const LAYOUT_PATH: &str = "/chosen/bulkhead";
+/// Cells per `memory` entry: PA, IPA and size, two cells each.
+const MEMORY_ENTRY_CELLS: usize = 6;
+/// Cells of `kernel`: PA and size, two cells each.
+const KERNEL_CELLS: usize = 4;
+/// Cells of `load-address`.
+const LOAD_ADDRESS_CELLS: usize = 2;
+/// First SPI: INTIDs below are per-core and may appear in several partitions.
+const FIRST_SPI: u32 = 32;
+
+/// Checks the layout at `/chosen/bulkhead` of `dtb` (the board DT with the
+/// layout overlay applied) against `board`.
+///
+/// `reserved` is Bulkhead's own RAM area (image, heap, DTB, boot modules);
+/// `hypervisor` is the part of it the hypervisor image, heap and stacks use.
+/// Returns every problem found; no partition is built if there is any.
+pub fn parse_layout(
+    dtb: &[u8],
+    board: &Board,
+    reserved: PhysRange,
+    hypervisor: PhysRange,
+) -> Result<Layout, Vec<LayoutError>> {
+    let tree = DeviceTree::parse(dtb)
+        .map_err(|e| alloc::vec![LayoutError::new("/", "dtb", e.to_string())])?;
+    let Some(root) = tree.find(LAYOUT_PATH) else {
+        return Err(alloc::vec![LayoutError::new(
+            "/chosen",
+            "bulkhead",
+            "is missing: the device tree has no layout node /chosen/bulkhead",
+        )]);
+    };
+    let mut validator = Validator {
+        tree: &tree,
+        board,
+        reserved,
+        hypervisor,
+        gic: gic_node(&tree),
+        mpidr_cells: mpidr_cells(&tree).max(1),
+        errors: Vec::new(),
+    };
+    validator.check_compatible(&root);
+    let mut drafts = Vec::new();
+    for child in root.children() {
+        if child.base_name() == "partition" {
+            drafts.push(validator.partition(&child));
+        } else {
+            validator.error(
+                &child.path(),
+                "name",
+                format!("unknown node {}: expected partition@<id>", child.name()),
+            );
+        }
+    }
+    if drafts.is_empty() {
+        validator.error(LAYOUT_PATH, "partition@*", "the layout has no partitions");
+    }
+    validator.cross_check(&drafts);
+    if !validator.errors.is_empty() {
+        // Grouped by node, each node's errors in the order they were found.
+        validator.errors.sort_by(|a, b| a.node.cmp(&b.node));
+        return Err(validator.errors);
+    }
+    let mut partitions = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        partitions.push(draft.finish().map_err(|e| alloc::vec![e])?);
+    }
+    partitions.sort_by_key(|p| p.id);
+    Ok(Layout { partitions })
+}
+
+/// A partition as read so far; fields stay `None`/partial where an error was reported.
+struct Draft {
+    node: String,
+    /// "partition@1 (beta)", for messages about other partitions.
+    name: String,
+    id: Option<u32>,
+    label: Option<String>,
+    cpus: Vec<usize>,
+    /// Regions with a non-zero size that do not wrap (kept for overlap checks).
+    memory: Vec<MemoryRegion>,
+    devices: Vec<Device>,
+    kernel: Option<Module>,
+    load_address: Option<Ipa>,
+}
+
+impl Draft {
+    fn finish(self) -> Result<Partition, LayoutError> {
+        let incomplete = |property: &str| {
+            LayoutError::new(
+                self.node.clone(),
+                property,
+                "could not be read (validator bug: no error was reported)",
+            )
+        };
+        Ok(Partition {
+            id: self.id.ok_or_else(|| incomplete("reg"))?,
+            label: self.label.clone().ok_or_else(|| incomplete("label"))?,
+            kernel: self.kernel.ok_or_else(|| incomplete("kernel"))?,
+            load_address: self
+                .load_address
+                .ok_or_else(|| incomplete("load-address"))?,
+            node: self.node,
+            cpus: self.cpus,
+            memory: self.memory,
+            devices: self.devices,
+        })
+    }
+}
+
+struct Validator<'v, 't, 'a> {
+    tree: &'t DeviceTree<'a>,
+    board: &'v Board,
+    reserved: PhysRange,
+    hypervisor: PhysRange,
+    gic: Option<Node<'t, 'a>>,
+    mpidr_cells: usize,
+    errors: Vec<LayoutError>,
+}
+
+/// `0x50000000+0x10000000`.
+fn span(start: u64, size: u64) -> String {
+    format!("{start:#x}+{size:#x}")
+}
+
+/// `[start, end)` of a range widened to whole pages (saturating at the top).
+fn page_span(range: &PhysRange) -> (u64, u64) {
+    let start = range.start.0 & !(PAGE_SIZE - 1);
+    let end = range
+        .start
+        .0
+        .saturating_add(range.size)
+        .saturating_add(PAGE_SIZE - 1)
+        & !(PAGE_SIZE - 1);
+    (start, end.max(start))
+}
+
+fn pages_overlap(a: &PhysRange, b: &PhysRange) -> bool {
+    let ((a_start, a_end), (b_start, b_end)) = (page_span(a), page_span(b));
+    ranges_overlap(a_start, a_end - a_start, b_start, b_end - b_start)
+}
+
+impl<'t, 'a> Validator<'_, 't, 'a> {
+    fn error(&mut self, node: &str, property: &str, reason: impl Into<String>) {
+        self.errors.push(LayoutError::new(node, property, reason));
+    }
+
+    fn issue(&mut self, issue: Issue) {
+        self.errors.push(issue.into());
+    }
+
+    fn check_compatible(&mut self, root: &Node<'_, '_>) {
+        let path = root.path();
+        match root.property("compatible").map(|p| p.as_str_list()) {
+            None => self.error(
+                &path,
+                "compatible",
+                format!("is missing: must be \"{LAYOUT_COMPATIBLE}\""),
+            ),
+            Some(None) => self.error(&path, "compatible", "must be a list of UTF-8 strings"),
+            Some(Some(list)) if list.contains(&LAYOUT_COMPATIBLE) => {}
+            Some(Some(list)) => self.error(
+                &path,
+                "compatible",
+                format!(
+                    "{:?} is not supported: must be \"{LAYOUT_COMPATIBLE}\"",
+                    list.join(",")
+                ),
+            ),
+        }
+    }
+
+    /// Reads a list of 32-bit cells, reporting absence or a bad length.
+    fn cells(&mut self, node: &Node<'_, '_>, property: &str, required: bool) -> Option<Vec<u32>> {
+        let Some(value) = node.property(property) else {
+            if required {
+                self.error(&node.path(), property, "is missing");
+            }
+            return None;
+        };
+        let cells = value.as_cells();
+        if cells.is_none() {
+            self.error(
+                &node.path(),
+                property,
+                format!(
+                    "must be a list of 32-bit cells, not {:#x} bytes",
+                    value.value.len()
+                ),
+            );
+        }
+        cells
+    }
+
+    fn partition(&mut self, node: &Node<'t, 'a>) -> Draft {
+        let path = node.path();
+        let id = match node.property("reg") {
+            None => {
+                self.error(&path, "reg", "is missing: it gives the partition id");
+                None
+            }
+            Some(reg) => {
+                let id = reg.as_u32();
+                if id.is_none() {
+                    self.error(&path, "reg", "must be one 32-bit cell (the partition id)");
+                }
+                id
+            }
+        };
+        let label = match node.property("label").map(|p| p.as_str()) {
+            None => {
+                self.error(
+                    &path,
+                    "label",
+                    "is missing: every partition needs a unique name",
+                );
+                None
+            }
+            Some(None) => {
+                self.error(&path, "label", "must be one UTF-8 string");
+                None
+            }
+            Some(Some("")) => {
+                self.error(&path, "label", "is empty");
+                None
+            }
+            Some(Some(label)) => Some(String::from(label)),
+        };
+        let name = match &label {
+            Some(label) => format!("{} ({label})", node.name()),
+            None => String::from(node.name()),
+        };
+        let mut draft = Draft {
+            node: path,
+            name,
+            id,
+            label,
+            cpus: Vec::new(),
+            memory: Vec::new(),
+            devices: Vec::new(),
+            kernel: None,
+            load_address: None,
+        };
+        self.cpus(node, &mut draft);
+        self.devices(node, &mut draft);
+        let memory_ok = self.memory(node, &mut draft);
+        self.kernel(node, &mut draft, memory_ok);
+        draft
+    }
+
+    fn cpus(&mut self, node: &Node<'_, '_>, draft: &mut Draft) {
+        let Some(cells) = self.cells(node, "cpus", true) else {
+            return;
+        };
+        if cells.is_empty() {
+            self.error(
+                &draft.node,
+                "cpus",
+                "is empty: a partition needs at least one CPU",
+            );
+            return;
+        }
+        if cells.len() % self.mpidr_cells != 0 {
+            self.error(
+                &draft.node,
+                "cpus",
+                format!(
+                    "has {:#x} cells, not a multiple of /cpus #address-cells ({:#x})",
+                    cells.len(),
+                    self.mpidr_cells
+                ),
+            );
+            return;
+        }
+        for chunk in cells.chunks_exact(self.mpidr_cells) {
+            let Some(mpidr) = cells_to_u64(chunk) else {
+                self.error(&draft.node, "cpus", "has an MPIDR wider than 64 bits");
+                continue;
+            };
+            match self.board.cpus.iter().position(|c| c.mpidr == mpidr) {
+                None => self.error(
+                    &draft.node,
+                    "cpus",
+                    format!("cpu {mpidr:#x} is not in the board's /cpus"),
+                ),
+                Some(index) if draft.cpus.contains(&index) => self.error(
+                    &draft.node,
+                    "cpus",
+                    format!("cpu {mpidr:#x} is listed twice"),
+                ),
+                Some(index) => draft.cpus.push(index),
+            }
+        }
+    }
+
+    /// Why a board node may not be given to a partition, if it may not.
+    fn forbidden_device(&self, device: &Node<'_, '_>) -> Option<&'static str> {
+        let within = |path: &str| self.tree.find(path).is_some_and(|n| device.is_within(&n));
+        if device.parent().is_none() {
+            return Some("is the root node");
+        }
+        if within("/chosen") || within("/aliases") || within("/cpus") {
+            return Some("is not a device");
+        }
+        if device.property("device_type").and_then(|p| p.as_str()) == Some("memory") {
+            return Some("is RAM: give it to a partition through memory");
+        }
+        if self.gic.is_some_and(|gic| device.is_within(&gic)) {
+            return Some("is part of the GIC, which Bulkhead owns");
+        }
+        if device.is_compatible("arm,smmu-v3") {
+            return Some("is the SMMU, which Bulkhead owns");
+        }
+        None
+    }
+
+    fn devices(&mut self, node: &Node<'_, '_>, draft: &mut Draft) {
+        let Some(value) = node.property("devices") else {
+            return;
+        };
+        let Some(paths) = value.as_str_list() else {
+            self.error(
+                &draft.node,
+                "devices",
+                "must be a list of UTF-8 strings (board DT paths)",
+            );
+            return;
+        };
+        for requested in paths {
+            let Some(device) = self.tree.resolve(requested) else {
+                self.error(
+                    &draft.node,
+                    "devices",
+                    format!("{requested:?} is not in the board device tree"),
+                );
+                continue;
+            };
+            if let Some(reason) = self.forbidden_device(&device) {
+                self.error(&draft.node, "devices", format!("{requested} {reason}"));
+                continue;
+            }
+            let path = device.path();
+            if draft.devices.iter().any(|d| d.path == path) {
+                self.error(&draft.node, "devices", format!("{path} is listed twice"));
+                continue;
+            }
+            let regs = match physical_regs(&device) {
+                Ok(regs) => regs.unwrap_or_default(),
+                Err(issue) => {
+                    self.issue(issue);
+                    continue;
+                }
+            };
+            let interrupts = match device_interrupts(self.tree, &device, self.gic.as_ref()) {
+                Ok(interrupts) => interrupts,
+                Err(issue) => {
+                    self.issue(issue);
+                    continue;
+                }
+            };
+            draft.devices.push(Device {
+                path,
+                regs,
+                interrupts,
+            });
+        }
+    }
+
+    /// Reads and checks `memory`; true when it had no problem.
+    fn memory(&mut self, node: &Node<'_, '_>, draft: &mut Draft) -> bool {
+        let errors_before = self.errors.len();
+        let Some(cells) = self.cells(node, "memory", true) else {
+            return false;
+        };
+        if cells.is_empty() {
+            self.error(&draft.node, "memory", "is empty: a partition needs memory");
+            return false;
+        }
+        if cells.len() % MEMORY_ENTRY_CELLS != 0 {
+            self.error(
+                &draft.node,
+                "memory",
+                format!(
+                    "has {:#x} cells, not a multiple of 6 (PA, IPA and size, 2 cells each)",
+                    cells.len()
+                ),
+            );
+            return false;
+        }
+        for entry in cells.chunks_exact(MEMORY_ENTRY_CELLS) {
+            let value = |i: usize| cells_to_u64(entry.get(i..i + 2).unwrap_or(&[])).unwrap_or(0);
+            let region = MemoryRegion {
+                pa: PhysAddr(value(0)),
+                ipa: Ipa(value(2)),
+                size: value(4),
+            };
+            if self.memory_region(draft, &region) {
+                draft.memory.push(region);
+            }
+        }
+        self.errors.len() == errors_before
+    }
+
+    /// Checks one region against the board and the partition's earlier
+    /// regions and devices; false if it is too broken to compare with others.
+    fn memory_region(&mut self, draft: &Draft, region: &MemoryRegion) -> bool {
+        let node = draft.node.as_str();
+        let (pa, ipa, size) = (region.pa.0, region.ipa.0, region.size);
+        let name = span(pa, size);
+        if size == 0 {
+            self.error(node, "memory", format!("region {name} has zero size"));
+            return false;
+        }
+        for (what, value) in [("PA", pa), ("IPA", ipa), ("size", size)] {
+            if !is_aligned(value, PAGE_SIZE) {
+                self.error(
+                    node,
+                    "memory",
+                    format!("region {name}: {what} {value:#x} is not 4 KiB aligned"),
+                );
+            }
+        }
+        if pa.checked_add(size).is_none() {
+            self.error(
+                node,
+                "memory",
+                format!("region {name} wraps the physical address space"),
+            );
+            return false;
+        }
+        if ipa.checked_add(size).is_none() {
+            self.error(
+                node,
+                "memory",
+                format!(
+                    "region {name}: IPA {} wraps the address space",
+                    span(ipa, size)
+                ),
+            );
+            return false;
+        }
+        let range = PhysRange::new(pa, size);
+        if !self.board.ram.iter().any(|ram| ram.contains_range(&range)) {
+            self.error(
+                node,
+                "memory",
+                format!("region {name} does not lie inside one RAM range of the board"),
+            );
+        }
+        if range.overlaps(&self.reserved) {
+            self.error(
+                node,
+                "memory",
+                format!(
+                    "region {name} overlaps Bulkhead's reserved area {}",
+                    span(self.reserved.start.0, self.reserved.size)
+                ),
+            );
+        }
+        let mut mmio = self.board.mmio.iter().filter(|m| m.range.overlaps(&range));
+        if let Some(first) = mmio.next() {
+            let more = mmio.count();
+            let others = if more > 0 {
+                format!(" and {more} more device ranges")
+            } else {
+                String::new()
+            };
+            self.error(
+                node,
+                "memory",
+                format!(
+                    "region {name} overlaps MMIO of {} ({}){others}",
+                    first.node,
+                    span(first.range.start.0, first.range.size)
+                ),
+            );
+        }
+        for other in &draft.memory {
+            if ranges_overlap(pa, size, other.pa.0, other.size) {
+                self.error(
+                    node,
+                    "memory",
+                    format!(
+                        "region {name} overlaps region {} of the same partition",
+                        span(other.pa.0, other.size)
+                    ),
+                );
+            }
+            if ranges_overlap(ipa, size, other.ipa.0, other.size) {
+                self.error(
+                    node,
+                    "memory",
+                    format!(
+                        "IPA range {} of region {name} overlaps the IPA range {} of region {}",
+                        span(ipa, size),
+                        span(other.ipa.0, other.size),
+                        span(other.pa.0, other.size)
+                    ),
+                );
+            }
+        }
+        for device in &draft.devices {
+            for reg in &device.regs {
+                let (start, end) = page_span(reg);
+                if ranges_overlap(ipa, size, start, end - start) {
+                    self.error(
+                        node,
+                        "memory",
+                        format!(
+                            "IPA range {} of region {name} overlaps device {} ({}), which is mapped at IPA == PA",
+                            span(ipa, size),
+                            device.path,
+                            span(reg.start.0, reg.size)
+                        ),
+                    );
+                }
+            }
+        }
+        true
+    }
+
+    fn kernel(&mut self, node: &Node<'_, '_>, draft: &mut Draft, memory_ok: bool) {
+        let path = draft.node.clone();
+        let explicit_load = node.property("load-address").is_some();
+        if let Some(cells) = self.cells(node, "load-address", false) {
+            match cells.as_slice() {
+                [_, _] => draft.load_address = cells_to_u64(&cells).map(Ipa),
+                _ => self.error(
+                    &path,
+                    "load-address",
+                    format!(
+                        "has {:#x} cells: must be {LOAD_ADDRESS_CELLS} (an IPA)",
+                        cells.len()
+                    ),
+                ),
+            }
+        } else if !explicit_load {
+            draft.load_address = draft.memory.first().map(|r| r.ipa);
+        }
+        let Some(cells) = self.cells(node, "kernel", true) else {
+            return;
+        };
+        if cells.len() != KERNEL_CELLS {
+            self.error(
+                &path,
+                "kernel",
+                format!(
+                    "has {:#x} cells: must be {KERNEL_CELLS} (PA and size, 2 cells each)",
+                    cells.len()
+                ),
+            );
+            return;
+        }
+        let value = |i: usize| cells_to_u64(cells.get(i..i + 2).unwrap_or(&[])).unwrap_or(0);
+        let module = Module {
+            pa: PhysAddr(value(0)),
+            size: value(2),
+        };
+        let name = span(module.pa.0, module.size);
+        if module.size == 0 {
+            self.error(&path, "kernel", format!("module {name} has zero size"));
+            return;
+        }
+        let range = PhysRange::new(module.pa.0, module.size);
+        if range.end().is_none() {
+            self.error(
+                &path,
+                "kernel",
+                format!("module {name} wraps the physical address space"),
+            );
+            return;
+        }
+        if !self.board.ram.iter().any(|ram| ram.contains_range(&range)) {
+            self.error(
+                &path,
+                "kernel",
+                format!("module {name} does not lie inside one RAM range of the board"),
+            );
+        }
+        if range.overlaps(&self.hypervisor) {
+            self.error(
+                &path,
+                "kernel",
+                format!(
+                    "module {name} overlaps the hypervisor's image, heap and stacks {}",
+                    span(self.hypervisor.start.0, self.hypervisor.size)
+                ),
+            );
+        }
+        draft.kernel = Some(module);
+        // Whether the image fits where it is copied; meaningless if memory is broken.
+        if let (Some(load), true) = (draft.load_address, memory_ok) {
+            let fits = load.0.checked_add(module.size).is_some_and(|end| {
+                draft.memory.iter().any(|r| {
+                    load.0 >= r.ipa.0 && r.ipa.0.checked_add(r.size).is_some_and(|e| end <= e)
+                })
+            });
+            if !fits {
+                let property = if explicit_load {
+                    "load-address"
+                } else {
+                    "kernel"
+                };
+                self.error(
+                    &path,
+                    property,
+                    format!(
+                        "module {name} does not fit at load address {:#x}: {} is not inside one memory region's IPA range",
+                        load.0,
+                        span(load.0, module.size)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Checks between partitions; each clash is reported on the one with the
+    /// higher id (fdtoverlay may reverse node order, ids are stable).
+    fn cross_check(&mut self, drafts: &[Draft]) {
+        let mut ordered: Vec<&Draft> = drafts.iter().collect();
+        ordered.sort_by_key(|d| (d.id.is_none(), d.id));
+        for (later_index, later) in ordered.iter().enumerate() {
+            let node = later.node.as_str();
+            for earlier in ordered.iter().take(later_index) {
+                let other = earlier.name.as_str();
+                if let (Some(a), Some(b)) = (later.id, earlier.id) {
+                    if a == b {
+                        self.error(
+                            node,
+                            "reg",
+                            format!("partition id {a:#x} is also used by {other}"),
+                        );
+                    }
+                }
+                if let (Some(a), Some(b)) = (&later.label, &earlier.label) {
+                    if a == b {
+                        self.error(
+                            node,
+                            "label",
+                            format!("label {a:?} is also used by {other}"),
+                        );
+                    }
+                }
+                for cpu in later.cpus.iter().filter(|c| earlier.cpus.contains(c)) {
+                    let mpidr = self.board.cpus.get(*cpu).map_or(0, |c| c.mpidr);
+                    self.error(node, "cpus", format!("cpu {mpidr:#x} is also in {other}"));
+                }
+                for region in &later.memory {
+                    for theirs in earlier
+                        .memory
+                        .iter()
+                        .filter(|r| ranges_overlap(region.pa.0, region.size, r.pa.0, r.size))
+                    {
+                        self.error(
+                            node,
+                            "memory",
+                            format!(
+                                "region {} overlaps {other}, at its region {}",
+                                span(region.pa.0, region.size),
+                                span(theirs.pa.0, theirs.size)
+                            ),
+                        );
+                    }
+                }
+                self.cross_check_devices(later, earlier);
+            }
+            if let Some(kernel) = later.kernel {
+                let range = PhysRange::new(kernel.pa.0, kernel.size);
+                for owner in drafts {
+                    if owner
+                        .memory
+                        .iter()
+                        .any(|r| range.overlaps(&PhysRange::new(r.pa.0, r.size)))
+                    {
+                        self.error(
+                            node,
+                            "kernel",
+                            format!(
+                                "module {} overlaps the memory of {}",
+                                span(kernel.pa.0, kernel.size),
+                                owner.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn cross_check_devices(&mut self, later: &Draft, earlier: &Draft) {
+        let (node, other) = (later.node.as_str(), earlier.name.as_str());
+        for device in &later.devices {
+            if earlier.devices.iter().any(|d| d.path == device.path) {
+                self.error(
+                    node,
+                    "devices",
+                    format!("{} is also assigned to {other}", device.path),
+                );
+                continue;
+            }
+            for theirs in &earlier.devices {
+                let shares_page = device
+                    .regs
+                    .iter()
+                    .any(|a| theirs.regs.iter().any(|b| pages_overlap(a, b)));
+                if shares_page {
+                    self.error(
+                        node,
+                        "devices",
+                        format!(
+                            "{} shares a 4 KiB MMIO page with {} of {other}",
+                            device.path, theirs.path
+                        ),
+                    );
+                }
+                for intid in device
+                    .interrupts
+                    .iter()
+                    .filter(|i| **i >= FIRST_SPI && theirs.interrupts.contains(i))
+                {
+                    self.error(
+                        node,
+                        "devices",
+                        format!(
+                            "{} uses interrupt {intid:#x}, as does {} of {other}",
+                            device.path, theirs.path
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The device tree a partition's guest boots with, derived from the board's own DTB.
+
+mod error;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::GuestDtError;
+pub use writer::{build, GuestDtOptions};

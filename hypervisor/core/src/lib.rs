@@ -1,0 +1,15 @@
+//! Bulkhead's hardware-independent core: pure logic that also builds and is tested on the host.
+//!
+//! Data flows one way: a DTB goes into [`config`], which yields a validated
+//! [`config::Layout`]; the hypervisor turns that into partitions and programs
+//! the hardware. Nothing here touches a register.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+extern crate alloc;
+
+pub mod address;
+pub mod config;
+pub mod guest_dt;
+pub mod stage2;

@@ -1,0 +1,418 @@
+//! The stage-2 table tree of one partition: map, translate, write-protect.
+//!
+//! The hypervisor runs identity-mapped, so a table's address in memory is its
+//! physical address and goes straight into descriptors and VTTBR_EL2. On the
+//! host the same pointer values stand in for physical addresses, which lets
+//! the walker here be tested without hardware.
+//!
+//! Every method only edits memory. A caller changing the tables of a
+//! partition that may be running must follow the architecture's
+//! break-before-make rule and invalidate the TLBs (TLBI IPAS2E1IS / VMALLS12E1IS
+//! plus DSB/ISB) after each mutation.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::descriptor::{Descriptor, LeafAttributes, OUTPUT_ADDRESS_MASK};
+use super::{Access, MemoryKind, IPA_BITS};
+use crate::address::{is_aligned, Ipa, PhysAddr, PAGE_SIZE};
+
+/// One 4 KiB translation table of 512 descriptors.
+#[repr(C, align(4096))]
+pub struct Table(pub [u64; ENTRIES]);
+
+const ENTRIES: usize = 512;
+const ROOT_LEVEL: u32 = 1;
+const LAST_LEVEL: u32 = 3;
+/// One past the highest IPA the tables can map.
+const IPA_LIMIT: u64 = 1 << IPA_BITS;
+/// One past the highest output address a descriptor can hold.
+const PA_LIMIT: u64 = OUTPUT_ADDRESS_MASK + PAGE_SIZE;
+
+/// Bytes one entry covers at `level` (1 GiB, 2 MiB, 4 KiB).
+const fn entry_size(level: u32) -> u64 {
+    1 << (12 + 9 * (LAST_LEVEL - level))
+}
+
+/// Index into the level-`level` table for `ipa`.
+const fn entry_index(ipa: u64, level: u32) -> usize {
+    ((ipa >> (12 + 9 * (LAST_LEVEL - level))) as usize) & (ENTRIES - 1)
+}
+
+/// Why a stage-2 operation was refused. Nothing is changed when one is returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MapError {
+    /// IPA, PA or size is not a multiple of 4 KiB.
+    Misaligned { ipa: Ipa, pa: PhysAddr, size: u64 },
+    /// A zero-sized range.
+    Empty { ipa: Ipa },
+    /// The IPA range reaches past 2^[`IPA_BITS`].
+    IpaOutOfRange { ipa: Ipa, size: u64 },
+    /// The PA range reaches past what a descriptor can hold (2^48).
+    PaOutOfRange { pa: PhysAddr, size: u64 },
+    /// Part of the range is already mapped; `ipa` is the first such address.
+    AlreadyMapped { ipa: Ipa },
+    /// Part of the range is not mapped; `ipa` is the first such address.
+    NotMapped { ipa: Ipa },
+    /// A freshly allocated table lies above 2^48 and cannot be pointed to.
+    TableNotAddressable { address: u64 },
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MapError::Misaligned { ipa, pa, size } => write!(
+                f,
+                "stage-2: {ipa:?} -> {pa:?} size {size:#x} is not 4 KiB aligned"
+            ),
+            MapError::Empty { ipa } => write!(f, "stage-2: empty range at {ipa:?}"),
+            MapError::IpaOutOfRange { ipa, size } => write!(
+                f,
+                "stage-2: {ipa:?} size {size:#x} reaches past the {IPA_BITS}-bit IPA space"
+            ),
+            MapError::PaOutOfRange { pa, size } => {
+                write!(f, "stage-2: {pa:?} size {size:#x} reaches past 48 bits")
+            }
+            MapError::AlreadyMapped { ipa } => write!(f, "stage-2: {ipa:?} is already mapped"),
+            MapError::NotMapped { ipa } => write!(f, "stage-2: {ipa:?} is not mapped"),
+            MapError::TableNotAddressable { address } => {
+                write!(f, "stage-2: table at {address:#x} is above 48 bits")
+            }
+        }
+    }
+}
+
+/// Where an IPA leads, as [`Stage2::translate`] reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Translation {
+    /// The physical address of the translated IPA itself (block offset included).
+    pub pa: PhysAddr,
+    pub kind: MemoryKind,
+    pub access: Access,
+    /// Size of the leaf that maps it: 1 GiB, 2 MiB or 4 KiB.
+    pub block_size: u64,
+}
+
+/// What [`Stage2::find`] looks for inside a range.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Looking {
+    Mapped,
+    Unmapped,
+}
+
+/// A partition's stage-2 tables: a level-1 root for a 39-bit IPA space and the
+/// level-2/3 tables below it, all owned here.
+pub struct Stage2 {
+    /// Every table; index 0 is the root. Boxes keep addresses stable.
+    tables: Vec<Box<Table>>,
+    /// Table address -> index in `tables`, to follow table descriptors.
+    by_address: BTreeMap<u64, usize>,
+}
+
+impl Default for Stage2 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Stage2 {
+    /// An empty map: a root table with every entry invalid.
+    pub fn new() -> Self {
+        let root = Box::new(Table([0; ENTRIES]));
+        let mut by_address = BTreeMap::new();
+        by_address.insert(table_address(&root), 0);
+        Stage2 {
+            tables: alloc::vec![root],
+            by_address,
+        }
+    }
+
+    /// Root table address for VTTBR_EL2.BADDR.
+    pub fn root_address(&self) -> u64 {
+        table_address(&self.tables[0])
+    }
+
+    /// Number of tables, root included (each is 4 KiB).
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// Maps `[ipa, ipa + size)` to `[pa, pa + size)`.
+    ///
+    /// Uses 1 GiB and 2 MiB blocks wherever IPA, PA and the remaining size
+    /// allow, 4 KiB pages otherwise. Refuses, without changing anything, if
+    /// any part of the range is already mapped.
+    pub fn map(
+        &mut self,
+        ipa: Ipa,
+        pa: PhysAddr,
+        size: u64,
+        kind: MemoryKind,
+        access: Access,
+    ) -> Result<(), MapError> {
+        check_ipa_range(ipa, pa, size)?;
+        if !is_aligned(pa.0, PAGE_SIZE) {
+            return Err(MapError::Misaligned { ipa, pa, size });
+        }
+        if pa.0.checked_add(size).is_none_or(|end| end > PA_LIMIT) {
+            return Err(MapError::PaOutOfRange { pa, size });
+        }
+        if let Some(first) = self.find(ipa.0, ipa.0 + size, Looking::Mapped) {
+            return Err(MapError::AlreadyMapped { ipa: Ipa(first) });
+        }
+
+        let attributes = LeafAttributes::new(kind, access);
+        let mut offset = 0;
+        while offset < size {
+            let (at_ipa, at_pa, remaining) = (ipa.0 + offset, pa.0 + offset, size - offset);
+            let level = (ROOT_LEVEL..LAST_LEVEL)
+                .find(|&level| {
+                    let block = entry_size(level);
+                    is_aligned(at_ipa, block) && is_aligned(at_pa, block) && remaining >= block
+                })
+                .unwrap_or(LAST_LEVEL);
+            self.install_leaf(at_ipa, at_pa, level, attributes)?;
+            offset += entry_size(level);
+        }
+        Ok(())
+    }
+
+    /// Where `ipa` leads, or `None` if it is not mapped.
+    pub fn translate(&self, ipa: Ipa) -> Option<Translation> {
+        if ipa.0 >= IPA_LIMIT {
+            return None;
+        }
+        let mut table = 0;
+        for level in ROOT_LEVEL..=LAST_LEVEL {
+            let descriptor = self.entry(table, entry_index(ipa.0, level));
+            if descriptor.is_leaf(level) {
+                let block_size = entry_size(level);
+                let attributes = descriptor.attributes();
+                return Some(Translation {
+                    pa: PhysAddr(descriptor.output_address() + (ipa.0 & (block_size - 1))),
+                    kind: attributes.kind(),
+                    access: attributes.access(),
+                    block_size,
+                });
+            }
+            if !descriptor.is_table(level) {
+                return None;
+            }
+            table = self.table_index(descriptor.output_address())?;
+        }
+        None
+    }
+
+    /// Makes every page of `[ipa, ipa + size)` read-only, first splitting the
+    /// blocks that cover it into 4 KiB pages (so later write faults can be
+    /// tracked and re-enabled page by page). Mappings stay otherwise identical.
+    ///
+    /// Refuses, without changing anything, if part of the range is unmapped.
+    pub fn write_protect(&mut self, ipa: Ipa, size: u64) -> Result<(), MapError> {
+        check_ipa_range(ipa, PhysAddr(0), size)?;
+        let end = ipa.0 + size;
+        if let Some(first) = self.find(ipa.0, end, Looking::Unmapped) {
+            return Err(MapError::NotMapped { ipa: Ipa(first) });
+        }
+        let mut at = ipa.0;
+        while at < end {
+            let (table, first_index) = self.split_to_page(at)?;
+            // Protect the rest of this level-3 table in one go.
+            let mut index = first_index;
+            while index < ENTRIES && at < end {
+                let descriptor = self.entry(table, index);
+                let protected = descriptor.attributes().with_access(Access::ReadOnly);
+                let updated = Descriptor::leaf(LAST_LEVEL, descriptor.output_address(), protected);
+                self.set_entry(table, index, updated);
+                index += 1;
+                at += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives write access back to the one 4 KiB page at `ipa` (splitting a
+    /// read-only block if one covers it).
+    pub fn make_writable_page(&mut self, ipa: Ipa) -> Result<(), MapError> {
+        check_ipa_range(ipa, PhysAddr(0), PAGE_SIZE)?;
+        match self.translate(ipa) {
+            None => return Err(MapError::NotMapped { ipa }),
+            Some(translation) if translation.access == Access::ReadWrite => return Ok(()),
+            Some(_) => {}
+        }
+        let (table, index) = self.split_to_page(ipa.0)?;
+        let descriptor = self.entry(table, index);
+        let writable = descriptor.attributes().with_access(Access::ReadWrite);
+        let updated = Descriptor::leaf(LAST_LEVEL, descriptor.output_address(), writable);
+        self.set_entry(table, index, updated);
+        Ok(())
+    }
+
+    /// The raw descriptor at `index` of the table at `address`, for tests.
+    #[cfg(test)]
+    pub(super) fn raw_entry(&self, address: u64, index: usize) -> Option<u64> {
+        let table = self.table_index(address)?;
+        Some(self.tables[table].0[index])
+    }
+
+    fn entry(&self, table: usize, index: usize) -> Descriptor {
+        Descriptor(self.tables[table].0[index])
+    }
+
+    fn set_entry(&mut self, table: usize, index: usize, descriptor: Descriptor) {
+        self.tables[table].0[index] = descriptor.0;
+    }
+
+    fn table_index(&self, address: u64) -> Option<usize> {
+        self.by_address.get(&address).copied()
+    }
+
+    /// Allocates a table filled with `entries`, returning its index.
+    fn allocate(&mut self, entries: [u64; ENTRIES]) -> Result<usize, MapError> {
+        let table = Box::new(Table(entries));
+        let address = table_address(&table);
+        if address & !OUTPUT_ADDRESS_MASK != 0 {
+            return Err(MapError::TableNotAddressable { address });
+        }
+        let index = self.tables.len();
+        self.tables.push(table);
+        self.by_address.insert(address, index);
+        Ok(index)
+    }
+
+    /// Writes a leaf for `ipa` at `level`, creating intermediate tables.
+    fn install_leaf(
+        &mut self,
+        ipa: u64,
+        pa: u64,
+        level: u32,
+        attributes: LeafAttributes,
+    ) -> Result<(), MapError> {
+        let mut table = 0;
+        for walk_level in ROOT_LEVEL..level {
+            let index = entry_index(ipa, walk_level);
+            let descriptor = self.entry(table, index);
+            table = if !descriptor.is_valid() {
+                let child = self.allocate([0; ENTRIES])?;
+                let address = table_address(&self.tables[child]);
+                self.set_entry(table, index, Descriptor::table(address));
+                child
+            } else if descriptor.is_table(walk_level) {
+                self.table_index(descriptor.output_address())
+                    .ok_or(MapError::AlreadyMapped { ipa: Ipa(ipa) })?
+            } else {
+                return Err(MapError::AlreadyMapped { ipa: Ipa(ipa) });
+            };
+        }
+        let index = entry_index(ipa, level);
+        if self.entry(table, index).is_valid() {
+            return Err(MapError::AlreadyMapped { ipa: Ipa(ipa) });
+        }
+        self.set_entry(table, index, Descriptor::leaf(level, pa, attributes));
+        Ok(())
+    }
+
+    /// Splits any block covering `ipa` down to level 3 and returns the
+    /// level-3 table and index of its page.
+    fn split_to_page(&mut self, ipa: u64) -> Result<(usize, usize), MapError> {
+        let mut table = 0;
+        for level in ROOT_LEVEL..LAST_LEVEL {
+            let index = entry_index(ipa, level);
+            let descriptor = self.entry(table, index);
+            if descriptor.is_leaf(level) {
+                self.split_block(table, index, level)?;
+            }
+            let descriptor = self.entry(table, index);
+            if !descriptor.is_table(level) {
+                return Err(MapError::NotMapped { ipa: Ipa(ipa) });
+            }
+            table = self
+                .table_index(descriptor.output_address())
+                .ok_or(MapError::NotMapped { ipa: Ipa(ipa) })?;
+        }
+        let index = entry_index(ipa, LAST_LEVEL);
+        if !self.entry(table, index).is_leaf(LAST_LEVEL) {
+            return Err(MapError::NotMapped { ipa: Ipa(ipa) });
+        }
+        Ok((table, index))
+    }
+
+    /// Replaces the block at `(table, index)` of `level` with a next-level
+    /// table whose 512 entries map the same range with the same attributes.
+    fn split_block(&mut self, table: usize, index: usize, level: u32) -> Result<(), MapError> {
+        let block = self.entry(table, index);
+        let child_level = level + 1;
+        let child_size = entry_size(child_level);
+        let mut entries = [0; ENTRIES];
+        for (position, entry) in (0u64..).zip(entries.iter_mut()) {
+            let output = block.output_address() + position * child_size;
+            *entry = Descriptor::leaf(child_level, output, block.attributes()).0;
+        }
+        let child = self.allocate(entries)?;
+        let address = table_address(&self.tables[child]);
+        self.set_entry(table, index, Descriptor::table(address));
+        Ok(())
+    }
+
+    /// The first address in `[start, end)` that is mapped (or unmapped).
+    fn find(&self, start: u64, end: u64, looking: Looking) -> Option<u64> {
+        self.find_in(0, ROOT_LEVEL, 0, start, end, looking)
+    }
+
+    /// [`Self::find`] within one table covering IPAs from `base`; `[start, end)`
+    /// lies inside that table's span.
+    fn find_in(
+        &self,
+        table: usize,
+        level: u32,
+        base: u64,
+        start: u64,
+        end: u64,
+        looking: Looking,
+    ) -> Option<u64> {
+        let size = entry_size(level);
+        let first = ((start - base) / size) as usize;
+        let last = ((end - 1 - base) / size) as usize;
+        for index in first..=last.min(ENTRIES - 1) {
+            let entry_base = base + index as u64 * size;
+            let (from, to) = (start.max(entry_base), end.min(entry_base + size));
+            let descriptor = self.entry(table, index);
+            let found = if descriptor.is_leaf(level) {
+                (looking == Looking::Mapped).then_some(from)
+            } else if let Some(child) = descriptor
+                .is_table(level)
+                .then(|| self.table_index(descriptor.output_address()))
+                .flatten()
+            {
+                self.find_in(child, level + 1, entry_base, from, to, looking)
+            } else {
+                (looking == Looking::Unmapped).then_some(from)
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+}
+
+/// The address of a table: its physical address under the identity map.
+fn table_address(table: &Table) -> u64 {
+    core::ptr::from_ref(table) as u64
+}
+
+/// Checks alignment, emptiness and the IPA bound of `[ipa, ipa + size)`.
+fn check_ipa_range(ipa: Ipa, pa: PhysAddr, size: u64) -> Result<(), MapError> {
+    if size == 0 {
+        return Err(MapError::Empty { ipa });
+    }
+    if !is_aligned(ipa.0, PAGE_SIZE) || !is_aligned(size, PAGE_SIZE) {
+        return Err(MapError::Misaligned { ipa, pa, size });
+    }
+    if ipa.0.checked_add(size).is_none_or(|end| end > IPA_LIMIT) {
+        return Err(MapError::IpaOutOfRange { ipa, size });
+    }
+    Ok(())
+}
