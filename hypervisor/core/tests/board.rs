@@ -8,8 +8,20 @@ use support::*;
 #[test]
 fn qemu_virt() {
     let board = parse_board(&qemu_virt_board().to_dtb()).expect("board");
-    let cpus: Vec<(&str, u64)> = board.cpus.iter().map(|c| (c.path.as_str(), c.mpidr)).collect();
-    assert_eq!(cpus, [("/cpus/cpu@0", 0), ("/cpus/cpu@1", 1), ("/cpus/cpu@2", 2), ("/cpus/cpu@3", 3)]);
+    let cpus: Vec<(&str, u64)> = board
+        .cpus
+        .iter()
+        .map(|c| (c.path.as_str(), c.mpidr))
+        .collect();
+    assert_eq!(
+        cpus,
+        [
+            ("/cpus/cpu@0", 0),
+            ("/cpus/cpu@1", 1),
+            ("/cpus/cpu@2", 2),
+            ("/cpus/cpu@3", 3)
+        ]
+    );
     assert_eq!(board.ram, [PhysRange::new(0x4000_0000, 0x8000_0000)]);
     assert_eq!(
         board.gic,
@@ -21,13 +33,27 @@ fn qemu_virt() {
     assert_eq!(board.console, Some(PhysRange::new(0x0900_0000, 0x1000)));
 
     let mmio = |node: &str| -> Vec<PhysRange> {
-        board.mmio.iter().filter(|m| m.node == node).map(|m| m.range).collect()
+        board
+            .mmio
+            .iter()
+            .filter(|m| m.node == node)
+            .map(|m| m.range)
+            .collect()
     };
-    assert_eq!(mmio("/intc@8000000/its@8080000"), [PhysRange::new(0x0808_0000, 0x20000)]);
-    assert_eq!(mmio("/pcie@10000000"), [PhysRange::new(0x40_1000_0000, 0x1000_0000)]);
+    assert_eq!(
+        mmio("/intc@8000000/its@8080000"),
+        [PhysRange::new(0x0808_0000, 0x20000)]
+    );
+    assert_eq!(
+        mmio("/pcie@10000000"),
+        [PhysRange::new(0x40_1000_0000, 0x1000_0000)]
+    );
     assert_eq!(
         mmio("/flash@0"),
-        [PhysRange::new(0, 0x0400_0000), PhysRange::new(0x0400_0000, 0x0400_0000)]
+        [
+            PhysRange::new(0, 0x0400_0000),
+            PhysRange::new(0x0400_0000, 0x0400_0000)
+        ]
     );
     assert_eq!(mmio("/fw-cfg@9020000"), [PhysRange::new(0x0902_0000, 0x18)]);
     for not_a_device in ["/memory@40000000", "/cpus/cpu@0", "/chosen", "/psci"] {
@@ -42,7 +68,11 @@ fn simple_bus_children_are_translated() {
         .children
         .push(TestNode::new("dev@20000").cells("reg", &[0x20000, 0x100]));
     let board = parse_board(&tree.to_dtb()).expect("board");
-    let region = board.mmio.iter().find(|m| m.node == "/platform-bus@c000000/dev@20000").expect("child");
+    let region = board
+        .mmio
+        .iter()
+        .find(|m| m.node == "/platform-bus@c000000/dev@20000")
+        .expect("child");
     assert_eq!(region.range, PhysRange::new(0x0c02_0000, 0x100));
 }
 
@@ -62,7 +92,8 @@ fn child_outside_bus_ranges_is_an_error() {
 #[test]
 fn console_through_alias_with_options() {
     let mut tree = qemu_virt_board();
-    tree.at("/chosen").set("stdout-path", strings(&["serial1:115200n8"]));
+    tree.at("/chosen")
+        .set("stdout-path", strings(&["serial1:115200n8"]));
     let board = parse_board(&tree.to_dtb()).expect("board");
     assert_eq!(board.console, Some(PhysRange::new(0x0904_0000, 0x1000)));
 }
@@ -72,33 +103,52 @@ fn console_naming_missing_node() {
     let mut tree = qemu_virt_board();
     tree.at("/chosen").set("stdout-path", strings(&["serial7"]));
     let error = parse_board(&tree.to_dtb()).expect_err("no such alias");
-    assert_eq!(error.to_string(), "board error: /chosen: stdout-path: names serial7, which is not in the device tree");
+    assert_eq!(
+        error.to_string(),
+        "/chosen: stdout-path: names serial7, which is not in the device tree"
+    );
 }
 
 #[test]
 fn missing_cpus() {
     let mut tree = qemu_virt_board();
     tree.children.retain(|c| c.name != "cpus");
-    assert_eq!(parse_board(&tree.to_dtb()), Err(BoardError::MissingNode("/cpus")));
+    assert_eq!(
+        parse_board(&tree.to_dtb()),
+        Err(BoardError::MissingNode("/cpus"))
+    );
 }
 
 #[test]
 fn missing_memory() {
     let mut tree = qemu_virt_board();
     tree.children.retain(|c| !c.name.starts_with("memory"));
-    assert_eq!(parse_board(&tree.to_dtb()), Err(BoardError::MissingNode("/memory")));
+    assert_eq!(
+        parse_board(&tree.to_dtb()),
+        Err(BoardError::MissingNode("/memory"))
+    );
 }
 
 #[test]
 fn malformed_reg() {
     let mut tree = qemu_virt_board();
-    tree.at("/pl011@9000000").set("reg", cells(&[0, 0x0900_0000, 0]));
+    tree.at("/pl011@9000000")
+        .set("reg", cells(&[0, 0x0900_0000, 0]));
     let error = parse_board(&tree.to_dtb()).expect_err("3 cells");
-    assert!(error.to_string().starts_with("board error: /pl011@9000000: reg: "), "{error}");
+    assert!(
+        error.to_string().starts_with("/pl011@9000000: reg: "),
+        "{error}"
+    );
 }
 
 #[test]
 fn not_a_dtb() {
-    assert!(matches!(parse_board(b"hello"), Err(BoardError::Malformed(_))));
-    assert!(matches!(parse_board(&[0u8; 64]), Err(BoardError::Malformed(_))));
+    assert!(matches!(
+        parse_board(b"hello"),
+        Err(BoardError::Malformed(_))
+    ));
+    assert!(matches!(
+        parse_board(&[0u8; 64]),
+        Err(BoardError::Malformed(_))
+    ));
 }

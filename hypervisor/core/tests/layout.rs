@@ -3,8 +3,8 @@
 mod support;
 
 use bulkhead_core::config::{
-    parse_board, parse_layout, Device, Ipa, Layout, LayoutError, MemoryRegion, Module, Partition, PhysAddr,
-    PhysRange,
+    parse_board, parse_layout, Device, Ipa, Layout, LayoutError, MemoryRegion, Module, Partition,
+    PhysAddr, PhysRange,
 };
 use support::*;
 
@@ -74,9 +74,16 @@ fn good_two_partition_layout() {
                 label: "alpha".into(),
                 node: ALPHA.into(),
                 cpus: vec![0, 1],
-                memory: vec![MemoryRegion { pa: PhysAddr(0x5000_0000), ipa: Ipa(0x4000_0000), size: 0x1000_0000 }],
+                memory: vec![MemoryRegion {
+                    pa: PhysAddr(0x5000_0000),
+                    ipa: Ipa(0x4000_0000),
+                    size: 0x1000_0000,
+                }],
                 devices: vec![uart("/pl011@9000000", 0x0900_0000, 33)],
-                kernel: Module { pa: PhysAddr(0x4c00_0000), size: 0x10_0000 },
+                kernel: Module {
+                    pa: PhysAddr(0x4c00_0000),
+                    size: 0x10_0000,
+                },
                 load_address: Ipa(0x4000_0000),
             },
             Partition {
@@ -85,8 +92,16 @@ fn good_two_partition_layout() {
                 node: BETA.into(),
                 cpus: vec![3, 2],
                 memory: vec![
-                    MemoryRegion { pa: PhysAddr(0x6000_0000), ipa: Ipa(0x4000_0000), size: 0x1000_0000 },
-                    MemoryRegion { pa: PhysAddr(0x7000_0000), ipa: Ipa(0x5000_0000), size: 0x100_0000 },
+                    MemoryRegion {
+                        pa: PhysAddr(0x6000_0000),
+                        ipa: Ipa(0x4000_0000),
+                        size: 0x1000_0000,
+                    },
+                    MemoryRegion {
+                        pa: PhysAddr(0x7000_0000),
+                        ipa: Ipa(0x5000_0000),
+                        size: 0x100_0000,
+                    },
                 ],
                 devices: vec![
                     uart("/pl011@9040000", 0x0904_0000, 40),
@@ -96,7 +111,10 @@ fn good_two_partition_layout() {
                         interrupts: vec![32 + 0x11],
                     },
                 ],
-                kernel: Module { pa: PhysAddr(0x4c10_0000), size: 0x20_0000 },
+                kernel: Module {
+                    pa: PhysAddr(0x4c10_0000),
+                    size: 0x20_0000,
+                },
                 load_address: Ipa(0x4008_0000),
             },
         ],
@@ -110,9 +128,18 @@ fn good_two_partition_layout() {
 
     let beta = &layout.partitions[1];
     assert_eq!(beta.memory_bytes(), 0x1100_0000);
-    assert_eq!(beta.ipa_to_pa(Ipa(0x4000_1000), 0x10), Some(PhysAddr(0x6000_1000)));
-    assert_eq!(beta.ipa_to_pa(Ipa(0x5000_0000), 0), Some(PhysAddr(0x7000_0000)));
-    assert_eq!(beta.ipa_to_pa(Ipa(0x4fff_ffff), 1), Some(PhysAddr(0x6fff_ffff)));
+    assert_eq!(
+        beta.ipa_to_pa(Ipa(0x4000_1000), 0x10),
+        Some(PhysAddr(0x6000_1000))
+    );
+    assert_eq!(
+        beta.ipa_to_pa(Ipa(0x5000_0000), 0),
+        Some(PhysAddr(0x7000_0000))
+    );
+    assert_eq!(
+        beta.ipa_to_pa(Ipa(0x4fff_ffff), 1),
+        Some(PhysAddr(0x6fff_ffff))
+    );
     // Contiguous in IPA but two regions: not one region, so refused.
     assert_eq!(beta.ipa_to_pa(Ipa(0x4fff_fff0), 0x20), None);
     assert_eq!(beta.ipa_to_pa(Ipa(0x5100_0000), 0), None);
@@ -136,7 +163,11 @@ fn partitions_are_sorted_by_id() {
 
 #[test]
 fn display_format() {
-    let error = LayoutError::new(ALPHA, "memory", "region 0x50000000+0x10000000 overlaps partition@1 (beta)");
+    let error = LayoutError::new(
+        ALPHA,
+        "memory",
+        "region 0x50000000+0x10000000 overlaps partition@1 (beta)",
+    );
     assert_eq!(
         error.to_string(),
         "layout error: /chosen/bulkhead/partition@0: memory: region 0x50000000+0x10000000 overlaps partition@1 (beta)"
@@ -157,7 +188,11 @@ fn missing_compatible() {
 
 #[test]
 fn unknown_compatible() {
-    let reason = expect_only(&errors(set(LAYOUT, "compatible", strings(&["bulkhead,layout-v2"]))), LAYOUT, "compatible");
+    let reason = expect_only(
+        &errors(set(LAYOUT, "compatible", strings(&["bulkhead,layout-v2"]))),
+        LAYOUT,
+        "compatible",
+    );
     assert!(reason.contains("bulkhead,layout-v2"), "{reason}");
 }
 
@@ -191,7 +226,11 @@ fn duplicate_id() {
 
 #[test]
 fn duplicate_label() {
-    let reason = expect_only(&errors(set(BETA, "label", strings(&["alpha"]))), BETA, "label");
+    let reason = expect_only(
+        &errors(set(BETA, "label", strings(&["alpha"]))),
+        BETA,
+        "label",
+    );
     assert!(reason.contains("partition@0 (alpha)"), "{reason}");
 }
 
@@ -202,7 +241,11 @@ fn missing_label() {
 
 #[test]
 fn label_not_utf8() {
-    expect_only(&errors(set(ALPHA, "label", vec![0xff, 0xfe, 0])), ALPHA, "label");
+    expect_only(
+        &errors(set(ALPHA, "label", vec![0xff, 0xfe, 0])),
+        ALPHA,
+        "label",
+    );
 }
 
 #[test]
@@ -222,7 +265,11 @@ fn cpus_not_cells() {
 
 #[test]
 fn cpu_absent_from_board() {
-    let reason = expect_only(&errors(set(ALPHA, "cpus", cells(&[0, 0x100]))), ALPHA, "cpus");
+    let reason = expect_only(
+        &errors(set(ALPHA, "cpus", cells(&[0, 0x100]))),
+        ALPHA,
+        "cpus",
+    );
     assert!(reason.contains("0x100"), "{reason}");
 }
 
@@ -234,7 +281,10 @@ fn cpu_listed_twice() {
 #[test]
 fn cpu_in_two_partitions() {
     let reason = expect_only(&errors(set(BETA, "cpus", cells(&[2, 1]))), BETA, "cpus");
-    assert!(reason.contains("0x1") && reason.contains("partition@0 (alpha)"), "{reason}");
+    assert!(
+        reason.contains("0x1") && reason.contains("partition@0 (alpha)"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -245,17 +295,32 @@ fn memory_missing() {
 
 #[test]
 fn memory_cells_not_multiple_of_six() {
-    expect_only(&errors(set(ALPHA, "memory", cells(&[0, 0x5000_0000, 0, 0x4000_0000, 0]))), ALPHA, "memory");
+    expect_only(
+        &errors(set(
+            ALPHA,
+            "memory",
+            cells(&[0, 0x5000_0000, 0, 0x4000_0000, 0]),
+        )),
+        ALPHA,
+        "memory",
+    );
 }
 
 #[test]
 fn memory_not_cells() {
-    expect_only(&errors(set(ALPHA, "memory", vec![1, 2, 3, 4, 5, 6, 7])), ALPHA, "memory");
+    expect_only(
+        &errors(set(ALPHA, "memory", vec![1, 2, 3, 4, 5, 6, 7])),
+        ALPHA,
+        "memory",
+    );
 }
 
 #[test]
 fn memory_zero_size() {
-    let regions = memory(&[(0x5000_0000, 0x4000_0000, 0x1000_0000), (0x5800_0000, 0x8000_0000, 0)]);
+    let regions = memory(&[
+        (0x5000_0000, 0x4000_0000, 0x1000_0000),
+        (0x5800_0000, 0x8000_0000, 0),
+    ]);
     expect_only(&errors(set(ALPHA, "memory", regions)), ALPHA, "memory");
 }
 
@@ -266,7 +331,11 @@ fn memory_unaligned() {
         (0x5000_0000, 0x4000_0010, 0x1000_0000),
         (0x5000_0000, 0x4000_0000, 0x0fff_f001),
     ] {
-        let reason = expect_only(&errors(set(ALPHA, "memory", memory(&[(pa, ipa, size)]))), ALPHA, "memory");
+        let reason = expect_only(
+            &errors(set(ALPHA, "memory", memory(&[(pa, ipa, size)]))),
+            ALPHA,
+            "memory",
+        );
         assert!(reason.contains("4 KiB"), "{reason}");
     }
 }
@@ -274,7 +343,11 @@ fn memory_unaligned() {
 #[test]
 fn memory_outside_ram() {
     let reason = expect_only(
-        &errors(set(ALPHA, "memory", memory(&[(0xc000_0000, 0x4000_0000, 0x1000_0000)]))),
+        &errors(set(
+            ALPHA,
+            "memory",
+            memory(&[(0xc000_0000, 0x4000_0000, 0x1000_0000)]),
+        )),
         ALPHA,
         "memory",
     );
@@ -283,7 +356,15 @@ fn memory_outside_ram() {
 
 #[test]
 fn memory_straddling_end_of_ram() {
-    expect_only(&errors(set(ALPHA, "memory", memory(&[(0xbff0_0000, 0x4000_0000, 0x20_0000)]))), ALPHA, "memory");
+    expect_only(
+        &errors(set(
+            ALPHA,
+            "memory",
+            memory(&[(0xbff0_0000, 0x4000_0000, 0x20_0000)]),
+        )),
+        ALPHA,
+        "memory",
+    );
 }
 
 #[test]
@@ -295,7 +376,10 @@ fn memory_overlaps_other_partition() {
 
 #[test]
 fn memory_overlaps_own_region_by_pa() {
-    let regions = memory(&[(0x5000_0000, 0x4000_0000, 0x1000_0000), (0x5800_0000, 0x6000_0000, 0x1000)]);
+    let regions = memory(&[
+        (0x5000_0000, 0x4000_0000, 0x1000_0000),
+        (0x5800_0000, 0x6000_0000, 0x1000),
+    ]);
     let reason = expect_only(&errors(set(ALPHA, "memory", regions)), ALPHA, "memory");
     assert!(reason.contains("same partition"), "{reason}");
 }
@@ -310,21 +394,39 @@ fn memory_overlaps_reserved_area() {
 #[test]
 fn memory_overlaps_mmio() {
     // Also outside RAM; the MMIO clash must be named too.
-    let errors = errors(set(ALPHA, "memory", memory(&[(0x0900_0000, 0x4000_0000, 0x1000)])));
-    let reasons: Vec<_> = errors.iter().filter(|e| e.node == ALPHA && e.property == "memory").collect();
-    assert!(reasons.iter().any(|e| e.reason.contains("MMIO of /pl011@9000000")), "{errors:#?}");
+    let errors = errors(set(
+        ALPHA,
+        "memory",
+        memory(&[(0x0900_0000, 0x4000_0000, 0x1000)]),
+    ));
+    let reasons: Vec<_> = errors
+        .iter()
+        .filter(|e| e.node == ALPHA && e.property == "memory")
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|e| e.reason.contains("MMIO of /pl011@9000000")),
+        "{errors:#?}"
+    );
 }
 
 #[test]
 fn memory_overlapping_ipas() {
-    let regions = memory(&[(0x5000_0000, 0x4000_0000, 0x0800_0000), (0x5800_0000, 0x4400_0000, 0x0800_0000)]);
+    let regions = memory(&[
+        (0x5000_0000, 0x4000_0000, 0x0800_0000),
+        (0x5800_0000, 0x4400_0000, 0x0800_0000),
+    ]);
     let reason = expect_only(&errors(set(ALPHA, "memory", regions)), ALPHA, "memory");
     assert!(reason.contains("IPA"), "{reason}");
 }
 
 #[test]
 fn memory_ipa_overlaps_own_device() {
-    let regions = memory(&[(0x5000_0000, 0x4000_0000, 0x0800_0000), (0x5800_0000, 0x0900_0000, 0x1000)]);
+    let regions = memory(&[
+        (0x5000_0000, 0x4000_0000, 0x0800_0000),
+        (0x5800_0000, 0x0900_0000, 0x1000),
+    ]);
     let reason = expect_only(&errors(set(ALPHA, "memory", regions)), ALPHA, "memory");
     assert!(reason.contains("/pl011@9000000"), "{reason}");
 }
@@ -339,7 +441,11 @@ fn memory_ipa_overflow() {
 
 #[test]
 fn device_not_in_board() {
-    let reason = expect_only(&errors(set(ALPHA, "devices", strings(&["/pl011@1234"]))), ALPHA, "devices");
+    let reason = expect_only(
+        &errors(set(ALPHA, "devices", strings(&["/pl011@1234"]))),
+        ALPHA,
+        "devices",
+    );
     assert!(reason.contains("/pl011@1234"), "{reason}");
 }
 
@@ -347,15 +453,25 @@ fn device_not_in_board() {
 fn device_in_two_partitions() {
     let devices = strings(&["/pl011@9040000", "/pl011@9000000"]);
     let reason = expect_only(&errors(set(BETA, "devices", devices)), BETA, "devices");
-    assert!(reason.contains("/pl011@9000000") && reason.contains("alpha"), "{reason}");
+    assert!(
+        reason.contains("/pl011@9000000") && reason.contains("alpha"),
+        "{reason}"
+    );
 }
 
 #[test]
 fn device_without_reg_is_allowed_but_exclusive() {
-    let dtb = edited_dtb(set(ALPHA, "devices", strings(&["/pl011@9000000", "/gpio-keys"])));
+    let dtb = edited_dtb(set(
+        ALPHA,
+        "devices",
+        strings(&["/pl011@9000000", "/gpio-keys"]),
+    ));
     let layout = parse(&dtb).unwrap_or_else(|e| panic!("{e:#?}"));
     let keys = &layout.partitions[0].devices[1];
-    assert_eq!((keys.path.as_str(), keys.regs.len(), keys.interrupts.len()), ("/gpio-keys", 0, 0));
+    assert_eq!(
+        (keys.path.as_str(), keys.regs.len(), keys.interrupts.len()),
+        ("/gpio-keys", 0, 0)
+    );
 
     let errors = errors(|tree| {
         tree.at(ALPHA).set("devices", strings(&["/gpio-keys"]));
@@ -374,7 +490,13 @@ fn device_sharing_a_page_with_another_partition() {
 
 #[test]
 fn device_owned_by_bulkhead() {
-    for path in ["/intc@8000000", "/intc@8000000/its@8080000", "/smmuv3@9050000", "/cpus/cpu@0", "/memory@40000000"] {
+    for path in [
+        "/intc@8000000",
+        "/intc@8000000/its@8080000",
+        "/smmuv3@9050000",
+        "/cpus/cpu@0",
+        "/memory@40000000",
+    ] {
         let errors = errors(set(ALPHA, "devices", strings(&[path])));
         expect_only(&errors, ALPHA, "devices");
     }
@@ -382,12 +504,20 @@ fn device_owned_by_bulkhead() {
 
 #[test]
 fn devices_not_strings() {
-    expect_only(&errors(set(ALPHA, "devices", vec![b'/', 0xff, 0])), ALPHA, "devices");
+    expect_only(
+        &errors(set(ALPHA, "devices", vec![b'/', 0xff, 0])),
+        ALPHA,
+        "devices",
+    );
 }
 
 #[test]
 fn device_by_alias_and_interrupts() {
-    let dtb = edited_dtb(set(ALPHA, "devices", strings(&["serial0", "/pmu", "/pl031@9010000"])));
+    let dtb = edited_dtb(set(
+        ALPHA,
+        "devices",
+        strings(&["serial0", "/pmu", "/pl031@9010000"]),
+    ));
     let layout = parse(&dtb).unwrap_or_else(|e| panic!("{e:#?}"));
     let devices = &layout.partitions[0].devices;
     assert_eq!(devices[0].path, "/pl011@9000000");
@@ -398,11 +528,15 @@ fn device_by_alias_and_interrupts() {
 #[test]
 fn interrupts_extended_and_foreign_parent() {
     let dtb = edited_dtb(|tree| {
-        tree.at("/pl061@9030000").set("#interrupt-cells", cells(&[2]));
+        tree.at("/pl061@9030000")
+            .set("#interrupt-cells", cells(&[2]));
         let uart = tree.at("/pl011@9000000");
         uart.remove("interrupts");
         // One to the GIC, one to the GPIO controller (not decoded).
-        uart.set("interrupts-extended", cells(&[0x8005, 0, 5, 4, 0x8008, 1, 2]));
+        uart.set(
+            "interrupts-extended",
+            cells(&[0x8005, 0, 5, 4, 0x8008, 1, 2]),
+        );
     });
     let layout = parse(&dtb).unwrap_or_else(|e| panic!("{e:#?}"));
     assert_eq!(layout.partitions[0].devices[0].interrupts, [37]);
@@ -418,9 +552,14 @@ fn bad_interrupt_specifier() {
 fn device_under_simple_bus_is_translated() {
     let dtb = edited_dtb(|tree| {
         tree.at("/platform-bus@c000000").children.push(
-            TestNode::new("dev@1000").cells("reg", &[0x1000, 0x1000]).cells("interrupts", &[0, 0x70, 4]),
+            TestNode::new("dev@1000")
+                .cells("reg", &[0x1000, 0x1000])
+                .cells("interrupts", &[0, 0x70, 4]),
         );
-        tree.at(ALPHA).set("devices", strings(&["/pl011@9000000", "/platform-bus@c000000/dev@1000"]));
+        tree.at(ALPHA).set(
+            "devices",
+            strings(&["/pl011@9000000", "/platform-bus@c000000/dev@1000"]),
+        );
     });
     let layout = parse(&dtb).unwrap_or_else(|e| panic!("{e:#?}"));
     let device = &layout.partitions[0].devices[1];
@@ -435,35 +574,59 @@ fn kernel_missing() {
 
 #[test]
 fn kernel_not_four_cells() {
-    expect_only(&errors(set(ALPHA, "kernel", cells(&[0x4c00_0000, 0x10_0000]))), ALPHA, "kernel");
+    expect_only(
+        &errors(set(ALPHA, "kernel", cells(&[0x4c00_0000, 0x10_0000]))),
+        ALPHA,
+        "kernel",
+    );
 }
 
 #[test]
 fn kernel_zero_size() {
-    expect_only(&errors(set(ALPHA, "kernel", pair(0x4c00_0000, 0))), ALPHA, "kernel");
+    expect_only(
+        &errors(set(ALPHA, "kernel", pair(0x4c00_0000, 0))),
+        ALPHA,
+        "kernel",
+    );
 }
 
 #[test]
 fn kernel_outside_ram() {
-    expect_only(&errors(set(ALPHA, "kernel", pair(0x2_0000_0000, 0x1000))), ALPHA, "kernel");
+    expect_only(
+        &errors(set(ALPHA, "kernel", pair(0x2_0000_0000, 0x1000))),
+        ALPHA,
+        "kernel",
+    );
 }
 
 #[test]
 fn kernel_overlaps_partition_memory() {
-    let reason = expect_only(&errors(set(ALPHA, "kernel", pair(0x6000_0000, 0x1000))), ALPHA, "kernel");
+    let reason = expect_only(
+        &errors(set(ALPHA, "kernel", pair(0x6000_0000, 0x1000))),
+        ALPHA,
+        "kernel",
+    );
     assert!(reason.contains("partition@1 (beta)"), "{reason}");
 }
 
 #[test]
 fn kernel_overlaps_hypervisor() {
-    let reason = expect_only(&errors(set(ALPHA, "kernel", pair(0x4000_0000, 0x1000))), ALPHA, "kernel");
+    let reason = expect_only(
+        &errors(set(ALPHA, "kernel", pair(0x4000_0000, 0x1000))),
+        ALPHA,
+        "kernel",
+    );
     assert!(reason.contains("hypervisor"), "{reason}");
 }
 
 #[test]
 fn kernel_does_not_fit_at_default_load_address() {
     // 272 MiB at the default load address 0x40000000 in a 256 MiB region.
-    expect_only(&errors(set(ALPHA, "kernel", pair(0x8000_0000, 0x1100_0000))), ALPHA, "kernel");
+    expect_only(
+        &errors(set(ALPHA, "kernel", pair(0x8000_0000, 0x1100_0000))),
+        ALPHA,
+        "kernel",
+    );
 }
 
 #[test]
@@ -475,16 +638,22 @@ fn kernel_does_not_fit_at_explicit_load_address() {
 
 #[test]
 fn load_address_not_two_cells() {
-    expect_only(&errors(set(BETA, "load-address", cells(&[0x4008_0000]))), BETA, "load-address");
+    expect_only(
+        &errors(set(BETA, "load-address", cells(&[0x4008_0000]))),
+        BETA,
+        "load-address",
+    );
 }
 
 #[test]
 fn several_errors_are_all_reported() {
     let errors = errors(|tree| {
-        tree.at(LAYOUT).set("compatible", strings(&["bulkhead,layout-v9"]));
+        tree.at(LAYOUT)
+            .set("compatible", strings(&["bulkhead,layout-v9"]));
         tree.at(ALPHA).remove("label");
         tree.at(ALPHA).set("cpus", cells(&[9]));
-        tree.at(BETA).set("memory", memory(&[(0x5000_0000, 0x4000_0000, 0x10_0000)]));
+        tree.at(BETA)
+            .set("memory", memory(&[(0x5000_0000, 0x4000_0000, 0x10_0000)]));
         tree.at(BETA).set("kernel", pair(0x4000_1000, 0x1000));
     });
     expect_error(&errors, LAYOUT, "compatible");

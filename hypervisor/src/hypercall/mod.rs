@@ -22,10 +22,6 @@ pub struct Caller<'a> {
 pub fn dispatch(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
     // SMCCC: the function ID is w0; the upper half of x0 is ignored.
     let function = frame.x[0] as u32;
-    if function == bulkhead_abi::vendor::NULL {
-        frame.x[0] = ret::SUCCESS as u64;
-        return TrapOutcome::Resume;
-    }
     match owner(function) {
         owners::ARCH => arch_calls::handle(function, frame),
         owners::STANDARD_SECURE => return psci::handle(caller, function, frame),

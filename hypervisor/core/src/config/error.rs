@@ -5,7 +5,8 @@ use core::fmt;
 
 use super::dt::DtError;
 
-/// Why the board device tree cannot be used.
+/// Why the board device tree cannot be used. `Display` gives `node: property: reason`
+/// without a prefix; callers add "board error: ".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BoardError {
     /// The blob is not a well-formed flattened device tree.
@@ -23,16 +24,16 @@ pub enum BoardError {
 impl fmt::Display for BoardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BoardError::Malformed(error) => write!(f, "board error: {error}"),
+            BoardError::Malformed(error) => write!(f, "{error}"),
             BoardError::MissingNode(path) => {
-                write!(f, "board error: the device tree has no {path} node")
+                write!(f, "the device tree has no {path} node")
             }
             BoardError::Property {
                 node,
                 property,
                 reason,
             } => {
-                write!(f, "board error: {node}: {property}: {reason}")
+                write!(f, "{node}: {property}: {reason}")
             }
         }
     }

@@ -31,7 +31,11 @@ pub fn strings(values: &[&str]) -> Vec<u8> {
 
 impl TestNode {
     pub fn new(name: &str) -> Self {
-        TestNode { name: name.to_string(), properties: Vec::new(), children: Vec::new() }
+        TestNode {
+            name: name.to_string(),
+            properties: Vec::new(),
+            children: Vec::new(),
+        }
     }
 
     pub fn raw(mut self, name: &str, value: Vec<u8>) -> Self {
@@ -169,12 +173,14 @@ pub fn qemu_virt_board() -> TestNode {
         .child(virtio(0x0a00_0200, 0x11))
         .child(virtio(0x0a00_0400, 0x12))
         .child(
-            TestNode::new("gpio-keys").string("compatible", "gpio-keys").child(
-                TestNode::new("poweroff")
-                    .cells("gpios", &[0x8008, 3, 0])
-                    .cells("linux,code", &[0x74])
-                    .string("label", "GPIO Key Poweroff"),
-            ),
+            TestNode::new("gpio-keys")
+                .string("compatible", "gpio-keys")
+                .child(
+                    TestNode::new("poweroff")
+                        .cells("gpios", &[0x8008, 3, 0])
+                        .cells("linux,code", &[0x74])
+                        .string("label", "GPIO Key Poweroff"),
+                ),
         )
         .child(
             TestNode::new("pl061@9030000")
@@ -189,7 +195,10 @@ pub fn qemu_virt_board() -> TestNode {
             TestNode::new("smmuv3@9050000")
                 .cells("phandle", &[0x8007])
                 .cells("#iommu-cells", &[1])
-                .cells("interrupts", &[0, 0x4a, 1, 0, 0x4b, 1, 0, 0x4c, 1, 0, 0x4d, 1])
+                .cells(
+                    "interrupts",
+                    &[0, 0x4a, 1, 0, 0x4b, 1, 0, 0x4c, 1, 0, 0x4d, 1],
+                )
                 .cells("reg", &[0, 0x0905_0000, 0, 0x20000])
                 .string("compatible", "arm,smmu-v3"),
         )
@@ -200,8 +209,27 @@ pub fn qemu_virt_board() -> TestNode {
                 .cells(
                     "ranges",
                     &[
-                        0x0100_0000, 0, 0, 0, 0x3eff_0000, 0, 0x10000, 0x0200_0000, 0, 0x1000_0000, 0,
-                        0x1000_0000, 0, 0x2eff_0000, 0x0300_0000, 0x80, 0, 0x80, 0, 0x80, 0,
+                        0x0100_0000,
+                        0,
+                        0,
+                        0,
+                        0x3eff_0000,
+                        0,
+                        0x10000,
+                        0x0200_0000,
+                        0,
+                        0x1000_0000,
+                        0,
+                        0x1000_0000,
+                        0,
+                        0x2eff_0000,
+                        0x0300_0000,
+                        0x80,
+                        0,
+                        0x80,
+                        0,
+                        0x80,
+                        0,
                     ],
                 )
                 .cells("reg", &[0x40, 0x1000_0000, 0, 0x1000_0000])
@@ -228,7 +256,10 @@ pub fn qemu_virt_board() -> TestNode {
             TestNode::new("intc@8000000")
                 .cells("phandle", &[0x8005])
                 .cells("interrupts", &[1, 9, 4])
-                .cells("reg", &[0, 0x0800_0000, 0, 0x10000, 0, 0x080a_0000, 0, 0x00f6_0000])
+                .cells(
+                    "reg",
+                    &[0, 0x0800_0000, 0, 0x10000, 0, 0x080a_0000, 0, 0x00f6_0000],
+                )
                 .cells("#redistributor-regions", &[1])
                 .string("compatible", "arm,gic-v3")
                 .flag("ranges")
@@ -248,7 +279,10 @@ pub fn qemu_virt_board() -> TestNode {
         .child(
             TestNode::new("flash@0")
                 .cells("bank-width", &[4])
-                .cells("reg", &[0, 0, 0, 0x0400_0000, 0, 0x0400_0000, 0, 0x0400_0000])
+                .cells(
+                    "reg",
+                    &[0, 0, 0, 0x0400_0000, 0, 0x0400_0000, 0, 0x0400_0000],
+                )
                 .string("compatible", "cfi-flash"),
         )
         .child(
@@ -322,8 +356,18 @@ pub fn good_layout() -> TestNode {
                 .cells(
                     "memory",
                     &[
-                        0, 0x6000_0000, 0, 0x4000_0000, 0, 0x1000_0000, //
-                        0, 0x7000_0000, 0, 0x5000_0000, 0, 0x0100_0000,
+                        0,
+                        0x6000_0000,
+                        0,
+                        0x4000_0000,
+                        0,
+                        0x1000_0000, //
+                        0,
+                        0x7000_0000,
+                        0,
+                        0x5000_0000,
+                        0,
+                        0x0100_0000,
                     ],
                 )
                 .strings("devices", &["/pl011@9040000", "/virtio_mmio@a000200"])

@@ -1,0 +1,48 @@
+//! Fuzz target: `parse_board` and `parse_layout` must never panic on any blob.
+#![no_main]
+
+use bulkhead_core::config::{
+    parse_board, parse_layout, Board, BoardCpu, GicV3, MmioRegion, PhysRange,
+};
+use libfuzzer_sys::fuzz_target;
+
+/// qemu-virt's reserved area and its hypervisor part (see `platform::qemu_virt`).
+const RESERVED: PhysRange = PhysRange::new(0x4000_0000, 0x1000_0000);
+const HYPERVISOR: PhysRange = PhysRange::new(0x4000_0000, 0x0400_0000);
+
+/// A fixed qemu-virt board, so inputs whose board part is broken still reach the layout checks.
+fn fixed_board() -> Board {
+    let cpus = (0..4)
+        .map(|i| BoardCpu {
+            path: format!("/cpus/cpu@{i}"),
+            mpidr: i,
+        })
+        .collect();
+    let mmio = [
+        ("/pl011@9000000", 0x0900_0000, 0x1000),
+        ("/pl011@9040000", 0x0904_0000, 0x1000),
+    ]
+    .into_iter()
+    .map(|(node, start, size)| MmioRegion {
+        node: node.into(),
+        range: PhysRange::new(start, size),
+    })
+    .collect();
+    Board {
+        cpus,
+        ram: vec![PhysRange::new(0x4000_0000, 0x8000_0000)],
+        mmio,
+        gic: Some(GicV3 {
+            distributor: PhysRange::new(0x0800_0000, 0x10000),
+            redistributors: PhysRange::new(0x080a_0000, 0x00f6_0000),
+        }),
+        console: Some(PhysRange::new(0x0900_0000, 0x1000)),
+    }
+}
+
+fuzz_target!(|dtb: &[u8]| {
+    if let Ok(board) = parse_board(dtb) {
+        let _ = parse_layout(dtb, &board, RESERVED, HYPERVISOR);
+    }
+    let _ = parse_layout(dtb, &fixed_board(), RESERVED, HYPERVISOR);
+});
