@@ -1,0 +1,20 @@
+//! Runtime for Bulkhead's bare-metal EL1 test guests: entry, MMU, console, hypercalls, PSCI.
+//!
+//! A guest binary provides its `main` (and optionally a secondary-vCPU entry)
+//! with [`guest_main!`]; this crate boots the vCPU, prints the common boot
+//! lines and hands over a [`BootInfo`].
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod console;
+pub mod dt;
+pub mod entry;
+pub mod exception;
+pub mod hypercall;
+pub mod mmu;
+pub mod psci;
+pub mod timer;
+
+pub use bulkhead_abi as abi;
+pub use entry::BootInfo;

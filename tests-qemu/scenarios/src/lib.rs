@@ -1,0 +1,67 @@
+//! Bulkhead's QEMU scenarios and benchmarks: which layout and guests to boot, and what must be seen.
+//!
+//! `cargo xtask test` boots every [`Scenario`] and `cargo xtask bench` every
+//! [`Benchmark`]; the runner lives in `tools/`, the checks live here beside
+//! the guests whose output they read.
+
+mod benchmarks;
+mod scenarios;
+
+pub use benchmarks::benchmarks;
+pub use scenarios::all;
+
+/// A guest image loaded as a boot module.
+#[derive(Clone, Copy, Debug)]
+pub struct Module {
+    /// Physical address the raw image is loaded at (the layout's `kernel` PA).
+    pub address: u64,
+    /// Binary name in `tests-qemu/guests` (built for aarch64-unknown-none, objcopied to raw).
+    pub guest: &'static str,
+}
+
+/// What one QEMU boot printed and how it ended.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Everything each PL011 printed (index 0 = 0x0900_0000, 1 = 0x0904_0000).
+    pub uart: [String; 2],
+    /// QEMU's exit code; `None` if it was killed.
+    pub exit_code: Option<i32>,
+    /// Whether the runner killed QEMU at the scenario's timeout.
+    pub timed_out: bool,
+    /// The `layout error: ...` lines the host validator (`cargo xtask check`)
+    /// printed for this layout, empty if it accepted it.
+    pub check_errors: Vec<String>,
+}
+
+/// One QEMU boot with a verdict.
+pub struct Scenario {
+    pub name: &'static str,
+    /// One line: what this proves.
+    pub description: &'static str,
+    /// Layout overlay (.dtso), relative to the repository root.
+    pub layout: &'static str,
+    pub modules: &'static [Module],
+    /// Hard limit of wall time; QEMU is killed after it.
+    pub timeout_secs: u64,
+    /// Run with `-icount shift=0,align=off,sleep=off`.
+    pub icount: bool,
+    /// Ok, or what was wrong, quoting what was seen.
+    pub check: fn(&Outcome) -> Result<(), String>,
+}
+
+/// One measured figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+/// One QEMU boot (always under icount) that yields measurements.
+pub struct Benchmark {
+    pub name: &'static str,
+    pub layout: &'static str,
+    pub modules: &'static [Module],
+    pub timeout_secs: u64,
+    pub parse: fn(&Outcome) -> Result<Vec<Measurement>, String>,
+}

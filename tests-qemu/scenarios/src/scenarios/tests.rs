@@ -1,0 +1,386 @@
+//! The checks against hand-written outputs: plausible good ones pass, broken ones fail.
+
+use super::*;
+use crate::Outcome;
+
+fn outcome(uart0: String, uart1: String) -> Outcome {
+    Outcome {
+        uart: [uart0, uart1],
+        exit_code: Some(0),
+        timed_out: false,
+        check_errors: Vec::new(),
+    }
+}
+
+fn scenario(name: &str) -> Scenario {
+    all()
+        .into_iter()
+        .find(|s| s.name == name)
+        .expect("scenario exists")
+}
+
+fn boot_lines(id: u64, vcpus: u64, memory: u64) -> String {
+    format!(
+        "boot first_instruction_ticks=1234 cntfrq=62500000\n\
+         partition id={id} vcpus={vcpus} memory={memory}\n\
+         dt cpus={vcpus} memory={memory}\n"
+    )
+}
+
+fn prefixed(label: &str, text: &str) -> String {
+    text.lines()
+        .map(|line| format!("[{label}] {line}\n"))
+        .collect()
+}
+
+#[test]
+fn table_is_consistent() {
+    let scenarios = all();
+    let mut names: Vec<_> = scenarios.iter().map(|s| s.name).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), scenarios.len(), "duplicate scenario names");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+    for s in &scenarios {
+        assert!(
+            std::path::Path::new(root).join(s.layout).exists(),
+            "{}: missing {}",
+            s.name,
+            s.layout
+        );
+        assert!(s.timeout_secs > 0 && s.timeout_secs <= 60, "{}", s.name);
+        assert!(!s.modules.is_empty(), "{}", s.name);
+        for module in s.modules {
+            assert!(
+                (0x4a00_0000..0x5000_0000).contains(&module.address),
+                "{}",
+                s.name
+            );
+        }
+    }
+    assert!(
+        scenarios.iter().any(|s| s.name == "default"),
+        "cargo xtask run takes its modules from `default`"
+    );
+}
+
+// ---- default ----
+
+fn compute_uart(id: u64, checksum: u64, parts: (u64, u64), starts: (u64, u64)) -> String {
+    let memory = DEFAULT_PARTITION_BYTES;
+    format!(
+        "{}compute cpu_on target=1 result=0\n\
+         compute vcpu=1 part=1 words=15597568 checksum={:#x} start={} end={}\n\
+         compute vcpu=0 part=0 words=15597568 checksum={:#x} start={} end={}\n\
+         compute checksum={checksum:#x} cores=2 memory={memory} region={memory} ticks=99 cntfrq=62500000\n",
+        boot_lines(id, 2, memory),
+        parts.1,
+        starts.1,
+        starts.1 + 1000,
+        parts.0,
+        starts.0,
+        starts.0 + 1000,
+    )
+}
+
+fn default_good() -> Outcome {
+    let words = (DEFAULT_PARTITION_BYTES - (18 << 20)) / 8;
+    let first = bulkhead_workload::expected_checksum(0..words / 2);
+    let second = bulkhead_workload::expected_checksum(words / 2..words);
+    let total = bulkhead_workload::combine(first, second);
+    let uart0 = format!(
+        "bulkhead: booting\n{}bulkhead: partition alpha off\n",
+        compute_uart(0, total, (first, second), (100, 110))
+    );
+    outcome(uart0, compute_uart(1, total, (first, second), (105, 120)))
+}
+
+#[test]
+fn default_accepts_good_output() {
+    (scenario("default").check)(&default_good()).unwrap();
+}
+
+#[test]
+fn default_rejects_wrong_checksum_sequential_runs_and_bad_exit() {
+    let check = scenario("default").check;
+    let good = default_good();
+
+    let mut bad = good.clone();
+    bad.uart[1] = bad.uart[1].replacen("compute checksum=0x", "compute checksum=0x1", 1);
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[1] = bad.uart[1]
+        .replace("start=110 end=1110", "start=5000 end=6000")
+        .replace("start=120 end=1120", "start=5000 end=6000");
+    bad.uart[1] = bad.uart[1].replace("start=105 end=1105", "start=5000 end=6000");
+    let err = check(&bad).unwrap_err();
+    assert!(err.contains("concurrently"), "{err}");
+
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace("dt cpus=2", "dt cpus=4");
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.exit_code = Some(1);
+    assert!(check(&bad).is_err());
+
+    let mut bad = good;
+    bad.timed_out = true;
+    bad.exit_code = None;
+    assert!(check(&bad).is_err());
+}
+
+// ---- isolation ----
+
+fn isolation_good() -> Outcome {
+    let checksum = bulkhead_workload::expected_checksum(0..bulkhead_workload::VICTIM_WORDS);
+    let progress = |n: u64| format!("victim progress={n} checksum={checksum:#x}\n");
+    let mut uart0 = String::from("bulkhead: booting 4 partitions\n");
+    uart0 += &progress_mirror(&progress(1));
+    for (id, (label, ipa)) in ATTACK_TARGETS.iter().enumerate() {
+        uart0 += &prefixed(label, &boot_lines(id as u64, 1, 16 << 20));
+        uart0 += &format!("[{label}] attacker id={id} about to read something at {ipa:#x}\n");
+        uart0 += &format!(
+            "bulkhead: partition {label} (id {id}) stopped: stage-2 data abort (read) at IPA {ipa:#x}\n\
+             bulkhead:   vcpu 0: esr=0x92000007 far={ipa:#x} ipa={ipa:#x} elr=0x40001234\n"
+        );
+        uart0 += &progress_mirror(&progress(id as u64 + 2));
+    }
+    let mut uart1 = boot_lines(3, 1, 32 << 20);
+    for n in 1..=5 {
+        uart1 += &progress(n);
+    }
+    uart1 += "victim done progress=5\n";
+    outcome(uart0, uart1)
+}
+
+fn progress_mirror(line: &str) -> String {
+    prefixed("victim", line)
+}
+
+#[test]
+fn isolation_accepts_good_output() {
+    (scenario("isolation").check)(&isolation_good()).unwrap();
+}
+
+#[test]
+fn isolation_rejects_breaches_wrong_ipas_and_stalls() {
+    let check = scenario("isolation").check;
+    let good = isolation_good();
+
+    let mut bad = good.clone();
+    bad.uart[0] +=
+        "[attacker-1] attacker id=1 BREACH read bulkhead memory at 0x42000000 value=0x0\n";
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace("(read) at IPA 0x42000000", "(read) at IPA 0x43000000");
+    assert!(check(&bad).is_err());
+
+    // No victim progress after the last report.
+    let mut bad = good.clone();
+    let last = bad.uart[0].rfind("[victim]").unwrap();
+    bad.uart[0].truncate(last);
+    assert!(check(&bad).is_err());
+
+    // A missing report.
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace(
+        "bulkhead: partition attacker-2",
+        "bulkhead: partition-x attacker-2",
+    );
+    assert!(check(&bad).is_err());
+
+    // The checksum changed.
+    let mut bad = good.clone();
+    bad.uart[1] = bad.uart[1].replacen(
+        "victim progress=4 checksum=0x",
+        "victim progress=4 checksum=0x1",
+        1,
+    );
+    assert!(check(&bad).is_err());
+
+    // Progress went backwards.
+    let mut bad = good;
+    bad.uart[1] = bad.uart[1].replace("victim progress=4", "victim progress=2");
+    assert!(check(&bad).is_err());
+}
+
+// ---- psci ----
+
+fn pilot_boot(count: u64) -> String {
+    let mut text = boot_lines(0, 2, DEFAULT_PARTITION_BYTES);
+    text += &format!("boot count={count}\nresult cpu_on_1=0\n");
+    text += &format!("secondary vcpu=1 context={PSCI_CONTEXT:#x}\n");
+    text += "result affinity_info_1_on=0\nresult cpu_on_1_again=-4\nresult cpu_on_2=-2\n\
+             result cpu_on_0x100=-2\nresult affinity_info_1_off=1\n";
+    text += if count == 1 {
+        "psci system_reset\n"
+    } else {
+        "psci system_off\n"
+    };
+    text
+}
+
+fn psci_good() -> Outcome {
+    let mut uart0 = String::from("bulkhead: booting\n");
+    uart0 += &prefixed("bystander", "progress=1\nprogress=2\n");
+    uart0 += &prefixed("pilot", &pilot_boot(1));
+    uart0 += "bulkhead: partition pilot reset\n";
+    uart0 += &prefixed("bystander", "progress=3\n");
+    uart0 += &prefixed("pilot", &pilot_boot(2));
+    uart0 += &prefixed("bystander", "progress=4\n");
+    let mut uart1 = boot_lines(1, 2, DEFAULT_PARTITION_BYTES);
+    for n in 1..=4 {
+        uart1 += &format!("progress={n} ticks={}\n", n * 1000);
+    }
+    uart1 += "bystander done progress=4\n";
+    outcome(uart0, uart1)
+}
+
+#[test]
+fn psci_accepts_good_output() {
+    (scenario("psci").check)(&psci_good()).unwrap();
+}
+
+#[test]
+fn psci_rejects_wrong_codes_boot_counts_and_stalled_bystander() {
+    let check = scenario("psci").check;
+    let good = psci_good();
+
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replacen("result cpu_on_1_again=-4", "result cpu_on_1_again=0", 1);
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace("result cpu_on_0x100=-2", "result cpu_on_0x100=0");
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace(&format!("context={PSCI_CONTEXT:#x}"), "context=0x0");
+    assert!(check(&bad).is_err());
+
+    // Booted three times.
+    let mut bad = good.clone();
+    bad.uart[0] += &prefixed("pilot", &pilot_boot(3));
+    assert!(check(&bad).is_err());
+
+    // Booted once.
+    let mut bad = good.clone();
+    let second = bad.uart[0]
+        .rfind("[pilot] boot first_instruction_ticks")
+        .unwrap();
+    bad.uart[0].truncate(second);
+    assert!(check(&bad).is_err());
+
+    // The bystander printed nothing after the pilot's reset.
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0]
+        .replace("[bystander] progress=3\n", "")
+        .replace("[bystander] progress=4\n", "");
+    assert!(check(&bad).is_err());
+
+    // The bystander's progress fell back (it was reset too).
+    let mut bad = good;
+    bad.uart[1] = bad.uart[1].replace("progress=3 ", "progress=1 ");
+    assert!(check(&bad).is_err());
+}
+
+// ---- hypercall_args ----
+
+fn hvc_args_good() -> Outcome {
+    let mut uart1 = boot_lines(0, 1, 16 << 20);
+    for (name, value) in HVC_ARGS_RESULTS {
+        uart1 += &format!("result {name}={value}\n");
+    }
+    uart1 += "still running after bad calls\n";
+    let uart0 = format!("bulkhead: booting\n[caller] {}", HVC_ARGS_VALID_TEXT);
+    outcome(uart0, uart1)
+}
+
+#[test]
+fn hypercall_args_accepts_good_output() {
+    (scenario("hypercall_args").check)(&hvc_args_good()).unwrap();
+}
+
+#[test]
+fn hypercall_args_rejects_wrong_values_and_missing_lines() {
+    let check = scenario("hypercall_args").check;
+    let good = hvc_args_good();
+
+    let mut bad = good.clone();
+    bad.uart[1] = bad.uart[1].replace(
+        "result console_write_overflow=-2",
+        "result console_write_overflow=4096",
+    );
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[1] = bad.uart[1].replace(
+        "result smccc_version_smc=65537",
+        "result smccc_version_smc=-1",
+    );
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[1] = bad.uart[1].replace("still running after bad calls\n", "");
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[0] = "bulkhead: booting\n".into();
+    assert!(check(&bad).is_err());
+
+    let mut bad = good;
+    bad.uart[1] += "guest exception: sync current-el spx esr=0x0 far=0x0 elr=0x40001000\n";
+    assert!(check(&bad).is_err());
+}
+
+// ---- bad_layout_at_boot ----
+
+fn bad_layout_good() -> Outcome {
+    let errors = vec![
+        "layout error: /chosen/bulkhead/partition@0: memory: region 0x4f000000+0x2000000 overlaps bulkhead's reserved area".to_string(),
+        "layout error: /chosen/bulkhead/partition@1: cpus: cpu 0x1 is also in partition@0 (alpha)".to_string(),
+        "layout error: /chosen/bulkhead/partition@1: devices: /no-such-uart@9080000 does not exist".to_string(),
+    ];
+    let mut uart0 = String::from("bulkhead: booting\n");
+    for error in &errors {
+        uart0 += &format!("{error}\n");
+    }
+    uart0 += "bulkhead: refusing to boot, powering off\n";
+    Outcome {
+        uart: [uart0, String::new()],
+        exit_code: Some(0),
+        timed_out: false,
+        check_errors: errors,
+    }
+}
+
+#[test]
+fn bad_layout_accepts_good_output() {
+    (scenario("bad_layout_at_boot").check)(&bad_layout_good()).unwrap();
+}
+
+#[test]
+fn bad_layout_rejects_running_guests_missing_lines_and_hangs() {
+    let check = scenario("bad_layout_at_boot").check;
+    let good = bad_layout_good();
+
+    let mut bad = good.clone();
+    bad.uart[1] = "boot first_instruction_ticks=5 cntfrq=62500000\n".into();
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace("does not exist", "is missing");
+    assert!(check(&bad).is_err());
+
+    let mut bad = good.clone();
+    bad.check_errors.clear();
+    assert!(check(&bad).is_err());
+
+    let mut bad = good;
+    bad.timed_out = true;
+    bad.exit_code = None;
+    assert!(check(&bad).is_err());
+}

@@ -1,0 +1,187 @@
+//! `cargo xtask bench`: boot each benchmark under icount and collect its measurements.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bulkhead_scenarios::{Benchmark, Measurement};
+
+use crate::artifacts::{self, target_dir};
+use crate::runner::{self, Boot};
+use crate::test::{prepare, print_tails, selected};
+
+/// Boots one benchmark and returns what its parser extracted.
+fn run_benchmark(
+    benchmark: &Benchmark,
+    kernel: &std::path::Path,
+) -> Result<Vec<Measurement>, String> {
+    let dir = target_dir().join("bench").join(benchmark.name);
+    let prepared = prepare(benchmark.layout, benchmark.modules, &dir)?;
+    if !prepared.check_errors.is_empty() {
+        return Err(format!(
+            "layout refused:\n{}",
+            prepared.check_errors.join("\n")
+        ));
+    }
+    let mut outcome = runner::boot(&Boot {
+        kernel,
+        dtb: &prepared.merged,
+        modules: &prepared.modules,
+        log_dir: &dir,
+        icount: true,
+        timeout: Duration::from_secs(benchmark.timeout_secs),
+        live: false,
+    })?;
+    outcome.check_errors = prepared.check_errors;
+    let result = if outcome.timed_out {
+        Err(format!(
+            "QEMU killed at the {} s timeout",
+            benchmark.timeout_secs
+        ))
+    } else {
+        (benchmark.parse)(&outcome)
+    };
+    if result.is_err() {
+        print_tails(&outcome, &dir);
+    }
+    result
+}
+
+/// Escapes a string for a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON number; JSON has no NaN or infinity, so those become `null`.
+fn json_number(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value}")
+    } else {
+        "null".to_string()
+    }
+}
+
+/// `[{"name": ..., "value": ..., "unit": ...}, ...]`, one object per line.
+pub fn results_json(measurements: &[Measurement]) -> String {
+    let mut out = String::from("[");
+    for (index, m) in measurements.iter().enumerate() {
+        out.push_str(if index == 0 { "\n  " } else { ",\n  " });
+        let _ = write!(
+            out,
+            "{{\"name\": {}, \"value\": {}, \"unit\": {}}}",
+            json_string(&m.name),
+            json_number(m.value),
+            json_string(m.unit)
+        );
+    }
+    out.push_str(if measurements.is_empty() {
+        "]\n"
+    } else {
+        "\n]\n"
+    });
+    out
+}
+
+/// `cargo xtask bench [FILTER]`.
+pub fn bench_command(filter: Option<&str>) -> Result<ExitCode, String> {
+    crate::setup::ensure()?;
+    let kernel = artifacts::build_hypervisor()?;
+    artifacts::build_guests()?;
+    let mut measurements = Vec::new();
+    if selected("image_size", filter) {
+        let size = std::fs::metadata(&kernel)
+            .map_err(|error| format!("cannot read {}: {error}", kernel.display()))?
+            .len();
+        // Bytes of loadable sections = size of the raw objcopy image.
+        measurements.push(Measurement {
+            name: "image_size".into(),
+            value: size as f64,
+            unit: "bytes",
+        });
+        println!("image_size {size} bytes");
+    }
+    let mut failed = 0;
+    for benchmark in bulkhead_scenarios::benchmarks()
+        .iter()
+        .filter(|b| selected(b.name, filter))
+    {
+        match run_benchmark(benchmark, &kernel) {
+            Ok(found) => {
+                for m in found {
+                    println!("{} {} {}", m.name, json_number(m.value), m.unit);
+                    measurements.push(m);
+                }
+            }
+            Err(reason) => {
+                failed += 1;
+                println!("FAIL {}: {reason}", benchmark.name);
+            }
+        }
+    }
+    let dir = target_dir().join("bench");
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    let path = dir.join("results.json");
+    std::fs::write(&path, results_json(&measurements))
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_output() {
+        let measurements = [
+            Measurement {
+                name: "image_size".into(),
+                value: 65536.0,
+                unit: "bytes",
+            },
+            Measurement {
+                name: "hvc \"null\"".into(),
+                value: 78.5,
+                unit: "instructions",
+            },
+            Measurement {
+                name: "broken".into(),
+                value: f64::NAN,
+                unit: "x",
+            },
+        ];
+        assert_eq!(
+            results_json(&measurements),
+            "[\n  {\"name\": \"image_size\", \"value\": 65536, \"unit\": \"bytes\"},\n  \
+             {\"name\": \"hvc \\\"null\\\"\", \"value\": 78.5, \"unit\": \"instructions\"},\n  \
+             {\"name\": \"broken\", \"value\": null, \"unit\": \"x\"}\n]\n"
+        );
+        assert_eq!(results_json(&[]), "[]\n");
+    }
+
+    #[test]
+    fn json_escapes_control_characters() {
+        assert_eq!(json_string("a\\b\n\u{1}"), "\"a\\\\b\\n\\u0001\"");
+    }
+}

@@ -1,0 +1,159 @@
+//! `cargo xtask check`: the hypervisor's own layout validator, run on the host.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use bulkhead_core::address::PhysRange;
+use bulkhead_core::config::{parse_board, parse_layout, Board, Layout};
+use bulkhead_platform::qemu_virt::PLATFORM;
+
+use crate::artifacts::target_dir;
+use crate::board;
+
+/// A layout the validator accepted, with the board it was checked against.
+pub struct Accepted {
+    pub board: Board,
+    pub layout: Layout,
+}
+
+/// Validates a merged DTB exactly as the hypervisor does at boot. On refusal,
+/// returns the lines to print (`layout error: node: property: reason`).
+pub fn validate(merged_dtb: &[u8]) -> Result<Accepted, Vec<String>> {
+    let board = parse_board(merged_dtb).map_err(|error| vec![format!("board error: {error}")])?;
+    let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
+    let hypervisor = PhysRange::new(PLATFORM.reserved_start, PLATFORM.hypervisor_size);
+    match parse_layout(merged_dtb, &board, reserved, hypervisor) {
+        Ok(layout) => Ok(Accepted { board, layout }),
+        Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
+    }
+}
+
+/// Reads and validates a merged DTB file.
+pub fn validate_file(merged: &Path) -> Result<Result<Accepted, Vec<String>>, String> {
+    let bytes = std::fs::read(merged)
+        .map_err(|error| format!("cannot read {}: {error}", merged.display()))?;
+    Ok(validate(&bytes))
+}
+
+/// `1 GiB`, `256 MiB`, `4 KiB` or bytes: sizes as people read them.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// What an accepted layout gives each partition.
+pub fn summary(accepted: &Accepted) -> String {
+    let Accepted { board, layout } = accepted;
+    let mut text = String::new();
+    let count = layout.partitions.len();
+    let _ = writeln!(
+        text,
+        "layout ok: {count} partition{}",
+        if count == 1 { "" } else { "s" }
+    );
+    for partition in &layout.partitions {
+        let _ = writeln!(
+            text,
+            "partition {} ({}) {}",
+            partition.id, partition.label, partition.node
+        );
+        let cpus: Vec<String> = partition
+            .cpus
+            .iter()
+            .enumerate()
+            .map(|(vcpu, &cpu)| match board.cpus.get(cpu) {
+                Some(board_cpu) => {
+                    format!("vcpu {vcpu} = cpu {cpu} (mpidr {:#x})", board_cpu.mpidr)
+                }
+                None => format!("vcpu {vcpu} = cpu {cpu}"),
+            })
+            .collect();
+        let _ = writeln!(text, "  cpus: {}", cpus.join(", "));
+        let _ = writeln!(
+            text,
+            "  memory: {} in total",
+            human_size(partition.memory_bytes())
+        );
+        for region in &partition.memory {
+            let _ = writeln!(
+                text,
+                "    PA {:#x} -> IPA {:#x}, {:#x} ({})",
+                region.pa.0,
+                region.ipa.0,
+                region.size,
+                human_size(region.size)
+            );
+        }
+        if partition.devices.is_empty() {
+            let _ = writeln!(text, "  devices: none");
+        }
+        for device in &partition.devices {
+            let regs: Vec<String> = device
+                .regs
+                .iter()
+                .map(|r| format!("{:#x}+{:#x}", r.start.0, r.size))
+                .collect();
+            let interrupts: Vec<String> = device.interrupts.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                text,
+                "  device {}: mmio [{}] intids [{}]",
+                device.path,
+                regs.join(", "),
+                interrupts.join(", ")
+            );
+        }
+        let _ = writeln!(
+            text,
+            "  kernel: PA {:#x}, {:#x} bytes, entered at IPA {:#x}",
+            partition.kernel.pa.0, partition.kernel.size, partition.load_address.0
+        );
+    }
+    text
+}
+
+/// `cargo xtask check FILE [--board BOARD.dtb]`.
+pub fn check_command(layout: &Path, board: Option<&Path>) -> Result<ExitCode, String> {
+    crate::setup::ensure()?;
+    let merged = board::merged_layout(layout, board, &target_dir().join("check"))?;
+    match validate_file(&merged)? {
+        Ok(accepted) => {
+            print!("{}", summary(&accepted));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_size(0x1000_0000), "256 MiB");
+        assert_eq!(human_size(0x4000_0000), "1 GiB");
+        assert_eq!(human_size(0x1000), "4 KiB");
+        assert_eq!(human_size(0x1800), "6 KiB");
+        assert_eq!(human_size(100), "100 bytes");
+    }
+
+    #[test]
+    fn garbage_is_refused_not_panicked_on() {
+        let lines = match validate(b"not a device tree") {
+            Err(lines) => lines,
+            Ok(_) => panic!("garbage accepted"),
+        };
+        assert_eq!(lines.len(), 1);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one place QEMU command lines are built: boots and board DTB dumps share the machine.
+
+use std::path::{Path, PathBuf};
+
+use crate::artifacts::LoadedModule;
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-aarch64";
+
+/// The machine every boot and every board DTB dump uses; the merged DTB only
+/// describes the machine truly if both use exactly these options.
+const MACHINE: &str = "virt,virtualization=on,gic-version=3,iommu=smmuv3";
+const CPU: &str = "cortex-a72";
+const CPUS: &str = "4";
+const MEMORY: &str = "2G";
+
+/// Deterministic instruction counting: one instruction per nanosecond of virtual time.
+const ICOUNT: &str = "shift=0,align=off,sleep=off";
+
+/// Everything one boot needs.
+#[derive(Clone, Debug)]
+pub struct BootConfig<'a> {
+    /// Raw hypervisor image (loaded as a Linux Image, entered at EL2 with x0 = DTB).
+    pub kernel: &'a Path,
+    /// Board DTB with the layout merged in.
+    pub dtb: &'a Path,
+    /// Guest images for QEMU's generic loader.
+    pub modules: &'a [LoadedModule],
+    /// Files that receive what UART0 (0x0900_0000) and UART1 (0x0904_0000) print.
+    pub uart_logs: [PathBuf; 2],
+    /// Add `-icount` (see [`ICOUNT`]).
+    pub icount: bool,
+}
+
+/// QEMU option values are comma-separated; a literal comma is written twice.
+fn escape(value: &Path) -> String {
+    value.display().to_string().replace(',', ",,")
+}
+
+/// The options that define the machine, with extra `-M` suboptions appended.
+fn machine_args(machine_suffix: &str) -> Vec<String> {
+    [
+        "-M",
+        &format!("{MACHINE}{machine_suffix}"),
+        "-cpu",
+        CPU,
+        "-smp",
+        CPUS,
+        "-m",
+        MEMORY,
+        "-nic",
+        "none",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect()
+}
+
+/// Arguments (after the program name) to boot Bulkhead with its layout and modules.
+pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
+    let mut args = machine_args("");
+    for log in &config.uart_logs {
+        args.push("-serial".into());
+        args.push(format!("file:{}", escape(log)));
+    }
+    args.push("-kernel".into());
+    args.push(config.kernel.display().to_string());
+    args.push("-dtb".into());
+    args.push(config.dtb.display().to_string());
+    for module in config.modules {
+        args.push("-device".into());
+        args.push(format!(
+            "loader,file={},addr={:#x},force-raw=on",
+            escape(&module.path),
+            module.address
+        ));
+    }
+    if config.icount {
+        args.push("-icount".into());
+        args.push(ICOUNT.into());
+    }
+    args
+}
+
+/// Arguments to write the board DTB QEMU generates for the same machine to `out`, then exit.
+pub fn dumpdtb_args(out: &Path) -> Vec<String> {
+    let mut args = machine_args(&format!(",dumpdtb={}", escape(out)));
+    // The two PL011s exist whatever -serial says; keep stdio quiet.
+    args.extend(["-serial", "null", "-serial", "null"].map(String::from));
+    args
+}
+
+/// A shell-pasteable rendering, for messages.
+pub fn display(args: &[String]) -> String {
+    let mut line = QEMU.to_string();
+    for arg in args {
+        line.push(' ');
+        line.push_str(arg);
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config<'a>(modules: &'a [LoadedModule], icount: bool) -> BootConfig<'a> {
+        BootConfig {
+            kernel: Path::new("target/images/bulkhead.bin"),
+            dtb: Path::new("/w/merged.dtb"),
+            modules,
+            uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
+            icount,
+        }
+    }
+
+    #[test]
+    fn boot_line_has_machine_uarts_and_modules() {
+        let modules = [
+            LoadedModule {
+                address: 0x4a00_0000,
+                path: PathBuf::from("/g/compute.bin"),
+            },
+            LoadedModule {
+                address: 0x4b00_0000,
+                path: PathBuf::from("/g/a,b.bin"),
+            },
+        ];
+        let line = display(&boot_args(&config(&modules, false)));
+        assert_eq!(
+            line,
+            "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3,iommu=smmuv3 \
+             -cpu cortex-a72 -smp 4 -m 2G -nic none -display none -monitor none \
+             -serial file:/w/uart0.log -serial file:/w/uart1.log \
+             -kernel target/images/bulkhead.bin -dtb /w/merged.dtb \
+             -device loader,file=/g/compute.bin,addr=0x4a000000,force-raw=on \
+             -device loader,file=/g/a,,b.bin,addr=0x4b000000,force-raw=on"
+        );
+    }
+
+    #[test]
+    fn icount_only_when_asked() {
+        let without = boot_args(&config(&[], false));
+        assert!(!without.iter().any(|arg| arg == "-icount"));
+        let with = boot_args(&config(&[], true));
+        let at = with
+            .iter()
+            .position(|arg| arg == "-icount")
+            .expect("has -icount");
+        assert_eq!(with[at + 1], "shift=0,align=off,sleep=off");
+    }
+
+    #[test]
+    fn dump_uses_the_same_machine() {
+        let dump = dumpdtb_args(Path::new("/b/board.dtb"));
+        let boot = boot_args(&config(&[], false));
+        assert_eq!(dump[1], format!("{},dumpdtb=/b/board.dtb", boot[1]));
+        // Every machine-defining option after -M is identical.
+        assert_eq!(dump[2..14], boot[2..14]);
+    }
+}

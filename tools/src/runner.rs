@@ -1,0 +1,291 @@
+//! Boots one layout in QEMU: spawn, follow both UARTs, enforce the timeout; and `cargo xtask run`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bulkhead_scenarios::Outcome;
+
+use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
+use crate::{board, check, qemu};
+
+/// How often the UART logs are polled while QEMU runs.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Exit code of `cargo xtask run` when QEMU was killed at the timeout (as timeout(1)).
+const TIMEOUT_EXIT: u8 = 124;
+
+/// One QEMU boot.
+pub struct Boot<'a> {
+    pub kernel: &'a Path,
+    pub dtb: &'a Path,
+    pub modules: &'a [LoadedModule],
+    /// Receives `uart0.log`, `uart1.log` and `qemu.log` (QEMU's own messages).
+    pub log_dir: &'a Path,
+    pub icount: bool,
+    pub timeout: Duration,
+    /// Print both UARTs to stdout as they arrive, prefixed `uart0| ` / `uart1| `.
+    pub live: bool,
+}
+
+/// Kills QEMU when dropped while it still runs, so no error path (or panic) leaves it behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Follows a growing log file, yielding complete lines.
+struct Tail {
+    file: File,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    fn open(path: &Path) -> Result<Self, String> {
+        let file =
+            File::open(path).map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+        Ok(Tail {
+            file,
+            offset: 0,
+            partial: Vec::new(),
+        })
+    }
+
+    /// New complete lines since the last call; with `flush`, also an unterminated last line.
+    fn lines(&mut self, flush: bool) -> Vec<String> {
+        let mut fresh = Vec::new();
+        if self.file.seek(SeekFrom::Start(self.offset)).is_ok() {
+            if let Ok(read) = self.file.read_to_end(&mut fresh) {
+                self.offset += read as u64;
+            }
+        }
+        self.partial.extend_from_slice(&fresh);
+        split_lines(&mut self.partial, flush)
+    }
+}
+
+/// Removes the complete lines from `buffer` (and the rest too if `flush`), without line ends.
+fn split_lines(buffer: &mut Vec<u8>, flush: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = buffer.drain(..=end).collect();
+        let text = String::from_utf8_lossy(&line[..end]);
+        lines.push(text.trim_end_matches('\r').to_string());
+    }
+    if flush && !buffer.is_empty() {
+        lines.push(
+            String::from_utf8_lossy(buffer)
+                .trim_end_matches('\r')
+                .to_string(),
+        );
+        buffer.clear();
+    }
+    lines
+}
+
+fn print_lines(tails: &mut [Tail; 2], flush: bool) {
+    let mut stdout = std::io::stdout().lock();
+    for (index, tail) in tails.iter_mut().enumerate() {
+        for line in tail.lines(flush) {
+            let _ = writeln!(stdout, "uart{index}| {line}");
+        }
+    }
+    let _ = stdout.flush();
+}
+
+/// Boots, waits for QEMU to exit or the timeout, and returns what both UARTs printed.
+pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
+    std::fs::create_dir_all(boot.log_dir)
+        .map_err(|error| format!("cannot create {}: {error}", boot.log_dir.display()))?;
+    let uart_logs = [
+        boot.log_dir.join("uart0.log"),
+        boot.log_dir.join("uart1.log"),
+    ];
+    for log in &uart_logs {
+        // Empty files now, so the tail can open them before QEMU does.
+        File::create(log).map_err(|error| format!("cannot create {}: {error}", log.display()))?;
+    }
+    let qemu_log_path = boot.log_dir.join("qemu.log");
+    let qemu_log = File::create(&qemu_log_path)
+        .map_err(|error| format!("cannot create {}: {error}", qemu_log_path.display()))?;
+    let qemu_err = qemu_log
+        .try_clone()
+        .map_err(|error| format!("cannot share {}: {error}", qemu_log_path.display()))?;
+    let args = qemu::boot_args(&qemu::BootConfig {
+        kernel: boot.kernel,
+        dtb: boot.dtb,
+        modules: boot.modules,
+        uart_logs: uart_logs.clone(),
+        icount: boot.icount,
+    });
+    std::fs::write(
+        boot.log_dir.join("command.txt"),
+        qemu::display(&args) + "\n",
+    )
+    .map_err(|error| format!("cannot write the QEMU command line: {error}"))?;
+    let child = Command::new(qemu::QEMU)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(qemu_log)
+        .stderr(qemu_err)
+        .spawn()
+        .map_err(|error| format!("cannot start {}: {error}", qemu::QEMU))?;
+    let mut child = ChildGuard(child);
+    let mut tails = [Tail::open(&uart_logs[0])?, Tail::open(&uart_logs[1])?];
+    let started = Instant::now();
+    let (status, timed_out) = loop {
+        if boot.live {
+            print_lines(&mut tails, false);
+        }
+        match child.0.try_wait() {
+            Ok(Some(status)) => break (Some(status), false),
+            Ok(None) => {}
+            Err(error) => return Err(format!("cannot wait for QEMU: {error}")),
+        }
+        if started.elapsed() >= boot.timeout {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            break (None, true);
+        }
+        std::thread::sleep(POLL);
+    };
+    if boot.live {
+        print_lines(&mut tails, true);
+        let messages = std::fs::read_to_string(&qemu_log_path).unwrap_or_default();
+        for line in messages.lines() {
+            println!("qemu| {line}");
+        }
+    }
+    let uart = [read_lossy(&uart_logs[0]), read_lossy(&uart_logs[1])];
+    Ok(Outcome {
+        uart,
+        exit_code: status.and_then(|s: ExitStatus| s.code()),
+        timed_out,
+        check_errors: Vec::new(),
+    })
+}
+
+fn read_lossy(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+/// Resolves a layout path given relative to the repository root (as scenarios do).
+pub fn repo_path(relative: &str) -> PathBuf {
+    artifacts::repo_root().join(relative)
+}
+
+/// What `cargo xtask run` was asked to do.
+pub struct RunRequest {
+    pub layout: Option<PathBuf>,
+    pub modules: Vec<ModuleSpec>,
+    pub icount: bool,
+    pub timeout_secs: u64,
+    pub skip_check: bool,
+}
+
+/// The default demo: its layout and modules come from the "default" scenario so they cannot drift.
+fn default_demo() -> Result<(PathBuf, Vec<ModuleSpec>), String> {
+    let scenario = bulkhead_scenarios::all()
+        .into_iter()
+        .find(|s| s.name == "default")
+        .ok_or("no scenario named `default` in tests-qemu/scenarios")?;
+    let modules = scenario
+        .modules
+        .iter()
+        .map(|m| ModuleSpec::guest(m.address, m.guest))
+        .collect();
+    Ok((repo_path(scenario.layout), modules))
+}
+
+/// `cargo xtask run`.
+pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
+    crate::setup::ensure()?;
+    let (layout, modules) = match request.layout {
+        Some(layout) => (layout, request.modules),
+        None => {
+            let (layout, defaults) = default_demo()?;
+            let modules = if request.modules.is_empty() {
+                defaults
+            } else {
+                request.modules
+            };
+            (layout, modules)
+        }
+    };
+    let work_dir = target_dir().join("run");
+    let merged = board::merged_layout(&layout, None, &work_dir)?;
+    let accepted = match check::validate_file(&merged)? {
+        Ok(accepted) => {
+            print!("{}", check::summary(&accepted));
+            Some(accepted)
+        }
+        Err(lines) => {
+            for line in &lines {
+                println!("{line}");
+            }
+            if !request.skip_check {
+                println!("refused by the host validator; not booting (--skip-check boots anyway)");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("booting anyway (--skip-check)");
+            None
+        }
+    };
+    let kernel = artifacts::build_hypervisor()?;
+    if artifacts::needs_guests(&modules) {
+        artifacts::build_guests()?;
+    }
+    let loaded = artifacts::resolve_modules(&modules)?;
+    if let Some(accepted) = &accepted {
+        for warning in artifacts::check_modules_fit(&loaded, &accepted.layout)? {
+            println!("{warning}");
+        }
+    }
+    let outcome = boot(&Boot {
+        kernel: &kernel,
+        dtb: &merged,
+        modules: &loaded,
+        log_dir: &work_dir,
+        icount: request.icount,
+        timeout: Duration::from_secs(request.timeout_secs),
+        live: true,
+    })?;
+    if outcome.timed_out {
+        println!(
+            "xtask: QEMU killed after {} s (--timeout)",
+            request.timeout_secs
+        );
+        return Ok(ExitCode::from(TIMEOUT_EXIT));
+    }
+    Ok(match outcome.exit_code {
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_and_keep_partial() {
+        let mut buffer = b"one\r\ntwo\nthr".to_vec();
+        assert_eq!(split_lines(&mut buffer, false), ["one", "two"]);
+        assert_eq!(buffer, b"thr");
+        buffer.extend_from_slice(b"ee\n\xffx");
+        assert_eq!(split_lines(&mut buffer, false), ["three"]);
+        assert_eq!(split_lines(&mut buffer, true), ["\u{fffd}x"]);
+        assert!(buffer.is_empty());
+    }
+}

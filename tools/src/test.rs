@@ -1,0 +1,236 @@
+//! `cargo xtask test`: host unit tests, then every QEMU scenario, one at a time.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bulkhead_scenarios::{Module, Outcome, Scenario};
+
+use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
+use crate::runner::{self, Boot};
+use crate::{board, check};
+
+/// Crates with host unit tests.
+const HOST_CRATES: [&str; 6] = [
+    "bulkhead-abi",
+    "bulkhead-core",
+    "bulkhead-platform",
+    "bulkhead-workload",
+    "bulkhead-scenarios",
+    "bulkhead-tools",
+];
+
+/// How many lines of each UART a failure report shows.
+const TAIL_LINES: usize = 40;
+
+/// What `cargo xtask test` was asked to do.
+pub struct TestRequest {
+    pub filter: Option<String>,
+    pub host: bool,
+    pub qemu: bool,
+}
+
+/// A layout prepared for booting: merged DTB, validator verdict, modules on disk.
+pub struct Prepared {
+    pub merged: PathBuf,
+    pub check_errors: Vec<String>,
+    pub modules: Vec<LoadedModule>,
+}
+
+/// Merges `layout` (relative to the repository root) onto the board in `dir`,
+/// runs the host validator, and resolves the modules (guests must be built).
+/// A module that does not fit its `kernel` is an error; a refused layout is not
+/// (its lines are returned, so scenarios can boot it to watch the hypervisor refuse it).
+pub fn prepare(
+    layout: &str,
+    modules: &[Module],
+    dir: &std::path::Path,
+) -> Result<Prepared, String> {
+    let merged = board::merged_layout(&runner::repo_path(layout), None, dir)?;
+    let specs: Vec<ModuleSpec> = modules
+        .iter()
+        .map(|m| ModuleSpec::guest(m.address, m.guest))
+        .collect();
+    let loaded = artifacts::resolve_modules(&specs)?;
+    let check_errors = match check::validate_file(&merged)? {
+        Ok(accepted) => {
+            artifacts::check_modules_fit(&loaded, &accepted.layout)?;
+            Vec::new()
+        }
+        Err(lines) => lines,
+    };
+    Ok(Prepared {
+        merged,
+        check_errors,
+        modules: loaded,
+    })
+}
+
+/// The last `count` lines of `text`, indented, for failure reports.
+pub fn tail(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(count);
+    lines[start..]
+        .iter()
+        .map(|line| format!("    {line}\n"))
+        .collect()
+}
+
+/// Prints the end of both UARTs of a failed boot.
+pub fn print_tails(outcome: &Outcome, log_dir: &std::path::Path) {
+    for (index, text) in outcome.uart.iter().enumerate() {
+        println!(
+            "  uart{index} (last {TAIL_LINES} lines; all in {}):",
+            log_dir.join(format!("uart{index}.log")).display()
+        );
+        print!("{}", tail(text, TAIL_LINES));
+    }
+    // QEMU's own complaints (bad option, missing file) explain boots that never started.
+    let messages = std::fs::read_to_string(log_dir.join("qemu.log")).unwrap_or_default();
+    if !messages.trim().is_empty() {
+        println!("  qemu:");
+        print!("{}", tail(&messages, TAIL_LINES));
+    }
+}
+
+/// Whether `name` passes an optional substring filter.
+pub fn selected(name: &str, filter: Option<&str>) -> bool {
+    filter.is_none_or(|filter| name.contains(filter))
+}
+
+fn host_tests() -> Result<(), String> {
+    println!("== host unit tests");
+    let mut command = artifacts::cargo();
+    command.arg("test");
+    for name in HOST_CRATES {
+        command.args(["-p", name]);
+    }
+    artifacts::run_checked(&mut command, "host unit tests")
+}
+
+/// Boots one scenario; `Ok(())` if its check accepts what was seen.
+fn run_scenario(
+    scenario: &Scenario,
+    kernel: &std::path::Path,
+) -> Result<(), (String, Option<Outcome>)> {
+    let dir = target_dir().join("scenarios").join(scenario.name);
+    let prepared = prepare(scenario.layout, scenario.modules, &dir).map_err(|e| (e, None))?;
+    let mut outcome = runner::boot(&Boot {
+        kernel,
+        dtb: &prepared.merged,
+        modules: &prepared.modules,
+        log_dir: &dir,
+        icount: scenario.icount,
+        timeout: Duration::from_secs(scenario.timeout_secs),
+        live: false,
+    })
+    .map_err(|e| (e, None))?;
+    outcome.check_errors = prepared.check_errors;
+    match (scenario.check)(&outcome) {
+        Ok(()) => Ok(()),
+        Err(reason) => {
+            let reason = if outcome.timed_out {
+                format!(
+                    "{reason} (QEMU killed at the {} s timeout)",
+                    scenario.timeout_secs
+                )
+            } else {
+                reason
+            };
+            Err((reason, Some(outcome)))
+        }
+    }
+}
+
+fn qemu_scenarios(filter: Option<&str>) -> Result<(usize, usize), String> {
+    let scenarios: Vec<Scenario> = bulkhead_scenarios::all()
+        .into_iter()
+        .filter(|s| selected(s.name, filter))
+        .collect();
+    if scenarios.is_empty() {
+        return Err(format!("no scenario matches `{}`", filter.unwrap_or("")));
+    }
+    crate::setup::ensure()?;
+    let kernel = artifacts::build_hypervisor()?;
+    artifacts::build_guests()?;
+    println!(
+        "== {} QEMU scenario{}",
+        scenarios.len(),
+        if scenarios.len() == 1 { "" } else { "s" }
+    );
+    let mut failed = 0;
+    for scenario in &scenarios {
+        let started = Instant::now();
+        match run_scenario(scenario, &kernel) {
+            Ok(()) => println!(
+                "PASS {} ({:.1} s)",
+                scenario.name,
+                started.elapsed().as_secs_f64()
+            ),
+            Err((reason, outcome)) => {
+                failed += 1;
+                println!("FAIL {}: {reason}", scenario.name);
+                if let Some(outcome) = outcome {
+                    print_tails(
+                        &outcome,
+                        &target_dir().join("scenarios").join(scenario.name),
+                    );
+                }
+            }
+        }
+    }
+    Ok((scenarios.len() - failed, failed))
+}
+
+/// `cargo xtask test [FILTER] [--host-only|--qemu-only]`.
+pub fn test_command(request: TestRequest) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let mut problems = Vec::new();
+    if request.host {
+        if let Err(error) = host_tests() {
+            problems.push(error);
+        }
+    }
+    let mut counts = None;
+    if request.qemu {
+        match qemu_scenarios(request.filter.as_deref()) {
+            Ok(result) => counts = Some(result),
+            Err(error) => problems.push(error),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some((passed, failed)) = counts {
+        println!("scenarios: {passed} passed, {failed} failed ({elapsed:.1} s)");
+        if failed > 0 {
+            problems.push(format!("{failed} scenario(s) failed"));
+        }
+    }
+    if problems.is_empty() {
+        println!("test: all passed ({elapsed:.1} s)");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for problem in &problems {
+            println!("test: {problem}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_end() {
+        assert_eq!(tail("a\nb\nc\n", 2), "    b\n    c\n");
+        assert_eq!(tail("a", 5), "    a\n");
+        assert_eq!(tail("", 5), "");
+    }
+
+    #[test]
+    fn filter_is_a_substring() {
+        assert!(selected("isolation", None));
+        assert!(selected("isolation", Some("sol")));
+        assert!(!selected("psci", Some("sol")));
+    }
+}
