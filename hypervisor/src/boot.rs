@@ -5,6 +5,7 @@
 //! every core, the boot CPU included, runs [`run_core`].
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use bulkhead_core::address::PhysRange;
 use bulkhead_core::config;
@@ -222,8 +223,7 @@ fn wait_for_power_on(
         // pending and ends the wfi at once, so no wake-up is lost.
         gic::drain_pending();
         if system.alive_partitions() == 0 {
-            log::info!("all partitions are off; powering off");
-            firmware::system_off();
+            power_off_machine();
         }
         if partition.state() == PartitionState::Running {
             if let Some(start) = vcpu.take_pending_start() {
@@ -232,6 +232,17 @@ fn wait_for_power_on(
         }
         sysreg::wait_for_interrupt();
     }
+}
+
+/// Powers the machine off once the last partition is gone; the first core
+/// to notice reports it, any others just wait for the power to go.
+fn power_off_machine() -> ! {
+    static REPORTED: AtomicBool = AtomicBool::new(false);
+    if !REPORTED.swap(true, Ordering::AcqRel) {
+        log::info!("all partitions are off; powering off");
+        firmware::system_off();
+    }
+    idle_forever()
 }
 
 fn idle_forever() -> ! {
