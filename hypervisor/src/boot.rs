@@ -12,7 +12,7 @@ use bulkhead_core::config;
 use bulkhead_platform::current::PLATFORM;
 
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, vm};
+use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, vgic_hw, vm};
 use crate::partition::{system, Partition, PartitionState, System};
 use crate::{console, heap, percpu, println};
 
@@ -71,10 +71,33 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         firmware::system_off();
     }
 
+    let Some(gic) = board
+        .gic
+        .as_ref()
+        .map(|gic| (gic.distributor, gic.redistributors))
+    else {
+        log::error!("board has no GICv3; stopping");
+        firmware::system_off();
+    };
     let mut partitions = Vec::new();
     for config in layout.partitions {
         let label = config.label.clone();
-        match Partition::new(config, &board, &dtb) {
+        let mut frames = Vec::new();
+        for &cpu in &config.cpus {
+            let mpidr = board.cpus.get(cpu).map_or(u64::MAX, |cpu| cpu.mpidr);
+            // SAFETY: the redistributor region comes from the board DT and
+            // the EL2 identity map covers it as device memory.
+            match unsafe { gic::find_redistributor(gic.1.start.0, gic.1.size, mpidr) } {
+                Some(frame) => frames.push(frame),
+                None => {
+                    log::error!(
+                        "partition {label}: no GIC redistributor for MPIDR {mpidr:#x}; stopping"
+                    );
+                    firmware::system_off();
+                }
+            }
+        }
+        match Partition::new(config, &board, &dtb, frames) {
             Ok(partition) => partitions.push(partition),
             Err(error) => {
                 log::error!("partition {label}: {error}; no partition started, stopping");
@@ -108,6 +131,9 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     // SAFETY: the board DT names the GICv3 distributor, which the EL2
     // identity map covers as device memory.
     unsafe { gic::init_distributor(gic.0.start.0) };
+    for partition in &partitions {
+        partition.reset_interrupts();
+    }
 
     let boot_mpidr = sysreg::mpidr();
     let boot_cpu = board.cpus.iter().position(|cpu| cpu.mpidr == boot_mpidr);
@@ -199,6 +225,8 @@ fn run_core(cpu: usize) -> ! {
             continue;
         }
         vm::reset_vcpu(vcpu.index);
+        vcpu.clear_pending_interrupts();
+        vgic_hw::reset_virtual_interface();
         let mut frame = GuestFrame::default();
         frame.x[0] = context;
         frame.elr = entry;
@@ -206,6 +234,7 @@ fn run_core(cpu: usize) -> ! {
         // SAFETY: this core's stage 2, HCR_EL2 and EL1 reset state were set
         // for its partition above; SPSR names EL1h.
         unsafe { exception::enter_guest(&frame) };
+        vgic_hw::disable_virtual_interface();
         vcpu.set_in_guest(false);
         vcpu.power_off_if_on();
     }

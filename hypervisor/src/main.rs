@@ -12,6 +12,8 @@ mod console;
 mod fault;
 mod heap;
 mod hypercall;
+mod irq;
+mod mmio;
 mod partition;
 mod percpu;
 mod trap;

@@ -1,11 +1,12 @@
 //! What happens when a guest traps to EL2: decode the syndrome, then call, kick or fault.
 
 use crate::arch::aarch64::exception::{ExceptionKind, GuestFrame};
-use crate::arch::aarch64::{gic, sysreg::read_sysreg, vm};
+use crate::arch::aarch64::{sysreg::read_sysreg, vm};
 use crate::fault;
 use crate::hypercall::{self, Caller};
 use crate::partition::system;
 use crate::percpu;
+use crate::{irq, mmio};
 
 /// What the vector code does after a handler.
 #[repr(u64)]
@@ -60,20 +61,23 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
                     frame.elr = frame.elr.wrapping_add(4);
                     hypercall::dispatch(&caller, frame)
                 }
-                class::DATA_ABORT_LOWER | class::INSTRUCTION_ABORT_LOWER | class::SYSREG => {
-                    fault::stop_for_fault(&caller, frame, esr)
-                }
+                class::DATA_ABORT_LOWER => match mmio::handle_data_abort(&caller, frame, esr) {
+                    Some(outcome) => outcome,
+                    None => fault::stop_for_fault(&caller, frame, esr),
+                },
+                class::SYSREG => match sgi_register_write(esr) {
+                    Some(register) => {
+                        let value = if register == 31 { 0 } else { frame.x[register] };
+                        irq::send_sgi(partition, vcpu, value);
+                        frame.elr = frame.elr.wrapping_add(4);
+                        TrapOutcome::Resume
+                    }
+                    None => fault::stop_for_fault(&caller, frame, esr),
+                },
                 _ => fault::stop_for_fault(&caller, frame, esr),
             }
         }
-        ExceptionKind::Irq => {
-            gic::drain_pending();
-            if partition.generation() != percpu::run_generation(cpu) {
-                TrapOutcome::Exit
-            } else {
-                TrapOutcome::Resume
-            }
-        }
+        ExceptionKind::Irq => irq::handle_physical_irqs(partition, vcpu, cpu),
         ExceptionKind::Fiq | ExceptionKind::SError | ExceptionKind::Aarch32 => {
             let caller = Caller {
                 system,
@@ -83,4 +87,21 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
             fault::stop_for_fault(&caller, frame, read_sysreg!("esr_el2"))
         }
     }
+}
+
+/// If a trapped system-register access (EC 0x18) is a write of an SGI
+/// generation register (ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1),
+/// the general-purpose register holding the value.
+fn sgi_register_write(esr: u64) -> Option<usize> {
+    let iss = esr & 0x1ff_ffff;
+    let is_read = iss & 1 != 0;
+    let op0 = (iss >> 20) & 0b11;
+    let op2 = (iss >> 17) & 0b111;
+    let op1 = (iss >> 14) & 0b111;
+    let crn = (iss >> 10) & 0xf;
+    let crm = (iss >> 1) & 0xf;
+    let register = ((iss >> 5) & 0x1f) as usize;
+    // S3_0_C12_C11_{5,6,7}
+    (!is_read && op0 == 3 && op1 == 0 && crn == 12 && crm == 11 && (5..=7).contains(&op2))
+        .then_some(register)
 }

@@ -74,6 +74,7 @@ pub fn reset_partition(partition: &Partition, caller_cpu: usize) -> Result<(), &
         }
         vcpu.force_off();
     }
+    partition.reset_interrupts();
     partition.load_images()?;
     for vcpu in &partition.vcpus {
         if vcpu.index == 0 {

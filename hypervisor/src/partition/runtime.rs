@@ -7,10 +7,12 @@ use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::config::{self, Board};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::stage2::{Access, MemoryKind, Stage2};
+use bulkhead_core::vgic::{Ownership, PhysicalGic, VirtualGic, Width};
 use spin::Mutex;
 
 use super::vcpu::Vcpu;
 use crate::arch::aarch64::cache;
+use crate::arch::aarch64::vgic_hw::HardwareGic;
 
 /// Where a partition is in its life.
 #[repr(u8)]
@@ -52,6 +54,14 @@ pub struct Partition {
     generation: AtomicU32,
     /// Serializes stop/reset so two vCPUs cannot tear the partition down at once.
     pub(super) lifecycle: Mutex<()>,
+    /// The partition's emulated GIC distributor and redistributors.
+    pub vgic: Mutex<VirtualGic>,
+    /// SPIs (bit per INTID) the partition owns: read on every interrupt, so kept outside the lock.
+    owned_spis: [u32; 32],
+    /// Physical RD_base of the redistributor of each vCPU's core.
+    pub redistributor_frames: Vec<u64>,
+    /// Physical distributor base.
+    distributor: u64,
     /// Whether the partition's next CONSOLE_WRITE byte starts a line.
     pub console_line_start: Mutex<bool>,
 }
@@ -62,6 +72,7 @@ impl Partition {
         config: config::Partition,
         board: &Board,
         board_dtb: &[u8],
+        redistributor_frames: Vec<u64>,
     ) -> Result<Partition, alloc::string::String> {
         use alloc::format;
         let vmid = u16::try_from(config.id)
@@ -97,7 +108,7 @@ impl Partition {
                     .map_err(|error| format!("device {}: {error:?}", device.path))?;
             }
         }
-        let guest_dtb = guest_dt::build(board_dtb, &config, &GuestDtOptions { bootargs: None })
+        let guest_dtb = guest_dt::build(board_dtb, &config, &GuestDtOptions::default())
             .map_err(|error| format!("guest device tree: {error}"))?;
         let first = config.memory.first().ok_or("no memory region")?;
         if first.size < 2 * DTB_AREA || guest_dtb.len() as u64 > DTB_AREA {
@@ -120,7 +131,28 @@ impl Partition {
             .enumerate()
             .map(|(index, &cpu)| Vcpu::new(index, cpu, board.cpus.get(cpu).map_or(0, |c| c.mpidr)))
             .collect();
+        let spis: Vec<u32> = config
+            .devices
+            .iter()
+            .flat_map(|device| device.interrupts.iter().copied())
+            .filter(|&intid| (32..1020).contains(&intid))
+            .collect();
+        let mut owned_spis = [0u32; 32];
+        for &intid in &spis {
+            owned_spis[intid as usize / 32] |= 1 << (intid % 32);
+        }
+        let vcpu_mpidrs = config
+            .cpus
+            .iter()
+            .map(|&cpu| board.cpus.get(cpu).map_or(0, |c| c.mpidr))
+            .collect();
+        let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs);
+        let distributor = board.gic.as_ref().map_or(0, |gic| gic.distributor.start.0);
         Ok(Partition {
+            vgic: Mutex::new(vgic),
+            owned_spis,
+            redistributor_frames,
+            distributor,
             config,
             vmid,
             stage2,
@@ -132,6 +164,38 @@ impl Partition {
             lifecycle: Mutex::new(()),
             console_line_start: Mutex::new(true),
         })
+    }
+
+    pub fn owns_spi(&self, intid: u32) -> bool {
+        self.owned_spis
+            .get(intid as usize / 32)
+            .is_some_and(|word| word & (1 << (intid % 32)) != 0)
+    }
+
+    /// The priority the guest gave a hardware interrupt (read back from the physical GIC).
+    pub fn hardware_priority(&self, vcpu: usize, intid: u32) -> u8 {
+        let mut gic = self.hardware_gic();
+        let value = if intid < 32 {
+            gic.read_redistributor(vcpu, 0x1_0400 + u64::from(intid), Width::Byte)
+        } else {
+            gic.read_distributor(0x400 + u64::from(intid), Width::Byte)
+        };
+        value as u8
+    }
+
+    /// The physical GIC as this partition's vGIC model may reach it.
+    pub fn hardware_gic(&self) -> HardwareGic<'_> {
+        HardwareGic {
+            distributor: self.distributor,
+            redistributors: &self.redistributor_frames,
+        }
+    }
+
+    /// Puts the partition's interrupts in their reset state, virtual and physical.
+    pub fn reset_interrupts(&self) {
+        let mut vgic = self.vgic.lock();
+        vgic.reset();
+        vgic.reset_physical(&mut self.hardware_gic());
     }
 
     pub fn label(&self) -> &str {

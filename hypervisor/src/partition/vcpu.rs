@@ -1,6 +1,11 @@
 //! A vCPU: one physical core pinned to a partition, and its PSCI power state.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use alloc::collections::VecDeque;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::aarch64::vgic_hw::VirtualInterrupt;
 
 /// PSCI view of a vCPU (AFFINITY_INFO answers 0, 1, 2 in this order).
 #[repr(u8)]
@@ -33,6 +38,10 @@ pub struct Vcpu {
     context: AtomicU64,
     /// Whether the core is currently executing (or trapped from) the guest.
     in_guest: AtomicBool,
+    /// Virtual SGIs (bit n = SGI n) waiting for a list register on this vCPU.
+    pub pending_sgis: AtomicU32,
+    /// Interrupts that found every list register busy, oldest first.
+    pub overflow: Mutex<VecDeque<VirtualInterrupt>>,
 }
 
 impl Vcpu {
@@ -45,6 +54,8 @@ impl Vcpu {
             entry: AtomicU64::new(0),
             context: AtomicU64::new(0),
             in_guest: AtomicBool::new(false),
+            pending_sgis: AtomicU32::new(0),
+            overflow: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -110,6 +121,12 @@ impl Vcpu {
 
     pub fn set_in_guest(&self, value: bool) {
         self.in_guest.store(value, Ordering::Release);
+    }
+
+    /// Forgets every interrupt waiting for this vCPU (it is starting afresh).
+    pub fn clear_pending_interrupts(&self) {
+        self.pending_sgis.store(0, Ordering::Release);
+        self.overflow.lock().clear();
     }
 
     pub fn in_guest(&self) -> bool {

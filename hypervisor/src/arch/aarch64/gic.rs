@@ -1,8 +1,11 @@
 //! Physical GICv3: distributor and redistributor bring-up, and the SGI that kicks a core.
 //!
-//! Bulkhead routes every physical IRQ to EL2 (HCR_EL2.IMO). For now the only
-//! interrupt it enables is [`KICK_SGI`], which one core sends another to make
-//! it leave its guest (partition stop/reset) or leave its idle loop (CPU_ON).
+//! Bulkhead routes every physical IRQ to EL2 (HCR_EL2.IMO). Its own are
+//! [`KICK_SGI`], which one core sends another to make it leave its guest
+//! (partition stop/reset), leave its idle loop (CPU_ON) or look at newly
+//! queued virtual interrupts, and the maintenance PPI. Guest interrupts are
+//! acknowledged here and injected by `crate::irq`. EOImode is 1: an EOI only
+//! drops priority, and the guest's own EOI deactivates through the LR HW bit.
 
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
@@ -12,6 +15,8 @@ use super::sysreg::{dsb_sy, isb, read_sysreg, write_sysreg};
 
 /// The SGI Bulkhead uses between its own cores.
 pub const KICK_SGI: u32 = 8;
+/// The GIC maintenance interrupt (PPI 9): list registers need refilling.
+pub const MAINTENANCE_PPI: u32 = 25;
 /// INTIDs >= this value are spurious (1020..1023).
 const SPURIOUS_FIRST: u64 = 1020;
 
@@ -81,26 +86,11 @@ pub unsafe fn init_distributor(distributor: u64) {
 /// `redistributors` must be the base of the GICv3 redistributor region,
 /// identity-mapped as device memory, and `size` its length.
 pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'static str> {
-    // GICR_TYPER[63:32] holds Aff3.Aff2.Aff1.Aff0.
-    let mpidr = super::sysreg::mpidr();
-    let wanted = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
-    let mut frame = redistributors;
-    let end = redistributors.saturating_add(size);
-    let rd = loop {
-        if frame >= end {
-            return Err("no GIC redistributor matches this core's MPIDR");
-        }
-        // SAFETY: `frame` stays inside the redistributor region (checked above).
-        let rd = unsafe { &*(frame as *const RedistributorRegisters) };
-        let typer = rd.typer.get();
-        if typer >> 32 == wanted {
-            break rd;
-        }
-        if typer & GICR_TYPER_LAST != 0 {
-            return Err("no GIC redistributor matches this core's MPIDR");
-        }
-        frame += REDISTRIBUTOR_STRIDE;
-    };
+    // SAFETY: per this function's contract.
+    let frame = unsafe { find_redistributor(redistributors, size, super::sysreg::mpidr()) }
+        .ok_or("no GIC redistributor matches this core's MPIDR")?;
+    // SAFETY: `find_redistributor` returned a frame inside the region.
+    let rd = unsafe { &*(frame as *const RedistributorRegisters) };
     rd.waker.set(rd.waker.get() & !GICR_WAKER_PROCESSOR_SLEEP);
     while rd.waker.get() & GICR_WAKER_CHILDREN_ASLEEP != 0 {}
 
@@ -109,7 +99,8 @@ pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'stat
     sgi.icenabler0.set(u32::MAX);
     sgi.igroupr0.set(u32::MAX);
     sgi.ipriorityr[KICK_SGI as usize].set(0x80);
-    sgi.isenabler0.set(1 << KICK_SGI);
+    sgi.ipriorityr[MAINTENANCE_PPI as usize].set(0x80);
+    sgi.isenabler0.set(1 << KICK_SGI | 1 << MAINTENANCE_PPI);
     dsb_sy();
 
     // EL2 uses the system-register interface and lets EL1 use it too.
@@ -117,10 +108,36 @@ pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'stat
     isb();
     write_sysreg!("icc_pmr_el1", 0xff);
     write_sysreg!("icc_bpr1_el1", 0);
-    write_sysreg!("icc_ctlr_el1", 0);
+    // EOImode = 1: priority drop and deactivation are separate.
+    write_sysreg!("icc_ctlr_el1", 1 << 1);
     write_sysreg!("icc_igrpen1_el1", 1);
     isb();
     Ok(())
+}
+
+/// The RD_base of the redistributor whose GICR_TYPER affinity matches `mpidr`.
+///
+/// # Safety
+/// `redistributors`/`size` must describe the GICv3 redistributor region,
+/// identity-mapped as device memory.
+pub unsafe fn find_redistributor(redistributors: u64, size: u64, mpidr: u64) -> Option<u64> {
+    // GICR_TYPER[63:32] holds Aff3.Aff2.Aff1.Aff0.
+    let wanted = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
+    let end = redistributors.saturating_add(size);
+    let mut frame = redistributors;
+    while frame < end {
+        // SAFETY: `frame` lies inside the redistributor region.
+        let rd = unsafe { &*(frame as *const RedistributorRegisters) };
+        let typer = rd.typer.get();
+        if typer >> 32 == wanted {
+            return Some(frame);
+        }
+        if typer & GICR_TYPER_LAST != 0 {
+            return None;
+        }
+        frame += REDISTRIBUTOR_STRIDE;
+    }
+    None
 }
 
 /// Sends [`KICK_SGI`] to the core with physical MPIDR `mpidr`.
@@ -137,15 +154,30 @@ pub fn send_kick(mpidr: u64) {
     isb();
 }
 
-/// Acknowledges and completes every pending interrupt; returns how many there were.
+/// Acknowledges the highest-priority pending interrupt, if any.
+pub fn acknowledge() -> Option<u32> {
+    let intid = read_sysreg!("icc_iar1_el1") & 0xff_ffff;
+    (intid < SPURIOUS_FIRST).then_some(intid as u32)
+}
+
+/// Drops the running priority (EOImode 1: the interrupt stays active).
+pub fn end_of_interrupt(intid: u32) {
+    write_sysreg!("icc_eoir1_el1", u64::from(intid));
+}
+
+/// Deactivates an interrupt whose priority was already dropped.
+pub fn deactivate(intid: u32) {
+    write_sysreg!("icc_dir_el1", u64::from(intid));
+}
+
+/// Acknowledges and completes every pending interrupt (a core with no
+/// running guest: nothing can take them); returns how many there were.
 pub fn drain_pending() -> usize {
     let mut count = 0;
-    loop {
-        let intid = read_sysreg!("icc_iar1_el1") & 0xff_ffff;
-        if intid >= SPURIOUS_FIRST {
-            return count;
-        }
-        write_sysreg!("icc_eoir1_el1", intid);
+    while let Some(intid) = acknowledge() {
+        end_of_interrupt(intid);
+        deactivate(intid);
         count += 1;
     }
+    count
 }

@@ -7,4 +7,5 @@ pub mod firmware;
 pub mod gic;
 pub mod mmu;
 pub mod sysreg;
+pub mod vgic_hw;
 pub mod vm;

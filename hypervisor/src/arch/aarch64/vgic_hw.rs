@@ -1,0 +1,224 @@
+//! The GICv3 virtual CPU interface at EL2: list registers, ICH_HCR/VMCR, and the physical GIC as the vGIC model sees it.
+
+use bulkhead_core::vgic::{PhysicalGic, Width};
+
+use super::gic;
+use super::sysreg::{isb, read_sysreg, write_sysreg};
+
+/// ICH_LR<n>_EL2 fields.
+const LR_STATE_SHIFT: u64 = 62;
+const LR_STATE_PENDING: u64 = 0b01 << LR_STATE_SHIFT;
+const LR_STATE_MASK: u64 = 0b11 << LR_STATE_SHIFT;
+const LR_HW: u64 = 1 << 61;
+const LR_GROUP1: u64 = 1 << 60;
+const LR_PRIORITY_SHIFT: u64 = 48;
+const LR_PINTID_SHIFT: u64 = 32;
+/// ICH_HCR_EL2 fields.
+const ICH_HCR_EN: u64 = 1 << 0;
+const ICH_HCR_UIE: u64 = 1 << 1;
+
+/// One virtual interrupt to put in a list register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtualInterrupt {
+    pub intid: u32,
+    pub priority: u8,
+    /// Backed by the same physical INTID: the guest's deactivation reaches it.
+    pub hardware: bool,
+}
+
+impl VirtualInterrupt {
+    fn encode(&self) -> u64 {
+        let mut value = LR_STATE_PENDING
+            | LR_GROUP1
+            | u64::from(self.priority) << LR_PRIORITY_SHIFT
+            | u64::from(self.intid);
+        if self.hardware {
+            value |= LR_HW | u64::from(self.intid) << LR_PINTID_SHIFT;
+        }
+        value
+    }
+}
+
+fn read_lr(index: usize) -> u64 {
+    match index {
+        0 => read_sysreg!("ich_lr0_el2"),
+        1 => read_sysreg!("ich_lr1_el2"),
+        2 => read_sysreg!("ich_lr2_el2"),
+        3 => read_sysreg!("ich_lr3_el2"),
+        4 => read_sysreg!("ich_lr4_el2"),
+        5 => read_sysreg!("ich_lr5_el2"),
+        6 => read_sysreg!("ich_lr6_el2"),
+        7 => read_sysreg!("ich_lr7_el2"),
+        8 => read_sysreg!("ich_lr8_el2"),
+        9 => read_sysreg!("ich_lr9_el2"),
+        10 => read_sysreg!("ich_lr10_el2"),
+        11 => read_sysreg!("ich_lr11_el2"),
+        12 => read_sysreg!("ich_lr12_el2"),
+        13 => read_sysreg!("ich_lr13_el2"),
+        14 => read_sysreg!("ich_lr14_el2"),
+        _ => read_sysreg!("ich_lr15_el2"),
+    }
+}
+
+fn write_lr(index: usize, value: u64) {
+    match index {
+        0 => write_sysreg!("ich_lr0_el2", value),
+        1 => write_sysreg!("ich_lr1_el2", value),
+        2 => write_sysreg!("ich_lr2_el2", value),
+        3 => write_sysreg!("ich_lr3_el2", value),
+        4 => write_sysreg!("ich_lr4_el2", value),
+        5 => write_sysreg!("ich_lr5_el2", value),
+        6 => write_sysreg!("ich_lr6_el2", value),
+        7 => write_sysreg!("ich_lr7_el2", value),
+        8 => write_sysreg!("ich_lr8_el2", value),
+        9 => write_sysreg!("ich_lr9_el2", value),
+        10 => write_sysreg!("ich_lr10_el2", value),
+        11 => write_sysreg!("ich_lr11_el2", value),
+        12 => write_sysreg!("ich_lr12_el2", value),
+        13 => write_sysreg!("ich_lr13_el2", value),
+        14 => write_sysreg!("ich_lr14_el2", value),
+        _ => write_sysreg!("ich_lr15_el2", value),
+    }
+}
+
+/// Number of implemented list registers (ICH_VTR_EL2.ListRegs + 1).
+pub fn list_register_count() -> usize {
+    (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
+}
+
+/// Puts `interrupt` in a free list register, unless it is already pending
+/// there. Returns false if every list register is busy.
+pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
+    let count = list_register_count();
+    let empty = read_sysreg!("ich_elrsr_el2");
+    let mut free = None;
+    for index in 0..count {
+        if empty & (1 << index) != 0 {
+            free.get_or_insert(index);
+            continue;
+        }
+        let lr = read_lr(index);
+        if lr & 0xffff_ffff == u64::from(interrupt.intid) && lr & LR_STATE_MASK == LR_STATE_PENDING
+        {
+            return true;
+        }
+    }
+    match free {
+        Some(index) => {
+            write_lr(index, interrupt.encode());
+            true
+        }
+        None => false,
+    }
+}
+
+/// Asks for a maintenance interrupt when the list registers (nearly) drain,
+/// so queued interrupts can be refilled.
+pub fn request_underflow_interrupt(enabled: bool) {
+    let hcr = read_sysreg!("ich_hcr_el2");
+    let hcr = if enabled {
+        hcr | ICH_HCR_UIE
+    } else {
+        hcr & !ICH_HCR_UIE
+    };
+    write_sysreg!("ich_hcr_el2", hcr);
+}
+
+/// Turns the virtual CPU interface on, empty, for a freshly started vCPU.
+pub fn reset_virtual_interface() {
+    clear_list_registers();
+    write_sysreg!("ich_ap0r0_el2", 0);
+    write_sysreg!("ich_ap1r0_el2", 0);
+    write_sysreg!("ich_vmcr_el2", 0);
+    write_sysreg!("ich_hcr_el2", ICH_HCR_EN);
+    isb();
+}
+
+/// Empties every list register; hardware interrupts still in flight are
+/// deactivated physically so they can fire again after a reset.
+pub fn clear_list_registers() {
+    for index in 0..list_register_count() {
+        let lr = read_lr(index);
+        if lr & LR_HW != 0 && lr & LR_STATE_MASK != 0 {
+            gic::deactivate(((lr >> LR_PINTID_SHIFT) & 0x1fff) as u32);
+        }
+        write_lr(index, 0);
+    }
+}
+
+/// Turns the virtual CPU interface off (the core has no running vCPU).
+pub fn disable_virtual_interface() {
+    clear_list_registers();
+    write_sysreg!("ich_hcr_el2", 0);
+    isb();
+}
+
+/// The physical GIC registers a partition's vGIC model may reach.
+pub struct HardwareGic<'a> {
+    pub distributor: u64,
+    /// RD_base of the physical redistributor of each vCPU's core.
+    pub redistributors: &'a [u64],
+}
+
+fn mmio_read(address: u64, width: Width) -> u64 {
+    // SAFETY: callers pass addresses inside the GIC's distributor or a
+    // redistributor frame, identity-mapped as device memory at EL2; GIC
+    // registers have no side effects on read beyond those the architecture defines.
+    unsafe {
+        match width {
+            Width::Byte => u64::from(core::ptr::read_volatile(address as *const u8)),
+            Width::Half => u64::from(core::ptr::read_volatile(address as *const u16)),
+            Width::Word => u64::from(core::ptr::read_volatile(address as *const u32)),
+            Width::Double => core::ptr::read_volatile(address as *const u64),
+        }
+    }
+}
+
+fn mmio_write(address: u64, width: Width, value: u64) {
+    // SAFETY: as for `mmio_read`; the vGIC model only lets through writes to
+    // INTIDs the calling partition owns.
+    unsafe {
+        match width {
+            Width::Byte => core::ptr::write_volatile(address as *mut u8, value as u8),
+            Width::Half => core::ptr::write_volatile(address as *mut u16, value as u16),
+            Width::Word => core::ptr::write_volatile(address as *mut u32, value as u32),
+            Width::Double => core::ptr::write_volatile(address as *mut u64, value),
+        }
+    }
+}
+
+/// Register offsets are naturally aligned for their width and inside the 64 KiB frames.
+fn in_frame(offset: u64, width: Width, frame_size: u64) -> bool {
+    let bytes = width.bytes() as u64;
+    offset % bytes == 0 && offset + bytes <= frame_size
+}
+
+impl PhysicalGic for HardwareGic<'_> {
+    fn read_distributor(&mut self, offset: u64, width: Width) -> u64 {
+        if !in_frame(offset, width, 0x1_0000) {
+            return 0;
+        }
+        mmio_read(self.distributor + offset, width)
+    }
+
+    fn write_distributor(&mut self, offset: u64, width: Width, value: u64) {
+        if in_frame(offset, width, 0x1_0000) {
+            mmio_write(self.distributor + offset, width, value);
+        }
+    }
+
+    fn read_redistributor(&mut self, vcpu: usize, offset: u64, width: Width) -> u64 {
+        match self.redistributors.get(vcpu) {
+            Some(&base) if in_frame(offset, width, 0x2_0000) => mmio_read(base + offset, width),
+            _ => 0,
+        }
+    }
+
+    fn write_redistributor(&mut self, vcpu: usize, offset: u64, width: Width, value: u64) {
+        if let Some(&base) = self.redistributors.get(vcpu) {
+            if in_frame(offset, width, 0x2_0000) {
+                mmio_write(base + offset, width, value);
+            }
+        }
+    }
+}
