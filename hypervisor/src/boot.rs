@@ -116,8 +116,8 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             partition.config.id,
             partition.vcpus.len(),
             partition.config.memory_bytes() >> 20,
-            partition.config.load_address.0,
-            partition.dtb_ipa.0
+            partition.placement.kernel.0,
+            partition.placement.dtb.0
         );
     }
     let Some(gic) = board
@@ -140,7 +140,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let system = System::install(board, partitions);
     for partition in &system.partitions {
         if let Some(first) = partition.vcpus.first() {
-            first.force_on_pending(partition.config.load_address.0, partition.dtb_ipa.0);
+            first.force_on_pending(partition.placement.kernel.0, partition.placement.dtb.0);
         }
     }
     for (cpu, board_cpu) in system.board.cpus.iter().enumerate() {
@@ -264,14 +264,13 @@ fn wait_for_power_on(
 }
 
 /// Powers the machine off once the last partition is gone; the first core
-/// to notice reports it, any others just wait for the power to go.
+/// to notice reports it, and every core that notices asks the firmware.
 fn power_off_machine() -> ! {
     static REPORTED: AtomicBool = AtomicBool::new(false);
     if !REPORTED.swap(true, Ordering::AcqRel) {
         log::info!("all partitions are off; powering off");
-        firmware::system_off();
     }
-    idle_forever()
+    firmware::system_off()
 }
 
 fn idle_forever() -> ! {

@@ -23,7 +23,6 @@ mod class {
     pub const HVC64: u64 = 0x16;
     pub const SMC64: u64 = 0x17;
     pub const SYSREG: u64 = 0x18;
-    pub const INSTRUCTION_ABORT_LOWER: u64 = 0x20;
     pub const DATA_ABORT_LOWER: u64 = 0x24;
 }
 

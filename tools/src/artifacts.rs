@@ -53,6 +53,9 @@ pub enum ModuleSource {
     File(PathBuf),
     /// A bin of `tests-qemu/guests`, built and objcopied by us.
     Guest(String),
+    /// `linux:kernel` or `linux:initramfs`: Debian's kernel Image or the test
+    /// initramfs (see `linux.rs`), fetched or built on demand.
+    Linux(String),
 }
 
 /// A `--module ADDR=FILE|ADDR=guest:NAME` argument.
@@ -63,10 +66,15 @@ pub struct ModuleSpec {
 }
 
 impl ModuleSpec {
-    pub fn guest(address: u64, name: &str) -> Self {
+    /// A scenario's module: `linux:NAME` or a guest name.
+    pub fn from_module(module: &bulkhead_scenarios::Module) -> Self {
+        let source = match module.guest.strip_prefix("linux:") {
+            Some(name) => ModuleSource::Linux(name.to_string()),
+            None => ModuleSource::Guest(module.guest.to_string()),
+        };
         ModuleSpec {
-            address,
-            source: ModuleSource::Guest(name.to_string()),
+            address: module.address,
+            source,
         }
     }
 }
@@ -76,6 +84,7 @@ impl fmt::Display for ModuleSpec {
         match &self.source {
             ModuleSource::File(path) => write!(f, "{:#x}={}", self.address, path.display()),
             ModuleSource::Guest(name) => write!(f, "{:#x}=guest:{name}", self.address),
+            ModuleSource::Linux(name) => write!(f, "{:#x}=linux:{name}", self.address),
         }
     }
 }
@@ -101,6 +110,19 @@ impl FromStr for ModuleSpec {
             .split_once('=')
             .ok_or_else(|| format!("`{text}` is not ADDR=FILE or ADDR=guest:NAME"))?;
         let address = parse_address(address)?;
+        if let Some(name) = source.strip_prefix("linux:") {
+            return match name {
+                crate::linux::KERNEL_MODULE | crate::linux::INITRAMFS_MODULE => Ok(ModuleSpec {
+                    address,
+                    source: ModuleSource::Linux(name.to_string()),
+                }),
+                _ => Err(format!(
+                    "`{text}`: use linux:{} or linux:{}",
+                    crate::linux::KERNEL_MODULE,
+                    crate::linux::INITRAMFS_MODULE
+                )),
+            };
+        }
         let source = match source.strip_prefix("guest:") {
             Some("") => return Err(format!("`{text}` names no guest after `guest:`")),
             Some(name) => ModuleSource::Guest(name.to_string()),
@@ -233,6 +255,7 @@ pub fn resolve_modules(specs: &[ModuleSpec]) -> Result<Vec<LoadedModule>, String
         .map(|spec| {
             let path = match &spec.source {
                 ModuleSource::Guest(name) => guest_image(name)?,
+                ModuleSource::Linux(name) => crate::linux::module_file(name)?,
                 ModuleSource::File(path) if path.is_file() => path.clone(),
                 ModuleSource::File(path) => {
                     return Err(format!("module file {} does not exist", path.display()))
@@ -254,26 +277,35 @@ pub fn needs_guests(specs: &[ModuleSpec]) -> bool {
 }
 
 /// Checks each module against the validated layout: it must be some partition's
-/// `kernel` and fit in that `kernel`'s size. Returns warnings (a kernel with no module).
+/// `kernel` or `initrd` and fit in its size. Returns warnings (a kernel with no module).
 pub fn check_modules_fit(modules: &[LoadedModule], layout: &Layout) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
+    // Every boot module slot of the layout: (partition, property, module).
+    let slots: Vec<_> = layout
+        .partitions
+        .iter()
+        .flat_map(|p| {
+            std::iter::once((p, "kernel", p.kernel))
+                .chain(p.initrd.map(|initrd| (p, "initrd", initrd)))
+        })
+        .collect();
     for module in modules {
         let size = std::fs::metadata(&module.path)
             .map_err(|error| format!("cannot read {}: {error}", module.path.display()))?
             .len();
-        match layout.partitions.iter().find(|p| p.kernel.pa.0 == module.address) {
+        match slots.iter().find(|(_, _, slot)| slot.pa.0 == module.address) {
             None => problems.push(format!(
-                "module {} at {:#x} is no partition's `kernel` (the layout's kernels are at {})",
+                "module {} at {:#x} is no partition's `kernel` or `initrd` (the layout's kernels are at {})",
                 module.path.display(),
                 module.address,
                 kernel_list(layout)
             )),
-            Some(partition) if size > partition.kernel.size => problems.push(format!(
-                "module {} is {size:#x} bytes but partition {} ({}) reserves only {:#x} bytes for its `kernel` at {:#x}",
+            Some((partition, property, slot)) if size > slot.size => problems.push(format!(
+                "module {} is {size:#x} bytes but partition {} ({}) reserves only {:#x} bytes for its `{property}` at {:#x}",
                 module.path.display(),
                 partition.id,
                 partition.label,
-                partition.kernel.size,
+                slot.size,
                 module.address
             )),
             Some(_) => {}
@@ -282,14 +314,13 @@ pub fn check_modules_fit(modules: &[LoadedModule], layout: &Layout) -> Result<Ve
     if !problems.is_empty() {
         return Err(problems.join("\n"));
     }
-    let warnings = layout
-        .partitions
+    let warnings = slots
         .iter()
-        .filter(|p| !modules.iter().any(|m| m.address == p.kernel.pa.0))
-        .map(|p| {
+        .filter(|(_, _, slot)| !modules.iter().any(|m| m.address == slot.pa.0))
+        .map(|(p, property, slot)| {
             format!(
-                "warning: no module loaded at partition {} ({})'s kernel {:#x}; it will run whatever RAM holds",
-                p.id, p.label, p.kernel.pa.0
+                "warning: no module loaded at partition {} ({})'s {property} {:#x}; it will get whatever RAM holds",
+                p.id, p.label, slot.pa.0
             )
         })
         .collect();
@@ -317,9 +348,14 @@ pub fn scenario_guests() -> BTreeSet<&'static str> {
     let benchmarks = bulkhead_scenarios::benchmarks()
         .into_iter()
         .flat_map(|b| b.modules.iter());
+    let bare = bulkhead_scenarios::benchmarks()
+        .into_iter()
+        .filter_map(|b| b.bare.map(|bare| bare.kernel));
     scenarios
         .chain(benchmarks)
         .map(|module| module.guest)
+        .chain(bare)
+        .filter(|name| !name.starts_with("linux:"))
         .collect()
 }
 
@@ -342,7 +378,13 @@ mod tests {
     #[test]
     fn module_spec_guest() {
         let spec: ModuleSpec = "0x4a00_0000=guest:compute".parse().expect("valid spec");
-        assert_eq!(spec, ModuleSpec::guest(0x4a00_0000, "compute"));
+        assert_eq!(
+            spec,
+            ModuleSpec {
+                address: 0x4a00_0000,
+                source: ModuleSource::Guest("compute".into())
+            }
+        );
         assert_eq!(spec.to_string(), "0x4a000000=guest:compute");
     }
 
@@ -356,6 +398,14 @@ mod tests {
         );
         let spec: ModuleSpec = "0X10=image.bin".parse().expect("valid spec");
         assert_eq!(spec.address, 0x10);
+    }
+
+    #[test]
+    fn module_spec_linux() {
+        let spec: ModuleSpec = "0x44000000=linux:kernel".parse().expect("valid spec");
+        assert_eq!(spec.source, ModuleSource::Linux("kernel".into()));
+        assert_eq!(spec.to_string(), "0x44000000=linux:kernel");
+        assert!("0x44000000=linux:vmlinux".parse::<ModuleSpec>().is_err());
     }
 
     #[test]

@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bulkhead_scenarios::{Benchmark, Measurement};
+use bulkhead_scenarios::{BareBoot, Benchmark, Measurement};
 
 use crate::artifacts::{self, target_dir};
+use crate::qemu;
 use crate::runner::{self, Boot};
 use crate::test::{prepare, print_tails, selected};
 
@@ -33,18 +34,62 @@ fn run_benchmark(
         live: false,
     })?;
     outcome.check_errors = prepared.check_errors;
-    let result = if outcome.timed_out {
-        Err(format!(
+    if outcome.timed_out {
+        print_tails(&outcome, &dir);
+        return Err(format!(
             "QEMU killed at the {} s timeout",
             benchmark.timeout_secs
-        ))
-    } else {
-        (benchmark.parse)(&outcome)
+        ));
+    }
+    let bare = match &benchmark.bare {
+        Some(bare) => {
+            let bare_dir = dir.join("bare");
+            let config = bare_config(bare)?;
+            let outcome = runner::boot_bare(
+                &config,
+                &bare_dir,
+                Duration::from_secs(benchmark.timeout_secs),
+            )?;
+            if outcome.timed_out {
+                print_tails(&outcome, &bare_dir);
+                return Err(format!(
+                    "bare QEMU killed at the {} s timeout",
+                    benchmark.timeout_secs
+                ));
+            }
+            Some((outcome, bare_dir))
+        }
+        None => None,
     };
+    let result = (benchmark.parse)(&outcome, bare.as_ref().map(|(outcome, _)| outcome));
     if result.is_err() {
         print_tails(&outcome, &dir);
+        if let Some((outcome, bare_dir)) = &bare {
+            print_tails(outcome, bare_dir);
+        }
     }
     result
+}
+
+/// The file behind a bare boot's `kernel`/`initrd`: `linux:NAME` or a guest name.
+fn bare_file(name: &str) -> Result<std::path::PathBuf, String> {
+    match name.strip_prefix("linux:") {
+        Some(linux) => crate::linux::module_file(linux),
+        None => artifacts::guest_image(name),
+    }
+}
+
+/// The QEMU options of a benchmark's bare boot (the UART logs are set by the runner).
+fn bare_config(bare: &BareBoot) -> Result<qemu::BareConfig, String> {
+    Ok(qemu::BareConfig {
+        kernel: bare_file(bare.kernel)?,
+        initrd: bare.initrd.map(bare_file).transpose()?,
+        append: bare.append.map(String::from),
+        cpus: bare.cpus,
+        memory_mib: bare.memory_mib,
+        uart_logs: [std::path::PathBuf::new(), std::path::PathBuf::new()],
+        icount: true,
+    })
 }
 
 /// Escapes a string for a JSON string literal.

@@ -7,6 +7,7 @@ mod artifacts;
 mod bench;
 mod board;
 mod check;
+mod linux;
 mod qemu;
 mod runner;
 mod setup;

@@ -86,6 +86,66 @@ pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
     args
 }
 
+/// A boot without Bulkhead, for comparisons: the guest enters at EL1 on the
+/// same CPU model and GIC, with QEMU generating the DT as for any Linux kernel.
+#[derive(Clone, Debug)]
+pub struct BareConfig {
+    /// Raw image loaded as a Linux Image (a test guest or Debian's kernel).
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line (QEMU puts it in the DT's `/chosen/bootargs`).
+    pub append: Option<String>,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub uart_logs: [PathBuf; 2],
+    pub icount: bool,
+}
+
+/// The machine of bare comparison boots: no `virtualization=on`, so the guest runs at EL1.
+const BARE_MACHINE: &str = "virt,gic-version=3";
+
+/// Arguments (after the program name) to boot a guest bare on QEMU.
+pub fn bare_args(config: &BareConfig) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-M",
+        BARE_MACHINE,
+        "-cpu",
+        CPU,
+        "-smp",
+        &config.cpus.to_string(),
+        "-m",
+        &format!("{}M", config.memory_mib),
+        "-nic",
+        "none",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    for log in &config.uart_logs {
+        args.push("-serial".into());
+        args.push(format!("file:{}", escape(log)));
+    }
+    args.push("-kernel".into());
+    args.push(config.kernel.display().to_string());
+    if let Some(initrd) = &config.initrd {
+        args.push("-initrd".into());
+        args.push(initrd.display().to_string());
+    }
+    if let Some(append) = &config.append {
+        args.push("-append".into());
+        args.push(append.clone());
+    }
+    if config.icount {
+        args.push("-icount".into());
+        args.push(ICOUNT.into());
+    }
+    args
+}
+
 /// Arguments to write the board DTB QEMU generates for the same machine to `out`, then exit.
 pub fn dumpdtb_args(out: &Path) -> Vec<String> {
     let mut args = machine_args(&format!(",dumpdtb={}", escape(out)));
@@ -152,6 +212,27 @@ mod tests {
             .position(|arg| arg == "-icount")
             .expect("has -icount");
         assert_eq!(with[at + 1], "shift=0,align=off,sleep=off");
+    }
+
+    #[test]
+    fn bare_line_runs_at_el1_on_the_same_cpu() {
+        let line = display(&bare_args(&BareConfig {
+            kernel: PathBuf::from("/l/Image"),
+            initrd: Some(PathBuf::from("/l/initramfs.cpio")),
+            append: Some("console=ttyAMA0".into()),
+            cpus: 2,
+            memory_mib: 256,
+            uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
+            icount: true,
+        }));
+        assert_eq!(
+            line,
+            "qemu-system-aarch64 -M virt,gic-version=3 -cpu cortex-a72 -smp 2 -m 256M \
+             -nic none -display none -monitor none \
+             -serial file:/w/uart0.log -serial file:/w/uart1.log \
+             -kernel /l/Image -initrd /l/initramfs.cpio -append console=ttyAMA0 \
+             -icount shift=0,align=off,sleep=off"
+        );
     }
 
     #[test]

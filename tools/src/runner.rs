@@ -104,34 +104,61 @@ fn print_lines(tails: &mut [Tail; 2], flush: bool) {
 
 /// Boots, waits for QEMU to exit or the timeout, and returns what both UARTs printed.
 pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
-    std::fs::create_dir_all(boot.log_dir)
-        .map_err(|error| format!("cannot create {}: {error}", boot.log_dir.display()))?;
-    let uart_logs = [
-        boot.log_dir.join("uart0.log"),
-        boot.log_dir.join("uart1.log"),
-    ];
+    spawn_and_follow(
+        boot.log_dir,
+        boot.timeout,
+        boot.live,
+        |uart_logs: [PathBuf; 2]| {
+            qemu::boot_args(&qemu::BootConfig {
+                kernel: boot.kernel,
+                dtb: boot.dtb,
+                modules: boot.modules,
+                uart_logs,
+                icount: boot.icount,
+            })
+        },
+    )
+}
+
+/// Boots a guest bare on QEMU (no Bulkhead), for comparison benchmarks.
+/// `config.uart_logs` is replaced by the logs of `log_dir`.
+pub fn boot_bare(
+    config: &qemu::BareConfig,
+    log_dir: &Path,
+    timeout: Duration,
+) -> Result<Outcome, String> {
+    spawn_and_follow(log_dir, timeout, false, |uart_logs| {
+        qemu::bare_args(&qemu::BareConfig {
+            uart_logs,
+            ..config.clone()
+        })
+    })
+}
+
+/// Runs QEMU with the arguments `args` builds for the two UART log files of
+/// `log_dir`, follows the logs, and kills QEMU at `timeout`.
+fn spawn_and_follow(
+    log_dir: &Path,
+    timeout: Duration,
+    live: bool,
+    args: impl FnOnce([PathBuf; 2]) -> Vec<String>,
+) -> Result<Outcome, String> {
+    std::fs::create_dir_all(log_dir)
+        .map_err(|error| format!("cannot create {}: {error}", log_dir.display()))?;
+    let uart_logs = [log_dir.join("uart0.log"), log_dir.join("uart1.log")];
     for log in &uart_logs {
         // Empty files now, so the tail can open them before QEMU does.
         File::create(log).map_err(|error| format!("cannot create {}: {error}", log.display()))?;
     }
-    let qemu_log_path = boot.log_dir.join("qemu.log");
+    let qemu_log_path = log_dir.join("qemu.log");
     let qemu_log = File::create(&qemu_log_path)
         .map_err(|error| format!("cannot create {}: {error}", qemu_log_path.display()))?;
     let qemu_err = qemu_log
         .try_clone()
         .map_err(|error| format!("cannot share {}: {error}", qemu_log_path.display()))?;
-    let args = qemu::boot_args(&qemu::BootConfig {
-        kernel: boot.kernel,
-        dtb: boot.dtb,
-        modules: boot.modules,
-        uart_logs: uart_logs.clone(),
-        icount: boot.icount,
-    });
-    std::fs::write(
-        boot.log_dir.join("command.txt"),
-        qemu::display(&args) + "\n",
-    )
-    .map_err(|error| format!("cannot write the QEMU command line: {error}"))?;
+    let args = args(uart_logs.clone());
+    std::fs::write(log_dir.join("command.txt"), qemu::display(&args) + "\n")
+        .map_err(|error| format!("cannot write the QEMU command line: {error}"))?;
     let child = Command::new(qemu::QEMU)
         .args(&args)
         .stdin(Stdio::null())
@@ -143,7 +170,7 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
     let mut tails = [Tail::open(&uart_logs[0])?, Tail::open(&uart_logs[1])?];
     let started = Instant::now();
     let (status, timed_out) = loop {
-        if boot.live {
+        if live {
             print_lines(&mut tails, false);
         }
         match child.0.try_wait() {
@@ -151,14 +178,14 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
             Ok(None) => {}
             Err(error) => return Err(format!("cannot wait for QEMU: {error}")),
         }
-        if started.elapsed() >= boot.timeout {
+        if started.elapsed() >= timeout {
             let _ = child.0.kill();
             let _ = child.0.wait();
             break (None, true);
         }
         std::thread::sleep(POLL);
     };
-    if boot.live {
+    if live {
         print_lines(&mut tails, true);
         let messages = std::fs::read_to_string(&qemu_log_path).unwrap_or_default();
         for line in messages.lines() {
@@ -203,7 +230,7 @@ fn default_demo() -> Result<(PathBuf, Vec<ModuleSpec>), String> {
     let modules = scenario
         .modules
         .iter()
-        .map(|m| ModuleSpec::guest(m.address, m.guest))
+        .map(ModuleSpec::from_module)
         .collect();
     Ok((repo_path(scenario.layout), modules))
 }

@@ -128,16 +128,22 @@ fn write_backports_source() -> Result<(), String> {
     }
 }
 
-fn apt(args: &[&str]) -> Result<(), String> {
+/// `apt-get ARGS` as root (through sudo unless we are root).
+pub fn apt(args: &[&str]) -> Result<(), String> {
+    privileged("apt-get", args)
+}
+
+/// Runs `program ARGS` as root (through sudo unless we are root).
+pub fn privileged(program: &str, args: &[&str]) -> Result<(), String> {
     let mut command = if is_root() {
-        Command::new("apt-get")
+        Command::new(program)
     } else {
         let mut sudo = Command::new("sudo");
-        sudo.arg("apt-get");
+        sudo.arg(program);
         sudo
     };
     command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-    run_checked(&mut command, &format!("apt-get {}", args.join(" ")))
+    run_checked(&mut command, &format!("{program} {}", args.join(" ")))
 }
 
 fn is_root() -> bool {

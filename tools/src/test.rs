@@ -47,10 +47,7 @@ pub fn prepare(
     dir: &std::path::Path,
 ) -> Result<Prepared, String> {
     let merged = board::merged_layout(&runner::repo_path(layout), None, dir)?;
-    let specs: Vec<ModuleSpec> = modules
-        .iter()
-        .map(|m| ModuleSpec::guest(m.address, m.guest))
-        .collect();
+    let specs: Vec<ModuleSpec> = modules.iter().map(ModuleSpec::from_module).collect();
     let loaded = artifacts::resolve_modules(&specs)?;
     let check_errors = match check::validate_file(&merged)? {
         Ok(accepted) => {

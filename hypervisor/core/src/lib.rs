@@ -10,6 +10,8 @@
 extern crate alloc;
 
 pub mod address;
+pub mod boot_image;
 pub mod config;
 pub mod guest_dt;
 pub mod stage2;
+pub mod vgic;

@@ -85,6 +85,8 @@ fn good_two_partition_layout() {
                     size: 0x10_0000,
                 },
                 load_address: Ipa(0x4000_0000),
+                initrd: None,
+                bootargs: None,
             },
             Partition {
                 id: 1,
@@ -116,6 +118,8 @@ fn good_two_partition_layout() {
                     size: 0x20_0000,
                 },
                 load_address: Ipa(0x4008_0000),
+                initrd: None,
+                bootargs: None,
             },
         ],
     };

@@ -78,7 +78,7 @@ pub fn reset_partition(partition: &Partition, caller_cpu: usize) -> Result<(), &
     partition.load_images()?;
     for vcpu in &partition.vcpus {
         if vcpu.index == 0 {
-            vcpu.force_on_pending(partition.config.load_address.0, partition.dtb_ipa.0);
+            vcpu.force_on_pending(partition.placement.kernel.0, partition.placement.dtb.0);
         } else if vcpu.cpu != caller_cpu {
             vcpu.force_off();
         }

@@ -1,10 +1,12 @@
 //! A partition at run time: its validated configuration, stage-2 map, guest DT and state.
 
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
-use bulkhead_core::config::{self, Board};
+use bulkhead_core::boot_image::{self, BootPlacement};
+use bulkhead_core::config::{self, Board, Module};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::stage2::{Access, MemoryKind, Stage2};
 use bulkhead_core::vgic::{Ownership, PhysicalGic, VirtualGic, Width};
@@ -38,15 +40,21 @@ impl PartitionState {
     }
 }
 
-/// The guest DTB goes in the last 2 MiB of the first memory region.
-const DTB_AREA: u64 = 2 << 20;
+/// The first `len` bytes (at most) of a boot module.
+fn module_bytes(module: &Module, len: u64) -> &'static [u8] {
+    // SAFETY: the validator guarantees the module lies in RAM outside every
+    // partition and outside the hypervisor; EL2 maps RAM as normal memory
+    // and nothing writes boot modules after firmware loaded them.
+    unsafe { core::slice::from_raw_parts(module.pa.0 as *const u8, module.size.min(len) as usize) }
+}
 
 pub struct Partition {
     pub config: config::Partition,
     pub vmid: u16,
     stage2: Stage2,
     guest_dtb: Vec<u8>,
-    pub dtb_ipa: Ipa,
+    /// Where the image, guest DT and initrd go in the partition.
+    pub placement: BootPlacement,
     pub vcpus: Vec<Vcpu>,
     state: AtomicU8,
     /// Bumped on every stop or reset; a vCPU whose run started under an
@@ -91,6 +99,20 @@ impl Partition {
         }
         for device in &config.devices {
             for reg in &device.regs {
+                // A window beyond the stage-2 IPA space (e.g. a PCIe host's
+                // 64-bit window at 512 GiB) cannot be mapped; the guest
+                // keeps the rest of the device.
+                if reg.start.0 >= 1 << bulkhead_core::stage2::IPA_BITS {
+                    log::warn!(
+                        "partition {}: {} window {:#x}+{:#x} lies beyond the {}-bit IPA space; not mapped",
+                        config.label,
+                        device.path,
+                        reg.start.0,
+                        reg.size,
+                        bulkhead_core::stage2::IPA_BITS
+                    );
+                    continue;
+                }
                 // Device registers are mapped at IPA == PA, whole pages.
                 let start = reg.start.0 & !(PAGE_SIZE - 1);
                 let end = reg
@@ -108,23 +130,25 @@ impl Partition {
                     .map_err(|error| format!("device {}: {error:?}", device.path))?;
             }
         }
-        let guest_dtb = guest_dt::build(board_dtb, &config, &GuestDtOptions::default())
-            .map_err(|error| format!("guest device tree: {error}"))?;
-        let first = config.memory.first().ok_or("no memory region")?;
-        if first.size < 2 * DTB_AREA || guest_dtb.len() as u64 > DTB_AREA {
-            return Err(format!(
-                "first memory region too small for the guest DT ({} bytes)",
-                guest_dtb.len()
-            ));
-        }
-        let dtb_ipa = Ipa(first.ipa.0 + first.size - DTB_AREA);
-        let image_end = config.load_address.0.saturating_add(config.kernel.size);
-        if config.load_address.0 < dtb_ipa.0 + DTB_AREA && image_end > dtb_ipa.0 {
-            return Err(format!(
-                "kernel image at {:?} overlaps the guest DT area at {:?}",
-                config.load_address, dtb_ipa
-            ));
-        }
+        // The placement rule reserves a fixed 2 MiB for the DT, so it can be
+        // computed before the DT (which names the initrd's place) exists.
+        let header = boot_image::parse_image_header(module_bytes(&config.kernel, 64));
+        let placement = boot_image::placement(&config, header.as_ref(), 0)
+            .map_err(|error| error.to_string())?;
+        let initrd = placement
+            .initrd
+            .zip(config.initrd.as_ref().map(|initrd| initrd.size));
+        let guest_dtb = guest_dt::build(
+            board_dtb,
+            &config,
+            &GuestDtOptions {
+                bootargs: None,
+                initrd,
+            },
+        )
+        .map_err(|error| format!("guest device tree: {error}"))?;
+        boot_image::placement(&config, header.as_ref(), guest_dtb.len() as u64)
+            .map_err(|error| error.to_string())?;
         let vcpus = config
             .cpus
             .iter()
@@ -157,7 +181,7 @@ impl Partition {
             vmid,
             stage2,
             guest_dtb,
-            dtb_ipa,
+            placement,
             vcpus,
             state: AtomicU8::new(PartitionState::Running as u8),
             generation: AtomicU32::new(0),
@@ -226,33 +250,30 @@ impl Partition {
     /// memory and makes them visible to a guest running with caches off.
     /// Called with no vCPU of the partition in its guest.
     pub fn load_images(&self) -> Result<(), &'static str> {
-        let kernel = &self.config.kernel;
-        let image_pa = self
-            .config
-            .ipa_to_pa(self.config.load_address, kernel.size)
-            .ok_or("kernel does not fit at its load address")?;
-        let dtb_pa = self
-            .config
-            .ipa_to_pa(self.dtb_ipa, self.guest_dtb.len() as u64)
-            .ok_or("guest DT outside memory")?;
-        // SAFETY: the validator guarantees the module lies in RAM outside
-        // every partition and outside the hypervisor, and that the
-        // destination lies inside this partition's memory, which is
-        // identity-mapped at EL2 and not in use by any vCPU now.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                kernel.pa.0 as *const u8,
-                image_pa.0 as *mut u8,
-                kernel.size as usize,
-            );
-            core::ptr::copy_nonoverlapping(
-                self.guest_dtb.as_ptr(),
-                dtb_pa.0 as *mut u8,
-                self.guest_dtb.len(),
-            );
+        self.copy_in(
+            self.placement.kernel,
+            module_bytes(&self.config.kernel, u64::MAX),
+        )?;
+        self.copy_in(self.placement.dtb, &self.guest_dtb)?;
+        if let (Some(ipa), Some(initrd)) = (self.placement.initrd, self.config.initrd.as_ref()) {
+            self.copy_in(ipa, module_bytes(initrd, u64::MAX))?;
         }
-        cache::clean_to_poc_and_invalidate_icache(image_pa.0, kernel.size);
-        cache::clean_to_poc_and_invalidate_icache(dtb_pa.0, self.guest_dtb.len() as u64);
+        Ok(())
+    }
+
+    /// Copies `bytes` to `ipa` and cleans them to the point of coherency (the
+    /// guest starts with caches off).
+    fn copy_in(&self, ipa: Ipa, bytes: &[u8]) -> Result<(), &'static str> {
+        let pa = self
+            .config
+            .ipa_to_pa(ipa, bytes.len() as u64)
+            .ok_or("boot image outside the partition's memory")?;
+        // SAFETY: `ipa_to_pa` checked that the destination lies inside this
+        // partition's memory, identity-mapped at EL2; no vCPU of the
+        // partition runs now, and the source (a boot module or the heap)
+        // cannot overlap partition memory.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa.0 as *mut u8, bytes.len()) };
+        cache::clean_to_poc_and_invalidate_icache(pa.0, bytes.len() as u64);
         Ok(())
     }
 }

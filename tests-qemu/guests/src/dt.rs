@@ -21,6 +21,10 @@ pub struct DtInfo {
     pub first_region: Option<(u64, u64)>,
     /// Base of the PL011 `/chosen/stdout-path` names, if any.
     pub stdout_uart: Option<u64>,
+    /// That PL011's interrupt as a GIC INTID, if its node gives one.
+    pub stdout_uart_intid: Option<u32>,
+    /// The `arm,gic-v3` node's distributor and first redistributor.
+    pub gic: Option<crate::gic::Gic>,
 }
 
 /// Parses the device tree at `ipa`, or `None` if there is none or it is invalid.
@@ -54,7 +58,9 @@ pub fn parse(ipa: u64) -> Option<DtInfo> {
         cpus: count_cpus(&fdt),
         memory_bytes,
         first_region,
-        stdout_uart: stdout_uart(&fdt),
+        stdout_uart: stdout_uart(&fdt).map(|(base, _)| base),
+        stdout_uart_intid: stdout_uart(&fdt).and_then(|(_, intid)| intid),
+        gic: gic(&fdt),
     })
 }
 
@@ -83,7 +89,37 @@ fn memory_regions<'a>(fdt: &'a Fdt<'a>) -> impl Iterator<Item = (u64, u64)> + 'a
         })
 }
 
-fn stdout_uart(fdt: &Fdt) -> Option<u64> {
+/// The GICv3 node's first two `reg` regions, if both lie in the Device window.
+fn gic(fdt: &Fdt) -> Option<crate::gic::Gic> {
+    let node = fdt.find_compatible(&["arm,gic-v3"])?;
+    let mut regions = node.reg()?;
+    let distributor = regions.next()?.starting_address as u64;
+    let redistributors = regions.next()?.starting_address as u64;
+    let end = crate::mmu::DEVICE_WINDOW_END;
+    (distributor < end && redistributors < end).then_some(crate::gic::Gic {
+        distributor,
+        redistributors,
+    })
+}
+
+/// The INTID of a node's first GIC interrupt specifier (three cells: type,
+/// number, flags; type 0 is an SPI, 1 a PPI).
+fn first_intid(node: &fdt::node::FdtNode) -> Option<u32> {
+    let cells = node.property("interrupts")?.value;
+    let cell = |index: usize| -> Option<u32> {
+        let bytes = cells.get(index * 4..index * 4 + 4)?;
+        Some(u32::from_be_bytes(bytes.try_into().ok()?))
+    };
+    let number = cell(1)?;
+    match cell(0)? {
+        0 => number.checked_add(crate::gic::FIRST_SPI),
+        1 => number.checked_add(16),
+        _ => None,
+    }
+}
+
+/// The stdout PL011's base and INTID.
+fn stdout_uart(fdt: &Fdt) -> Option<(u64, Option<u32>)> {
     let chosen = fdt.find_node("/chosen")?;
     let path = chosen.property("stdout-path")?.as_str()?;
     let path = path.split(':').next()?;
@@ -101,5 +137,5 @@ fn stdout_uart(fdt: &Fdt) -> Option<u64> {
     }
     let base = node.reg()?.next()?.starting_address as u64;
     // Only the identity map's Device window may hold a UART we write to.
-    (base < crate::mmu::DEVICE_WINDOW_END).then_some(base)
+    (base < crate::mmu::DEVICE_WINDOW_END).then_some((base, first_intid(&node)))
 }

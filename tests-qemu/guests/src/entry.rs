@@ -143,6 +143,11 @@ impl BootInfo {
             .or_else(|| self.partition.map(|p| (IMAGE_BASE, p.memory_bytes)))
     }
 
+    /// The GIC the device tree describes, else QEMU virt's.
+    pub fn gic(&self) -> crate::gic::Gic {
+        self.dt.and_then(|dt| dt.gic).unwrap_or_default()
+    }
+
     /// vCPUs of this partition (PARTITION_INFO, else the device tree, else 1).
     pub fn vcpus(&self) -> u64 {
         self.partition

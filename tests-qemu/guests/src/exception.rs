@@ -1,16 +1,17 @@
-//! EL1 exception vectors: report the exception and power the partition off.
+//! EL1 exception vectors: IRQs go to `irq`; anything else is reported and powers the partition off.
 //!
-//! One case is handled instead: `hvc`/`smc` that are UNDEFINED (no hypervisor
+//! One more case is handled instead: `hvc`/`smc` that are UNDEFINED (no hypervisor
 //! and no firmware, i.e. the guest runs bare on QEMU) return NOT_SUPPORTED, so
 //! the same guest images can run without Bulkhead for comparison.
 
 use core::arch::{asm, global_asm};
 
-/// Registers saved by the vector stub: x0..x30 and one padding word.
+/// Registers saved by the vector stub: x0..x30, then CNTVCT_EL0 as read by
+/// the stub's third instruction (the IRQ latency benchmark's end point).
 #[repr(C)]
 pub struct Frame {
     pub x: [u64; 31],
-    padding: u64,
+    pub entry_ticks: u64,
 }
 
 /// Vector table slot names, by index (offset / 0x80).
@@ -45,6 +46,8 @@ global_asm!(
     .balign 0x80
     sub sp, sp, #256
     stp x0, x1, [sp, #0]
+    mrs x1, cntvct_el0
+    str x1, [sp, #248]
     mov x0, #\index
     b bulkhead_vector_common
 .endm
@@ -86,8 +89,50 @@ bulkhead_vector_common:
     stp x26, x27, [sp, #208]
     stp x28, x29, [sp, #224]
     str x30, [sp, #240]
-    mov x1, sp
+    // FP/SIMD too: an IRQ interrupts code at any point and the Rust handler
+    // may use any caller-saved vector register.
+    sub sp, sp, #528
+    stp q0, q1, [sp, #16]
+    stp q2, q3, [sp, #48]
+    stp q4, q5, [sp, #80]
+    stp q6, q7, [sp, #112]
+    stp q8, q9, [sp, #144]
+    stp q10, q11, [sp, #176]
+    stp q12, q13, [sp, #208]
+    stp q14, q15, [sp, #240]
+    stp q16, q17, [sp, #272]
+    stp q18, q19, [sp, #304]
+    stp q20, q21, [sp, #336]
+    stp q22, q23, [sp, #368]
+    stp q24, q25, [sp, #400]
+    stp q26, q27, [sp, #432]
+    stp q28, q29, [sp, #464]
+    stp q30, q31, [sp, #496]
+    mrs x2, fpsr
+    mrs x3, fpcr
+    stp x2, x3, [sp, #0]
+    add x1, sp, #528
     bl {handler}
+    ldp x2, x3, [sp, #0]
+    msr fpsr, x2
+    msr fpcr, x3
+    ldp q0, q1, [sp, #16]
+    ldp q2, q3, [sp, #48]
+    ldp q4, q5, [sp, #80]
+    ldp q6, q7, [sp, #112]
+    ldp q8, q9, [sp, #144]
+    ldp q10, q11, [sp, #176]
+    ldp q12, q13, [sp, #208]
+    ldp q14, q15, [sp, #240]
+    ldp q16, q17, [sp, #272]
+    ldp q18, q19, [sp, #304]
+    ldp q20, q21, [sp, #336]
+    ldp q22, q23, [sp, #368]
+    ldp q24, q25, [sp, #400]
+    ldp q26, q27, [sp, #432]
+    ldp q28, q29, [sp, #464]
+    ldp q30, q31, [sp, #496]
+    add sp, sp, #528
     ldp x2, x3, [sp, #16]
     ldp x4, x5, [sp, #32]
     ldp x6, x7, [sp, #48]
@@ -110,9 +155,17 @@ bulkhead_vector_common:
     handler = sym exception_handler,
 );
 
+/// Vector slot of an IRQ taken from EL1 on SP_EL1, where guests run.
+const KIND_IRQ_CURRENT_SPX: u64 = 5;
+
 /// Called by the vector stub with the slot index and the saved registers;
-/// returns only for an emulated call, after stepping over it.
+/// returns for an IRQ (after dispatching it) and for an emulated call (after
+/// stepping over it).
 extern "C" fn exception_handler(kind: u64, frame: &mut Frame) {
+    if kind == KIND_IRQ_CURRENT_SPX {
+        crate::irq::dispatch(frame.entry_ticks);
+        return;
+    }
     let (esr, far, elr): (u64, u64, u64);
     // SAFETY: reading the exception syndrome registers has no side effects.
     unsafe {

@@ -1,4 +1,4 @@
-//! Runtime for Bulkhead's bare-metal EL1 test guests: entry, MMU, console, hypercalls, PSCI.
+//! Runtime for Bulkhead's bare-metal EL1 test guests: entry, MMU, console, hypercalls, PSCI, GICv3 and IRQs.
 //!
 //! A guest binary provides its `main` (and optionally a secondary-vCPU entry)
 //! with [`guest_main!`]; this crate boots the vCPU, prints the common boot
@@ -11,8 +11,11 @@ pub mod console;
 pub mod dt;
 pub mod entry;
 pub mod exception;
+pub mod gic;
 pub mod hypercall;
+pub mod irq;
 pub mod mmu;
+pub mod pl011;
 pub mod psci;
 pub mod timer;
 

@@ -37,3 +37,45 @@ pub fn elapsed_ms(start: u64) -> u64 {
     let frequency = frequency().max(1);
     now().saturating_sub(start).saturating_mul(1000) / frequency
 }
+
+/// CNTV_CTL_EL0.ENABLE.
+const CNTV_ENABLE: u64 = 1 << 0;
+
+/// Arms this vCPU's virtual timer to fire when CNTVCT reaches `deadline`
+/// (its interrupt is PPI 27, which the guest enables in the GIC).
+pub fn arm_virtual(deadline: u64) {
+    // SAFETY: programming this vCPU's own virtual timer; the compare value
+    // is written before the timer is enabled and unmasked.
+    unsafe {
+        asm!(
+            "msr cntv_cval_el0, {deadline}",
+            "msr cntv_ctl_el0, {ctl}",
+            "isb",
+            deadline = in(reg) deadline,
+            ctl = in(reg) CNTV_ENABLE,
+            options(nomem, nostack),
+        )
+    };
+}
+
+/// Moves an armed virtual timer's deadline (from its interrupt handler).
+pub fn set_virtual_deadline(deadline: u64) {
+    // SAFETY: writing this vCPU's own compare value; the new value takes
+    // effect at the ISB, which also drops the timer's output if the deadline
+    // is now in the future.
+    unsafe { asm!("msr cntv_cval_el0, {}", "isb", in(reg) deadline, options(nomem, nostack)) };
+}
+
+/// CNTV_CVAL_EL0: the current deadline.
+pub fn virtual_deadline() -> u64 {
+    let deadline: u64;
+    // SAFETY: reading the compare value has no side effects.
+    unsafe { asm!("mrs {}, cntv_cval_el0", out(reg) deadline, options(nomem, nostack)) };
+    deadline
+}
+
+/// Switches this vCPU's virtual timer off (its interrupt line drops).
+pub fn stop_virtual() {
+    // SAFETY: disabling this vCPU's own virtual timer.
+    unsafe { asm!("msr cntv_ctl_el0, xzr", "isb", options(nomem, nostack)) };
+}

@@ -3,28 +3,138 @@
 use crate::scenarios::parse::{
     boot_report, field_u64, labelled_lines, own_lines, ticks_to_instructions,
 };
-use crate::{Benchmark, Measurement, Module, Outcome};
+use crate::{BareBoot, Benchmark, Measurement, Module, Outcome};
 
 /// NULL hypercalls the `bench` guest times (mirrors `bench.rs`).
 pub const HVC_NULL_CALLS: u64 = 10_000;
 
 pub fn benchmarks() -> Vec<Benchmark> {
-    vec![Benchmark {
-        name: "hypercall_and_boot",
-        layout: "tests-qemu/layouts/bench.dtso",
-        modules: &[
-            Module {
+    vec![
+        Benchmark {
+            name: "hypercall_and_boot",
+            layout: "tests-qemu/layouts/bench.dtso",
+            modules: &[
+                Module {
+                    address: 0x4a00_0000,
+                    guest: "bench",
+                },
+                Module {
+                    address: 0x4b00_0000,
+                    guest: "idle",
+                },
+            ],
+            timeout_secs: 60,
+            bare: None,
+            parse: |outcome, _| parse_bench(outcome),
+        },
+        Benchmark {
+            name: "linux_boot_to_userspace",
+            layout: "tests-qemu/layouts/linux_1cpu_128m.dtso",
+            modules: crate::linux::LINUX_MODULES,
+            timeout_secs: 180,
+            bare: Some(BareBoot {
+                kernel: "linux:kernel",
+                initrd: Some("linux:initramfs"),
+                // The layout's bootargs, so both kernels do the same work.
+                append: Some(crate::linux::BOOTARGS),
+                cpus: 1,
+                memory_mib: 128,
+            }),
+            parse: parse_linux_boot,
+        },
+        Benchmark {
+            name: "guest_compute_slowdown",
+            layout: "tests-qemu/layouts/compute_bench.dtso",
+            modules: &[Module {
                 address: 0x4a00_0000,
-                guest: "bench",
-            },
-            Module {
-                address: 0x4b00_0000,
-                guest: "idle",
-            },
-        ],
-        timeout_secs: 60,
-        parse: parse_bench,
-    }]
+                guest: "compute",
+            }],
+            timeout_secs: 120,
+            bare: Some(BareBoot {
+                kernel: "compute",
+                initrd: None,
+                append: None,
+                cpus: 2,
+                memory_mib: 256,
+            }),
+            parse: parse_compute_slowdown,
+        },
+    ]
+}
+
+/// Instructions from reset to Linux's first userspace line (`/init`'s CNTVCT read).
+fn linux_userspace_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = outcome
+        .uart
+        .iter()
+        .flat_map(|text| text.lines())
+        .find_map(|line| line.find("linux userspace ").map(|at| &line[at..]))
+        .ok_or(format!("{what}: no `linux userspace` line"))?;
+    let (Some(ticks), Some(frequency)) = (field_u64(line, "cntvct"), field_u64(line, "cntfrq"))
+    else {
+        return Err(format!("{what}: bad line: {line}"));
+    };
+    ticks_to_instructions(ticks, frequency)
+}
+
+fn parse_linux_boot(outcome: &Outcome, bare: Option<&Outcome>) -> Result<Vec<Measurement>, String> {
+    let bulkhead = linux_userspace_instructions("bulkhead", outcome)?;
+    let bare = linux_userspace_instructions("bare", bare.ok_or("no bare boot")?)?;
+    Ok(comparison("linux_boot_to_userspace", bulkhead, bare))
+}
+
+/// The `compute checksum=... ticks= cntfrq=` figure, on either UART.
+fn compute_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = outcome
+        .uart
+        .iter()
+        .flat_map(|text| own_lines(text))
+        .find(|line| line.starts_with("compute checksum="))
+        .ok_or(format!("{what}: no `compute checksum=` line"))?;
+    let (Some(ticks), Some(frequency)) = (field_u64(line, "ticks"), field_u64(line, "cntfrq"))
+    else {
+        return Err(format!("{what}: bad line: {line}"));
+    };
+    ticks_to_instructions(ticks, frequency)
+}
+
+fn parse_compute_slowdown(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let bulkhead = compute_instructions("bulkhead", outcome)?;
+    let bare = compute_instructions("bare", bare.ok_or("no bare boot")?)?;
+    if bare <= 0.0 {
+        return Err("bare: zero ticks".into());
+    }
+    let mut figures = comparison("guest_compute", bulkhead, bare);
+    figures.push(Measurement {
+        name: "guest_compute_slowdown".into(),
+        value: (bulkhead / bare - 1.0) * 100.0,
+        unit: "percent",
+    });
+    Ok(figures)
+}
+
+/// `<name>_bulkhead`, `<name>_bare` (instructions) and `<name>_ratio` (bulkhead / bare).
+fn comparison(name: &str, bulkhead: f64, bare: f64) -> Vec<Measurement> {
+    vec![
+        Measurement {
+            name: format!("{name}_bulkhead"),
+            value: bulkhead,
+            unit: "instructions",
+        },
+        Measurement {
+            name: format!("{name}_bare"),
+            value: bare,
+            unit: "instructions",
+        },
+        Measurement {
+            name: format!("{name}_ratio"),
+            value: bulkhead / bare,
+            unit: "ratio",
+        },
+    ]
 }
 
 fn parse_bench(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
@@ -99,6 +209,39 @@ mod tests {
         assert!((got[0].value - 20.0).abs() < 1e-9, "{got:?}");
         assert_eq!(got[1].name, "boot_to_first_guest");
         assert!((got[1].value - 2_000_000.0).abs() < 1e-6, "{got:?}");
+    }
+
+    #[test]
+    fn linux_boot_ratio() {
+        let bulkhead = outcome(
+            "bulkhead: starting\n[    1.0] x\nlinux userspace cntvct=1100 cntfrq=62500000 uptime=2.15\n",
+            "",
+        );
+        let bare = outcome(
+            "linux userspace cntvct=1000 cntfrq=62500000 uptime=2.0\n",
+            "",
+        );
+        let got = parse_linux_boot(&bulkhead, Some(&bare)).unwrap();
+        assert_eq!(got[0].name, "linux_boot_to_userspace_bulkhead");
+        assert!((got[0].value - 17_600.0).abs() < 1e-6, "{got:?}");
+        assert!((got[1].value - 16_000.0).abs() < 1e-6, "{got:?}");
+        assert!((got[2].value - 1.1).abs() < 1e-9, "{got:?}");
+        assert!(parse_linux_boot(&bulkhead, None).is_err());
+    }
+
+    #[test]
+    fn compute_slowdown_percent() {
+        let line = |ticks: u64| {
+            format!(
+                "compute checksum=0x1 cores=2 memory=1 region=1 ticks={ticks} cntfrq=62500000\n"
+            )
+        };
+        let got =
+            parse_compute_slowdown(&outcome("", &line(1010)), Some(&outcome(&line(1000), "")))
+                .unwrap();
+        let slowdown = got.last().unwrap();
+        assert_eq!(slowdown.name, "guest_compute_slowdown");
+        assert!((slowdown.value - 1.0).abs() < 1e-9, "{got:?}");
     }
 
     #[test]

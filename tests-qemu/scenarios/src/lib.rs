@@ -5,6 +5,7 @@
 //! the guests whose output they read.
 
 mod benchmarks;
+mod linux;
 mod scenarios;
 
 pub use benchmarks::benchmarks;
@@ -57,11 +58,30 @@ pub struct Measurement {
     pub unit: &'static str,
 }
 
-/// One QEMU boot (always under icount) that yields measurements.
+/// A comparison boot on QEMU without Bulkhead: `virt` with GICv3, no
+/// virtualization, the guest entered at EL1 with a DT QEMU generates; same
+/// CPU model and icount as the Bulkhead boot.
+#[derive(Clone, Copy, Debug)]
+pub struct BareBoot {
+    /// A bin of `tests-qemu/guests`, or `linux:kernel` (Debian's Image).
+    pub kernel: &'static str,
+    /// `linux:initramfs` or none.
+    pub initrd: Option<&'static str>,
+    /// Kernel command line.
+    pub append: Option<&'static str>,
+    pub cpus: u32,
+    pub memory_mib: u32,
+}
+
+/// One QEMU boot (always under icount) that yields measurements, optionally
+/// beside a bare comparison boot.
 pub struct Benchmark {
     pub name: &'static str,
     pub layout: &'static str,
     pub modules: &'static [Module],
     pub timeout_secs: u64,
-    pub parse: fn(&Outcome) -> Result<Vec<Measurement>, String>,
+    /// Booted after the Bulkhead boot, with the same timeout.
+    pub bare: Option<BareBoot>,
+    /// Figures from the Bulkhead boot and, if `bare` is set, the bare one.
+    pub parse: fn(&Outcome, Option<&Outcome>) -> Result<Vec<Measurement>, String>,
 }

@@ -3,6 +3,8 @@
 //! Guest names are the binaries of `tests-qemu/guests`; layouts live in
 //! `tests-qemu/layouts`. Each check quotes what it saw when it fails.
 
+#[path = "interrupts.rs"]
+mod interrupts;
 pub(crate) mod parse;
 
 use crate::{Module, Outcome, Scenario};
@@ -83,6 +85,10 @@ pub fn all() -> Vec<Scenario> {
             check: check_bad_layout_at_boot,
         },
     ]
+    .into_iter()
+    .chain(crate::linux::scenarios())
+    .chain(interrupts::scenarios())
+    .collect()
 }
 
 /// One `compute` partition's figures.

@@ -1,10 +1,11 @@
-//! A device's interrupts as GIC INTIDs, from `interrupts` or `interrupts-extended`.
+//! A device's interrupts as GIC INTIDs, from `interrupts`, `interrupts-extended` and `interrupt-map`.
 
 use alloc::format;
 use alloc::vec::Vec;
 
 use super::dt::{DeviceTree, Node};
 use super::error::Issue;
+use super::regs::cell_counts;
 
 /// First SPI INTID; SPI n is INTID 32 + n.
 const SPI_BASE: u32 = 32;
@@ -17,8 +18,91 @@ const PPI_COUNT: u32 = 16;
 const MAX_PARENT_HOPS: usize = 64;
 
 /// The INTIDs of `node`'s interrupts that go to `gic`, in order, without
-/// duplicates. Interrupts wired to another controller are not decoded.
+/// duplicates: its own (`interrupts-extended` or `interrupts`), then those of
+/// its `interrupt-map` (a PCI host's INTx lines). Interrupts wired to
+/// another controller are not decoded.
 pub(crate) fn device_interrupts(
+    tree: &DeviceTree<'_>,
+    node: &Node<'_, '_>,
+    gic: Option<&Node<'_, '_>>,
+) -> Result<Vec<u32>, Issue> {
+    let mut intids = own_interrupts(tree, node, gic)?;
+    let name = "interrupt-map";
+    for entry in interrupt_map(tree, node)? {
+        if gic.is_some_and(|g| g.id() == entry.parent) {
+            decode(node, name, &entry.parent_specifier, &mut intids)?;
+        }
+    }
+    Ok(intids)
+}
+
+/// One `interrupt-map` entry: a child interrupt and where it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MapEntry {
+    /// Child unit address then child interrupt specifier, verbatim.
+    pub child: Vec<u32>,
+    /// Node id of the interrupt parent.
+    pub parent: usize,
+    /// Parent interrupt specifier (its `#interrupt-cells`).
+    pub parent_specifier: Vec<u32>,
+}
+
+/// The entries of `node`'s `interrupt-map` (empty without one). The child
+/// part is `#address-cells` + `#interrupt-cells` of `node`; each parent part
+/// is sized by the parent the entry's phandle names.
+pub(crate) fn interrupt_map(
+    tree: &DeviceTree<'_>,
+    node: &Node<'_, '_>,
+) -> Result<Vec<MapEntry>, Issue> {
+    let name = "interrupt-map";
+    let Some(property) = node.property(name) else {
+        return Ok(Vec::new());
+    };
+    let issue = |reason: &str| Issue::new(node.path(), name, reason);
+    let cells = property
+        .as_cells()
+        .ok_or_else(|| issue("must be a list of 32-bit cells"))?;
+    let (address_cells, _) = cell_counts(node)?;
+    let child_cells = address_cells.saturating_add(interrupt_cells(node)?);
+    let mut entries = Vec::new();
+    let mut rest = cells.as_slice();
+    while !rest.is_empty() {
+        let (child, after) = rest
+            .split_at_checked(child_cells)
+            .ok_or_else(|| issue("ends inside a child unit address or specifier"))?;
+        let (&phandle, after) = after
+            .split_first()
+            .ok_or_else(|| issue("ends before an interrupt parent phandle"))?;
+        let parent = tree.by_phandle(phandle).ok_or_else(|| {
+            Issue::new(
+                node.path(),
+                name,
+                format!("phandle {phandle:#x} names no node"),
+            )
+        })?;
+        let parent_address_cells = match parent.property("#address-cells") {
+            None => 0,
+            Some(_) => cell_counts(&parent)?.0,
+        };
+        // The parent unit address is skipped: only the specifier matters here.
+        let (_, after) = after
+            .split_at_checked(parent_address_cells)
+            .ok_or_else(|| issue("ends inside a parent unit address"))?;
+        let (parent_specifier, after) = after
+            .split_at_checked(interrupt_cells(&parent)?)
+            .ok_or_else(|| issue("ends inside a parent interrupt specifier"))?;
+        entries.push(MapEntry {
+            child: child.to_vec(),
+            parent: parent.id(),
+            parent_specifier: parent_specifier.to_vec(),
+        });
+        rest = after;
+    }
+    Ok(entries)
+}
+
+/// `node`'s own interrupts (not those it maps for children).
+fn own_interrupts(
     tree: &DeviceTree<'_>,
     node: &Node<'_, '_>,
     gic: Option<&Node<'_, '_>>,
@@ -109,7 +193,7 @@ fn interrupt_parent<'t, 'a>(
 }
 
 /// `#interrupt-cells` of a controller: at least one.
-fn interrupt_cells(controller: &Node<'_, '_>) -> Result<usize, Issue> {
+pub(crate) fn interrupt_cells(controller: &Node<'_, '_>) -> Result<usize, Issue> {
     let count = controller.u32_property("#interrupt-cells").ok_or_else(|| {
         Issue::new(
             controller.path(),

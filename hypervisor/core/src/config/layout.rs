@@ -18,8 +18,13 @@ pub struct MemoryRegion {
 pub struct Device {
     /// Full board DT path.
     pub path: String,
+    /// Its `reg` ranges, then, for a PCI host bridge (`device_type = "pci"`),
+    /// the CPU-side windows of its `ranges` (I/O, 32- and 64-bit memory):
+    /// BARs are assigned inside them, so they are MMIO the guest needs.
     pub regs: Vec<PhysRange>,
-    /// GIC INTIDs (SPI n = 32 + n, PPI n = 16 + n).
+    /// GIC INTIDs (SPI n = 32 + n, PPI n = 16 + n) from `interrupts` or
+    /// `interrupts-extended`, then the GIC SPIs of its `interrupt-map` (the
+    /// legacy INTx lines of a PCI host), without duplicates.
     pub interrupts: Vec<u32>,
 }
 
@@ -44,6 +49,12 @@ pub struct Partition {
     pub kernel: Module,
     /// IPA the image is copied to and entered at.
     pub load_address: Ipa,
+    /// Optional second boot module (`initrd = <PA(2) size(2)>`, an
+    /// initramfs): copied below the guest DT, its range given in `/chosen`.
+    pub initrd: Option<Module>,
+    /// Optional guest kernel command line (`bootargs = "..."`), written to
+    /// the guest DT's `/chosen/bootargs`.
+    pub bootargs: Option<String>,
 }
 
 impl Partition {

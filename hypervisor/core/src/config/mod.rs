@@ -15,7 +15,12 @@ mod validate;
 
 pub use crate::address::{Ipa, PhysAddr, PhysRange};
 pub use board::{parse_board, Board, BoardCpu, GicV3, MmioRegion};
+// For guest_dt, which derives the guest's GIC and copied nodes from the same board DT.
+pub(crate) use board::gic_node;
 pub use dt::DtError;
+pub(crate) use error::Issue;
 pub use error::{BoardError, LayoutError};
+pub(crate) use interrupts::interrupt_map;
 pub use layout::{Device, Layout, MemoryRegion, Module, Partition};
+pub(crate) use regs::physical_regs;
 pub use validate::{parse_layout, LAYOUT_COMPATIBLE};

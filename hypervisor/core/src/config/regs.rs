@@ -107,13 +107,63 @@ pub(crate) fn physical_regs(node: &Node<'_, '_>) -> Result<Option<Vec<PhysRange>
     };
     let mut ranges = Vec::with_capacity(raw.len());
     for (address, size) in raw {
-        ranges.push(translate(node, address, size)?);
+        ranges.push(translate(node, "reg", address, size)?);
     }
     Ok(Some(ranges))
 }
 
-/// Walks `address` up from `node`'s parent bus to the root.
-fn translate(node: &Node<'_, '_>, mut address: u64, size: u64) -> Result<PhysRange, Issue> {
+/// The CPU-side windows of a PCI host bridge's own `ranges` (I/O and memory
+/// spaces its BARs are assigned from), as physical ranges; empty for any
+/// other node. Zero-size windows are skipped.
+pub(crate) fn pci_windows(node: &Node<'_, '_>) -> Result<Vec<PhysRange>, Issue> {
+    let is_pci = node.property("device_type").and_then(|p| p.as_str()) == Some("pci");
+    let (Some(parent), true) = (node.parent(), is_pci) else {
+        return Ok(Vec::new());
+    };
+    match node.property("ranges") {
+        Some(ranges) if !ranges.value.is_empty() => {}
+        _ => return Ok(Vec::new()),
+    }
+    let (child_cells, size_cells) = cell_counts(node)?;
+    let (parent_cells, _) = cell_counts(&parent)?;
+    let issue = |reason: &str| Issue::new(node.path(), "ranges", reason);
+    let cells = node
+        .property("ranges")
+        .and_then(|p| p.as_cells())
+        .ok_or_else(|| issue("must be a list of 32-bit cells"))?;
+    let entry = child_cells
+        .saturating_add(parent_cells)
+        .saturating_add(size_cells);
+    if entry == 0 || cells.len() % entry != 0 {
+        return Err(issue(
+            "has a cell count that does not match #address-cells and #size-cells",
+        ));
+    }
+    let mut windows = Vec::new();
+    for chunk in cells.chunks_exact(entry) {
+        // The child side is a 3-cell PCI address (space code in the high
+        // cell), not a number: only the CPU side and the size matter here.
+        let rest = chunk.get(child_cells..).unwrap_or_default();
+        let (parent_address, size) = rest.split_at(parent_cells.min(rest.len()));
+        let (Some(parent_address), Some(size)) = (cells_to_u64(parent_address), cells_to_u64(size))
+        else {
+            return Err(issue("has an address or size wider than 64 bits"));
+        };
+        if size != 0 {
+            windows.push(translate(node, "ranges", parent_address, size)?);
+        }
+    }
+    Ok(windows)
+}
+
+/// Walks `address` (of `node`'s `property`, in its parent bus's address
+/// space) up to the root.
+fn translate(
+    node: &Node<'_, '_>,
+    property: &str,
+    mut address: u64,
+    size: u64,
+) -> Result<PhysRange, Issue> {
     let mut bus = node.parent();
     while let Some(current) = bus {
         let Some(grandparent) = current.parent() else {
@@ -123,7 +173,7 @@ fn translate(node: &Node<'_, '_>, mut address: u64, size: u64) -> Result<PhysRan
         let Some(ranges) = current.property("ranges") else {
             return Err(Issue::new(
                 node.path(),
-                "reg",
+                property,
                 format!(
                     "{address:#x} cannot be translated: {} has no ranges",
                     current.path()
@@ -145,7 +195,7 @@ fn translate(node: &Node<'_, '_>, mut address: u64, size: u64) -> Result<PhysRan
             address = hit.ok_or_else(|| {
                 Issue::new(
                     node.path(),
-                    "reg",
+                    property,
                     format!(
                         "{address:#x}+{size:#x} lies outside the ranges of {}",
                         current.path()
@@ -158,7 +208,7 @@ fn translate(node: &Node<'_, '_>, mut address: u64, size: u64) -> Result<PhysRan
     if address.checked_add(size).is_none() {
         return Err(Issue::new(
             node.path(),
-            "reg",
+            property,
             format!("{address:#x}+{size:#x} wraps the address space"),
         ));
     }

@@ -9,16 +9,17 @@ use super::dt::{cells_to_u64, DeviceTree, Node};
 use super::error::{Issue, LayoutError};
 use super::interrupts::device_interrupts;
 use super::layout::{Device, Layout, MemoryRegion, Module, Partition};
-use super::regs::physical_regs;
+use super::regs::{pci_windows, physical_regs};
 use crate::address::{is_aligned, ranges_overlap, Ipa, PhysAddr, PhysRange, PAGE_SIZE};
+use crate::boot_image::{placement, DTB_AREA};
 
 /// The only binding this validator understands.
 pub const LAYOUT_COMPATIBLE: &str = "bulkhead,layout-v1";
 const LAYOUT_PATH: &str = "/chosen/bulkhead";
 /// Cells per `memory` entry: PA, IPA and size, two cells each.
 const MEMORY_ENTRY_CELLS: usize = 6;
-/// Cells of `kernel`: PA and size, two cells each.
-const KERNEL_CELLS: usize = 4;
+/// Cells of a boot module (`kernel`, `initrd`): PA and size, two cells each.
+const MODULE_CELLS: usize = 4;
 /// Cells of `load-address`.
 const LOAD_ADDRESS_CELLS: usize = 2;
 /// First SPI: INTIDs below are per-core and may appear in several partitions.
@@ -81,6 +82,15 @@ pub fn parse_layout(
         partitions.push(draft.finish().map_err(|e| alloc::vec![e])?);
     }
     partitions.sort_by_key(|p| p.id);
+    // Where the boot modules and the guest DT go, assuming the largest DT and
+    // no image header (the hypervisor checks again with the real header).
+    let errors: Vec<LayoutError> = partitions
+        .iter()
+        .filter_map(|p| placement(p, None, DTB_AREA).err())
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
     Ok(Layout { partitions })
 }
 
@@ -97,6 +107,8 @@ struct Draft {
     devices: Vec<Device>,
     kernel: Option<Module>,
     load_address: Option<Ipa>,
+    initrd: Option<Module>,
+    bootargs: Option<String>,
 }
 
 impl Draft {
@@ -115,6 +127,8 @@ impl Draft {
             load_address: self
                 .load_address
                 .ok_or_else(|| incomplete("load-address"))?,
+            initrd: self.initrd,
+            bootargs: self.bootargs,
             node: self.node,
             cpus: self.cpus,
             memory: self.memory,
@@ -255,11 +269,14 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             devices: Vec::new(),
             kernel: None,
             load_address: None,
+            initrd: None,
+            bootargs: None,
         };
         self.cpus(node, &mut draft);
         self.devices(node, &mut draft);
         let memory_ok = self.memory(node, &mut draft);
         self.kernel(node, &mut draft, memory_ok);
+        self.linux_boot(node, &mut draft);
         draft
     }
 
@@ -361,6 +378,13 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             }
             let regs = match physical_regs(&device) {
                 Ok(regs) => regs.unwrap_or_default(),
+                Err(issue) => {
+                    self.issue(issue);
+                    continue;
+                }
+            };
+            let regs = match pci_windows(&device) {
+                Ok(windows) => regs.into_iter().chain(windows).collect(),
                 Err(issue) => {
                     self.issue(issue);
                     continue;
@@ -534,6 +558,79 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
         true
     }
 
+    /// Reads a boot module property (`kernel`, `initrd`): PA and size, two
+    /// cells each, non-zero, not wrapping. Also reports (but still returns)
+    /// a module outside RAM or over the hypervisor's own memory.
+    fn module(&mut self, node: &Node<'_, '_>, property: &str, required: bool) -> Option<Module> {
+        let path = node.path();
+        let cells = self.cells(node, property, required)?;
+        if cells.len() != MODULE_CELLS {
+            self.error(
+                &path,
+                property,
+                format!(
+                    "has {:#x} cells: must be {MODULE_CELLS} (PA and size, 2 cells each)",
+                    cells.len()
+                ),
+            );
+            return None;
+        }
+        let value = |i: usize| cells_to_u64(cells.get(i..i + 2).unwrap_or(&[])).unwrap_or(0);
+        let module = Module {
+            pa: PhysAddr(value(0)),
+            size: value(2),
+        };
+        let name = span(module.pa.0, module.size);
+        if module.size == 0 {
+            self.error(&path, property, format!("module {name} has zero size"));
+            return None;
+        }
+        let range = PhysRange::new(module.pa.0, module.size);
+        if range.end().is_none() {
+            self.error(
+                &path,
+                property,
+                format!("module {name} wraps the physical address space"),
+            );
+            return None;
+        }
+        if !self.board.ram.iter().any(|ram| ram.contains_range(&range)) {
+            self.error(
+                &path,
+                property,
+                format!("module {name} does not lie inside one RAM range of the board"),
+            );
+        }
+        if range.overlaps(&self.hypervisor) {
+            self.error(
+                &path,
+                property,
+                format!(
+                    "module {name} overlaps the hypervisor's image, heap and stacks {}",
+                    span(self.hypervisor.start.0, self.hypervisor.size)
+                ),
+            );
+        }
+        Some(module)
+    }
+
+    /// The optional `initrd` module and `bootargs` string.
+    fn linux_boot(&mut self, node: &Node<'_, '_>, draft: &mut Draft) {
+        draft.initrd = self.module(node, "initrd", false);
+        draft.bootargs = match node.property("bootargs").map(|p| p.as_str()) {
+            None => None,
+            Some(Some(bootargs)) => Some(String::from(bootargs)),
+            Some(None) => {
+                self.error(
+                    &draft.node,
+                    "bootargs",
+                    "must be one UTF-8 string (the guest kernel's command line)",
+                );
+                None
+            }
+        };
+    }
+
     fn kernel(&mut self, node: &Node<'_, '_>, draft: &mut Draft, memory_ok: bool) {
         let path = draft.node.clone();
         let explicit_load = node.property("load-address").is_some();
@@ -552,56 +649,10 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
         } else if !explicit_load {
             draft.load_address = draft.memory.first().map(|r| r.ipa);
         }
-        let Some(cells) = self.cells(node, "kernel", true) else {
+        let Some(module) = self.module(node, "kernel", true) else {
             return;
-        };
-        if cells.len() != KERNEL_CELLS {
-            self.error(
-                &path,
-                "kernel",
-                format!(
-                    "has {:#x} cells: must be {KERNEL_CELLS} (PA and size, 2 cells each)",
-                    cells.len()
-                ),
-            );
-            return;
-        }
-        let value = |i: usize| cells_to_u64(cells.get(i..i + 2).unwrap_or(&[])).unwrap_or(0);
-        let module = Module {
-            pa: PhysAddr(value(0)),
-            size: value(2),
         };
         let name = span(module.pa.0, module.size);
-        if module.size == 0 {
-            self.error(&path, "kernel", format!("module {name} has zero size"));
-            return;
-        }
-        let range = PhysRange::new(module.pa.0, module.size);
-        if range.end().is_none() {
-            self.error(
-                &path,
-                "kernel",
-                format!("module {name} wraps the physical address space"),
-            );
-            return;
-        }
-        if !self.board.ram.iter().any(|ram| ram.contains_range(&range)) {
-            self.error(
-                &path,
-                "kernel",
-                format!("module {name} does not lie inside one RAM range of the board"),
-            );
-        }
-        if range.overlaps(&self.hypervisor) {
-            self.error(
-                &path,
-                "kernel",
-                format!(
-                    "module {name} overlaps the hypervisor's image, heap and stacks {}",
-                    span(self.hypervisor.start.0, self.hypervisor.size)
-                ),
-            );
-        }
         draft.kernel = Some(module);
         // Whether the image fits where it is copied; meaningless if memory is broken.
         if let (Some(load), true) = (draft.load_address, memory_ok) {
@@ -679,24 +730,64 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                 }
                 self.cross_check_devices(later, earlier);
             }
-            if let Some(kernel) = later.kernel {
-                let range = PhysRange::new(kernel.pa.0, kernel.size);
-                for owner in drafts {
-                    if owner
-                        .memory
-                        .iter()
-                        .any(|r| range.overlaps(&PhysRange::new(r.pa.0, r.size)))
-                    {
-                        self.error(
-                            node,
-                            "kernel",
-                            format!(
-                                "module {} overlaps the memory of {}",
-                                span(kernel.pa.0, kernel.size),
-                                owner.name
-                            ),
-                        );
-                    }
+            self.cross_check_modules(later, drafts);
+        }
+    }
+
+    /// A partition's boot modules against every partition's memory, and its
+    /// initrd against every other module (kernels may be shared: each
+    /// partition copies its own; an initrd may be shared only with another
+    /// partition's identical initrd).
+    fn cross_check_modules(&mut self, later: &Draft, drafts: &[Draft]) {
+        let node = later.node.as_str();
+        let modules = [("kernel", later.kernel), ("initrd", later.initrd)];
+        for (property, module) in modules {
+            let Some(module) = module else { continue };
+            let range = PhysRange::new(module.pa.0, module.size);
+            let name = span(module.pa.0, module.size);
+            for owner in drafts {
+                if owner
+                    .memory
+                    .iter()
+                    .any(|r| range.overlaps(&PhysRange::new(r.pa.0, r.size)))
+                {
+                    self.error(
+                        node,
+                        property,
+                        format!("module {name} overlaps the memory of {}", owner.name),
+                    );
+                }
+            }
+        }
+        let Some(initrd) = later.initrd else { return };
+        let range = PhysRange::new(initrd.pa.0, initrd.size);
+        let name = span(initrd.pa.0, initrd.size);
+        for other in drafts {
+            let same = other.node == later.node;
+            let whose = if same {
+                String::from("this partition")
+            } else {
+                other.name.clone()
+            };
+            let others = [("kernel", other.kernel), ("initrd", other.initrd)];
+            for (kind, module) in others {
+                let Some(module) = module else { continue };
+                let shared_initrd = kind == "initrd" && module == initrd;
+                // Two initrds clashing are reported once, on the later partition.
+                let reported_there =
+                    kind == "initrd" && (other.id, &other.node) > (later.id, &later.node);
+                if (same && kind == "initrd") || shared_initrd || reported_there {
+                    continue;
+                }
+                if range.overlaps(&PhysRange::new(module.pa.0, module.size)) {
+                    self.error(
+                        node,
+                        "initrd",
+                        format!(
+                            "module {name} overlaps the {kind} module {} of {whose}",
+                            span(module.pa.0, module.size)
+                        ),
+                    );
                 }
             }
         }

@@ -4,6 +4,7 @@ use alloc::string::String;
 use core::fmt;
 
 use crate::config::dt::DtError;
+use crate::config::Issue;
 
 /// A failure of [`super::build`], naming the node or property at fault.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +32,15 @@ pub enum GuestDtError {
         property: &'static str,
         reason: &'static str,
     },
+    /// A board property the guest DT is derived from is malformed (the same
+    /// sentence the layout validator would give).
+    BoardProperty {
+        node: String,
+        property: String,
+        reason: String,
+    },
+    /// The initrd range given in the options wraps the address space.
+    InitrdWraps,
     /// The writer refused the output (an invalid name, a NUL in `bootargs`...).
     Write(vm_fdt::Error),
 }
@@ -67,6 +77,12 @@ impl fmt::Display for GuestDtError {
             GuestDtError::Property { node, property, reason } => {
                 write!(f, "guest device tree: {node}: {property}: {reason}")
             }
+            GuestDtError::BoardProperty { node, property, reason } => {
+                write!(f, "guest device tree: board: {node}: {property}: {reason}")
+            }
+            GuestDtError::InitrdWraps => {
+                write!(f, "guest device tree: the initrd range wraps the address space")
+            }
             GuestDtError::Write(error) => write!(f, "guest device tree: writer: {error}"),
         }
     }
@@ -75,6 +91,16 @@ impl fmt::Display for GuestDtError {
 impl From<DtError> for GuestDtError {
     fn from(error: DtError) -> Self {
         GuestDtError::Board(error)
+    }
+}
+
+impl From<Issue> for GuestDtError {
+    fn from(issue: Issue) -> Self {
+        GuestDtError::BoardProperty {
+            node: issue.node,
+            property: issue.property,
+            reason: issue.reason,
+        }
     }
 }
 

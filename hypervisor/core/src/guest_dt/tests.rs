@@ -67,6 +67,35 @@ fn board_dtb() -> Vec<u8> {
         w.end_node(uart).unwrap();
     }
 
+    // A PCIe host whose INTx map names the GIC without unit address cells
+    // (this GIC has no #address-cells), and ITS/SMMU references.
+    let pcie = w.begin_node("pcie@10000000").unwrap();
+    w.property_array_u32("iommu-map", &[0, 0x8007, 0, 0x10000])
+        .unwrap();
+    w.property_array_u32("msi-map", &[0, 0x8006, 0, 0x10000])
+        .unwrap();
+    w.property_array_u32("interrupt-map-mask", &[0x1800, 0, 0, 7])
+        .unwrap();
+    let mut map = Vec::new();
+    for pin in 1..=4u32 {
+        map.extend_from_slice(&[0, 0, 0, pin, GIC_PHANDLE, 0, 2 + pin, 4]);
+    }
+    w.property_array_u32("interrupt-map", &map).unwrap();
+    w.property_u32("#interrupt-cells", 1).unwrap();
+    w.property_array_u32(
+        "ranges",
+        &[0x0200_0000, 0, 0x1000_0000, 0, 0x1000_0000, 0, 0x2eff_0000],
+    )
+    .unwrap();
+    w.property_array_u64("reg", &[0x40_1000_0000, 0x1000_0000])
+        .unwrap();
+    w.property_u32("#size-cells", 2).unwrap();
+    w.property_u32("#address-cells", 3).unwrap();
+    w.property_string("device_type", "pci").unwrap();
+    w.property_string("compatible", "pci-host-ecam-generic")
+        .unwrap();
+    w.end_node(pcie).unwrap();
+
     let gic = w.begin_node("intc@8000000").unwrap();
     w.property_phandle(GIC_PHANDLE).unwrap();
     w.property_array_u64("reg", &[0x0800_0000, 0x1_0000, 0x080a_0000, 0xf6_0000])
@@ -153,6 +182,8 @@ fn partition(
             size: 0x1000,
         },
         load_address: Ipa(0x4008_0000),
+        initrd: None,
+        bootargs: None,
     }
 }
 
@@ -221,19 +252,17 @@ fn first_partition_guest_dt() {
     let board = board_dtb();
     let options = GuestDtOptions {
         bootargs: Some("console=ttyAMA0 earlycon"),
+        ..Default::default()
     };
     let dtb = build(&board, &first(), &options).unwrap();
     let fdt = Fdt::new(&dtb).unwrap();
 
-    let root = fdt.find_node("/").unwrap();
     assert_eq!(string(&fdt, "/", "compatible"), "linux,dummy-virt");
     assert_eq!(string(&fdt, "/", "model"), "linux,dummy-virt");
     assert_eq!(cells(&fdt, "/", "#address-cells"), [2]);
     assert_eq!(cells(&fdt, "/", "#size-cells"), [2]);
-    assert!(
-        root.property("interrupt-parent").is_none(),
-        "dangling root interrupt-parent"
-    );
+    // The guest GIC keeps the board GIC's phandle.
+    assert_eq!(cells(&fdt, "/", "interrupt-parent"), [GIC_PHANDLE]);
 
     assert_eq!(
         child_names(&fdt, "/"),
@@ -244,6 +273,7 @@ fn first_partition_guest_dt() {
             "psci",
             "memory@40000000",
             "memory@48000000",
+            "intc@8000000",
             "pl011@9000000",
             "timer",
             "apb-pclk",
@@ -304,7 +334,7 @@ fn first_partition_guest_dt() {
     assert_eq!(string(&fdt, "/aliases", "serial0"), "/pl011@9000000");
 
     // Nothing of the other partition or the host.
-    for absent in ["/pl011@9040000", "/platform-bus@c000000", "/intc@8000000"] {
+    for absent in ["/pl011@9040000", "/platform-bus@c000000"] {
         assert!(
             fdt.find_node(absent).is_none(),
             "{absent} leaked into the guest DT"
@@ -360,6 +390,7 @@ fn output_is_deterministic() {
     let board = board_dtb();
     let options = GuestDtOptions {
         bootargs: Some("quiet"),
+        ..Default::default()
     };
     assert_eq!(
         build(&board, &first(), &options),
@@ -415,6 +446,7 @@ fn bad_inputs_are_errors_not_panics() {
     );
     let nul = GuestDtOptions {
         bootargs: Some("a\0b"),
+        ..Default::default()
     };
     assert!(matches!(
         build(&board, &with_devices(&[]), &nul),
@@ -458,6 +490,7 @@ fn real_qemu_virt_board() {
         &layout,
         &GuestDtOptions {
             bootargs: Some("console=ttyAMA0"),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -470,8 +503,10 @@ fn real_qemu_virt_board() {
             "cpus",
             "psci",
             "memory@40000000",
+            "intc@8000000",
             "pl031@9010000",
             "pl011@9040000",
+            "pmu",
             "timer",
             "apb-pclk",
         ]
@@ -482,5 +517,246 @@ fn real_qemu_virt_board() {
     assert_eq!(cells(&fdt, "/apb-pclk", "phandle"), [0x8000]);
     assert_eq!(string(&fdt, "/chosen", "stdout-path"), "/pl011@9040000");
     assert!(fdt.find_node("/pl011@9000000").is_none());
-    assert!(fdt.find_node("/intc@8000000").is_none());
+    assert!(fdt.find_node("/intc@8000000/its@8080000").is_none());
+}
+
+fn property<'a>(fdt: &'a Fdt<'_>, path: &str, property: &str) -> Option<&'a [u8]> {
+    fdt.find_node(path)
+        .unwrap()
+        .property(property)
+        .map(|p| p.value)
+}
+
+fn u64_property(fdt: &Fdt<'_>, path: &str, name: &str) -> u64 {
+    let value = property(fdt, path, name).unwrap();
+    u64::from_be_bytes(value.try_into().unwrap())
+}
+
+/// The guest DT of `partition` on QEMU's own board DTB, read back with
+/// Bulkhead's own DT reader and checked by `dtc` when it is installed.
+fn qemu_guest_dt(partition: &Partition, options: &GuestDtOptions) -> Vec<u8> {
+    let dtb = build(QEMU_VIRT_DTB, partition, options).unwrap();
+    crate::config::dt::DeviceTree::parse(&dtb).expect("Bulkhead's reader accepts the guest DT");
+    dtc_accepts(&dtb);
+    dtb
+}
+
+/// `dtc -I dtb` decompiles the blob without errors (skipped without dtc).
+fn dtc_accepts(dtb: &[u8]) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Ok(mut child) = Command::new("dtc")
+        .args(["-I", "dtb", "-O", "dts", "-o", "/dev/null", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        return;
+    };
+    child.stdin.take().unwrap().write_all(dtb).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "dtc refused the guest DT: {stderr}"
+    );
+    assert!(!stderr.contains("ERROR"), "dtc: {stderr}");
+}
+
+#[test]
+fn gic_node_for_one_two_three_vcpus() {
+    for vcpus in 1..=3usize {
+        let layout = partition(
+            0,
+            (0..vcpus).collect(),
+            vec![region(0x6000_0000, 0x4000_0000, 0x1000_0000)],
+            vec![device("/pl011@9000000")],
+        );
+        let dtb = qemu_guest_dt(&layout, &GuestDtOptions::default());
+        let fdt = Fdt::new(&dtb).unwrap();
+        let gic = "/intc@8000000";
+        let gicr_size = 0x2_0000 * vcpus as u32;
+        assert_eq!(
+            cells(&fdt, gic, "reg"),
+            [0, 0x0800_0000, 0, 0x1_0000, 0, 0x080a_0000, 0, gicr_size],
+            "{vcpus} vCPUs"
+        );
+        assert_eq!(string(&fdt, gic, "compatible"), "arm,gic-v3");
+        assert_eq!(cells(&fdt, gic, "#interrupt-cells"), [3]);
+        assert_eq!(cells(&fdt, gic, "#address-cells"), [2]);
+        assert_eq!(cells(&fdt, gic, "#size-cells"), [2]);
+        assert_eq!(cells(&fdt, gic, "#redistributor-regions"), [1]);
+        assert_eq!(cells(&fdt, gic, "interrupts"), [1, 9, 4]);
+        assert_eq!(property(&fdt, gic, "interrupt-controller"), Some(&[][..]));
+        assert_eq!(property(&fdt, gic, "ranges"), Some(&[][..]));
+        // No ITS: guests get INTx only.
+        assert!(child_names(&fdt, gic).is_empty());
+        let phandle = cells(&fdt, gic, "phandle");
+        assert_eq!(cells(&fdt, "/", "interrupt-parent"), phandle);
+        assert_eq!(child_names(&fdt, "/cpus").len(), vcpus);
+    }
+}
+
+#[test]
+fn chosen_has_bootargs_and_initrd() {
+    let mut layout = partition(
+        0,
+        vec![0, 1],
+        vec![region(0x6000_0000, 0x4000_0000, 0x1000_0000)],
+        vec![device("/pl011@9000000")],
+    );
+    layout.bootargs = Some(String::from("console=ttyAMA0 rdinit=/init"));
+    let options = GuestDtOptions {
+        initrd: Some((Ipa(0x4f00_0000), 0x12_3456)),
+        ..Default::default()
+    };
+    let dtb = qemu_guest_dt(&layout, &options);
+    let fdt = Fdt::new(&dtb).unwrap();
+    assert_eq!(
+        string(&fdt, "/chosen", "bootargs"),
+        "console=ttyAMA0 rdinit=/init"
+    );
+    assert_eq!(string(&fdt, "/chosen", "stdout-path"), "/pl011@9000000");
+    assert_eq!(
+        u64_property(&fdt, "/chosen", "linux,initrd-start"),
+        0x4f00_0000
+    );
+    assert_eq!(
+        u64_property(&fdt, "/chosen", "linux,initrd-end"),
+        0x4f12_3456
+    );
+    // The board's own chosen properties (its kaslr-seed...) are not copied.
+    assert!(property(&fdt, "/chosen", "kaslr-seed").is_none());
+
+    // Options override the partition's bootargs.
+    let options = GuestDtOptions {
+        bootargs: Some("quiet"),
+        ..Default::default()
+    };
+    let dtb = build(QEMU_VIRT_DTB, &layout, &options).unwrap();
+    let fdt = Fdt::new(&dtb).unwrap();
+    assert_eq!(string(&fdt, "/chosen", "bootargs"), "quiet");
+    assert!(property(&fdt, "/chosen", "linux,initrd-start").is_none());
+
+    let wraps = GuestDtOptions {
+        initrd: Some((Ipa(u64::MAX), 2)),
+        ..Default::default()
+    };
+    assert_eq!(
+        build(QEMU_VIRT_DTB, &layout, &wraps),
+        Err(GuestDtError::InitrdWraps)
+    );
+}
+
+#[test]
+fn pcie_host_on_qemu_virt() {
+    let layout = partition(
+        0,
+        vec![0, 1],
+        vec![region(0x6000_0000, 0x4000_0000, 0x1000_0000)],
+        vec![device("/pl011@9000000"), device("/pcie@10000000")],
+    );
+    let dtb = qemu_guest_dt(&layout, &GuestDtOptions::default());
+    let fdt = Fdt::new(&dtb).unwrap();
+    let pcie = "/pcie@10000000";
+    for dropped in ["msi-map", "msi-parent", "iommu-map"] {
+        assert!(property(&fdt, pcie, dropped).is_none(), "{dropped} kept");
+    }
+    assert_eq!(string(&fdt, pcie, "compatible"), "pci-host-ecam-generic");
+    assert_eq!(string(&fdt, pcie, "device_type"), "pci");
+    assert_eq!(
+        cells(&fdt, pcie, "reg"),
+        [0x40, 0x1000_0000, 0, 0x1000_0000]
+    );
+    assert_eq!(cells(&fdt, pcie, "interrupt-map-mask"), [0x1800, 0, 0, 7]);
+    let gic_phandle = cells(&fdt, "/intc@8000000", "phandle")[0];
+    let map = cells(&fdt, pcie, "interrupt-map");
+    // 4 slots x 4 pins, each <child(3) pin gic 0 0 0 spi 4>.
+    assert_eq!(map.len(), 16 * 10);
+    for entry in map.chunks_exact(10) {
+        assert_eq!(entry[4], gic_phandle);
+        assert_eq!(entry[5..8], [0, 0, 0]);
+        assert!((3..=6).contains(&entry[8]), "SPI {}", entry[8]);
+        assert_eq!(entry[9], 4);
+    }
+    // The timer and the PMU come along; the SMMU and the ITS do not.
+    assert_eq!(cells(&fdt, "/timer", "interrupts").len(), 12);
+    assert_eq!(cells(&fdt, "/pmu", "interrupts"), [1, 7, 4]);
+    assert!(fdt.find_node("/smmuv3@9050000").is_none());
+}
+
+#[test]
+fn interrupt_map_is_reencoded_for_the_guest_gic() {
+    let layout = partition(
+        0,
+        vec![0],
+        vec![region(0x6000_0000, 0x4000_0000, 0x1000_0000)],
+        vec![device("/pcie@10000000")],
+    );
+    let dtb = build(&board_dtb(), &layout, &GuestDtOptions::default()).unwrap();
+    dtc_accepts(&dtb);
+    let fdt = Fdt::new(&dtb).unwrap();
+    // The board's GIC has no #address-cells; the guest's has 2, so two
+    // zero cells of parent unit address appear in every entry.
+    let mut expected = Vec::new();
+    for pin in 1..=4u32 {
+        expected.extend_from_slice(&[0, 0, 0, pin, GIC_PHANDLE, 0, 0, 0, 2 + pin, 4]);
+    }
+    assert_eq!(cells(&fdt, "/pcie@10000000", "interrupt-map"), expected);
+    assert!(property(&fdt, "/pcie@10000000", "msi-map").is_none());
+    assert!(property(&fdt, "/pcie@10000000", "iommu-map").is_none());
+    assert_eq!(cells(&fdt, "/", "interrupt-parent"), [GIC_PHANDLE]);
+}
+
+/// The small board, rewritten without what `keep(node name, property
+/// name)` rejects (property name "" asks about the whole node).
+fn board_without(keep: impl Fn(&str, &str) -> bool) -> Vec<u8> {
+    use crate::config::dt::{DeviceTree, Node};
+    fn copy(w: &mut FdtWriter, node: &Node<'_, '_>, keep: &dyn Fn(&str, &str) -> bool) {
+        let handle = w.begin_node(node.name()).unwrap();
+        for p in node.properties().filter(|p| keep(node.name(), p.name)) {
+            w.property(p.name, p.value).unwrap();
+        }
+        for child in node.children().filter(|c| keep(c.name(), "")) {
+            copy(w, &child, keep);
+        }
+        w.end_node(handle).unwrap();
+    }
+    let board = board_dtb();
+    let tree = DeviceTree::parse(&board).unwrap();
+    let mut w = FdtWriter::new().unwrap();
+    copy(&mut w, &tree.root().unwrap(), &keep);
+    w.finish().unwrap()
+}
+
+#[test]
+fn gic_without_phandle_gets_a_fresh_one() {
+    let board =
+        board_without(|node, property| !(node.starts_with("intc") && property == "phandle"));
+    let dtb = build(&board, &first(), &GuestDtOptions::default()).unwrap();
+    let fdt = Fdt::new(&dtb).unwrap();
+    // Higher than every board phandle (the CPUs use up to 0x8004).
+    let phandle = cells(&fdt, "/intc@8000000", "phandle");
+    assert_eq!(phandle, [0x8005]);
+    assert_eq!(cells(&fdt, "/", "interrupt-parent"), phandle);
+}
+
+#[test]
+fn gic_parts_and_a_board_without_gic_are_refused() {
+    let its = partition(
+        0,
+        vec![0],
+        vec![region(0x6000_0000, 0x4000_0000, 0x1000_0000)],
+        vec![device("/intc@8000000/its@8080000")],
+    );
+    assert!(matches!(
+        build(QEMU_VIRT_DTB, &its, &GuestDtOptions::default()),
+        Err(GuestDtError::ReservedNode(_))
+    ));
+    let no_gic = board_without(|node, _| !node.starts_with("intc"));
+    assert!(matches!(
+        build(&no_gic, &first(), &GuestDtOptions::default()),
+        Err(GuestDtError::MissingNode(_))
+    ));
 }

@@ -1,5 +1,5 @@
-//! Builds a partition's guest DTB: generated CPUs, PSCI, memory and chosen,
-//! plus the board nodes of its devices copied verbatim.
+//! Builds a partition's guest DTB: generated CPUs, PSCI, memory, GIC and chosen,
+//! plus the board nodes of its devices copied with their references fixed up.
 //!
 //! The output is a function of the board DTB and the partition alone, and
 //! nodes appear in a fixed order (generated nodes first, then copied ones in
@@ -12,18 +12,41 @@ use alloc::vec::Vec;
 use vm_fdt::FdtWriter;
 
 use super::GuestDtError;
+use crate::address::Ipa;
 use crate::config::dt::{DeviceTree, Node};
-use crate::config::Partition;
+use crate::config::{gic_node, interrupt_map, physical_regs, Partition};
 
 /// Choices that are not part of the layout proper.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GuestDtOptions<'a> {
-    /// `/chosen/bootargs`, the guest kernel's command line.
+    /// `/chosen/bootargs`, the guest kernel's command line; overrides the
+    /// partition's own `bootargs` when given.
     pub bootargs: Option<&'a str>,
+    /// IPA and size of the initrd as placed in the partition
+    /// (`/chosen/linux,initrd-start` and `linux,initrd-end`).
+    pub initrd: Option<(Ipa, u64)>,
 }
 
 /// Root children the guest DT generates itself; a device may not replace them.
 const GENERATED: [&str; 5] = ["cpus", "psci", "memory", "chosen", "aliases"];
+/// Properties never copied: they point at the GIC ITS or the SMMU, which
+/// guests are not given (PCI devices then fall back to INTx).
+const DROPPED: [&str; 6] = [
+    "msi-map",
+    "msi-map-mask",
+    "msi-parent",
+    "iommu-map",
+    "iommu-map-mask",
+    "iommus",
+];
+/// Size of the GICv3 distributor frame the guest sees.
+const GICD_SIZE: u64 = 0x1_0000;
+/// One GICv3 redistributor: RD_base and SGI_base frames, 64 KiB each.
+const GICR_FRAME_SIZE: u64 = 0x2_0000;
+/// The guest GIC's `#address-cells` (`interrupt-map` parent unit addresses).
+const GIC_ADDRESS_CELLS: u32 = 2;
+/// GIC specifier of the vGIC maintenance interrupt: PPI 9, level high.
+const GIC_MAINTENANCE_INTERRUPT: [u32; 3] = [1, 9, 4];
 /// Properties of a bus node that its copied children need to be understood.
 const BUS_PROPERTIES: [&str; 5] = [
     "compatible",
@@ -39,11 +62,19 @@ const MAX_VCPUS: usize = 256;
 ///
 /// The guest sees `#address-cells = #size-cells = 2`, one `cpu@N` per vCPU
 /// (reg N: the virtual MPIDR has Aff0 = vCPU index), PSCI through `hvc`, one
-/// `memory@<ipa>` node per memory region, its assigned devices and the clock
-/// providers they reference copied from the board at the same paths, the
-/// architected timer, and `/chosen` with the first PL011 as `stdout-path`.
-/// No interrupt controller yet: copied `interrupts` have no parent until the
-/// virtual GIC is added.
+/// `memory@<ipa>` node per memory region, a GICv3 `intc@<GICD base>` (the
+/// board's distributor frame and one redistributor per vCPU at the start of
+/// the board's redistributor region, no ITS) that is the root
+/// `interrupt-parent`, its assigned devices and the clock providers they
+/// reference copied from the board at the same paths, the architected timer
+/// and PMU, and `/chosen` with `bootargs`, the first PL011 as `stdout-path`
+/// and the initrd range.
+///
+/// Copied nodes lose their ITS and SMMU references (`msi-map`, `msi-parent`,
+/// `iommu-map`, `iommus`); their `interrupt-parent` and `interrupt-map`
+/// entries that named the board GIC name the guest's GIC (entries to other
+/// controllers are dropped). The guest GIC keeps the board GIC's phandle when
+/// it has one, so references inside copied nodes stay valid.
 pub fn build(
     board_dtb: &[u8],
     partition: &Partition,
@@ -60,12 +91,17 @@ pub fn build(
         });
     }
     let cpu_compatibles = cpu_compatibles(&tree, partition)?;
+    let gic = guest_gic(&tree, partition.cpus.len())?;
     let devices = assigned_devices(&tree, partition)?;
+    if let Some(inside) = devices.iter().find(|node| node.is_within(&gic.node)) {
+        return Err(GuestDtError::ReservedNode(inside.path()));
+    }
     let console = devices
         .iter()
         .find(|node| node.is_compatible("arm,pl011"))
         .map(|node| node.path());
     let copied = nodes_to_copy(&tree, &root, &devices)?;
+    let bootargs = options.bootargs.or(partition.bootargs.as_deref());
 
     let mut writer = FdtWriter::new()?;
     let root_node = writer.begin_node("")?;
@@ -76,17 +112,20 @@ pub fn build(
     }
     writer.property_u32("#address-cells", 2)?;
     writer.property_u32("#size-cells", 2)?;
+    writer.property_u32("interrupt-parent", gic.phandle)?;
 
-    write_chosen(&mut writer, console.as_deref(), options)?;
+    write_chosen(&mut writer, console.as_deref(), bootargs, options.initrd)?;
     write_cpus(&mut writer, &cpu_compatibles)?;
     write_psci(&mut writer)?;
     write_memory(&mut writer, partition)?;
+    write_gic(&mut writer, &gic)?;
 
+    let copier = Copier { tree: &tree, gic };
     for child in root.children() {
         if copied.contains(&child.id()) {
-            copy_subtree(&mut writer, &child)?;
+            copier.subtree(&mut writer, &child)?;
         } else if child.children().any(|c| copied.contains(&c.id())) {
-            write_bus(&mut writer, &child, &copied)?;
+            copier.bus(&mut writer, &child, &copied)?;
         }
     }
 
@@ -126,6 +165,67 @@ fn cpu_compatibles<'a>(
         .collect()
 }
 
+/// The guest's GIC: where it is and the phandle it gets.
+struct GuestGic<'t, 'a> {
+    /// The board's GIC node (its phandle is what copied references name).
+    node: Node<'t, 'a>,
+    board_phandle: Option<u32>,
+    phandle: u32,
+    distributor: u64,
+    redistributors: u64,
+    redistributors_size: u64,
+}
+
+fn phandle_of(node: &Node<'_, '_>) -> Option<u32> {
+    node.property("phandle")
+        .or_else(|| node.property("linux,phandle"))
+        .and_then(|p| p.as_u32())
+}
+
+/// The board's GICv3 and what of it a partition with `vcpus` vCPUs sees.
+fn guest_gic<'t, 'a>(
+    tree: &'t DeviceTree<'a>,
+    vcpus: usize,
+) -> Result<GuestGic<'t, 'a>, GuestDtError> {
+    let node = gic_node(tree).ok_or(GuestDtError::MissingNode("GICv3 (arm,gic-v3)"))?;
+    let regs = physical_regs(&node)?.unwrap_or_default();
+    let [distributor, redistributors, ..] = regs.as_slice() else {
+        return Err(GuestDtError::Property {
+            node: node.path(),
+            property: "reg",
+            reason: "must list the distributor and a redistributor region",
+        });
+    };
+    let redistributors_size = u64::try_from(vcpus)
+        .ok()
+        .and_then(|count| count.checked_mul(GICR_FRAME_SIZE))
+        .ok_or(GuestDtError::TooManyVcpus(vcpus))?;
+    let board_phandle = phandle_of(&node);
+    // A fresh phandle only when nothing can name the board GIC by phandle.
+    let phandle = match board_phandle {
+        Some(phandle) => phandle,
+        None => tree
+            .nodes()
+            .filter_map(|n| phandle_of(&n))
+            .max()
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or(GuestDtError::Property {
+                node: node.path(),
+                property: "phandle",
+                reason: "no phandle is left for the guest GIC",
+            })?,
+    };
+    Ok(GuestGic {
+        node,
+        board_phandle,
+        phandle,
+        distributor: distributor.start.0,
+        redistributors: redistributors.start.0,
+        redistributors_size,
+    })
+}
+
 /// The board nodes of the partition's devices, in assignment order.
 fn assigned_devices<'t, 'a>(
     tree: &'t DeviceTree<'a>,
@@ -162,7 +262,7 @@ fn check_copyable(node: &Node<'_, '_>) -> Result<(), GuestDtError> {
 }
 
 /// Ids of every node copied whole: the devices, the clock providers they
-/// (transitively) reference, and the architected timer.
+/// (transitively) reference, the architected timer and the PMU.
 fn nodes_to_copy(
     tree: &DeviceTree<'_>,
     root: &Node<'_, '_>,
@@ -174,6 +274,13 @@ fn nodes_to_copy(
         .find(|node| node.is_compatible("arm,armv8-timer") || node.base_name() == "timer")
     {
         copied.insert(timer.id());
+    }
+    // Its PPI is per core, so every partition may have it.
+    if let Some(pmu) = root
+        .children()
+        .find(|node| node.is_compatible("arm,armv8-pmuv3") || node.base_name() == "pmu")
+    {
+        copied.insert(pmu.id());
     }
     // Explicit work list: reference chains are input-controlled.
     let mut pending: Vec<Node<'_, '_>> = devices.to_vec();
@@ -227,14 +334,21 @@ fn clock_providers<'t, 'a>(
 fn write_chosen(
     writer: &mut FdtWriter,
     console: Option<&str>,
-    options: &GuestDtOptions,
+    bootargs: Option<&str>,
+    initrd: Option<(Ipa, u64)>,
 ) -> Result<(), GuestDtError> {
     let chosen = writer.begin_node("chosen")?;
-    if let Some(bootargs) = options.bootargs {
+    if let Some(bootargs) = bootargs {
         writer.property_string("bootargs", bootargs)?;
     }
     if let Some(console) = console {
         writer.property_string("stdout-path", console)?;
+    }
+    if let Some((start, size)) = initrd {
+        // linux,initrd-end is exclusive.
+        let end = start.checked_add(size).ok_or(GuestDtError::InitrdWraps)?;
+        writer.property_u64("linux,initrd-start", start.0)?;
+        writer.property_u64("linux,initrd-end", end.0)?;
     }
     writer.end_node(chosen)?;
     if let Some(console) = console {
@@ -283,36 +397,100 @@ fn write_memory(writer: &mut FdtWriter, partition: &Partition) -> Result<(), Gue
     Ok(())
 }
 
-/// A bus node holding copied children: only the properties that give the
-/// children's `reg` meaning, then the children themselves.
-fn write_bus(
-    writer: &mut FdtWriter,
-    bus: &Node<'_, '_>,
-    copied: &BTreeSet<usize>,
-) -> Result<(), GuestDtError> {
-    let node = writer.begin_node(bus.name())?;
-    for name in BUS_PROPERTIES {
-        if let Some(property) = bus.property(name) {
-            writer.property(name, property.value)?;
-        }
-    }
-    for child in bus.children().filter(|c| copied.contains(&c.id())) {
-        copy_subtree(writer, &child)?;
-    }
+fn write_gic(writer: &mut FdtWriter, gic: &GuestGic<'_, '_>) -> Result<(), GuestDtError> {
+    let node = writer.begin_node(&format!("intc@{:x}", gic.distributor))?;
+    writer.property_string("compatible", "arm,gic-v3")?;
+    writer.property_u32("#interrupt-cells", 3)?;
+    writer.property_null("interrupt-controller")?;
+    writer.property_u32("#address-cells", GIC_ADDRESS_CELLS)?;
+    writer.property_u32("#size-cells", 2)?;
+    writer.property_null("ranges")?;
+    writer.property_u32("#redistributor-regions", 1)?;
+    writer.property_array_u64(
+        "reg",
+        &[
+            gic.distributor,
+            GICD_SIZE,
+            gic.redistributors,
+            gic.redistributors_size,
+        ],
+    )?;
+    writer.property_array_u32("interrupts", &GIC_MAINTENANCE_INTERRUPT)?;
+    writer.property_phandle(gic.phandle)?;
     writer.end_node(node)?;
     Ok(())
 }
 
-/// Copies `node`, its properties and its descendants verbatim. Recursion is
-/// bounded by the parser's depth limit.
-fn copy_subtree(writer: &mut FdtWriter, node: &Node<'_, '_>) -> Result<(), GuestDtError> {
-    let handle = writer.begin_node(node.name())?;
-    for property in node.properties() {
-        writer.property(property.name, property.value)?;
+/// Copies board nodes into the guest DT, fixing what points at the board's
+/// interrupt controller, ITS and SMMU.
+struct Copier<'t, 'a> {
+    tree: &'t DeviceTree<'a>,
+    gic: GuestGic<'t, 'a>,
+}
+
+impl Copier<'_, '_> {
+    /// A bus node holding copied children: only the properties that give the
+    /// children's `reg` meaning, then the children themselves.
+    fn bus(
+        &self,
+        writer: &mut FdtWriter,
+        bus: &Node<'_, '_>,
+        copied: &BTreeSet<usize>,
+    ) -> Result<(), GuestDtError> {
+        let node = writer.begin_node(bus.name())?;
+        for name in BUS_PROPERTIES {
+            if let Some(property) = bus.property(name) {
+                writer.property(name, property.value)?;
+            }
+        }
+        for child in bus.children().filter(|c| copied.contains(&c.id())) {
+            self.subtree(writer, &child)?;
+        }
+        writer.end_node(node)?;
+        Ok(())
     }
-    for child in node.children() {
-        copy_subtree(writer, &child)?;
+
+    /// Copies `node`, its properties and its descendants. Recursion is
+    /// bounded by the parser's depth limit.
+    fn subtree(&self, writer: &mut FdtWriter, node: &Node<'_, '_>) -> Result<(), GuestDtError> {
+        let handle = writer.begin_node(node.name())?;
+        for property in node.properties() {
+            match property.name {
+                name if DROPPED.contains(&name) => {}
+                "interrupt-parent" => match property.as_u32() {
+                    Some(phandle) if Some(phandle) == self.gic.board_phandle => {
+                        writer.property_u32("interrupt-parent", self.gic.phandle)?;
+                    }
+                    _ => writer.property("interrupt-parent", property.value)?,
+                },
+                "interrupt-map" => {
+                    writer.property_array_u32("interrupt-map", &self.interrupt_map(node)?)?;
+                }
+                name => writer.property(name, property.value)?,
+            }
+        }
+        for child in node.children() {
+            self.subtree(writer, &child)?;
+        }
+        writer.end_node(handle)?;
+        Ok(())
     }
-    writer.end_node(handle)?;
-    Ok(())
+
+    /// `node`'s `interrupt-map` with the entries that go to the board GIC
+    /// re-encoded for the guest GIC (its phandle, its `#address-cells`);
+    /// entries to other controllers, which the guest does not have, dropped.
+    fn interrupt_map(&self, node: &Node<'_, '_>) -> Result<Vec<u32>, GuestDtError> {
+        let mut cells = Vec::new();
+        for entry in interrupt_map(self.tree, node)? {
+            if entry.parent != self.gic.node.id() {
+                continue;
+            }
+            cells.extend_from_slice(&entry.child);
+            cells.push(self.gic.phandle);
+            // The GIC's unit address is unused by its binding: zeros.
+            cells.extend((0..GIC_ADDRESS_CELLS).map(|_| 0));
+            cells.extend_from_slice(&entry.parent_specifier);
+        }
+        Ok(cells)
+    }
 }

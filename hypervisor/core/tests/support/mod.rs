@@ -124,6 +124,19 @@ fn pl011(address: u32, spi: u32) -> TestNode {
         .strings("compatible", &["arm,pl011", "arm,primecell"])
 }
 
+/// QEMU virt's PCIe INTx swizzle: slot s, pin p (1-4) -> SPI 3 + (s + p - 1) % 4,
+/// each entry `<devfn-hi 0 0 pin  gic  0 0  0 spi 4>` (the GIC has 2 address cells).
+pub fn pcie_interrupt_map() -> Vec<u32> {
+    let mut map = Vec::new();
+    for slot in 0..4u32 {
+        for pin in 1..=4u32 {
+            let spi = 3 + (slot + pin - 1) % 4;
+            map.extend_from_slice(&[slot << 11, 0, 0, pin, 0x8005, 0, 0, 0, spi, 4]);
+        }
+    }
+    map
+}
+
 fn cpu(index: u32, phandle: u32) -> TestNode {
     TestNode::new(&format!("cpu@{index}"))
         .cells("phandle", &[phandle])
@@ -205,6 +218,8 @@ pub fn qemu_virt_board() -> TestNode {
         .child(
             TestNode::new("pcie@10000000")
                 .cells("iommu-map", &[0, 0x8007, 0, 0x10000])
+                .cells("interrupt-map-mask", &[0x1800, 0, 0, 7])
+                .cells("interrupt-map", &pcie_interrupt_map())
                 .cells("#interrupt-cells", &[1])
                 .cells(
                     "ranges",

@@ -48,11 +48,14 @@ fn table_is_consistent() {
             s.name,
             s.layout
         );
-        assert!(s.timeout_secs > 0 && s.timeout_secs <= 60, "{}", s.name);
+        // Linux under TCG and Bulkhead gets up to 120 s; bare-metal guests 60.
+        let limit = if s.name.starts_with("linux") { 120 } else { 60 };
+        assert!(s.timeout_secs > 0 && s.timeout_secs <= limit, "{}", s.name);
         assert!(!s.modules.is_empty(), "{}", s.name);
         for module in s.modules {
             assert!(
-                (0x4a00_0000..0x5000_0000).contains(&module.address),
+                // Boot modules live in Bulkhead's area above its own 64 MiB.
+                (0x4400_0000..0x5000_0000).contains(&module.address),
                 "{}",
                 s.name
             );

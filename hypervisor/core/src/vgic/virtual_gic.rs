@@ -1,0 +1,180 @@
+//! A partition's virtual GIC: its purely virtual state, vCPU affinities, and physical reset.
+
+use alloc::vec::Vec;
+
+use super::ownership::Ownership;
+use super::physical::{PhysicalGic, Width};
+use super::registers::{
+    AFFINITY_MASK, DEFAULT_PRIORITY, GICD_ICACTIVER, GICD_ICENABLER, GICD_ICPENDR, GICD_IGROUPR,
+    GICD_IPRIORITYR, GICD_IROUTER, GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICPENDR0, GICR_IGROUPR0,
+    GICR_IPRIORITYR0, GUEST_PPIS, GUEST_PPI_MASK, INTID_COUNT, REDISTRIBUTOR_STRIDE, SGI_COUNT,
+};
+
+/// State of one vCPU's redistributor that never reaches the hardware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct VcpuState {
+    /// GICR_WAKER.ProcessorSleep as last written; ChildrenAsleep mirrors it.
+    pub(super) processor_sleep: bool,
+    /// GICR_ISENABLER0 bits 0..=15.
+    pub(super) sgi_enabled: u16,
+    /// GICR_IPRIORITYR0..3.
+    pub(super) sgi_priority: [u8; SGI_COUNT],
+}
+
+impl VcpuState {
+    /// The architecture's reset state: the redistributor asleep, SGIs disabled at priority 0.
+    const RESET: VcpuState = VcpuState {
+        processor_sleep: true,
+        sgi_enabled: 0,
+        sgi_priority: [0; SGI_COUNT],
+    };
+}
+
+/// One partition's GICv3 distributor and redistributors, as its vCPUs see them.
+#[derive(Clone, Debug)]
+pub struct VirtualGic {
+    pub(super) ownership: Ownership,
+    /// Physical MPIDR of the core running each vCPU, by vCPU index.
+    pub(super) vcpu_mpidrs: Vec<u64>,
+    /// GICD_CTLR.EnableGrp0/EnableGrp1 as last written.
+    pub(super) distributor_control: u32,
+    pub(super) vcpus: Vec<VcpuState>,
+}
+
+impl VirtualGic {
+    /// A partition's virtual GIC in its reset state. `vcpu_mpidrs[n]` is the
+    /// physical MPIDR of the core vCPU `n` runs on; vCPU `n` sees affinity `n`.
+    pub fn new(ownership: Ownership, vcpu_mpidrs: Vec<u64>) -> Self {
+        let vcpus = alloc::vec![VcpuState::RESET; vcpu_mpidrs.len()];
+        VirtualGic {
+            ownership,
+            vcpu_mpidrs,
+            distributor_control: 0,
+            vcpus,
+        }
+    }
+
+    /// Number of vCPUs (and of virtual redistributors).
+    pub fn vcpu_count(&self) -> usize {
+        self.vcpus.len()
+    }
+
+    /// The SPIs this partition owns.
+    pub fn ownership(&self) -> &Ownership {
+        &self.ownership
+    }
+
+    /// Size of the virtual redistributor region: vcpu_count * REDISTRIBUTOR_STRIDE.
+    pub fn redistributor_region_size(&self) -> u64 {
+        self.vcpu_count() as u64 * REDISTRIBUTOR_STRIDE
+    }
+
+    /// The guest has enabled virtual SGI `sgi` on `vcpu` (false for anything out of range).
+    pub fn sgi_enabled(&self, vcpu: usize, sgi: u32) -> bool {
+        match self.vcpus.get(vcpu) {
+            Some(state) if (sgi as usize) < SGI_COUNT => state.sgi_enabled & (1 << sgi) != 0,
+            _ => false,
+        }
+    }
+
+    /// Priority the guest gave virtual SGI `sgi` on `vcpu` (0 for anything out of range).
+    pub fn sgi_priority(&self, vcpu: usize, sgi: u32) -> u8 {
+        self.vcpus
+            .get(vcpu)
+            .and_then(|state| state.sgi_priority.get(sgi as usize))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The guest's distributor is enabled for group 1 (GICD_CTLR.EnableGrp1).
+    pub fn group1_enabled(&self) -> bool {
+        self.distributor_control & super::registers::CTLR_ENABLE_GRP1 != 0
+    }
+
+    /// Puts the partition's physical interrupts in a clean state at partition
+    /// (re)start: every owned SPI disabled, not pending, not active, group 1,
+    /// default priority, routed to vCPU 0's core; the guest PPIs on each of its
+    /// cores likewise. Other INTIDs are left alone.
+    ///
+    /// Group registers are read-modify-written: the hypervisor serialises
+    /// distributor updates across partitions.
+    pub fn reset_physical(&mut self, gic: &mut impl PhysicalGic) {
+        for register in 1..(INTID_COUNT / 32) as usize {
+            let mask = self.ownership.bank_mask(register);
+            if mask == 0 {
+                continue;
+            }
+            let offset = register as u64 * 4;
+            let mask = u64::from(mask);
+            gic.write_distributor(GICD_ICENABLER + offset, Width::Word, mask);
+            gic.write_distributor(GICD_ICPENDR + offset, Width::Word, mask);
+            gic.write_distributor(GICD_ICACTIVER + offset, Width::Word, mask);
+            let groups = gic.read_distributor(GICD_IGROUPR + offset, Width::Word);
+            gic.write_distributor(GICD_IGROUPR + offset, Width::Word, groups | mask);
+        }
+        let route = self.physical_affinity(0);
+        for intid in self.ownership.spis() {
+            let intid = u64::from(intid);
+            gic.write_distributor(
+                GICD_IPRIORITYR + intid,
+                Width::Byte,
+                u64::from(DEFAULT_PRIORITY),
+            );
+            if let Some(route) = route {
+                gic.write_distributor(GICD_IROUTER + intid * 8, Width::Double, route);
+            }
+        }
+        let ppis = u64::from(GUEST_PPI_MASK);
+        for vcpu in 0..self.vcpu_count() {
+            gic.write_redistributor(vcpu, GICR_ICENABLER0, Width::Word, ppis);
+            gic.write_redistributor(vcpu, GICR_ICPENDR0, Width::Word, ppis);
+            gic.write_redistributor(vcpu, GICR_ICACTIVER0, Width::Word, ppis);
+            let groups = gic.read_redistributor(vcpu, GICR_IGROUPR0, Width::Word);
+            gic.write_redistributor(vcpu, GICR_IGROUPR0, Width::Word, groups | ppis);
+            for ppi in GUEST_PPIS {
+                gic.write_redistributor(
+                    vcpu,
+                    GICR_IPRIORITYR0 + u64::from(ppi),
+                    Width::Byte,
+                    u64::from(DEFAULT_PRIORITY),
+                );
+            }
+        }
+    }
+
+    /// Resets the virtual state (partition reset): distributor disabled,
+    /// redistributors asleep, SGIs disabled at priority 0.
+    pub fn reset(&mut self) {
+        self.distributor_control = 0;
+        self.vcpus.fill(VcpuState::RESET);
+    }
+
+    /// Affinity vCPU `vcpu` sees as its own (its MPIDR is `vcpu`), in MPIDR/IROUTER layout.
+    pub(super) fn virtual_affinity(vcpu: usize) -> u64 {
+        let vcpu = vcpu as u64;
+        (vcpu & 0xFF_FFFF) | ((vcpu >> 24) & 0xFF) << 32
+    }
+
+    /// The vCPU whose virtual affinity is `affinity` (Aff fields only), if any.
+    pub(super) fn vcpu_of_virtual_affinity(&self, affinity: u64) -> Option<usize> {
+        let index = (affinity & 0xFF_FFFF) | ((affinity >> 32) & 0xFF) << 24;
+        usize::try_from(index)
+            .ok()
+            .filter(|&vcpu| vcpu < self.vcpu_count())
+    }
+
+    /// Affinity fields of the physical core running `vcpu`.
+    pub(super) fn physical_affinity(&self, vcpu: usize) -> Option<u64> {
+        self.vcpu_mpidrs
+            .get(vcpu)
+            .map(|mpidr| mpidr & AFFINITY_MASK)
+    }
+
+    /// The vCPU running on the core with physical affinity `affinity`, if any.
+    pub(super) fn vcpu_of_physical_affinity(&self, affinity: u64) -> Option<usize> {
+        let affinity = affinity & AFFINITY_MASK;
+        self.vcpu_mpidrs
+            .iter()
+            .position(|mpidr| mpidr & AFFINITY_MASK == affinity)
+    }
+}

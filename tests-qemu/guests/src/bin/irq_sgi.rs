@@ -1,0 +1,137 @@
+//! Guest `irq_sgi`: SGIs between its own two vCPUs, a broadcast, and SGIs aimed at cores it does not have.
+//!
+//! After [`SETTLE_MS`] (so a listening neighbour partition is up), vCPU 0:
+//! 1. ping-pong: sends SGI 1 to vCPU 1 (target list, Aff0 = 1) and waits for
+//!    vCPU 1's SGI 2 reply before the next, [`ROUNDS`] times, so no two SGIs
+//!    merge and the counts are exact;
+//! 2. broadcast: SGI 3 with IRM = 1 ("all but self"), one at a time, which
+//!    must reach vCPU 1 only;
+//! 3. foreign: SGI 4 to Aff0 = 2, 3 and to cluster Aff1 = 1, which this
+//!    partition does not have, then waits [`SETTLE_MS`]: nobody may get it.
+//!
+//! Prints `sgi pingpong sent=.. received=.. replies=..`, `sgi broadcast
+//! sent=.. vcpu0=.. vcpu1=..`, `sgi foreign sent=.. vcpu0=.. vcpu1=..` and
+//! `sgi totals vcpu0=.. vcpu1=..`, between `sgi attack start`/`done` lines.
+#![no_std]
+#![no_main]
+
+use bulkhead_guests::{gic, guest_main, irq, println, psci, timer, BootInfo};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// SGIs of each phase.
+pub const ROUNDS: u64 = 100;
+const PING: u32 = 1;
+const PONG: u32 = 2;
+const BROADCAST: u32 = 3;
+const FOREIGN: u32 = 4;
+/// Wait before the first SGI, and after the foreign ones.
+const SETTLE_MS: u64 = 500;
+/// Longest wait for one SGI to arrive.
+const ROUND_TIMEOUT_MS: u64 = 1000;
+
+static SECONDARY_READY: AtomicU64 = AtomicU64::new(0);
+static SECONDARY_STOP: AtomicU64 = AtomicU64::new(0);
+
+/// vCPU 1 answers every ping with a pong to vCPU 0.
+fn ping(_irq: &irq::Irq) {
+    gic::send_sgi(PONG, 1 << 0);
+}
+
+/// Enables every SGI on this vCPU (strays get counted too) and unmasks IRQs.
+fn listen(vcpu: u64) {
+    let gic = gic::configured();
+    let affinity = gic.init_cpu();
+    if affinity != vcpu {
+        println!("irq_sgi error: vcpu {vcpu} reads GICR_TYPER affinity {affinity:#x}");
+    }
+    for sgi in 0..16 {
+        gic.enable_private(sgi);
+    }
+    irq::enable();
+}
+
+/// Sends `value` and waits for `arrived` to reach `expected`; false on timeout.
+fn send_and_wait(value: u64, arrived: impl Fn() -> u64, expected: u64) -> bool {
+    gic::send_sgi_raw(value);
+    irq::wait_until(ROUND_TIMEOUT_MS, || arrived() >= expected)
+}
+
+fn main(boot: &BootInfo) -> ! {
+    gic::configure(boot.gic());
+    boot.gic().init_distributor();
+    irq::set_handler(PING, ping);
+    listen(0);
+    let result = psci::cpu_on(1, 0);
+    if result != 0
+        || !irq::wait_until(ROUND_TIMEOUT_MS, || {
+            SECONDARY_READY.load(Ordering::Acquire) != 0
+        })
+    {
+        println!("irq_sgi error: vcpu 1 did not come up (cpu_on {result})");
+        psci::system_off()
+    }
+    timer::delay_ms(SETTLE_MS);
+    println!("sgi attack start");
+
+    let start = timer::now();
+    for round in 1..=ROUNDS {
+        if !send_and_wait(
+            gic::sgi_value(PING, 0, 1 << 1),
+            || irq::count(0, PONG),
+            round,
+        ) {
+            println!("irq_sgi error: ping-pong round {round} timed out");
+            break;
+        }
+    }
+    println!(
+        "sgi pingpong sent={ROUNDS} received={} replies={} ticks={}",
+        irq::count(1, PING),
+        irq::count(0, PONG),
+        timer::now() - start
+    );
+
+    let start = timer::now();
+    for round in 1..=ROUNDS {
+        let value = gic::sgi_broadcast_value(BROADCAST);
+        if !send_and_wait(value, || irq::count(1, BROADCAST), round) {
+            println!("irq_sgi error: broadcast {round} timed out");
+            break;
+        }
+    }
+    println!(
+        "sgi broadcast sent={ROUNDS} vcpu0={} vcpu1={} ticks={}",
+        irq::count(0, BROADCAST),
+        irq::count(1, BROADCAST),
+        timer::now() - start
+    );
+
+    for _ in 0..ROUNDS {
+        gic::send_sgi_raw(gic::sgi_value(FOREIGN, 0, 0b1100));
+        gic::send_sgi_raw(gic::sgi_value(FOREIGN, 1, 0b0011));
+    }
+    timer::delay_ms(SETTLE_MS);
+    println!(
+        "sgi foreign sent={} vcpu0={} vcpu1={}",
+        2 * ROUNDS,
+        irq::count(0, FOREIGN),
+        irq::count(1, FOREIGN)
+    );
+    println!("sgi attack done");
+    SECONDARY_STOP.store(1, Ordering::Release);
+    println!("sgi totals vcpu0={} vcpu1={}", irq::total(0), irq::total(1));
+    psci::system_off()
+}
+
+fn secondary(vcpu: u64, _context: u64) -> ! {
+    listen(vcpu);
+    SECONDARY_READY.store(1, Ordering::Release);
+    while SECONDARY_STOP.load(Ordering::Acquire) == 0 {
+        core::hint::spin_loop();
+    }
+    irq::disable();
+    let _ = psci::cpu_off();
+    psci::park()
+}
+
+guest_main!(main, secondary);

@@ -1,0 +1,337 @@
+//! GICv3 as an EL1 guest drives it: distributor, own redistributor, system-register CPU interface.
+//!
+//! The same code runs under Bulkhead (emulated distributor and
+//! redistributors, virtual CPU interface) and bare on QEMU `virt,gic-version=3`
+//! (the real GIC, security disabled). Every MMIO access is a single
+//! `ldr`/`str` without writeback, so a trapping hypervisor always gets a
+//! valid syndrome.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// QEMU virt's distributor: the fallback when the device tree names none.
+pub const DEFAULT_DISTRIBUTOR: u64 = 0x0800_0000;
+/// QEMU virt's first redistributor: the fallback when the device tree names none.
+pub const DEFAULT_REDISTRIBUTORS: u64 = 0x080A_0000;
+/// One redistributor: RD_base and SGI_base frames of 64 KiB each.
+pub const REDISTRIBUTOR_STRIDE: u64 = 0x2_0000;
+
+/// Distributor register offsets.
+pub mod gicd {
+    pub const CTLR: u64 = 0x0000;
+    pub const TYPER: u64 = 0x0004;
+    pub const IGROUPR: u64 = 0x0080;
+    pub const ISENABLER: u64 = 0x0100;
+    pub const ICENABLER: u64 = 0x0180;
+    pub const ISPENDR: u64 = 0x0200;
+    pub const ICPENDR: u64 = 0x0280;
+    pub const ISACTIVER: u64 = 0x0300;
+    pub const ICACTIVER: u64 = 0x0380;
+    pub const IPRIORITYR: u64 = 0x0400;
+    pub const ICFGR: u64 = 0x0C00;
+    /// 64-bit routing register of INTID n at IROUTER + 8 * n (n >= 32).
+    pub const IROUTER: u64 = 0x6000;
+    /// CTLR: register write pending.
+    pub const CTLR_RWP: u32 = 1 << 31;
+    /// CTLR bits 0, 1 and 4: the group enables and affinity routing, in both
+    /// the single-security view (EnableGrp0, EnableGrp1, ARE) and the
+    /// Non-secure view (EnableGrp1, EnableGrp1A, ARE_NS), as Linux writes it.
+    pub const CTLR_ENABLE_ARE: u32 = (1 << 0) | (1 << 1) | (1 << 4);
+}
+
+/// Redistributor register offsets (RD_base frame, then SGI_base frame).
+pub mod gicr {
+    pub const CTLR: u64 = 0x0000;
+    pub const TYPER: u64 = 0x0008;
+    pub const WAKER: u64 = 0x0014;
+    /// The SGI_base frame follows RD_base.
+    pub const SGI_BASE: u64 = 0x1_0000;
+    pub const IGROUPR0: u64 = SGI_BASE + 0x0080;
+    pub const ISENABLER0: u64 = SGI_BASE + 0x0100;
+    pub const ICENABLER0: u64 = SGI_BASE + 0x0180;
+    pub const ICPENDR0: u64 = SGI_BASE + 0x0280;
+    pub const IPRIORITYR: u64 = SGI_BASE + 0x0400;
+    /// CTLR: register write pending.
+    pub const CTLR_RWP: u32 = 1 << 3;
+    /// WAKER: ProcessorSleep.
+    pub const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
+    /// WAKER: ChildrenAsleep.
+    pub const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
+    /// TYPER: this is the last redistributor of the region.
+    pub const TYPER_LAST: u64 = 1 << 4;
+}
+
+/// The virtual timer's PPI.
+pub const VIRTUAL_TIMER_INTID: u32 = 27;
+/// First SPI.
+pub const FIRST_SPI: u32 = 32;
+/// INTIDs from this one up are special (1020..1023: spurious and friends).
+pub const SPECIAL_INTID: u32 = 1020;
+/// The priority this runtime gives every interrupt it enables.
+pub const DEFAULT_PRIORITY: u8 = 0xa0;
+
+/// Longest wait for RWP or the redistributor to wake, in polls.
+const POLLS: u32 = 1_000_000;
+
+/// Where this GIC's frames are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gic {
+    pub distributor: u64,
+    pub redistributors: u64,
+}
+
+impl Default for Gic {
+    fn default() -> Self {
+        Self {
+            distributor: DEFAULT_DISTRIBUTOR,
+            redistributors: DEFAULT_REDISTRIBUTORS,
+        }
+    }
+}
+
+/// The GIC every vCPU of this guest uses, set once by vCPU 0 ([`configure`]).
+static DISTRIBUTOR: AtomicU64 = AtomicU64::new(DEFAULT_DISTRIBUTOR);
+static REDISTRIBUTORS: AtomicU64 = AtomicU64::new(DEFAULT_REDISTRIBUTORS);
+
+/// Records where the GIC is (from the device tree), for every vCPU.
+pub fn configure(gic: Gic) {
+    DISTRIBUTOR.store(gic.distributor, Ordering::Release);
+    REDISTRIBUTORS.store(gic.redistributors, Ordering::Release);
+}
+
+/// The GIC recorded by [`configure`] (QEMU virt's before that).
+pub fn configured() -> Gic {
+    Gic {
+        distributor: DISTRIBUTOR.load(Ordering::Acquire),
+        redistributors: REDISTRIBUTORS.load(Ordering::Acquire),
+    }
+}
+
+/// Reads a 32-bit register.
+pub fn read32(address: u64) -> u32 {
+    let value: u32;
+    // SAFETY: callers pass GIC or PL011 registers inside the identity map's
+    // Device window; a single `ldr` without writeback gives a trapping
+    // hypervisor a valid syndrome, and a refused access is its to report.
+    unsafe { asm!("ldr {0:w}, [{1}]", out(reg) value, in(reg) address, options(nostack)) };
+    value
+}
+
+/// Writes a 32-bit register.
+pub fn write32(address: u64, value: u32) {
+    // SAFETY: as for `read32`.
+    unsafe { asm!("str {0:w}, [{1}]", in(reg) value, in(reg) address, options(nostack)) };
+}
+
+/// Reads a 64-bit register.
+pub fn read64(address: u64) -> u64 {
+    let value: u64;
+    // SAFETY: as for `read32`.
+    unsafe { asm!("ldr {0}, [{1}]", out(reg) value, in(reg) address, options(nostack)) };
+    value
+}
+
+/// Writes a 64-bit register.
+pub fn write64(address: u64, value: u64) {
+    // SAFETY: as for `read32`.
+    unsafe { asm!("str {0}, [{1}]", in(reg) value, in(reg) address, options(nostack)) };
+}
+
+/// Reads one byte register (IPRIORITYR).
+pub fn read8(address: u64) -> u8 {
+    let value: u32;
+    // SAFETY: as for `read32`.
+    unsafe { asm!("ldrb {0:w}, [{1}]", out(reg) value, in(reg) address, options(nostack)) };
+    value as u8
+}
+
+/// Writes one byte register (IPRIORITYR).
+pub fn write8(address: u64, value: u8) {
+    // SAFETY: as for `read32`.
+    unsafe {
+        asm!("strb {0:w}, [{1}]", in(reg) u32::from(value), in(reg) address, options(nostack))
+    };
+}
+
+/// Polls until `done` or the poll budget runs out; false on timeout.
+fn poll(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..POLLS {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    false
+}
+
+/// (register offset, bit) of INTID `intid` in a one-bit-per-INTID array.
+pub fn bit_position(intid: u32) -> (u64, u32) {
+    (u64::from(intid / 32) * 4, 1 << (intid % 32))
+}
+
+/// This vCPU's affinity (MPIDR_EL1 Aff3..Aff0 packed as IROUTER wants them).
+pub fn own_affinity() -> u64 {
+    let mpidr: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+    (mpidr & 0x00ff_ffff) | ((mpidr >> 32) & 0xff) << 32
+}
+
+/// This vCPU's index: MPIDR Aff0 (Bulkhead numbers vCPUs 0..n-1 there).
+pub fn own_vcpu() -> u64 {
+    own_affinity() & 0xff
+}
+
+impl Gic {
+    /// The redistributor frame of vCPU `vcpu` (frames are laid out in vCPU order).
+    pub fn redistributor(&self, vcpu: u64) -> u64 {
+        self.redistributors + vcpu * REDISTRIBUTOR_STRIDE
+    }
+
+    /// The distributor's register at `offset`.
+    pub fn gicd(&self, offset: u64) -> u64 {
+        self.distributor + offset
+    }
+
+    /// Distributor on with affinity routing (once, by vCPU 0). Returns
+    /// GICD_CTLR as read back afterwards.
+    pub fn init_distributor(&self) -> u32 {
+        write32(self.gicd(gicd::CTLR), 0);
+        self.wait_distributor();
+        write32(self.gicd(gicd::CTLR), gicd::CTLR_ENABLE_ARE);
+        self.wait_distributor();
+        read32(self.gicd(gicd::CTLR))
+    }
+
+    fn wait_distributor(&self) -> bool {
+        poll(|| read32(self.gicd(gicd::CTLR)) & gicd::CTLR_RWP == 0)
+    }
+
+    /// Wakes this vCPU's redistributor, makes its SGIs and PPIs Group 1
+    /// (disabled, not pending) and turns the CPU interface on. Returns
+    /// GICR_TYPER's affinity field (Aff3.Aff2.Aff1.Aff0, one byte each):
+    /// vCPU n of cluster 0 must read n.
+    pub fn init_cpu(&self) -> u64 {
+        let rd = self.redistributor(own_vcpu());
+        let waker = read32(rd + gicr::WAKER);
+        write32(rd + gicr::WAKER, waker & !gicr::WAKER_PROCESSOR_SLEEP);
+        poll(|| read32(rd + gicr::WAKER) & gicr::WAKER_CHILDREN_ASLEEP == 0);
+        write32(rd + gicr::ICENABLER0, u32::MAX);
+        write32(rd + gicr::ICPENDR0, u32::MAX);
+        poll(|| read32(rd + gicr::CTLR) & gicr::CTLR_RWP == 0);
+        write32(rd + gicr::IGROUPR0, u32::MAX);
+        cpu_interface_on();
+        read64(rd + gicr::TYPER) >> 32
+    }
+
+    /// Enables SGI/PPI `intid` (< 32) on this vCPU's redistributor.
+    pub fn enable_private(&self, intid: u32) {
+        let rd = self.redistributor(own_vcpu());
+        write8(rd + gicr::IPRIORITYR + u64::from(intid), DEFAULT_PRIORITY);
+        write32(rd + gicr::ISENABLER0, 1 << (intid % 32));
+    }
+
+    /// Disables SGI/PPI `intid` (< 32) on this vCPU's redistributor.
+    pub fn disable_private(&self, intid: u32) {
+        let rd = self.redistributor(own_vcpu());
+        write32(rd + gicr::ICENABLER0, 1 << (intid % 32));
+        poll(|| read32(rd + gicr::CTLR) & gicr::CTLR_RWP == 0);
+    }
+
+    /// Makes SPI `intid` Group 1, level-sensitive, priority
+    /// [`DEFAULT_PRIORITY`], routed to affinity `target`, and enables it.
+    pub fn enable_spi(&self, intid: u32, target: u64) {
+        let (word, bit) = bit_position(intid);
+        let group = self.gicd(gicd::IGROUPR + word);
+        write32(group, read32(group) | bit);
+        write8(
+            self.gicd(gicd::IPRIORITYR + u64::from(intid)),
+            DEFAULT_PRIORITY,
+        );
+        let config = self.gicd(gicd::ICFGR + u64::from(intid / 16) * 4);
+        write32(config, read32(config) & !(0b11 << ((intid % 16) * 2)));
+        write64(self.gicd(gicd::IROUTER + u64::from(intid) * 8), target);
+        write32(self.gicd(gicd::ISENABLER + word), bit);
+    }
+
+    /// Disables SPI `intid`.
+    pub fn disable_spi(&self, intid: u32) {
+        let (word, bit) = bit_position(intid);
+        write32(self.gicd(gicd::ICENABLER + word), bit);
+        self.wait_distributor();
+    }
+
+    /// Bit `intid` of the distributor's one-bit-per-INTID array at `base`
+    /// (ISENABLER, ISPENDR, ISACTIVER, IGROUPR).
+    pub fn distributor_bit(&self, base: u64, intid: u32) -> bool {
+        let (word, bit) = bit_position(intid);
+        read32(self.gicd(base + word)) & bit != 0
+    }
+}
+
+/// ICC_SRE_EL1.SRE on, priority mask open, binary point 0, Group 1 on.
+pub fn cpu_interface_on() {
+    // SAFETY: programming this vCPU's own CPU interface; SRE is RAO/WI where
+    // the system-register interface is the only one, and the remaining
+    // writes only decide which interrupts this vCPU takes.
+    unsafe {
+        asm!(
+            "mrs {tmp}, icc_sre_el1",
+            "orr {tmp}, {tmp}, #0x7",
+            "msr icc_sre_el1, {tmp}",
+            "isb",
+            "mov {tmp}, #0xff",
+            "msr icc_pmr_el1, {tmp}",
+            "msr icc_bpr1_el1, xzr",
+            "mov {tmp}, #1",
+            "msr icc_igrpen1_el1, {tmp}",
+            "isb",
+            tmp = out(reg) _,
+            options(nomem, nostack),
+        );
+    }
+}
+
+/// ICC_IAR1_EL1: acknowledges the highest-priority pending Group 1 interrupt.
+#[inline(always)]
+pub fn acknowledge() -> u32 {
+    let intid: u64;
+    // SAFETY: acknowledging only changes this vCPU's interrupt state, which
+    // the caller then owns until it writes EOI.
+    unsafe { asm!("mrs {}, icc_iar1_el1", out(reg) intid, options(nomem, nostack)) };
+    (intid & 0xff_ffff) as u32
+}
+
+/// ICC_EOIR1_EL1: ends (and, with EOImode 0, deactivates) `intid`.
+#[inline(always)]
+pub fn end_of_interrupt(intid: u32) {
+    // SAFETY: ends an interrupt this vCPU acknowledged.
+    unsafe { asm!("msr icc_eoir1_el1, {}", in(reg) u64::from(intid), options(nomem, nostack)) };
+}
+
+/// An ICC_SGI1R_EL1 value: SGI `intid` to the vCPUs in `target_list`
+/// (bit n = Aff0 n) of cluster Aff3.Aff2.Aff1 = `cluster` (packed as
+/// Aff3 << 16 | Aff2 << 8 | Aff1).
+pub fn sgi_value(intid: u32, cluster: u32, target_list: u16) -> u64 {
+    let aff1 = u64::from(cluster & 0xff);
+    let aff2 = u64::from((cluster >> 8) & 0xff);
+    let aff3 = u64::from((cluster >> 16) & 0xff);
+    u64::from(target_list) | aff1 << 16 | u64::from(intid & 0xf) << 24 | aff2 << 32 | aff3 << 48
+}
+
+/// The ICC_SGI1R_EL1 value for SGI `intid` to every PE but the sender (IRM = 1).
+pub fn sgi_broadcast_value(intid: u32) -> u64 {
+    u64::from(intid & 0xf) << 24 | 1 << 40
+}
+
+/// Writes ICC_SGI1R_EL1.
+pub fn send_sgi_raw(value: u64) {
+    // SAFETY: generating an SGI only makes interrupts pending; the ISB makes
+    // the write take effect before the caller goes on.
+    unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value, options(nomem, nostack)) };
+}
+
+/// SGI `intid` to the vCPUs of cluster 0 in `target_list`.
+pub fn send_sgi(intid: u32, target_list: u16) {
+    send_sgi_raw(sgi_value(intid, 0, target_list));
+}

@@ -1,0 +1,343 @@
+//! The Linux scenarios: Debian's unmodified arm64 kernel in a partition, beside a bare-metal ticker.
+//!
+//! `/init` (tests-qemu/linux/init) prints `linux key=value` lines on the
+//! partition's UART0; the ticker prints `ticker progress=N` on UART1 and
+//! mirrors every fourth line to UART0 as `[ticker] ticker progress=N`, which
+//! orders its counter against Linux's lines.
+
+use crate::scenarios::parse::{
+    expect_clean_exit, field, field_u64, labelled_lines, lines, own_lines,
+};
+use crate::{Module, Outcome, Scenario};
+
+/// The kernel command line of every Linux layout without a reboot marker (bare benchmarks reuse it).
+pub const BOOTARGS: &str = "console=ttyAMA0 panic=-1";
+
+/// Debian's kernel and the test initramfs, at the `kernel` and `initrd` of every linux*.dtso.
+pub const LINUX_MODULES: &[Module] = &[
+    Module {
+        address: 0x4400_0000,
+        guest: "linux:kernel",
+    },
+    Module {
+        address: 0x4900_0000,
+        guest: "linux:initramfs",
+    },
+];
+
+/// Linux beside the ticker (its `kernel` at 0x4f00_0000).
+const WITH_TICKER: &[Module] = &[
+    Module {
+        address: 0x4400_0000,
+        guest: "linux:kernel",
+    },
+    Module {
+        address: 0x4900_0000,
+        guest: "linux:initramfs",
+    },
+    Module {
+        address: 0x4f00_0000,
+        guest: "ticker",
+    },
+];
+
+/// md5 of `seq 1 20000`, the checksum /init's workload computes per CPU.
+pub const WORKLOAD_MD5: &str = "e071f707df7bbeee2a6a1eb48011ddd0";
+/// Rounds of the workload (mirrors `init`).
+pub const WORKLOAD_ROUNDS: u64 = 4;
+/// What Linux keeps for itself out of MemTotal (kernel image, memmap, ...):
+/// 256 MiB bare on QEMU shows 233,156 kB, i.e. ~28 MiB less.
+pub const KERNEL_RESERVED_MAX_KB: u64 = 48 << 10;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "linux_boot",
+            description: "Debian's kernel boots to userspace on 2 cores and 256 MiB (IPA != PA), sees its CPUs, memory and devices, works and powers off its partition only; the ticker beside it keeps counting",
+            layout: "tests-qemu/layouts/linux.dtso",
+            modules: WITH_TICKER,
+            timeout_secs: 120,
+            icount: false,
+            check: |outcome| check_linux_with_ticker(outcome, 1),
+        },
+        Scenario {
+            name: "linux_reboot",
+            description: "Linux's `reboot -f` boots it again in its partition while the ticker keeps counting",
+            layout: "tests-qemu/layouts/linux_reboot.dtso",
+            modules: WITH_TICKER,
+            timeout_secs: 120,
+            icount: false,
+            check: |outcome| check_linux_with_ticker(outcome, 2),
+        },
+        Scenario {
+            name: "linux_1cpu_128m",
+            description: "Linux on 1 core and 128 MiB from a generated guest DT",
+            layout: "tests-qemu/layouts/linux_1cpu_128m.dtso",
+            modules: LINUX_MODULES,
+            timeout_secs: 120,
+            icount: false,
+            check: |outcome| check_linux_alone(outcome, 1, 128),
+        },
+        Scenario {
+            name: "linux_3cpu_512m",
+            description: "Linux on 3 cores and 512 MiB from a generated guest DT",
+            layout: "tests-qemu/layouts/linux_3cpu_512m.dtso",
+            modules: LINUX_MODULES,
+            timeout_secs: 120,
+            icount: false,
+            check: |outcome| check_linux_alone(outcome, 3, 512),
+        },
+    ]
+}
+
+/// One `linux ...` line of UART0 with its index; tolerant of a line that
+/// another writer's text was glued in front of.
+fn linux_lines(text: &str) -> Vec<(usize, &str)> {
+    lines(text)
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let at = line.find("linux ")?;
+            Some((index, &line[at..]))
+        })
+        .collect()
+}
+
+/// What one Linux boot printed, checked against its partition.
+fn check_one_boot(
+    what: &str,
+    boot: &[(usize, &str)],
+    cpus: u64,
+    memory_mib: u64,
+) -> Result<(), String> {
+    let find = |prefix: &str| {
+        boot.iter()
+            .map(|(_, line)| *line)
+            .find(|line| line.starts_with(prefix))
+            .ok_or(format!("{what}: no `{prefix}` line"))
+    };
+    let nproc = find("linux nproc=")?;
+    if field_u64(nproc, "nproc") != Some(cpus) {
+        return Err(format!("{what}: {nproc}, expected nproc={cpus}"));
+    }
+    let online = find("linux online=")?;
+    let expected_online = if cpus == 1 {
+        "0".to_string()
+    } else {
+        format!("0-{}", cpus - 1)
+    };
+    if field(online, "online") != Some(expected_online.as_str()) {
+        return Err(format!(
+            "{what}: {online}, expected online={expected_online}"
+        ));
+    }
+    let memory = find("linux memtotal_kb=")?;
+    let total = field_u64(memory, "memtotal_kb").ok_or(format!("{what}: bad line: {memory}"))?;
+    let partition_kb = memory_mib << 10;
+    if total > partition_kb || total + KERNEL_RESERVED_MAX_KB < partition_kb {
+        return Err(format!(
+            "{what}: {memory}, expected at most {partition_kb} kB and at least {} kB",
+            partition_kb - KERNEL_RESERVED_MAX_KB
+        ));
+    }
+    let devices = find("linux devices=")?;
+    let list: Vec<&str> = field(devices, "devices").unwrap_or("").split(',').collect();
+    for needed in ["9000000.pl011", "4010000000.pcie"] {
+        if !list.contains(&needed) {
+            return Err(format!("{what}: {devices}: {needed} was not probed"));
+        }
+    }
+    if list.contains(&"9040000.pl011") {
+        return Err(format!("{what}: {devices}: the ticker's UART is visible"));
+    }
+    for round in 1..=WORKLOAD_ROUNDS {
+        let prefix = format!("linux counter={round} ");
+        let line = find(&prefix)?;
+        if field(line, "md5") != Some(WORKLOAD_MD5) {
+            return Err(format!("{what}: {line}, expected md5={WORKLOAD_MD5}"));
+        }
+    }
+    Ok(())
+}
+
+/// Splits UART0's Linux lines into boots (each starts at `linux userspace`).
+fn linux_boots(text: &str) -> Vec<Vec<(usize, &str)>> {
+    let mut boots: Vec<Vec<(usize, &str)>> = Vec::new();
+    for (index, line) in linux_lines(text) {
+        if line.starts_with("linux userspace ") {
+            boots.push(Vec::new());
+        }
+        if let Some(boot) = boots.last_mut() {
+            boot.push((index, line));
+        }
+    }
+    boots
+}
+
+fn check_linux_alone(outcome: &Outcome, cpus: u64, memory_mib: u64) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    let boots = linux_boots(&outcome.uart[0]);
+    let [boot] = boots.as_slice() else {
+        return Err(format!(
+            "Linux reached userspace {} times, expected once",
+            boots.len()
+        ));
+    };
+    check_one_boot("linux", boot, cpus, memory_mib)?;
+    if !boot
+        .iter()
+        .any(|(_, line)| line.starts_with("linux poweroff"))
+    {
+        return Err("linux: no `linux poweroff` line".into());
+    }
+    Ok(())
+}
+
+fn check_linux_with_ticker(outcome: &Outcome, expected_boots: usize) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    let boots = linux_boots(&outcome.uart[0]);
+    if boots.len() != expected_boots {
+        return Err(format!(
+            "Linux reached userspace {} times, expected {expected_boots}",
+            boots.len()
+        ));
+    }
+    for (number, boot) in boots.iter().enumerate() {
+        let what = format!("linux boot {}", number + 1);
+        check_one_boot(&what, boot, 2, 256)?;
+        let last = if number + 1 == expected_boots {
+            "linux poweroff"
+        } else {
+            "linux reboot"
+        };
+        if !boot.iter().any(|(_, line)| line.starts_with(last)) {
+            return Err(format!("{what}: no `{last}` line"));
+        }
+        let marker = format!("linux boot={}", number + 1);
+        if expected_boots > 1 && !boot.iter().any(|(_, line)| *line == marker) {
+            return Err(format!("{what}: no `{marker}` line"));
+        }
+    }
+
+    // The ticker's own UART: every step once, in order, to the end.
+    let mut previous = 0;
+    for line in own_lines(&outcome.uart[1]).filter(|line| line.starts_with("ticker progress=")) {
+        let progress = field_u64(line, "progress").ok_or(format!("ticker: bad line: {line}"))?;
+        if progress != previous + 1 {
+            return Err(format!("ticker: progress {progress} after {previous}"));
+        }
+        previous = progress;
+    }
+    if !own_lines(&outcome.uart[1]).any(|line| line.starts_with("ticker done")) {
+        return Err(format!(
+            "ticker: no `ticker done` line on uart1 (last progress {previous})"
+        ));
+    }
+
+    // Its mirror on UART0: counting before Linux's first userspace line,
+    // between every two Linux milestones, and after Linux powered off.
+    let mirror: Vec<(usize, u64)> = labelled_lines(&outcome.uart[0], "ticker")
+        .filter_map(|(index, text)| Some((index, field_u64(text, "progress")?)))
+        .collect();
+    let first_linux = boots
+        .first()
+        .and_then(|boot| boot.first())
+        .map(|(index, _)| *index)
+        .unwrap_or(0);
+    let poweroff = boots
+        .last()
+        .and_then(|boot| {
+            boot.iter()
+                .find(|(_, line)| line.starts_with("linux poweroff"))
+        })
+        .map(|(index, _)| *index)
+        .unwrap_or(usize::MAX);
+    let before = mirror
+        .iter()
+        .filter(|(index, _)| *index < first_linux)
+        .map(|(_, p)| *p)
+        .max();
+    let during = mirror
+        .iter()
+        .filter(|(index, _)| (first_linux..poweroff).contains(index))
+        .map(|(_, p)| *p)
+        .max();
+    let after = mirror
+        .iter()
+        .filter(|(index, _)| *index > poweroff)
+        .map(|(_, p)| *p)
+        .max();
+    match (before, during, after) {
+        (Some(before), Some(during), Some(after)) if before < during && during < after => Ok(()),
+        _ => Err(format!(
+            "ticker: mirrored progress before Linux's userspace {before:?}, until its poweroff {during:?}, after it {after:?}: expected rising"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boot_lines(cpus: u64, memtotal: u64, last: &str) -> String {
+        let mut text = format!(
+            "linux userspace cntvct=1 cntfrq=62500000 uptime=2.0\n\
+             linux nproc={cpus}\nlinux online=0-{}\nlinux memtotal_kb={memtotal}\n\
+             linux devices=4010000000.pcie,psci,9000000.pl011\nlinux boot=1\n",
+            cpus - 1
+        );
+        for round in 1..=WORKLOAD_ROUNDS {
+            text.push_str(&format!("linux counter={round} md5={WORKLOAD_MD5}\n"));
+        }
+        text.push_str(last);
+        text.push('\n');
+        text
+    }
+
+    fn with_ticker(linux: &str) -> Outcome {
+        let lines: Vec<&str> = linux.lines().collect();
+        let (first, second) = lines.split_at(lines.len() / 2);
+        let uart0 = format!(
+            "bulkhead: starting\n[ticker] ticker progress=4\n{}\n[ticker] ticker progress=8\n\
+             {}\n[ticker] ticker progress=12\n",
+            first.join("\n"),
+            second.join("\n")
+        );
+        let uart1: String = (1..=12)
+            .map(|p| format!("ticker progress={p} ticks=1\n"))
+            .collect();
+        Outcome {
+            uart: [uart0, uart1 + "ticker done progress=12\n"],
+            exit_code: Some(0),
+            ..Outcome::default()
+        }
+    }
+
+    #[test]
+    fn accepts_a_good_boot() {
+        let linux = boot_lines(2, 233_156, "linux poweroff");
+        check_linux_with_ticker(&with_ticker(&linux), 1).unwrap();
+    }
+
+    #[test]
+    fn refuses_wrong_figures() {
+        let linux = boot_lines(1, 233_156, "linux poweroff");
+        assert!(check_linux_with_ticker(&with_ticker(&linux), 1).is_err());
+        let linux = boot_lines(2, 100_000, "linux poweroff");
+        assert!(check_linux_with_ticker(&with_ticker(&linux), 1).is_err());
+        let linux = boot_lines(2, 233_156, "linux poweroff").replace(WORKLOAD_MD5, "00");
+        assert!(check_linux_with_ticker(&with_ticker(&linux), 1).is_err());
+    }
+
+    #[test]
+    fn alone_single_cpu() {
+        let mut text = boot_lines(1, 100_000, "linux poweroff");
+        text = text.replace("online=0-0", "online=0");
+        let outcome = Outcome {
+            uart: [text, String::new()],
+            exit_code: Some(0),
+            ..Outcome::default()
+        };
+        check_linux_alone(&outcome, 1, 128).unwrap();
+        assert!(check_linux_alone(&outcome, 1, 512).is_err());
+    }
+}
