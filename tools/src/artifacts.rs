@@ -226,8 +226,10 @@ pub fn build_guests() -> Result<(), String> {
     )
 }
 
-/// The raw image of guest `name`, objcopied from its ELF (call [`build_guests`] first).
-pub fn guest_image(name: &str) -> Result<PathBuf, String> {
+/// The ELF of guest `name` (call [`build_guests`] first). Bare QEMU boots
+/// take the ELF: it loads it at its link address, whereas a raw image whose
+/// header asks for offset 0 lands 2 MiB above the RAM base.
+pub fn guest_elf(name: &str) -> Result<PathBuf, String> {
     // A name is a file name in target/; refuse anything that could walk elsewhere.
     if name.is_empty()
         || !name
@@ -243,6 +245,12 @@ pub fn guest_image(name: &str) -> Result<PathBuf, String> {
             elf.display()
         ));
     }
+    Ok(elf)
+}
+
+/// The raw image of guest `name`, objcopied from its ELF (call [`build_guests`] first).
+pub fn guest_image(name: &str) -> Result<PathBuf, String> {
+    let elf = guest_elf(name)?;
     let raw = images_dir().join("guests").join(format!("{name}.bin"));
     objcopy(&elf, &raw)?;
     Ok(raw)

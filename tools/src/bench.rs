@@ -75,7 +75,7 @@ fn run_benchmark(
 fn bare_file(name: &str) -> Result<std::path::PathBuf, String> {
     match name.strip_prefix("linux:") {
         Some(linux) => crate::linux::module_file(linux),
-        None => artifacts::guest_image(name),
+        None => artifacts::guest_elf(name),
     }
 }
 

@@ -44,8 +44,8 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Layout overlay (.dtso source or compiled .dtbo); default: tests-qemu/layouts/default.dtso
-    /// with the guest modules of the "default" scenario.
+    /// Layout overlay (.dtso source or compiled .dtbo); default: the demo, Debian's Linux
+    /// beside a bare-metal partition (tests-qemu/layouts/linux.dtso, scenario `linux_boot`).
     #[arg(long, value_name = "FILE")]
     layout: Option<PathBuf>,
     /// Boot module to load: ADDR=FILE (a raw image) or ADDR=guest:NAME (a guest of

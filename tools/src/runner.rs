@@ -221,12 +221,18 @@ pub struct RunRequest {
     pub skip_check: bool,
 }
 
-/// The default demo: its layout and modules come from the "default" scenario so they cannot drift.
+/// The default demo: its layout and modules come from the scenario named
+/// [`bulkhead_scenarios::DEMO`], so the demo and its test cannot drift.
 fn default_demo() -> Result<(PathBuf, Vec<ModuleSpec>), String> {
     let scenario = bulkhead_scenarios::all()
         .into_iter()
-        .find(|s| s.name == "default")
-        .ok_or("no scenario named `default` in tests-qemu/scenarios")?;
+        .find(|s| s.name == bulkhead_scenarios::DEMO)
+        .ok_or_else(|| {
+            format!(
+                "no scenario named `{}` in tests-qemu/scenarios",
+                bulkhead_scenarios::DEMO
+            )
+        })?;
     let modules = scenario
         .modules
         .iter()

@@ -40,6 +40,22 @@ impl PartitionState {
     }
 }
 
+/// Bytes of `module` up to its last non-zero 4 KiB page.
+fn used_size(module: &Module) -> u64 {
+    let bytes = module_bytes(module, u64::MAX);
+    let (head, words, _) = {
+        // SAFETY: reinterpreting initialized bytes as u64 words is sound for
+        // any bit pattern; `align_to` handles alignment.
+        unsafe { bytes.align_to::<u64>() }
+    };
+    let last_word = words.iter().rposition(|&word| word != 0);
+    let used = match last_word {
+        Some(index) => head.len() as u64 + (index as u64 + 1) * 8,
+        None => head.len() as u64,
+    };
+    used.next_multiple_of(PAGE_SIZE).min(module.size)
+}
+
 /// The first `len` bytes (at most) of a boot module.
 fn module_bytes(module: &Module, len: u64) -> &'static [u8] {
     // SAFETY: the validator guarantees the module lies in RAM outside every
@@ -129,6 +145,13 @@ impl Partition {
                     )
                     .map_err(|error| format!("device {}: {error:?}", device.path))?;
             }
+        }
+        // A layout reserves a slot for the initrd; the guest is told only the
+        // part up to the last non-zero page (an initramfs ignores trailing
+        // zeros, and a slot's zero tail would otherwise cost the guest RAM).
+        let mut config = config;
+        if let Some(initrd) = config.initrd.as_mut() {
+            initrd.size = used_size(initrd);
         }
         // The placement rule reserves a fixed 2 MiB for the DT, so it can be
         // computed before the DT (which names the initrd's place) exists.

@@ -11,6 +11,10 @@ mod scenarios;
 pub use benchmarks::benchmarks;
 pub use scenarios::all;
 
+/// The scenario `cargo xtask run` boots when given no layout: Debian's
+/// unmodified Linux beside a bare-metal partition.
+pub const DEMO: &str = "linux_boot";
+
 /// A guest image loaded as a boot module.
 #[derive(Clone, Copy, Debug)]
 pub struct Module {

@@ -21,6 +21,8 @@ pub struct Device {
     /// Its `reg` ranges, then, for a PCI host bridge (`device_type = "pci"`),
     /// the CPU-side windows of its `ranges` (I/O, 32- and 64-bit memory):
     /// BARs are assigned inside them, so they are MMIO the guest needs.
+    /// Windows beyond the stage-2 IPA space (`stage2::IPA_BITS`) cannot be
+    /// mapped at IPA == PA; they are left out, and out of the guest DT too.
     pub regs: Vec<PhysRange>,
     /// GIC INTIDs (SPI n = 32 + n, PPI n = 16 + n) from `interrupts` or
     /// `interrupts-extended`, then the GIC SPIs of its `interrupt-map` (the

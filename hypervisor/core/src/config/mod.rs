@@ -22,5 +22,5 @@ pub(crate) use error::Issue;
 pub use error::{BoardError, LayoutError};
 pub(crate) use interrupts::interrupt_map;
 pub use layout::{Device, Layout, MemoryRegion, Module, Partition};
-pub(crate) use regs::physical_regs;
+pub(crate) use regs::{physical_regs, reachable_pci_ranges};
 pub use validate::{parse_layout, LAYOUT_COMPATIBLE};

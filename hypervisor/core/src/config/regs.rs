@@ -113,9 +113,45 @@ pub(crate) fn physical_regs(node: &Node<'_, '_>) -> Result<Option<Vec<PhysRange>
 }
 
 /// The CPU-side windows of a PCI host bridge's own `ranges` (I/O and memory
-/// spaces its BARs are assigned from), as physical ranges; empty for any
-/// other node. Zero-size windows are skipped.
+/// spaces its BARs are assigned from) that a guest can reach at IPA == PA,
+/// as physical ranges; empty for any other node. Windows above the stage-2
+/// IPA space (QEMU virt's 64-bit window at 512 GiB) are left out here and
+/// in the guest DT alike (see [`reachable_pci_ranges`]); zero-size windows
+/// are skipped.
 pub(crate) fn pci_windows(node: &Node<'_, '_>) -> Result<Vec<PhysRange>, Issue> {
+    Ok(pci_ranges(node)?
+        .into_iter()
+        .filter(|(_, window)| window.size != 0 && fits_ipa_space(window))
+        .map(|(_, window)| window)
+        .collect())
+}
+
+/// The cells of a PCI host bridge's `ranges` without the entries whose
+/// window lies outside the IPA space; `None` for any other node (or one
+/// without `ranges`), whose `ranges` is copied as it is.
+pub(crate) fn reachable_pci_ranges(node: &Node<'_, '_>) -> Result<Option<Vec<u32>>, Issue> {
+    let entries = pci_ranges(node)?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        entries
+            .into_iter()
+            .filter(|(_, window)| fits_ipa_space(window))
+            .flat_map(|(cells, _)| cells)
+            .collect(),
+    ))
+}
+
+fn fits_ipa_space(window: &PhysRange) -> bool {
+    window
+        .end()
+        .is_some_and(|end| end <= 1u64 << crate::stage2::IPA_BITS)
+}
+
+/// Each entry of a PCI host bridge's `ranges`: its cells and its CPU-side
+/// window. Empty unless `device_type = "pci"` with a non-empty `ranges`.
+fn pci_ranges(node: &Node<'_, '_>) -> Result<Vec<(Vec<u32>, PhysRange)>, Issue> {
     let is_pci = node.property("device_type").and_then(|p| p.as_str()) == Some("pci");
     let (Some(parent), true) = (node.parent(), is_pci) else {
         return Ok(Vec::new());
@@ -139,7 +175,7 @@ pub(crate) fn pci_windows(node: &Node<'_, '_>) -> Result<Vec<PhysRange>, Issue> 
             "has a cell count that does not match #address-cells and #size-cells",
         ));
     }
-    let mut windows = Vec::new();
+    let mut entries = Vec::new();
     for chunk in cells.chunks_exact(entry) {
         // The child side is a 3-cell PCI address (space code in the high
         // cell), not a number: only the CPU side and the size matter here.
@@ -149,11 +185,10 @@ pub(crate) fn pci_windows(node: &Node<'_, '_>) -> Result<Vec<PhysRange>, Issue> 
         else {
             return Err(issue("has an address or size wider than 64 bits"));
         };
-        if size != 0 {
-            windows.push(translate(node, "ranges", parent_address, size)?);
-        }
+        let window = translate(node, "ranges", parent_address, size)?;
+        entries.push((chunk.to_vec(), window));
     }
-    Ok(windows)
+    Ok(entries)
 }
 
 /// Walks `address` (of `node`'s `property`, in its parent bus's address

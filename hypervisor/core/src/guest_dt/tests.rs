@@ -670,6 +670,26 @@ fn pcie_host_on_qemu_virt() {
         [0x40, 0x1000_0000, 0, 0x1000_0000]
     );
     assert_eq!(cells(&fdt, pcie, "interrupt-map-mask"), [0x1800, 0, 0, 7]);
+    // The I/O and 32-bit windows; the 64-bit one at 512 GiB is beyond the IPA space.
+    assert_eq!(
+        cells(&fdt, pcie, "ranges"),
+        [
+            0x0100_0000,
+            0,
+            0,
+            0,
+            0x3eff_0000,
+            0,
+            0x1_0000, //
+            0x0200_0000,
+            0,
+            0x1000_0000,
+            0,
+            0x1000_0000,
+            0,
+            0x2eff_0000,
+        ]
+    );
     let gic_phandle = cells(&fdt, "/intc@8000000", "phandle")[0];
     let map = cells(&fdt, pcie, "interrupt-map");
     // 4 slots x 4 pins, each <child(3) pin gic 0 0 0 spi 4>.

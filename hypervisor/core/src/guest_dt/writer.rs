@@ -14,7 +14,7 @@ use vm_fdt::FdtWriter;
 use super::GuestDtError;
 use crate::address::Ipa;
 use crate::config::dt::{DeviceTree, Node};
-use crate::config::{gic_node, interrupt_map, physical_regs, Partition};
+use crate::config::{gic_node, interrupt_map, physical_regs, reachable_pci_ranges, Partition};
 
 /// Choices that are not part of the layout proper.
 #[derive(Clone, Copy, Debug, Default)]
@@ -71,7 +71,8 @@ const MAX_VCPUS: usize = 256;
 /// and the initrd range.
 ///
 /// Copied nodes lose their ITS and SMMU references (`msi-map`, `msi-parent`,
-/// `iommu-map`, `iommus`); their `interrupt-parent` and `interrupt-map`
+/// `iommu-map`, `iommus`), a PCI host the `ranges` windows beyond the
+/// stage-2 IPA space (as in `config::Device::regs`); their `interrupt-parent` and `interrupt-map`
 /// entries that named the board GIC name the guest's GIC (entries to other
 /// controllers are dropped). The guest GIC keeps the board GIC's phandle when
 /// it has one, so references inside copied nodes stay valid.
@@ -466,6 +467,11 @@ impl Copier<'_, '_> {
                 "interrupt-map" => {
                     writer.property_array_u32("interrupt-map", &self.interrupt_map(node)?)?;
                 }
+                // A PCI host's windows the guest cannot reach are left out.
+                "ranges" => match reachable_pci_ranges(node)? {
+                    Some(cells) => writer.property_array_u32("ranges", &cells)?,
+                    None => writer.property("ranges", property.value)?,
+                },
                 name => writer.property(name, property.value)?,
             }
         }
