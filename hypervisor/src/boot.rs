@@ -33,11 +33,13 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         PLATFORM.name
     );
 
-    let Some(dtb) = copy_dtb(dtb) else {
+    // Leaked: the board DTB lives as long as the hypervisor (guest DTs are
+    // regenerated from it at every partition start).
+    let Some(dtb) = copy_dtb(dtb).map(|dtb| &*alloc::vec::Vec::leak(dtb)) else {
         log::error!("no valid device tree at x0; stopping");
         firmware::system_off();
     };
-    let board = match config::parse_board(&dtb) {
+    let board = match config::parse_board(dtb) {
         Ok(board) => board,
         Err(error) => {
             log::error!("board device tree: {error}; stopping");
@@ -49,7 +51,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
     let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
     let hypervisor = PhysRange::new(PLATFORM.reserved_start, PLATFORM.hypervisor_size);
-    let layout = match config::parse_layout(&dtb, &board, reserved, hypervisor) {
+    let layout = match config::parse_layout(dtb, &board, reserved, hypervisor) {
         Ok(layout) => layout,
         Err(errors) => {
             for error in &errors {
@@ -97,7 +99,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
                 }
             }
         }
-        match Partition::new(config, &board, &dtb, frames) {
+        match Partition::new(config, &board, dtb, frames) {
             Ok(partition) => partitions.push(partition),
             Err(error) => {
                 log::error!("partition {label}: {error}; no partition started, stopping");

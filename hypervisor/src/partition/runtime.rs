@@ -68,7 +68,10 @@ pub struct Partition {
     pub config: config::Partition,
     pub vmid: u16,
     stage2: Stage2,
-    guest_dtb: Vec<u8>,
+    /// The board DTB the guest DT is generated from (kept for the life of the hypervisor).
+    board_dtb: &'static [u8],
+    /// Starts so far (first boot and every reset).
+    starts: AtomicU32,
     /// Where the image, guest DT and initrd go in the partition.
     pub placement: BootPlacement,
     pub vcpus: Vec<Vcpu>,
@@ -95,7 +98,7 @@ impl Partition {
     pub fn new(
         config: config::Partition,
         board: &Board,
-        board_dtb: &[u8],
+        board_dtb: &'static [u8],
         redistributor_frames: Vec<u64>,
     ) -> Result<Partition, alloc::string::String> {
         use alloc::format;
@@ -161,12 +164,14 @@ impl Partition {
         let initrd = placement
             .initrd
             .zip(config.initrd.as_ref().map(|initrd| initrd.size));
+        // Built here once to check it; rebuilt at every start with the boot count.
         let guest_dtb = guest_dt::build(
             board_dtb,
             &config,
             &GuestDtOptions {
                 bootargs: None,
                 initrd,
+                boot_count: 1,
             },
         )
         .map_err(|error| format!("guest device tree: {error}"))?;
@@ -203,7 +208,8 @@ impl Partition {
             config,
             vmid,
             stage2,
-            guest_dtb,
+            board_dtb,
+            starts: AtomicU32::new(0),
             placement,
             vcpus,
             state: AtomicU8::new(PartitionState::Running as u8),
@@ -273,11 +279,26 @@ impl Partition {
     /// memory and makes them visible to a guest running with caches off.
     /// Called with no vCPU of the partition in its guest.
     pub fn load_images(&self) -> Result<(), &'static str> {
+        let boot_count = self.starts.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        let initrd = self
+            .placement
+            .initrd
+            .zip(self.config.initrd.as_ref().map(|initrd| initrd.size));
+        let guest_dtb = guest_dt::build(
+            self.board_dtb,
+            &self.config,
+            &GuestDtOptions {
+                bootargs: None,
+                initrd,
+                boot_count,
+            },
+        )
+        .map_err(|_| "guest device tree could not be rebuilt")?;
         self.copy_in(
             self.placement.kernel,
             module_bytes(&self.config.kernel, u64::MAX),
         )?;
-        self.copy_in(self.placement.dtb, &self.guest_dtb)?;
+        self.copy_in(self.placement.dtb, &guest_dtb)?;
         if let (Some(ipa), Some(initrd)) = (self.placement.initrd, self.config.initrd.as_ref()) {
             self.copy_in(ipa, module_bytes(initrd, u64::MAX))?;
         }

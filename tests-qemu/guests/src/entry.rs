@@ -15,6 +15,9 @@ pub const MAX_VCPUS: u64 = 4;
 pub const STACK_BYTES: u64 = 64 << 10;
 /// Where the image is linked and entered.
 pub const IMAGE_BASE: u64 = 0x4000_0000;
+/// RAM assumed when neither a device tree nor Bulkhead says: the benchmarks'
+/// bare-QEMU comparison runs boot the guest ELF (no DTB) with `-m 256M`.
+pub const BARE_RAM_BYTES: u64 = 256 << 20;
 
 global_asm!(
     r#"
@@ -141,6 +144,7 @@ impl BootInfo {
         self.dt
             .and_then(|dt| dt.first_region)
             .or_else(|| self.partition.map(|p| (IMAGE_BASE, p.memory_bytes)))
+            .or(Some((IMAGE_BASE, BARE_RAM_BYTES)))
     }
 
     /// The GIC the device tree describes, else QEMU virt's.
@@ -148,12 +152,18 @@ impl BootInfo {
         self.dt.and_then(|dt| dt.gic).unwrap_or_default()
     }
 
-    /// vCPUs of this partition (PARTITION_INFO, else the device tree, else 1).
+    /// vCPUs of this partition (PARTITION_INFO, else the device tree, else
+    /// the cores PSCI AFFINITY_INFO knows, which also works on bare QEMU).
     pub fn vcpus(&self) -> u64 {
         self.partition
             .map(|p| p.vcpus)
             .or(self.dt.map(|dt| dt.cpus))
-            .unwrap_or(1)
+            .unwrap_or_else(|| {
+                (1..8)
+                    .take_while(|&cpu| crate::psci::affinity_info(cpu) >= 0)
+                    .count() as u64
+                    + 1
+            })
     }
 }
 

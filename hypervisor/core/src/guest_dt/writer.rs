@@ -25,6 +25,10 @@ pub struct GuestDtOptions<'a> {
     /// IPA and size of the initrd as placed in the partition
     /// (`/chosen/linux,initrd-start` and `linux,initrd-end`).
     pub initrd: Option<(Ipa, u64)>,
+    /// How many times the partition has been started, 1 on its first boot
+    /// (`/chosen/bulkhead,boot-count`, so a guest can tell a reset from a
+    /// cold start); 0 leaves the property out.
+    pub boot_count: u32,
 }
 
 /// Root children the guest DT generates itself; a device may not replace them.
@@ -115,7 +119,7 @@ pub fn build(
     writer.property_u32("#size-cells", 2)?;
     writer.property_u32("interrupt-parent", gic.phandle)?;
 
-    write_chosen(&mut writer, console.as_deref(), bootargs, options.initrd)?;
+    write_chosen(&mut writer, console.as_deref(), bootargs, options)?;
     write_cpus(&mut writer, &cpu_compatibles)?;
     write_psci(&mut writer)?;
     write_memory(&mut writer, partition)?;
@@ -336,7 +340,7 @@ fn write_chosen(
     writer: &mut FdtWriter,
     console: Option<&str>,
     bootargs: Option<&str>,
-    initrd: Option<(Ipa, u64)>,
+    options: &GuestDtOptions,
 ) -> Result<(), GuestDtError> {
     let chosen = writer.begin_node("chosen")?;
     if let Some(bootargs) = bootargs {
@@ -345,7 +349,10 @@ fn write_chosen(
     if let Some(console) = console {
         writer.property_string("stdout-path", console)?;
     }
-    if let Some((start, size)) = initrd {
+    if options.boot_count != 0 {
+        writer.property_u32("bulkhead,boot-count", options.boot_count)?;
+    }
+    if let Some((start, size)) = options.initrd {
         // linux,initrd-end is exclusive.
         let end = start.checked_add(size).ok_or(GuestDtError::InitrdWraps)?;
         writer.property_u64("linux,initrd-start", start.0)?;
