@@ -236,6 +236,7 @@ fn run_core(cpu: usize) -> ! {
         // SAFETY: this core's stage 2, HCR_EL2 and EL1 reset state were set
         // for its partition above; SPSR names EL1h.
         unsafe { exception::enter_guest(&frame) };
+        vm::stop_guest_timers();
         vgic_hw::disable_virtual_interface();
         vcpu.set_in_guest(false);
         vcpu.power_off_if_on();

@@ -59,7 +59,74 @@ pub fn benchmarks() -> Vec<Benchmark> {
             }),
             parse: parse_compute_slowdown,
         },
+        Benchmark {
+            name: "irq_inject_latency",
+            layout: "tests-qemu/layouts/irq_latency.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "irq_latency",
+            }],
+            timeout_secs: 60,
+            bare: Some(BareBoot {
+                kernel: "irq_latency",
+                initrd: None,
+                append: None,
+                cpus: 1,
+                memory_mib: 256,
+            }),
+            parse: parse_irq_latency,
+        },
     ]
+}
+
+/// Mean instructions from the virtual timer's deadline to the first
+/// instruction of the guest's handler, from an `irq latency` line.
+///
+/// CNTVCT ticks every 16 instructions on cortex-a72, so a single sample is
+/// quantized to 16; the mean over the samples is what is reported.
+fn irq_latency_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = outcome
+        .uart
+        .iter()
+        .flat_map(|text| text.lines())
+        .find_map(|line| line.find("irq latency ").map(|at| &line[at..]))
+        .ok_or(format!("{what}: no `irq latency` line"))?;
+    let (Some(ticks), Some(samples), Some(frequency)) = (
+        field_u64(line, "ticks"),
+        field_u64(line, "samples"),
+        field_u64(line, "cntfrq"),
+    ) else {
+        return Err(format!("{what}: bad line: {line}"));
+    };
+    if samples == 0 {
+        return Err(format!("{what}: no samples: {line}"));
+    }
+    Ok(ticks_to_instructions(ticks, frequency)? / samples as f64)
+}
+
+fn parse_irq_latency(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let bulkhead = irq_latency_instructions("bulkhead", outcome)?;
+    let bare = irq_latency_instructions("bare", bare.ok_or("no bare run")?)?;
+    Ok(vec![
+        Measurement {
+            name: "irq_inject_latency_bulkhead".into(),
+            value: bulkhead,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "irq_inject_latency_bare".into(),
+            value: bare,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "irq_inject_latency_added".into(),
+            value: bulkhead - bare,
+            unit: "instructions",
+        },
+    ])
 }
 
 /// Instructions from reset to Linux's first userspace line (`/init`'s CNTVCT read).

@@ -170,11 +170,17 @@ pub fn deactivate(intid: u32) {
     write_sysreg!("icc_dir_el1", u64::from(intid));
 }
 
-/// Acknowledges and completes every pending interrupt (a core with no
-/// running guest: nothing can take them); returns how many there were.
+/// Acknowledges and completes the interrupts pending on a core with no
+/// running guest (nothing can take them); returns how many there were.
+///
+/// Bounded: a level-triggered interrupt that is still asserted (say, an
+/// owned SPI while its vCPU is off) comes straight back after deactivation,
+/// and must not keep the core here forever.
 pub fn drain_pending() -> usize {
+    const MOST: usize = 64;
     let mut count = 0;
-    while let Some(intid) = acknowledge() {
+    while count < MOST {
+        let Some(intid) = acknowledge() else { break };
         end_of_interrupt(intid);
         deactivate(intid);
         count += 1;

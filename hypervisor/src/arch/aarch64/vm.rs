@@ -63,6 +63,14 @@ pub fn reset_vcpu(vcpu_index: usize) {
     isb();
 }
 
+/// Stops this core's EL1 timers when its vCPU leaves the guest for good, so
+/// their level-triggered interrupts stop firing at a core with no guest.
+pub fn stop_guest_timers() {
+    CNTV_CTL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
+    isb();
+}
+
 /// Invalidates stage-1 and stage-2 TLB entries of the current VMID on all cores.
 pub fn invalidate_guest_tlb() {
     dsb_ish();
