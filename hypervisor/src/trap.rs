@@ -38,6 +38,13 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
         frame.x[0] = bulkhead_abi::ret::SUCCESS as u64;
         return TrapOutcome::Resume;
     }
+    handle_trap(frame, kind)
+}
+
+/// Everything but the NULL call; kept out of line so that the NULL call's
+/// path does not pay for this function's prologue.
+#[inline(never)]
+fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
     let cpu = percpu::current_cpu();
     let Some(system) = system() else {
         return TrapOutcome::Exit;
