@@ -112,6 +112,12 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             log::error!("partition {}: {error}; stopping", partition.label());
             firmware::system_off();
         }
+        if partition.config.checkpoint.is_some() || !partition.config.manages.is_empty() {
+            log::warn!(
+                "partition {}: its checkpoint policy is valid, but this build does not take checkpoints yet; it runs without them",
+                partition.label()
+            );
+        }
         log::info!(
             "partition {} (id {}): {} vCPU(s), {} MiB, entry {:#x}, DT at {:#x}",
             partition.label(),
@@ -210,9 +216,9 @@ fn run_core(cpu: usize) -> ! {
     if let Some(gic) = system.board.gic.as_ref() {
         // SAFETY: the redistributor region comes from the board DT and the
         // EL2 identity map covers it as device memory.
-        if let Err(error) =
-            unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) }
-        {
+        let woken =
+            unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) };
+        if let Err(error) = woken {
             log::error!("CPU {cpu}: {error}");
             idle_forever();
         }

@@ -235,6 +235,8 @@ mod tests {
                 size: 0x12_3456,
             }),
             bootargs: None,
+            checkpoint: None,
+            manages: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod address;
 pub mod boot_image;
+pub mod checkpoint;
 pub mod config;
 pub mod guest_dt;
 pub mod stage2;

@@ -87,6 +87,8 @@ fn good_two_partition_layout() {
                 load_address: Ipa(0x4000_0000),
                 initrd: None,
                 bootargs: None,
+                checkpoint: None,
+                manages: Vec::new(),
             },
             Partition {
                 id: 1,
@@ -120,6 +122,8 @@ fn good_two_partition_layout() {
                 load_address: Ipa(0x4008_0000),
                 initrd: None,
                 bootargs: None,
+                checkpoint: None,
+                manages: Vec::new(),
             },
         ],
     };

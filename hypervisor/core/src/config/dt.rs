@@ -38,7 +38,7 @@ pub enum DtError {
     BadName(usize),
     /// END_NODE without a node, END inside a node, or a second root.
     Unbalanced(usize),
-    /// Nesting deeper than [`MAX_DEPTH`].
+    /// Nesting deeper than `MAX_DEPTH` (64) levels.
     TooDeep(usize),
 }
 

@@ -3,6 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::checkpoint::CheckpointPolicy;
 use crate::address::{Ipa, PhysAddr, PhysRange};
 
 /// Guest RAM: `size` bytes at `pa`, seen by the guest at `ipa`.
@@ -57,6 +58,12 @@ pub struct Partition {
     /// Optional guest kernel command line (`bootargs = "..."`), written to
     /// the guest DT's `/chosen/bootargs`.
     pub bootargs: Option<String>,
+    /// Optional `checkpoint { ... }` child node: where and when this
+    /// partition is checkpointed and what a fault does to it.
+    pub checkpoint: Option<CheckpointPolicy>,
+    /// Ids of the partitions this one may checkpoint and restore
+    /// (`manages = <id ...>`); never its own id, each existing.
+    pub manages: Vec<u32>,
 }
 
 impl Partition {

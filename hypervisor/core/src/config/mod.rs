@@ -3,9 +3,32 @@
 //! [`parse_board`] reads the board (CPUs, RAM, MMIO, GIC, console);
 //! [`parse_layout`] checks the `/chosen/bulkhead` layout (binding v1)
 //! against it and returns every problem found. Neither panics on any input.
+//!
+//! Binding v1, under `/chosen/bulkhead` (`compatible = "bulkhead,layout-v1"`):
+//!
+//! ```text
+//! partition@<id> {
+//!     reg = <id>;  label = "name";  cpus = <MPIDR ...>;
+//!     memory = <PA(2) IPA(2) size(2) ...>;      devices = "/board/path", ...;
+//!     kernel = <PA(2) size(2)>;                 load-address = <IPA(2)>;  /* optional */
+//!     initrd = <PA(2) size(2)>;  bootargs = "..."; /* optional, for Linux */
+//!     manages = <id ...>;        /* optional: other partitions it may checkpoint/restore */
+//!     checkpoint {               /* optional: this partition is checkpointed */
+//!         store = <PA(2) size(2)>;  /* RAM of nobody: no partition, module, MMIO,
+//!                                      reserved area or other store; at least
+//!                                      checkpoint_store_required() bytes */
+//!         interval-ms = <ms>;       /* optional, >= 1: periodic; absent = on request */
+//!         on-fault = "stop";        /* optional: "stop" (default) | "restart" | "restore" */
+//!     };
+//! };
+//! ```
+//!
+//! Errors on a checkpoint's properties name the `checkpoint` node itself
+//! (`.../partition@1/checkpoint: store: ...`); `manages` errors name the partition.
 #![forbid(unsafe_code)]
 
 mod board;
+pub mod checkpoint;
 pub mod dt;
 mod error;
 mod interrupts;
@@ -15,6 +38,7 @@ mod validate;
 
 pub use crate::address::{Ipa, PhysAddr, PhysRange};
 pub use board::{parse_board, Board, BoardCpu, GicV3, MmioRegion};
+pub use checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 // For guest_dt, which derives the guest's GIC and copied nodes from the same board DT.
 pub(crate) use board::gic_node;
 pub use dt::DtError;

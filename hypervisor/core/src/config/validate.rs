@@ -5,6 +5,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::board::{gic_node, mpidr_cells, Board};
+use super::checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 use super::dt::{cells_to_u64, DeviceTree, Node};
 use super::error::{Issue, LayoutError};
 use super::interrupts::device_interrupts;
@@ -24,6 +25,11 @@ const MODULE_CELLS: usize = 4;
 const LOAD_ADDRESS_CELLS: usize = 2;
 /// First SPI: INTIDs below are per-core and may appear in several partitions.
 const FIRST_SPI: u32 = 32;
+/// Name of a partition's optional checkpoint policy node.
+const CHECKPOINT_NODE: &str = "checkpoint";
+/// Cells of a checkpoint `store`: PA and size, two cells each.
+const STORE_CELLS: usize = 4;
+const MIB: u64 = 1 << 20;
 
 /// Checks the layout at `/chosen/bulkhead` of `dtb` (the board DT with the
 /// layout overlay applied) against `board`.
@@ -109,6 +115,11 @@ struct Draft {
     load_address: Option<Ipa>,
     initrd: Option<Module>,
     bootargs: Option<String>,
+    /// Path of the `checkpoint` node and its store, if the store is non-zero
+    /// and does not wrap (kept for overlap checks even if it has other problems).
+    store: Option<(String, PhysRange)>,
+    checkpoint: Option<CheckpointPolicy>,
+    manages: Vec<u32>,
 }
 
 impl Draft {
@@ -129,6 +140,8 @@ impl Draft {
                 .ok_or_else(|| incomplete("load-address"))?,
             initrd: self.initrd,
             bootargs: self.bootargs,
+            checkpoint: self.checkpoint,
+            manages: self.manages,
             node: self.node,
             cpus: self.cpus,
             memory: self.memory,
@@ -150,6 +163,15 @@ struct Validator<'v, 't, 'a> {
 /// `0x50000000+0x10000000`.
 fn span(start: u64, size: u64) -> String {
     format!("{start:#x}+{size:#x}")
+}
+
+/// `256 MiB` for whole MiB, else the byte count in hex.
+fn human_size(bytes: u64) -> String {
+    if bytes != 0 && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes:#x} bytes")
+    }
 }
 
 /// `[start, end)` of a range widened to whole pages (saturating at the top).
@@ -271,13 +293,221 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             load_address: None,
             initrd: None,
             bootargs: None,
+            store: None,
+            checkpoint: None,
+            manages: Vec::new(),
         };
+        let errors_before = self.errors.len();
         self.cpus(node, &mut draft);
+        let cpus_ok = self.errors.len() == errors_before;
         self.devices(node, &mut draft);
         let memory_ok = self.memory(node, &mut draft);
         self.kernel(node, &mut draft, memory_ok);
         self.linux_boot(node, &mut draft);
+        self.checkpoint(node, &mut draft, memory_ok && cpus_ok);
+        self.manages(node, &mut draft);
         draft
+    }
+
+    /// The optional `checkpoint { store; interval-ms; on-fault; }` child.
+    /// `sized` says whether the partition's memory and CPUs were read
+    /// without error, so that the store's required size is meaningful.
+    fn checkpoint(&mut self, node: &Node<'_, '_>, draft: &mut Draft, sized: bool) {
+        let mut found = node.children().filter(|c| c.base_name() == CHECKPOINT_NODE);
+        let Some(checkpoint) = found.next() else {
+            return;
+        };
+        for extra in found {
+            self.error(
+                &extra.path(),
+                "name",
+                "a partition has at most one checkpoint node",
+            );
+        }
+        let path = checkpoint.path();
+        let errors_before = self.errors.len();
+        let store = self.store(&checkpoint, draft, sized);
+        let interval_ms = match checkpoint.property("interval-ms").map(|p| p.as_u32()) {
+            None => None,
+            Some(None) => {
+                self.error(
+                    &path,
+                    "interval-ms",
+                    "must be one 32-bit cell (the period in milliseconds)",
+                );
+                None
+            }
+            Some(Some(0)) => {
+                self.error(
+                    &path,
+                    "interval-ms",
+                    "is 0: a period must be at least 1 ms (leave it out to checkpoint only on request)",
+                );
+                None
+            }
+            Some(Some(ms)) => Some(ms),
+        };
+        let choices = "must be \"stop\", \"restart\" or \"restore\"";
+        let on_fault = match checkpoint.property("on-fault").map(|p| p.as_str()) {
+            None => OnFault::default(),
+            Some(None) => {
+                self.error(
+                    &path,
+                    "on-fault",
+                    format!("must be one UTF-8 string: {choices}"),
+                );
+                OnFault::default()
+            }
+            Some(Some(name)) => OnFault::from_name(name).unwrap_or_else(|| {
+                self.error(&path, "on-fault", format!("{name:?} is unknown: {choices}"));
+                OnFault::default()
+            }),
+        };
+        if let (Some(store), true) = (store, self.errors.len() == errors_before) {
+            draft.checkpoint = Some(CheckpointPolicy {
+                store,
+                interval_ms,
+                on_fault,
+            });
+        }
+    }
+
+    /// Reads and checks a checkpoint node's `store` against the board, the
+    /// reserved area and the partition's size; overlaps with partitions and
+    /// modules are checked later, in `cross_check`.
+    fn store(
+        &mut self,
+        checkpoint: &Node<'_, '_>,
+        draft: &mut Draft,
+        sized: bool,
+    ) -> Option<PhysRange> {
+        let path = checkpoint.path();
+        if checkpoint.property("store").is_none() {
+            self.error(
+                &path,
+                "store",
+                "is missing: give the checkpoint store's PA and size (2 cells each)",
+            );
+            return None;
+        }
+        let cells = self.cells(checkpoint, "store", true)?;
+        if cells.len() != STORE_CELLS {
+            self.error(
+                &path,
+                "store",
+                format!(
+                    "has {:#x} cells: must be {STORE_CELLS} (PA and size, 2 cells each)",
+                    cells.len()
+                ),
+            );
+            return None;
+        }
+        let value = |i: usize| cells_to_u64(cells.get(i..i + 2).unwrap_or(&[])).unwrap_or(0);
+        let range = PhysRange::new(value(0), value(2));
+        let name = span(range.start.0, range.size);
+        if range.size == 0 {
+            self.error(&path, "store", format!("store {name} has zero size"));
+            return None;
+        }
+        if range.end().is_none() {
+            self.error(
+                &path,
+                "store",
+                format!("store {name} wraps the physical address space"),
+            );
+            return None;
+        }
+        draft.store = Some((path.clone(), range));
+        let errors_before = self.errors.len();
+        for (what, value) in [("PA", range.start.0), ("size", range.size)] {
+            if !is_aligned(value, PAGE_SIZE) {
+                self.error(
+                    &path,
+                    "store",
+                    format!("store {name}: {what} {value:#x} is not 4 KiB aligned"),
+                );
+            }
+        }
+        if !self.board.ram.iter().any(|ram| ram.contains_range(&range)) {
+            self.error(
+                &path,
+                "store",
+                format!("store {name} does not lie inside one RAM range of the board"),
+            );
+        }
+        if range.overlaps(&self.reserved) {
+            self.error(
+                &path,
+                "store",
+                format!(
+                    "store {name} overlaps Bulkhead's reserved area {}",
+                    span(self.reserved.start.0, self.reserved.size)
+                ),
+            );
+        }
+        let mmio: Vec<String> = self
+            .board
+            .mmio
+            .iter()
+            .filter(|m| m.range.overlaps(&range))
+            .map(|m| format!("{} ({})", m.node, span(m.range.start.0, m.range.size)))
+            .collect();
+        if let Some(first) = mmio.first() {
+            let others = match mmio.len() - 1 {
+                0 => String::new(),
+                more => format!(" and {more} more device ranges"),
+            };
+            self.error(
+                &path,
+                "store",
+                format!("store {name} overlaps MMIO of {first}{others}"),
+            );
+        }
+        let memory = draft
+            .memory
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.size));
+        let required = checkpoint_store_required(memory, draft.cpus.len());
+        if sized && range.size < required {
+            self.error(
+                &path,
+                "store",
+                format!(
+                    "store {name} is too small: needs at least {required:#x} bytes for two checkpoints of {} and {} vCPUs, has {:#x}",
+                    human_size(memory),
+                    draft.cpus.len(),
+                    range.size
+                ),
+            );
+        }
+        (self.errors.len() == errors_before).then_some(range)
+    }
+
+    /// The optional `manages = <id ...>`; whether each id exists is checked
+    /// in `cross_check`, once every partition's id is known.
+    fn manages(&mut self, node: &Node<'_, '_>, draft: &mut Draft) {
+        let Some(ids) = self.cells(node, "manages", false) else {
+            return;
+        };
+        if ids.is_empty() {
+            self.error(
+                &draft.node,
+                "manages",
+                "is empty: list the ids of the partitions this one may checkpoint and restore, or leave it out",
+            );
+            return;
+        }
+        for id in ids {
+            if draft.manages.contains(&id) {
+                self.error(
+                    &draft.node,
+                    "manages",
+                    format!("partition id {id:#x} is listed twice"),
+                );
+            } else {
+                draft.manages.push(id);
+            }
+        }
     }
 
     fn cpus(&mut self, node: &Node<'_, '_>, draft: &mut Draft) {
@@ -731,6 +961,90 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                 self.cross_check_devices(later, earlier);
             }
             self.cross_check_modules(later, drafts);
+            self.cross_check_store(later, drafts);
+            self.cross_check_manages(later, drafts);
+        }
+    }
+
+    /// A partition's checkpoint store against every partition's memory and
+    /// boot modules, and against the stores of partitions ordered before it
+    /// (so that two clashing stores are reported once).
+    fn cross_check_store(&mut self, later: &Draft, drafts: &[Draft]) {
+        let Some((node, store)) = &later.store else {
+            return;
+        };
+        let name = span(store.start.0, store.size);
+        let later_key = (later.id.is_none(), later.id, &later.node);
+        for other in drafts {
+            let same = other.node == later.node;
+            let whose = if same {
+                String::from("this partition")
+            } else {
+                other.name.clone()
+            };
+            for region in other
+                .memory
+                .iter()
+                .filter(|r| store.overlaps(&PhysRange::new(r.pa.0, r.size)))
+            {
+                self.error(
+                    node,
+                    "store",
+                    format!(
+                        "store {name} overlaps the memory of {whose}, at its region {}",
+                        span(region.pa.0, region.size)
+                    ),
+                );
+            }
+            let modules = [("kernel", other.kernel), ("initrd", other.initrd)];
+            for (kind, module) in modules {
+                let Some(module) = module else { continue };
+                if store.overlaps(&PhysRange::new(module.pa.0, module.size)) {
+                    self.error(
+                        node,
+                        "store",
+                        format!(
+                            "store {name} overlaps the {kind} module {} of {whose}",
+                            span(module.pa.0, module.size)
+                        ),
+                    );
+                }
+            }
+            let Some((_, theirs)) = &other.store else {
+                continue;
+            };
+            if !same
+                && (other.id.is_none(), other.id, &other.node) < later_key
+                && store.overlaps(theirs)
+            {
+                self.error(
+                    node,
+                    "store",
+                    format!(
+                        "store {name} overlaps the checkpoint store {} of {whose}",
+                        span(theirs.start.0, theirs.size)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Every id in `manages` names another partition of the layout.
+    fn cross_check_manages(&mut self, later: &Draft, drafts: &[Draft]) {
+        for &id in &later.manages {
+            if later.id == Some(id) {
+                self.error(
+                    &later.node,
+                    "manages",
+                    format!("partition id {id:#x} is this partition itself: a partition may always checkpoint and restore itself"),
+                );
+            } else if !drafts.iter().any(|d| d.id == Some(id)) {
+                self.error(
+                    &later.node,
+                    "manages",
+                    format!("partition id {id:#x} is not in the layout"),
+                );
+            }
         }
     }
 

@@ -184,6 +184,8 @@ fn partition(
         load_address: Ipa(0x4008_0000),
         initrd: None,
         bootargs: None,
+        checkpoint: None,
+        manages: Vec::new(),
     }
 }
 

@@ -190,7 +190,7 @@ fn mmio_write(address: u64, width: Width, value: u64) {
 /// Register offsets are naturally aligned for their width and inside the 64 KiB frames.
 fn in_frame(offset: u64, width: Width, frame_size: u64) -> bool {
     let bytes = width.bytes() as u64;
-    offset % bytes == 0 && offset + bytes <= frame_size
+    offset.is_multiple_of(bytes) && offset + bytes <= frame_size
 }
 
 impl PhysicalGic for HardwareGic<'_> {

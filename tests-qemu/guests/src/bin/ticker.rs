@@ -22,7 +22,7 @@ fn main(_boot: &BootInfo) -> ! {
         progress += 1;
         println!("ticker progress={progress} ticks={}", timer::now());
         // A sparse mirror on UART0 orders the counter against Linux's lines there.
-        if progress % MIRROR_EVERY == 0 {
+        if progress.is_multiple_of(MIRROR_EVERY) {
             mark!("ticker progress={progress}");
         }
         timer::delay_ms(PERIOD_MS);
