@@ -102,7 +102,14 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         match Partition::new(config, &board, dtb, frames) {
             Ok(partition) => partitions.push(partition),
             Err(error) => {
-                log::error!("partition {label}: {error}; no partition started, stopping");
+                // Placement problems found here come as validator lines
+                // (`layout error: ...`): print those exactly as `check` would.
+                if error.starts_with("layout error: ") {
+                    println!("{error}");
+                    log::error!("layout refused; no partition started, stopping");
+                } else {
+                    log::error!("partition {label}: {error}; no partition started, stopping");
+                }
                 firmware::system_off();
             }
         }

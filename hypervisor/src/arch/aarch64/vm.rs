@@ -47,7 +47,6 @@ pub fn enter_partition(stage2_root: u64, vmid: u16) {
     // EL1 may use the physical counter and timer of its own core.
     CNTHCTL_EL2.set(0b11);
     CNTVOFF_EL2.set(0);
-    VMPIDR_EL2.set(0);
     write_sysreg!("vpidr_el2", MIDR_EL1.get());
     isb();
     invalidate_guest_tlb();
