@@ -119,12 +119,6 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             log::error!("partition {}: {error}; stopping", partition.label());
             firmware::system_off();
         }
-        if partition.config.checkpoint.is_some() || !partition.config.manages.is_empty() {
-            log::warn!(
-                "partition {}: its checkpoint policy is valid, but this build does not take checkpoints yet; it runs without them",
-                partition.label()
-            );
-        }
         log::info!(
             "partition {} (id {}): {} vCPU(s), {} MiB, entry {:#x}, DT at {:#x}",
             partition.label(),
@@ -246,6 +240,12 @@ fn run_core(cpu: usize) -> ! {
         frame.x[0] = context;
         frame.elr = entry;
         frame.spsr = vm::SPSR_EL1H_MASKED;
+        if vcpu.start_from_snapshot.swap(false, Ordering::AcqRel) {
+            // Restored to a checkpoint in which this vCPU was running.
+            if let Some(snapshot) = vcpu.snapshot.lock().clone() {
+                snapshot.apply(&mut frame);
+            }
+        }
         // SAFETY: this core's stage 2, HCR_EL2 and EL1 reset state were set
         // for its partition above; SPSR names EL1h.
         unsafe { exception::enter_guest(&frame) };

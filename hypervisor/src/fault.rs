@@ -6,6 +6,7 @@ use crate::hypercall::Caller;
 use crate::partition::{self, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
+use bulkhead_core::config::OnFault;
 
 /// Describes the fault from its syndrome, e.g. "stage-2 data abort (write) at IPA 0x42000000".
 fn describe(esr: u64, ipa: u64) -> alloc::string::String {
@@ -36,7 +37,7 @@ fn describe(esr: u64, ipa: u64) -> alloc::string::String {
 }
 
 /// Reports the fault and stops the caller's partition; the vCPU leaves its guest.
-pub fn stop_for_fault(caller: &Caller, frame: &GuestFrame, esr: u64) -> TrapOutcome {
+pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
     let class = esr >> 26;
     let ipa = if class == 0x24 || class == 0x20 {
         vm::fault_ipa()
@@ -45,10 +46,21 @@ pub fn stop_for_fault(caller: &Caller, frame: &GuestFrame, esr: u64) -> TrapOutc
     };
     let far = vm::far();
     let partition_ref = caller.partition;
+    // The layout may ask for a restart or a rollback instead of a stop.
+    let on_fault = partition_ref
+        .checkpointing
+        .as_ref()
+        .map_or(OnFault::Stop, |checkpointing| checkpointing.policy.on_fault);
+    let outcome = match on_fault {
+        OnFault::Stop => "stopped",
+        OnFault::Restart => "faulted (on-fault = restart: booting its image again)",
+        OnFault::Restore => "faulted (on-fault = restore: rolling back to its last checkpoint)",
+    };
     println!(
-        "bulkhead: partition {} (id {}) stopped: {}\nbulkhead:   vcpu {}: esr={:#x} far={:#x} ipa={:#x} elr={:#x}",
+        "bulkhead: partition {} (id {}) {}: {}\nbulkhead:   vcpu {}: esr={:#x} far={:#x} ipa={:#x} elr={:#x}",
         partition_ref.label(),
         partition_ref.config.id,
+        outcome,
         describe(esr, ipa),
         caller.vcpu.index,
         esr,
@@ -56,11 +68,29 @@ pub fn stop_for_fault(caller: &Caller, frame: &GuestFrame, esr: u64) -> TrapOutc
         ipa,
         frame.elr
     );
-    partition::stop_partition(
-        caller.system,
-        partition_ref,
-        StopReason::Fault,
-        caller.vcpu.cpu,
-    );
-    TrapOutcome::Exit
+    match on_fault {
+        OnFault::Restore => {
+            crate::hypercall::checkpoint::restore(caller, partition_ref, true, frame)
+        }
+        OnFault::Restart => {
+            if partition::reset_partition(partition_ref, caller.vcpu.cpu).is_err() {
+                partition::stop_partition(
+                    caller.system,
+                    partition_ref,
+                    StopReason::Fault,
+                    caller.vcpu.cpu,
+                );
+            }
+            TrapOutcome::Exit
+        }
+        OnFault::Stop => {
+            partition::stop_partition(
+                caller.system,
+                partition_ref,
+                StopReason::Fault,
+                caller.vcpu.cpu,
+            );
+            TrapOutcome::Exit
+        }
+    }
 }

@@ -27,7 +27,12 @@ fn owns(partition: &Partition, intid: u32) -> bool {
 }
 
 /// Handles the physical IRQs pending on this core while its vCPU runs.
-pub fn handle_physical_irqs(partition: &Partition, vcpu: &Vcpu, cpu: usize) -> TrapOutcome {
+pub fn handle_physical_irqs(
+    partition: &Partition,
+    vcpu: &Vcpu,
+    cpu: usize,
+    frame: &mut crate::arch::aarch64::exception::GuestFrame,
+) -> TrapOutcome {
     while let Some(intid) = gic::acknowledge() {
         gic::end_of_interrupt(intid);
         match intid {
@@ -48,6 +53,11 @@ pub fn handle_physical_irqs(partition: &Partition, vcpu: &Vcpu, cpu: usize) -> T
         }
     }
     flush_pending(partition, vcpu);
+    if partition.pause_requested.load(Ordering::Acquire)
+        && !crate::partition::checkpoint::park(partition, vcpu, frame)
+    {
+        return TrapOutcome::Exit;
+    }
     if partition.generation() != percpu::run_generation(cpu) {
         TrapOutcome::Exit
     } else {

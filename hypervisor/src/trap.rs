@@ -4,7 +4,7 @@ use crate::arch::aarch64::exception::{ExceptionKind, GuestFrame};
 use crate::arch::aarch64::{sysreg::read_sysreg, vm};
 use crate::fault;
 use crate::hypercall::{self, Caller};
-use crate::partition::system;
+use crate::partition::{checkpoint, system};
 use crate::percpu;
 use crate::{irq, mmio};
 
@@ -67,6 +67,13 @@ fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
                     frame.elr = frame.elr.wrapping_add(4);
                     hypercall::dispatch(&caller, frame)
                 }
+                class::DATA_ABORT_LOWER
+                    if is_write_permission_fault(esr)
+                        && checkpoint::handle_write_fault(partition, vm::fault_ipa()) =>
+                {
+                    // Re-run the write, now allowed.
+                    TrapOutcome::Resume
+                }
                 class::DATA_ABORT_LOWER => match mmio::handle_data_abort(&caller, frame, esr) {
                     Some(outcome) => outcome,
                     None => fault::stop_for_fault(&caller, frame, esr),
@@ -83,7 +90,7 @@ fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
                 _ => fault::stop_for_fault(&caller, frame, esr),
             }
         }
-        ExceptionKind::Irq => irq::handle_physical_irqs(partition, vcpu, cpu),
+        ExceptionKind::Irq => irq::handle_physical_irqs(partition, vcpu, cpu, frame),
         ExceptionKind::Fiq | ExceptionKind::SError | ExceptionKind::Aarch32 => {
             let caller = Caller {
                 system,
@@ -110,4 +117,12 @@ fn sgi_register_write(esr: u64) -> Option<usize> {
     // S3_0_C12_C11_{5,6,7}
     (!is_read && op0 == 3 && op1 == 0 && crn == 12 && crm == 11 && (5..=7).contains(&op2))
         .then_some(register)
+}
+
+/// A data abort that is a stage-2 permission fault on a write (DFSC
+/// 0b0011xx, WnR set): how checkpoint tracking sees the first write to a page.
+fn is_write_permission_fault(esr: u64) -> bool {
+    let dfsc = esr & 0x3f;
+    let write = esr & (1 << 6) != 0;
+    write && (0x0c..=0x0f).contains(&dfsc)
 }

@@ -11,6 +11,9 @@ use bulkhead_core::config::Layout;
 
 /// Target triple of everything that runs inside QEMU.
 pub const TARGET: &str = "aarch64-unknown-none";
+/// The hypervisor's target: soft-float, so EL2 code never touches the FP/SIMD
+/// registers, which hold the running guest's state.
+pub const HYPERVISOR_TARGET: &str = "aarch64-unknown-none-softfloat";
 
 /// The workspace root (this crate lives in `<root>/tools`).
 pub fn repo_root() -> PathBuf {
@@ -195,6 +198,10 @@ fn release_dir() -> PathBuf {
     target_dir().join(TARGET).join("release")
 }
 
+fn hypervisor_release_dir() -> PathBuf {
+    target_dir().join(HYPERVISOR_TARGET).join("release")
+}
+
 /// Directory of the raw images.
 pub fn images_dir() -> PathBuf {
     target_dir().join("images")
@@ -203,11 +210,18 @@ pub fn images_dir() -> PathBuf {
 /// Builds the hypervisor and returns its raw image `target/images/bulkhead.bin`.
 pub fn build_hypervisor() -> Result<PathBuf, String> {
     run_checked(
-        cargo().args(["build", "--release", "-p", "bulkhead", "--target", TARGET]),
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "bulkhead",
+            "--target",
+            HYPERVISOR_TARGET,
+        ]),
         "building the hypervisor",
     )?;
     let raw = images_dir().join("bulkhead.bin");
-    objcopy(&release_dir().join("bulkhead"), &raw)?;
+    objcopy(&hypervisor_release_dir().join("bulkhead"), &raw)?;
     Ok(raw)
 }
 

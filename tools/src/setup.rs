@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::artifacts::{run_checked, TARGET};
+use crate::artifacts::{run_checked, HYPERVISOR_TARGET, TARGET};
 
 /// Oldest QEMU whose `virt` machine behaves as the scenarios expect.
 const MIN_QEMU_MAJOR: u32 = 10;
@@ -16,11 +16,13 @@ pub fn ensure() -> Result<(), String> {
 
 fn ensure_rust() -> Result<(), String> {
     let targets = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if !targets.lines().any(|line| line.trim() == TARGET) {
-        run_checked(
-            Command::new("rustup").args(["target", "add", TARGET]),
-            "rustup target add",
-        )?;
+    for target in [TARGET, HYPERVISOR_TARGET] {
+        if !targets.lines().any(|line| line.trim() == target) {
+            run_checked(
+                Command::new("rustup").args(["target", "add", target]),
+                "rustup target add",
+            )?;
+        }
     }
     let components = output_of("rustup", &["component", "list", "--installed"]).unwrap_or_default();
     // Installed components are listed with the host triple appended (llvm-tools-x86_64-...),

@@ -77,6 +77,35 @@ pub mod vendor {
     pub const CONSOLE_WRITE: u32 = 0xC600_0002;
     /// Does nothing and returns SUCCESS: the cost of a bare hypercall.
     pub const NULL: u32 = 0xC600_0003;
+    /// CHECKPOINT_TAKE(x1 = target partition id, or [`SELF`]): pauses the
+    /// target's vCPUs, saves its state and memory, resumes it. x0 <- SUCCESS
+    /// and x1 <- the new generation; when the caller's own partition is later
+    /// restored to this checkpoint, the same call returns again with x0 <-
+    /// [`RESTORED`] (like `setjmp`). Errors: DENIED (target not the caller and
+    /// not in its `manages`), INVALID_PARAMETERS (no such partition),
+    /// NOT_SUPPORTED (target has no checkpoint policy), INTERNAL_FAILURE.
+    pub const CHECKPOINT_TAKE: u32 = 0xC600_0010;
+    /// CHECKPOINT_RESTORE(x1 = target or [`SELF`]): rolls the target back to
+    /// its last checkpoint (restarts it from its image if it has none). On
+    /// the caller itself it does not return: execution resumes in the
+    /// CHECKPOINT_TAKE that made the checkpoint. A checkpoint that fails
+    /// verification is refused: the target is stopped, never half-restored.
+    pub const CHECKPOINT_RESTORE: u32 = 0xC600_0011;
+    /// CHECKPOINT_STATUS(x1 = target or [`SELF`]): x0 <- SUCCESS, x1 <-
+    /// generation of the current checkpoint (0: none), x2 <- checkpoints
+    /// taken, x3 <- pages copied by the last one, x4 <- its pause in counter
+    /// ticks, x5 <- counter value when it was taken.
+    pub const CHECKPOINT_STATUS: u32 = 0xC600_0012;
+    /// Test-only hook: CHECKPOINT_CORRUPT_FOR_TEST(x1 = target, x2 = IPA)
+    /// flips a byte of the stored copy of that page in the current
+    /// checkpoint, so tests can see restore refuse. Only allowed on a
+    /// partition the caller manages.
+    pub const CHECKPOINT_CORRUPT_FOR_TEST: u32 = 0xC600_00F0;
+    /// `x1` value naming the calling partition itself.
+    pub const SELF: u64 = u64::MAX;
+    /// CHECKPOINT_TAKE's x0 when execution resumes after a restore.
+    pub const RESTORED: u64 = 1;
+
     /// Standard SMCCC service queries for the vendor hypervisor range.
     pub const CALL_COUNT: u32 = 0x8600_FF00;
     pub const CALL_UID: u32 = 0x8600_FF01;
@@ -90,7 +119,7 @@ pub mod vendor {
     /// UID of the vendor service (a random UUID, as four 32-bit words).
     pub const UID: [u32; 4] = [0x6b75_6c62, 0x6568_6164, 0x9a3e_51c2, 0x0d4f_7e18];
     /// Number of vendor calls Bulkhead implements.
-    pub const COUNT: u64 = 4;
+    pub const COUNT: u64 = 8;
 
     /// Maps the 32-bit form of a vendor ID onto its 64-bit form.
     pub const fn canonical(function_id: u32) -> u32 {

@@ -1,6 +1,7 @@
 //! SMCCC dispatch of guest `hvc`/`smc` calls to PSCI, the Arm arch calls and Bulkhead's vendor calls.
 
 mod arch_calls;
+pub mod checkpoint;
 mod psci;
 mod vendor;
 
@@ -25,7 +26,16 @@ pub fn dispatch(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
     match owner(function) {
         owners::ARCH => arch_calls::handle(function, frame),
         owners::STANDARD_SECURE => return psci::handle(caller, function, frame),
-        owners::VENDOR_HYPERVISOR => vendor::handle(caller, function, frame),
+        owners::VENDOR_HYPERVISOR => {
+            let function = bulkhead_abi::vendor::canonical(function);
+            if (bulkhead_abi::vendor::CHECKPOINT_TAKE..=bulkhead_abi::vendor::CHECKPOINT_STATUS)
+                .contains(&function)
+                || function == bulkhead_abi::vendor::CHECKPOINT_CORRUPT_FOR_TEST
+            {
+                return checkpoint::handle(caller, function, frame);
+            }
+            vendor::handle(caller, function, frame)
+        }
         _ => set_result(frame, ret::NOT_SUPPORTED),
     }
     TrapOutcome::Resume

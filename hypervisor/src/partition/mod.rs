@@ -1,5 +1,6 @@
 //! Partitions and their vCPUs: resources from the validated layout, and their lifecycle.
 
+pub mod checkpoint;
 mod lifecycle;
 mod memory;
 mod runtime;

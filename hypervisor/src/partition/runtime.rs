@@ -67,7 +67,13 @@ fn module_bytes(module: &Module, len: u64) -> &'static [u8] {
 pub struct Partition {
     pub config: config::Partition,
     pub vmid: u16,
-    stage2: Stage2,
+    /// Root of the stage-2 table (fixed for the partition's life).
+    stage2_root: u64,
+    /// Locked: checkpoint tracking write-protects and re-enables pages at run time.
+    pub stage2: Mutex<Stage2>,
+    /// Set while a checkpoint or restore holds the partition's vCPUs in EL2.
+    pub pause_requested: core::sync::atomic::AtomicBool,
+    pub checkpointing: Option<super::checkpoint::Checkpointing>,
     /// The board DTB the guest DT is generated from (kept for the life of the hypervisor).
     board_dtb: &'static [u8],
     /// Starts so far (first boot and every reset).
@@ -200,14 +206,22 @@ impl Partition {
             .collect();
         let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs);
         let distributor = board.gic.as_ref().map_or(0, |gic| gic.distributor.start.0);
+        let checkpointing = match config.checkpoint.as_ref() {
+            Some(policy) => Some(super::checkpoint::Checkpointing::new(&config, policy)?),
+            None => None,
+        };
+        let stage2_root = stage2.root_address();
         Ok(Partition {
+            stage2_root,
             vgic: Mutex::new(vgic),
             owned_spis,
             redistributor_frames,
             distributor,
             config,
             vmid,
-            stage2,
+            stage2: Mutex::new(stage2),
+            pause_requested: core::sync::atomic::AtomicBool::new(false),
+            checkpointing,
             board_dtb,
             starts: AtomicU32::new(0),
             placement,
@@ -256,7 +270,19 @@ impl Partition {
     }
 
     pub fn stage2_root(&self) -> u64 {
-        self.stage2.root_address()
+        self.stage2_root
+    }
+
+    /// Marks `intid` active in the physical GIC (the redistributor of
+    /// `vcpu`'s core for a PPI), as it was when a restored LR captured it.
+    pub fn set_physical_active(&self, vcpu: usize, intid: u32) {
+        let mut gic = self.hardware_gic();
+        let bit = 1u64 << (intid % 32);
+        if intid < 32 {
+            gic.write_redistributor(vcpu, 0x1_0300, Width::Word, bit);
+        } else if self.owns_spi(intid) {
+            gic.write_distributor(0x300 + 4 * u64::from(intid / 32), Width::Word, bit);
+        }
     }
 
     pub fn state(&self) -> PartitionState {

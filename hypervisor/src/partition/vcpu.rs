@@ -5,6 +5,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use spin::Mutex;
 
+use crate::arch::aarch64::snapshot::VcpuSnapshot;
 use crate::arch::aarch64::vgic_hw::VirtualInterrupt;
 
 /// PSCI view of a vCPU (AFFINITY_INFO answers 0, 1, 2 in this order).
@@ -42,6 +43,14 @@ pub struct Vcpu {
     pub pending_sgis: AtomicU32,
     /// Interrupts that found every list register busy, oldest first.
     pub overflow: Mutex<VecDeque<VirtualInterrupt>>,
+    /// State saved at the last pause (checkpoint), or to load on a restore.
+    pub snapshot: Mutex<Option<VcpuSnapshot>>,
+    /// Waiting in EL2 while its partition is paused.
+    pub parked: AtomicBool,
+    /// Load `snapshot` when the pause ends (a restore happened).
+    pub reload: AtomicBool,
+    /// Start from `snapshot` instead of a PSCI entry point (restored while off).
+    pub start_from_snapshot: AtomicBool,
 }
 
 impl Vcpu {
@@ -56,6 +65,10 @@ impl Vcpu {
             in_guest: AtomicBool::new(false),
             pending_sgis: AtomicU32::new(0),
             overflow: Mutex::new(VecDeque::new()),
+            snapshot: Mutex::new(None),
+            parked: AtomicBool::new(false),
+            reload: AtomicBool::new(false),
+            start_from_snapshot: AtomicBool::new(false),
         }
     }
 

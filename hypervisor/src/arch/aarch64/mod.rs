@@ -6,6 +6,7 @@ pub mod exception;
 pub mod firmware;
 pub mod gic;
 pub mod mmu;
+pub mod snapshot;
 pub mod sysreg;
 pub mod vgic_hw;
 pub mod vm;

@@ -81,6 +81,23 @@ fn write_lr(index: usize, value: u64) {
     }
 }
 
+/// Reads list register `index` (for snapshots).
+pub fn read_list_register(index: usize) -> u64 {
+    read_lr(index)
+}
+
+/// Writes list register `index` (for snapshots).
+pub fn write_list_register(index: usize, value: u64) {
+    write_lr(index, value);
+}
+
+/// The physical INTID a list register value is tied to, if it is a
+/// hardware interrupt still pending or active.
+pub fn hardware_intid(lr: u64) -> Option<u32> {
+    (lr & LR_HW != 0 && lr & LR_STATE_MASK != 0)
+        .then_some(((lr >> LR_PINTID_SHIFT) & 0x1fff) as u32)
+}
+
 /// Number of implemented list registers (ICH_VTR_EL2.ListRegs + 1).
 pub fn list_register_count() -> usize {
     (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1

@@ -79,6 +79,39 @@ pub fn invalidate_guest_tlb() {
     isb();
 }
 
+/// Invalidates the TLB entries of another (or this) partition's VMID:
+/// TLB maintenance by VMID acts on the VMID in VTTBR_EL2, so switch to it
+/// for the duration.
+pub fn invalidate_partition_tlb(stage2_root: u64, vmid: u16) {
+    let saved = VTTBR_EL2.get();
+    VTTBR_EL2.set(stage2_root | (u64::from(vmid) << 48));
+    isb();
+    invalidate_guest_tlb();
+    VTTBR_EL2.set(saved);
+    isb();
+}
+
+/// Invalidates the stage-2 TLB entries of one page of the current VMID
+/// after making it writable (a permission relaxation).
+pub fn invalidate_ipa(ipa: u64) {
+    dsb_ish();
+    // SAFETY: TLB invalidation discards cached translations only.
+    unsafe { core::arch::asm!("tlbi ipas2e1is, {}", in(reg) ipa >> 12, options(nostack)) };
+    dsb_ish();
+    isb();
+}
+
+/// Invalidates the current VMID's stage-1 entries, which may combine a
+/// stale stage-2 permission (used only when a write faults again on a page
+/// that is already writable).
+pub fn invalidate_guest_stage1() {
+    dsb_ish();
+    // SAFETY: TLB invalidation discards cached translations only.
+    unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack)) };
+    dsb_ish();
+    isb();
+}
+
 /// Syndrome of the exception being handled.
 pub fn esr() -> u64 {
     ESR_EL2.get()

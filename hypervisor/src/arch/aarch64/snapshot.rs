@@ -1,0 +1,194 @@
+//! A vCPU's complete architectural state, captured from and restored to the current core.
+//!
+//! Taken while the vCPU is trapped in EL2 on its own core: the trap frame
+//! (x0..x30, PC, PSTATE), the EL1 system registers KVM saves, FP/SIMD, the
+//! EL1 timers and the GIC virtual CPU interface. The hypervisor is built
+//! soft-float, so the FP/SIMD registers still hold the guest's values here.
+
+use alloc::vec::Vec;
+
+use super::exception::GuestFrame;
+use super::sysreg::{isb, read_sysreg, write_sysreg};
+use super::vgic_hw;
+
+/// Calls `$callback!` with the EL1 (and EL0 thread) system registers, the
+/// EL1 timers and the GIC virtual interface's state, in snapshot order.
+macro_rules! with_vcpu_registers {
+    ($callback:ident $(, $argument:expr)?) => {
+        $callback!(
+            $($argument;)?
+            "sp_el0", "sp_el1", "elr_el1", "spsr_el1", "sctlr_el1", "cpacr_el1", "ttbr0_el1",
+            "ttbr1_el1", "tcr_el1", "esr_el1", "afsr0_el1", "afsr1_el1", "far_el1", "mair_el1",
+            "amair_el1", "vbar_el1", "contextidr_el1", "cntkctl_el1", "par_el1", "tpidr_el0",
+            "tpidrro_el0", "tpidr_el1", "mdscr_el1", "csselr_el1", "cntv_ctl_el0",
+            "cntv_cval_el0", "cntp_ctl_el0", "cntp_cval_el0", "ich_vmcr_el2", "ich_ap0r0_el2",
+            "ich_ap1r0_el2"
+        )
+    };
+}
+
+macro_rules! count_names { ($($name:literal),*) => { [$($name),*].len() }; }
+macro_rules! read_names { ($($name:literal),*) => { [$(read_sysreg!($name)),*] }; }
+macro_rules! write_names {
+    ($values:expr; $($name:literal),*) => {{
+        let mut index = 0;
+        $(
+            write_sysreg!($name, $values[index]);
+            index += 1;
+        )*
+        let _ = index;
+    }};
+}
+
+const SYSREG_COUNT: usize = with_vcpu_registers!(count_names);
+const FRAME_WORDS: usize = 33;
+const FP_WORDS: usize = 64 + 2;
+const MAX_LIST_REGISTERS: usize = 16;
+/// Words in a serialized snapshot.
+pub const SNAPSHOT_WORDS: usize = FRAME_WORDS + SYSREG_COUNT + FP_WORDS + MAX_LIST_REGISTERS + 1;
+/// Bytes in a serialized snapshot.
+pub const SNAPSHOT_BYTES: usize = SNAPSHOT_WORDS * 8;
+
+#[derive(Clone, Debug)]
+pub struct VcpuSnapshot {
+    pub frame: GuestFrame,
+    sysregs: [u64; SYSREG_COUNT],
+    /// q0..q31 as (low, high) pairs, then FPSR and FPCR.
+    fp: [u64; FP_WORDS],
+    list_registers: [u64; MAX_LIST_REGISTERS],
+    /// Virtual SGIs waiting for a list register (bit n = SGI n).
+    pub pending_sgis: u64,
+}
+
+impl VcpuSnapshot {
+    /// Reads this core's live vCPU state; `frame` is its trap frame.
+    pub fn capture(frame: &GuestFrame, pending_sgis: u32) -> VcpuSnapshot {
+        let mut fp = [0u64; FP_WORDS];
+        // SAFETY: stores the 32 SIMD registers and FPSR/FPCR into `fp`,
+        // which has room for exactly 64 + 2 words; nothing else is touched.
+        unsafe {
+            core::arch::asm!(
+                ".arch_extension fp",
+                ".arch_extension simd",
+                "stp q0, q1, [{b}, #0]", "stp q2, q3, [{b}, #32]", "stp q4, q5, [{b}, #64]",
+                "stp q6, q7, [{b}, #96]", "stp q8, q9, [{b}, #128]", "stp q10, q11, [{b}, #160]",
+                "stp q12, q13, [{b}, #192]", "stp q14, q15, [{b}, #224]", "stp q16, q17, [{b}, #256]",
+                "stp q18, q19, [{b}, #288]", "stp q20, q21, [{b}, #320]", "stp q22, q23, [{b}, #352]",
+                "stp q24, q25, [{b}, #384]", "stp q26, q27, [{b}, #416]", "stp q28, q29, [{b}, #448]",
+                "stp q30, q31, [{b}, #480]",
+                "mrs {t}, fpsr", "str {t}, [{b}, #512]",
+                "mrs {t}, fpcr", "str {t}, [{b}, #520]",
+                b = in(reg) fp.as_mut_ptr(),
+                t = out(reg) _,
+                options(nostack),
+            )
+        };
+        let mut list_registers = [0u64; MAX_LIST_REGISTERS];
+        for (index, slot) in list_registers
+            .iter_mut()
+            .enumerate()
+            .take(vgic_hw::list_register_count())
+        {
+            *slot = vgic_hw::read_list_register(index);
+        }
+        VcpuSnapshot {
+            frame: frame.clone(),
+            sysregs: with_vcpu_registers!(read_names),
+            fp,
+            list_registers,
+            pending_sgis: u64::from(pending_sgis),
+        }
+    }
+
+    /// Loads the snapshot into this core's registers and `frame`.
+    pub fn apply(&self, frame: &mut GuestFrame) {
+        *frame = self.frame.clone();
+        with_vcpu_registers!(write_names, self.sysregs);
+        // SAFETY: loads the 32 SIMD registers and FPSR/FPCR from `fp`; the
+        // hypervisor is soft-float, so no compiled code relies on them.
+        unsafe {
+            core::arch::asm!(
+                ".arch_extension fp",
+                ".arch_extension simd",
+                "ldp q0, q1, [{b}, #0]", "ldp q2, q3, [{b}, #32]", "ldp q4, q5, [{b}, #64]",
+                "ldp q6, q7, [{b}, #96]", "ldp q8, q9, [{b}, #128]", "ldp q10, q11, [{b}, #160]",
+                "ldp q12, q13, [{b}, #192]", "ldp q14, q15, [{b}, #224]", "ldp q16, q17, [{b}, #256]",
+                "ldp q18, q19, [{b}, #288]", "ldp q20, q21, [{b}, #320]", "ldp q22, q23, [{b}, #352]",
+                "ldp q24, q25, [{b}, #384]", "ldp q26, q27, [{b}, #416]", "ldp q28, q29, [{b}, #448]",
+                "ldp q30, q31, [{b}, #480]",
+                "ldr {t}, [{b}, #512]", "msr fpsr, {t}",
+                "ldr {t}, [{b}, #520]", "msr fpcr, {t}",
+                b = in(reg) self.fp.as_ptr(),
+                t = out(reg) _,
+                options(nostack),
+            )
+        };
+        vgic_hw::clear_list_registers();
+        for (index, &value) in self
+            .list_registers
+            .iter()
+            .enumerate()
+            .take(vgic_hw::list_register_count())
+        {
+            vgic_hw::write_list_register(index, value);
+        }
+        isb();
+    }
+
+    /// Hardware interrupts the snapshot's list registers hold (pending or active).
+    pub fn hardware_interrupts(&self) -> impl Iterator<Item = u32> + '_ {
+        self.list_registers
+            .iter()
+            .filter_map(|&lr| vgic_hw::hardware_intid(lr))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(SNAPSHOT_BYTES);
+        let return_state = [self.frame.elr, self.frame.spsr];
+        let words = self
+            .frame
+            .x
+            .iter()
+            .chain(return_state.iter())
+            .chain(self.sysregs.iter())
+            .chain(self.fp.iter())
+            .chain(self.list_registers.iter())
+            .chain(core::iter::once(&self.pending_sgis));
+        for word in words {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<VcpuSnapshot> {
+        if bytes.len() < SNAPSHOT_BYTES {
+            return None;
+        }
+        let mut words = bytes.chunks_exact(8).map(|chunk| {
+            u64::from_le_bytes([
+                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+            ])
+        });
+        let mut take = || words.next().unwrap_or(0);
+        let mut frame = GuestFrame::default();
+        for register in frame.x.iter_mut() {
+            *register = take();
+        }
+        frame.elr = take();
+        frame.spsr = take();
+        let mut sysregs = [0; SYSREG_COUNT];
+        sysregs.iter_mut().for_each(|word| *word = take());
+        let mut fp = [0; FP_WORDS];
+        fp.iter_mut().for_each(|word| *word = take());
+        let mut list_registers = [0; MAX_LIST_REGISTERS];
+        list_registers.iter_mut().for_each(|word| *word = take());
+        let pending_sgis = take();
+        Some(VcpuSnapshot {
+            frame,
+            sysregs,
+            fp,
+            list_registers,
+            pending_sgis,
+        })
+    }
+}
