@@ -12,7 +12,7 @@ use bulkhead_core::config;
 use bulkhead_platform::current::PLATFORM;
 
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, vgic_hw, vm};
+use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, timer, vgic_hw, vm};
 use crate::partition::{system, Partition, PartitionState, System};
 use crate::{console, heap, percpu, println};
 
@@ -246,9 +246,11 @@ fn run_core(cpu: usize) -> ! {
                 snapshot.apply(&mut frame);
             }
         }
+        crate::partition::checkpoint::arm_periodic(partition, vcpu);
         // SAFETY: this core's stage 2, HCR_EL2 and EL1 reset state were set
         // for its partition above; SPSR names EL1h.
         unsafe { exception::enter_guest(&frame) };
+        timer::disarm_hypervisor_timer();
         vm::stop_guest_timers();
         vgic_hw::disable_virtual_interface();
         vcpu.set_in_guest(false);

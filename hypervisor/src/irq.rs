@@ -12,6 +12,7 @@ use core::sync::atomic::Ordering;
 use bulkhead_core::vgic::GUEST_PPIS;
 
 use crate::arch::aarch64::gic::{self, KICK_SGI, MAINTENANCE_PPI};
+use crate::arch::aarch64::timer::{self, HYPERVISOR_TIMER_PPI};
 use crate::arch::aarch64::vgic_hw::{self, VirtualInterrupt};
 use crate::partition::{Partition, Vcpu};
 use crate::percpu;
@@ -33,10 +34,16 @@ pub fn handle_physical_irqs(
     cpu: usize,
     frame: &mut crate::arch::aarch64::exception::GuestFrame,
 ) -> TrapOutcome {
+    let mut checkpoint_due = false;
     while let Some(intid) = gic::acknowledge() {
         gic::end_of_interrupt(intid);
         match intid {
             KICK_SGI | MAINTENANCE_PPI => gic::deactivate(intid),
+            HYPERVISOR_TIMER_PPI => {
+                timer::disarm_hypervisor_timer();
+                gic::deactivate(intid);
+                checkpoint_due = true;
+            }
             _ if owns(partition, intid) => {
                 let priority = partition.hardware_priority(vcpu.index, intid);
                 queue_or_inject(
@@ -53,6 +60,9 @@ pub fn handle_physical_irqs(
         }
     }
     flush_pending(partition, vcpu);
+    if checkpoint_due {
+        crate::partition::checkpoint::periodic(partition, vcpu, frame);
+    }
     if partition.pause_requested.load(Ordering::Acquire)
         && !crate::partition::checkpoint::park(partition, vcpu, frame)
     {

@@ -66,6 +66,7 @@ fn good_two_partition_layout() {
         path: path.to_string(),
         regs: vec![PhysRange::new(base, 0x1000)],
         interrupts: vec![intid],
+        dma_capable: false,
     };
     let expected = Layout {
         partitions: vec![
@@ -113,6 +114,7 @@ fn good_two_partition_layout() {
                         path: "/virtio_mmio@a000200".into(),
                         regs: vec![PhysRange::new(0x0a00_0200, 0x200)],
                         interrupts: vec![32 + 0x11],
+                        dma_capable: true, // virtio-mmio nodes are `dma-coherent`
                     },
                 ],
                 kernel: Module {

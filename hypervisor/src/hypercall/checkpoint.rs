@@ -4,7 +4,7 @@ use bulkhead_abi::{ret, vendor};
 
 use super::{set_result, Caller};
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::partition::checkpoint::{self, Restored};
+use crate::partition::checkpoint::{self, Origin, Restored};
 use crate::partition::{self, Partition, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
@@ -47,8 +47,10 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
         vendor::CHECKPOINT_TAKE => {
             let own = itself.then_some(caller.vcpu);
             let result = match own {
-                Some(vcpu) => checkpoint::take(target, cpu, Some((vcpu, &mut *frame))),
-                None => checkpoint::take(target, cpu, None),
+                Some(vcpu) => {
+                    checkpoint::take(target, cpu, Some((vcpu, &mut *frame)), Origin::Hypercall)
+                }
+                None => checkpoint::take(target, cpu, None, Origin::Hypercall),
             };
             match result {
                 Ok(generation) => {

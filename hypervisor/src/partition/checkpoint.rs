@@ -21,7 +21,7 @@ use super::runtime::Partition;
 use super::vcpu::Vcpu;
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::snapshot::VcpuSnapshot;
-use crate::arch::aarch64::{gic, vm};
+use crate::arch::aarch64::{gic, timer, vm};
 
 /// What one checkpoint cost.
 #[derive(Clone, Copy, Debug, Default)]
@@ -226,6 +226,7 @@ pub fn take(
     partition: &Partition,
     caller_cpu: usize,
     caller: Option<(&Vcpu, &mut GuestFrame)>,
+    origin: Origin,
 ) -> Result<u64, String> {
     use alloc::format;
     let checkpointing = partition
@@ -238,10 +239,13 @@ pub fn take(
     pause(partition, caller_cpu);
     let generation = checkpointing.next_generation.fetch_add(1, Ordering::AcqRel);
     if let Some((vcpu, frame)) = caller {
-        // Saved as it must look when a restore resumes it.
+        // Saved as it must look when a restore resumes it: a CHECKPOINT_TAKE
+        // returns RESTORED; an interrupted guest just goes on.
         let mut resumed = frame.clone();
-        resumed.x[0] = bulkhead_abi::vendor::RESTORED;
-        resumed.x[1] = generation;
+        if origin == Origin::Hypercall {
+            resumed.x[0] = bulkhead_abi::vendor::RESTORED;
+            resumed.x[1] = generation;
+        }
         let snapshot = VcpuSnapshot::capture(&resumed, vcpu.pending_sgis.load(Ordering::Acquire));
         *vcpu.snapshot.lock() = Some(snapshot);
     }
@@ -286,7 +290,14 @@ fn write_checkpoint(
         .begin(Generation(generation), started)
         .map_err(|error| format!("{error}"))?;
     let slot = writer.slot();
-    if writer.needs_every_page() {
+    // A device that masters DMA writes memory behind stage 2's back: with
+    // one, every checkpoint copies all memory.
+    let dma = partition
+        .config
+        .devices
+        .iter()
+        .any(|device| device.dma_capable);
+    if writer.needs_every_page() || dma {
         tracker.invalidate(slot);
     }
     for vcpu in &partition.vcpus {
@@ -320,6 +331,39 @@ fn write_checkpoint(
     writer.finish().map_err(|error| format!("{error}"))?;
     tracker.committed(slot);
     Ok(pages)
+}
+
+/// What asked for a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// CHECKPOINT_TAKE, from the partition itself or its manager.
+    Hypercall,
+    /// The periodic timer, which interrupted the partition's first vCPU.
+    Timer,
+}
+
+/// Arms the EL2 timer of this core for the next periodic checkpoint of
+/// `partition`, if its policy has an interval and this is its first vCPU.
+pub fn arm_periodic(partition: &Partition, vcpu: &Vcpu) {
+    let interval = partition
+        .checkpointing
+        .as_ref()
+        .and_then(|checkpointing| checkpointing.policy.interval_ms);
+    match interval {
+        Some(ms) if vcpu.index == 0 => timer::arm_hypervisor_timer(u64::from(ms)),
+        _ => timer::disarm_hypervisor_timer(),
+    }
+}
+
+/// The EL2 timer fired on the partition's first vCPU: checkpoint, re-arm.
+pub fn periodic(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame) {
+    if let Err(error) = take(partition, vcpu.cpu, Some((vcpu, frame)), Origin::Timer) {
+        log::warn!(
+            "partition {}: periodic checkpoint failed: {error}",
+            partition.label()
+        );
+    }
+    arm_periodic(partition, vcpu);
 }
 
 /// What a restore did.

@@ -29,6 +29,10 @@ pub struct Device {
     /// `interrupts-extended`, then the GIC SPIs of its `interrupt-map` (the
     /// legacy INTx lines of a PCI host), without duplicates.
     pub interrupts: Vec<u32>,
+    /// Whether the device can master DMA into the partition's memory (a PCI
+    /// host bridge, or a node marked `dma-coherent` or behind an IOMMU):
+    /// writes it makes are invisible to stage-2 dirty tracking.
+    pub dma_capable: bool,
 }
 
 /// A boot module (the guest image) in physical memory.

@@ -627,10 +627,15 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                     continue;
                 }
             };
+            let dma_capable = ["dma-coherent", "iommus", "iommu-map"]
+                .iter()
+                .any(|name| device.property(name).is_some())
+                || device.property("device_type").and_then(|p| p.as_str()) == Some("pci");
             draft.devices.push(Device {
                 path,
                 regs,
                 interrupts,
+                dma_capable,
             });
         }
     }

@@ -161,6 +161,7 @@ fn device(path: &str) -> Device {
         path: String::from(path),
         regs: Vec::new(),
         interrupts: Vec::new(),
+        dma_capable: false,
     }
 }
 

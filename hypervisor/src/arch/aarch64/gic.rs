@@ -100,7 +100,9 @@ pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'stat
     sgi.igroupr0.set(u32::MAX);
     sgi.ipriorityr[KICK_SGI as usize].set(0x80);
     sgi.ipriorityr[MAINTENANCE_PPI as usize].set(0x80);
-    sgi.isenabler0.set(1 << KICK_SGI | 1 << MAINTENANCE_PPI);
+    sgi.ipriorityr[super::timer::HYPERVISOR_TIMER_PPI as usize].set(0x80);
+    sgi.isenabler0
+        .set(1 << KICK_SGI | 1 << MAINTENANCE_PPI | 1 << super::timer::HYPERVISOR_TIMER_PPI);
     dsb_sy();
 
     // EL2 uses the system-register interface and lets EL1 use it too.

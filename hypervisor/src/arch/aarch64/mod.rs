@@ -8,5 +8,6 @@ pub mod gic;
 pub mod mmu;
 pub mod snapshot;
 pub mod sysreg;
+pub mod timer;
 pub mod vgic_hw;
 pub mod vm;
