@@ -3,6 +3,8 @@
 //! Guest names are the binaries of `tests-qemu/guests`; layouts live in
 //! `tests-qemu/layouts`. Each check quotes what it saw when it fails.
 
+#[path = "checkpoint.rs"]
+mod checkpoint;
 #[path = "interrupts.rs"]
 mod interrupts;
 pub(crate) mod parse;
@@ -88,6 +90,7 @@ pub fn all() -> Vec<Scenario> {
     .into_iter()
     .chain(crate::linux::scenarios())
     .chain(interrupts::scenarios())
+    .chain(checkpoint::scenarios())
     .collect()
 }
 

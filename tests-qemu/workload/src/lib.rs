@@ -106,6 +106,53 @@ pub fn compute_checksum(region_bytes: u64) -> Option<u64> {
     Some(expected_checksum(0..words))
 }
 
+/// Words in a 4 KiB page.
+pub const PAGE_WORDS: u64 = 4096 / WORD_BYTES;
+
+/// Knuth's MMIX linear congruential generator step.
+pub const fn lcg(state: u64) -> u64 {
+    state
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407)
+}
+
+/// One step of the checkpoint rollback workload: rewrites every word of
+/// `words` (global word indices `first_index..`) from its old value, the
+/// index and `step`, and folds one value per page into the FP accumulator
+/// `acc`, which it returns. Plain `f64` adds and multiplies (Rust never fuses
+/// them), so the host and an AArch64 guest get the same bits.
+pub fn rollback_step(words: &mut [u64], first_index: u64, step: u64, mut acc: f64) -> f64 {
+    let mut index = first_index;
+    for word in words.iter_mut() {
+        let next = lcg(*word ^ index ^ (step << 40));
+        *word = next;
+        if index.is_multiple_of(PAGE_WORDS) {
+            // 53 random bits as a fraction in [0, 1).
+            let fraction = (next >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+            acc = acc * 0.75 + fraction;
+        }
+        index = index.wrapping_add(1);
+    }
+    acc
+}
+
+/// `count` seeded random single-word writes across `words` (one random page
+/// each, in effect); returns the generator state to continue from.
+pub fn random_writes(words: &mut [u64], mut state: u64, count: u64) -> u64 {
+    let len = words.len() as u64;
+    if len == 0 {
+        return state;
+    }
+    for _ in 0..count {
+        state = lcg(state);
+        let target = mix64(state);
+        if let Some(word) = words.get_mut((target % len) as usize) {
+            *word = mix64(target ^ SEED);
+        }
+    }
+    state
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -173,5 +220,23 @@ mod tests {
         // as a mysterious scenario failure.
         assert_eq!(pattern(0), mix64(SEED));
         assert_ne!(pattern(0), pattern(1));
+    }
+
+    #[test]
+    fn rollback_steps_and_random_writes_are_deterministic() {
+        let mut a = vec![0u64; 2048];
+        let mut b = vec![0u64; 2048];
+        fill(&mut a, 0);
+        fill(&mut b, 0);
+        let acc_a = rollback_step(&mut a, 0, 1, 0.0);
+        let acc_b = rollback_step(&mut b, 0, 1, 0.0);
+        assert_eq!(acc_a.to_bits(), acc_b.to_bits());
+        assert!(acc_a > 0.0);
+        assert_eq!(a, b);
+        let state = random_writes(&mut a, 7, 10);
+        assert_ne!(a, b);
+        assert_eq!(random_writes(&mut b, 7, 10), state);
+        assert_eq!(a, b);
+        assert_eq!(random_writes(&mut [], 7, 10), 7);
     }
 }
