@@ -95,7 +95,69 @@ pub fn scenarios() -> Vec<Scenario> {
             icount: false,
             check: check_corrupt,
         },
+        Scenario {
+            name: "ckpt_periodic",
+            description: "interval-ms = <10>: about one checkpoint per 10 ms over a 300 ms window, and an unchecked neighbour never stalls for as long as a checkpoint's pause",
+            layout: "tests-qemu/layouts/ckpt_periodic.dtso",
+            modules: &[
+                Module { address: 0x4a00_0000, guest: "ckpt_periodic" },
+                Module { address: 0x4b00_0000, guest: "ckpt_steady" },
+            ],
+            timeout_secs: 90,
+            // Wall time: each core runs on its own host thread, as on hardware
+            // (icount's round-robin would share one thread between partitions).
+            icount: false,
+            check: check_periodic,
+        },
     ]
+}
+
+/// Milliseconds `ckpt_periodic` runs for and its checkpoint interval (mirrors the guest and layout).
+const PERIODIC_RUN_MS: u64 = 300;
+const PERIODIC_INTERVAL_MS: u64 = 10;
+
+fn check_periodic(outcome: &Outcome) -> Result<(), String> {
+    if outcome.timed_out {
+        return Err("timed out".into());
+    }
+    let periodic = guest(outcome, "periodic");
+    let (_, line) = one("periodic", &periodic, "periodic run_ms=")?;
+    let periodic_line = line;
+    let taken = value("periodic", line, "in_window")?;
+    // The timer is re-armed when a checkpoint ends, so one comes every
+    // interval + pause: accept 70 % of that up to 110 % of run / interval.
+    let pause_ticks = value("periodic", line, "pause_ticks")?;
+    let pause_ms = pause_ticks as f64 / 62_500.0;
+    let lowest = 0.7 * PERIODIC_RUN_MS as f64 / (PERIODIC_INTERVAL_MS as f64 + pause_ms);
+    let highest = 1.1 * (PERIODIC_RUN_MS / PERIODIC_INTERVAL_MS) as f64;
+    if (taken as f64) < lowest || taken as f64 > highest {
+        return Err(format!(
+            "periodic: {taken} checkpoints in {PERIODIC_RUN_MS} ms, expected {lowest:.0}..{highest:.0}: `{line}`"
+        ));
+    }
+    let (total, generation) = (
+        value("periodic", line, "taken")?,
+        value("periodic", line, "generation")?,
+    );
+    if generation != total {
+        return Err(format!(
+            "periodic: generation {generation} != checkpoints taken {total}: `{line}`"
+        ));
+    }
+    let steady = guest(outcome, "steady");
+    let (_, line) = one("steady", &steady, "steady run_ms=")?;
+    let gap = value("steady", line, "longest_gap_ticks")?;
+    let pause = value("periodic", periodic_line, "pause_ticks")?;
+    // Paused alongside, the neighbour would have stalled for a whole pause.
+    if gap >= pause {
+        return Err(format!(
+            "steady: stalled for {gap} ticks, as long as a checkpoint's pause ({pause}): `{line}`"
+        ));
+    }
+    if outcome.exit_code != Some(0) {
+        return Err(format!("QEMU exit code {:?}", outcome.exit_code));
+    }
+    Ok(())
 }
 
 /// The lines `label` wrote through CONSOLE_WRITE, with their UART0 line index.

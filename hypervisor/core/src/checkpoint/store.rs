@@ -7,7 +7,7 @@ use core::ops::Range;
 use core::sync::atomic::{compiler_fence, Ordering};
 
 use super::bitmap::{DirtyBitmap, DirtyIter};
-use super::checksum::{checksum, page_term};
+use super::checksum::{checksum, copy_with_checksum, page_term};
 use super::error::StoreError;
 use super::format::*;
 use super::page_map::PageMap;
@@ -538,12 +538,11 @@ impl Writer<'_, '_> {
         }
         let data = store.page_data_range(self.slot, index)?;
         let offset = data.start as u64;
-        store
+        let destination = store
             .bytes
             .get_mut(data)
-            .ok_or(StoreError::OutOfBounds { offset })?
-            .copy_from_slice(page);
-        let page_checksum = checksum(page);
+            .ok_or(StoreError::OutOfBounds { offset })?;
+        let page_checksum = copy_with_checksum(destination, page);
         write_u64(store.bytes, record, ipa.0)?;
         write_u64(store.bytes, record + 8, page_checksum)?;
         self.page_sum = self.page_sum.wrapping_add(page_term(ipa, page_checksum));
