@@ -5,6 +5,9 @@ use crate::scenarios::parse::{
 };
 use crate::{BareBoot, Benchmark, Measurement, Module, Outcome};
 
+#[path = "checkpoint_benchmarks.rs"]
+mod checkpoint_benchmarks;
+
 /// NULL hypercalls the `bench` guest times (mirrors `bench.rs`).
 pub const HVC_NULL_CALLS: u64 = 10_000;
 
@@ -77,6 +80,9 @@ pub fn benchmarks() -> Vec<Benchmark> {
             parse: parse_irq_latency,
         },
     ]
+    .into_iter()
+    .chain(checkpoint_benchmarks::benchmarks())
+    .collect()
 }
 
 /// Mean instructions from the virtual timer's deadline to the first

@@ -109,7 +109,91 @@ pub fn scenarios() -> Vec<Scenario> {
             icount: false,
             check: check_periodic,
         },
+        Scenario {
+            name: "ckpt_linux",
+            description: "Linux checkpointed every 25 ms while userspace counts; a manager restores it mid-run; the counter resumes from the checkpoint, the shell answers, no kernel error",
+            layout: "tests-qemu/layouts/ckpt_linux.dtso",
+            modules: &[
+                Module { address: 0x4400_0000, guest: "linux:kernel" },
+                Module { address: 0x4900_0000, guest: "linux:initramfs" },
+                Module { address: 0x4f00_0000, guest: "ckpt_linux_manager" },
+            ],
+            timeout_secs: 180,
+            icount: false,
+            check: check_linux,
+        },
     ]
+}
+
+/// Linux's lines on UART0 that signal a kernel in trouble.
+const KERNEL_ERRORS: [&str; 6] = [
+    "Oops",
+    "BUG:",
+    "Kernel panic",
+    "Call trace",
+    "rcu_sched self-detected stall",
+    "WARNING:",
+];
+
+fn check_linux(outcome: &Outcome) -> Result<(), String> {
+    if outcome.timed_out {
+        return Err("timed out".into());
+    }
+    let text = &outcome.uart[0];
+    if let Some(error) = KERNEL_ERRORS.iter().find(|error| text.contains(*error)) {
+        return Err(format!("the kernel reported `{error}`"));
+    }
+    let restored_at = text
+        .lines()
+        .position(|line| line.contains("partition linux restored to checkpoint"))
+        .ok_or("no `partition linux restored to checkpoint` line")?;
+    let ticks: Vec<(usize, u64)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let at = line.find("linux tick=")?;
+            field_u64(&line[at..], "tick").map(|tick| (index, tick))
+        })
+        .collect();
+    let before: Vec<u64> = ticks
+        .iter()
+        .filter(|(i, _)| *i < restored_at)
+        .map(|(_, t)| *t)
+        .collect();
+    let after: Vec<u64> = ticks
+        .iter()
+        .filter(|(i, _)| *i > restored_at)
+        .map(|(_, t)| *t)
+        .collect();
+    let (Some(&last_before), Some(&first_after)) = (before.last(), after.first()) else {
+        return Err(format!(
+            "the restore did not happen mid-run: {} ticks before it, {} after",
+            before.len(),
+            after.len()
+        ));
+    };
+    // Rolled back to a checkpoint at most a few ticks old, then counting on.
+    if first_after > last_before + 1 || first_after + 50 < last_before {
+        return Err(format!(
+            "after the restore the counter went from {last_before} to {first_after}"
+        ));
+    }
+    if after.windows(2).any(|pair| pair[1] != pair[0] + 1) {
+        return Err("the counter does not rise by one after the restore".into());
+    }
+    if !text.contains("linux shell answers: OK aarch64") {
+        return Err("no `linux shell answers: OK aarch64` line after the restore".into());
+    }
+    if !text.contains("[manager] manager result restore=0") {
+        return Err("the manager's restore did not return 0".into());
+    }
+    if !text.contains("linux poweroff") || outcome.exit_code != Some(0) {
+        return Err(format!(
+            "Linux did not power off cleanly (exit {:?})",
+            outcome.exit_code
+        ));
+    }
+    Ok(())
 }
 
 /// Milliseconds `ckpt_periodic` runs for and its checkpoint interval (mirrors the guest and layout).

@@ -143,7 +143,9 @@ fn main(boot: &BootInfo) -> ! {
     let start = timer::now();
     dirty(work, FAULT_PAGES, 0xa5a5);
     let plain = timer::now() - start;
-    println!("ckpt_bench write_fault pages={FAULT_PAGES} faulting_ticks={faulting} plain_ticks={plain}");
+    println!(
+        "ckpt_bench write_fault pages={FAULT_PAGES} faulting_ticks={faulting} plain_ticks={plain}"
+    );
 
     for (round, &pages) in DIRTY_COUNTS.iter().enumerate() {
         settle();

@@ -1,0 +1,28 @@
+//! Guest `ckpt_linux_manager`: rolls a Linux partition it manages back to its last periodic checkpoint, once, mid-run.
+#![no_std]
+#![no_main]
+
+use bulkhead_guests::{checkpoint, guest_main, mark, psci, timer, BootInfo};
+
+/// The Linux partition's id in the layout.
+const LINUX: u64 = 0;
+
+fn main(_boot: &BootInfo) -> ! {
+    // Wait until Linux has been checkpointed through its boot and into its
+    // workload, then restore it.
+    let start = timer::now();
+    let wait_ms = 15_000;
+    while timer::elapsed_ms(start) < wait_ms {
+        timer::delay_ms(100);
+    }
+    let before = checkpoint::status(LINUX);
+    mark!(
+        "manager restoring linux status={:?}",
+        before.map(|s| (s.generation, s.taken))
+    );
+    let code = checkpoint::restore(LINUX);
+    mark!("manager result restore={code}");
+    psci::system_off()
+}
+
+guest_main!(main);
