@@ -5,7 +5,7 @@ use bulkhead_abi::{ret, vendor};
 use super::{set_result, Caller};
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::partition::checkpoint::{self, Origin, Restored};
-use crate::partition::{self, Partition, StopReason};
+use crate::partition::{self, Partition, PartitionState, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
 
@@ -41,6 +41,11 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
         set_result(frame, ret::NOT_SUPPORTED);
         return TrapOutcome::Resume;
     };
+    // A partition that is off, stopped or being reset has nothing to save or roll back.
+    if target.state() != PartitionState::Running && function != vendor::CHECKPOINT_STATUS {
+        set_result(frame, ret::DENIED);
+        return TrapOutcome::Resume;
+    }
     let itself = core::ptr::eq(target, caller.partition);
     let cpu = caller.vcpu.cpu;
     match function {

@@ -44,6 +44,9 @@ pub struct Checkpointing {
     next_generation: AtomicU64,
     /// Whether stage 2 is write-protected for tracking.
     tracking: AtomicBool,
+    /// Pages made writable again by write faults since the last protection:
+    /// the only ones a later checkpoint must protect again.
+    unprotected: Mutex<Vec<Ipa>>,
 }
 
 /// First byte of a stored vCPU state: whether the vCPU was on.
@@ -85,6 +88,7 @@ impl Checkpointing {
             stats: Mutex::new(CheckpointStats::default()),
             next_generation: AtomicU64::new(1),
             tracking: AtomicBool::new(false),
+            unprotected: Mutex::new(Vec::new()),
         })
     }
 
@@ -173,15 +177,29 @@ fn resume(partition: &Partition) {
     partition.pause_requested.store(false, Ordering::Release);
 }
 
-/// Write-protects all of the partition's RAM and flushes its TLB entries.
-fn protect_memory(partition: &Partition) -> Result<(), &'static str> {
+/// Write-protects the partition's RAM and flushes its TLB entries: all of
+/// it the first time, afterwards only the pages write faults re-enabled.
+fn protect_memory(
+    partition: &Partition,
+    checkpointing: &Checkpointing,
+) -> Result<(), &'static str> {
     let mut stage2 = partition.stage2.lock();
-    for region in &partition.config.memory {
-        stage2
-            .write_protect(region.ipa, region.size)
-            .map_err(|_| "stage-2 write protection failed")?;
+    let mut unprotected = checkpointing.unprotected.lock();
+    if checkpointing.tracking.load(Ordering::Acquire) {
+        for page in unprotected.drain(..) {
+            stage2
+                .write_protect(page, PAGE_SIZE)
+                .map_err(|_| "stage-2 write protection failed")?;
+        }
+    } else {
+        unprotected.clear();
+        for region in &partition.config.memory {
+            stage2
+                .write_protect(region.ipa, region.size)
+                .map_err(|_| "stage-2 write protection failed")?;
+        }
     }
-    drop(stage2);
+    drop((stage2, unprotected));
     vm::invalidate_partition_tlb(partition.stage2_root(), partition.vmid);
     Ok(())
 }
@@ -215,6 +233,7 @@ pub fn handle_write_fault(partition: &Partition, ipa: u64) -> bool {
         return false;
     }
     drop(stage2);
+    checkpointing.unprotected.lock().push(page);
     vm::invalidate_ipa(page.0);
     true
 }
@@ -258,7 +277,7 @@ pub fn take(
         }
     };
     *checkpointing.gic_model.lock() = Some(partition.vgic.lock().clone());
-    let protected = protect_memory(partition);
+    let protected = protect_memory(partition, checkpointing);
     checkpointing
         .tracking
         .store(protected.is_ok(), Ordering::Release);
@@ -401,7 +420,7 @@ pub fn restore(
     if let Some(model) = checkpointing.gic_model.lock().clone() {
         *partition.vgic.lock() = model;
     }
-    let protected = protect_memory(partition);
+    let protected = protect_memory(partition, checkpointing);
     checkpointing
         .tracking
         .store(protected.is_ok(), Ordering::Release);

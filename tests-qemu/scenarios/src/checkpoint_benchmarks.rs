@@ -52,19 +52,19 @@ pub fn benchmarks() -> Vec<Benchmark> {
             parse: |outcome, _| parse_full("256mib", outcome),
         },
         periodic(
-            "periodic_slowdown_40hz_1pct",
+            "ckpt_periodic_40hz_1pct",
             "tests-qemu/layouts/ckpt_bench_periodic_40hz_1pct.dtso",
         ),
         periodic(
-            "periodic_slowdown_40hz_10pct",
+            "ckpt_periodic_40hz_10pct",
             "tests-qemu/layouts/ckpt_bench_periodic_40hz_10pct.dtso",
         ),
         periodic(
-            "periodic_slowdown_100hz_1pct",
+            "ckpt_periodic_100hz_1pct",
             "tests-qemu/layouts/ckpt_bench_periodic_100hz_1pct.dtso",
         ),
         periodic(
-            "periodic_slowdown_100hz_10pct",
+            "ckpt_periodic_100hz_10pct",
             "tests-qemu/layouts/ckpt_bench_periodic_100hz_10pct.dtso",
         ),
     ]
@@ -340,6 +340,26 @@ mod tests {
             uart: [uart0.into(), String::new()],
             exit_code: Some(0),
             ..Outcome::default()
+        }
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../");
+        for b in benchmarks() {
+            assert!(
+                b.name.starts_with("ckpt_"),
+                "{}: `bench ckpt` runs them all",
+                b.name
+            );
+            assert!(
+                std::path::Path::new(root).join(b.layout).exists(),
+                "{}",
+                b.layout
+            );
+            // The whole of `cargo xtask bench` must stay within minutes.
+            assert!(b.timeout_secs > 0 && b.timeout_secs <= 120, "{}", b.name);
+            assert!(!b.modules.is_empty() && b.bare.is_none(), "{}", b.name);
         }
     }
 

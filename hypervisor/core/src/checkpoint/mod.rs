@@ -74,7 +74,7 @@
 //! independent of the partition's size. Checksums are a 4-lane Fletcher-style
 //! sum over 64-bit words (cheap, vectorisable, catches any single changed
 //! word and reorderings), finished with a 64-bit mixer.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod bitmap;
 mod checksum;
