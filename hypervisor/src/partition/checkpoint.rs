@@ -81,7 +81,7 @@ impl Checkpointing {
         let tracker =
             DirtyTracker::new(&regions).map_err(|error| format!("dirty tracking: {error}"))?;
         Ok(Checkpointing {
-            policy: policy.clone(),
+            policy: *policy,
             store: Mutex::new(store),
             tracker: Mutex::new(tracker),
             gic_model: Mutex::new(None),
@@ -247,7 +247,6 @@ pub fn take(
     caller: Option<(&Vcpu, &mut GuestFrame)>,
     origin: Origin,
 ) -> Result<u64, String> {
-    use alloc::format;
     let checkpointing = partition
         .checkpointing
         .as_ref()
@@ -290,7 +289,7 @@ pub fn take(
     stats.pause_ticks = pause_ticks;
     stats.taken_at = started;
     drop(stats);
-    protected.map_err(|error| format!("{error}"))?;
+    protected.map_err(String::from)?;
     Ok(generation)
 }
 
@@ -400,7 +399,6 @@ pub fn restore(
     caller_cpu: usize,
     caller: Option<(&Vcpu, &mut GuestFrame)>,
 ) -> Result<Restored, String> {
-    use alloc::format;
     let checkpointing = partition
         .checkpointing
         .as_ref()
@@ -440,7 +438,7 @@ pub fn restore(
         load_snapshot(partition, vcpu, frame);
     }
     drop(lifecycle);
-    protected.map_err(|error| format!("{error}"))?;
+    protected.map_err(String::from)?;
     Ok(Restored::Checkpoint(current.generation.0))
 }
 

@@ -169,7 +169,7 @@ fn check_linux(outcome: &Outcome) -> Result<(), String> {
             .iter()
             .filter(|(i, _)| *i < restored_at)
             .map(|(_, t)| *t)
-            .last();
+            .next_back();
         let first_after = ticks
             .iter()
             .find(|(i, _)| *i > restored_at)
