@@ -97,7 +97,7 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "ckpt_periodic",
-            description: "interval-ms = <10>: about one checkpoint per 10 ms over a 300 ms window, and an unchecked neighbour never stalls for as long as a checkpoint's pause",
+            description: "interval-ms = <10>: about one checkpoint per 10 ms over a 300 ms window, and an unchecked neighbour does not stall with the checkpoints",
             layout: "tests-qemu/layouts/ckpt_periodic.dtso",
             modules: &[
                 Module { address: 0x4a00_0000, guest: "ckpt_periodic" },
@@ -253,12 +253,19 @@ fn check_periodic(outcome: &Outcome) -> Result<(), String> {
     }
     let steady = guest(outcome, "steady");
     let (_, line) = one("steady", &steady, "steady run_ms=")?;
-    let gap = value("steady", line, "longest_gap_ticks")?;
+    let stalls = value("steady", line, "stalls_over_1ms")?;
     let pause = value("periodic", periodic_line, "pause_ticks")?;
-    // Paused alongside, the neighbour would have stalled for a whole pause.
-    if gap >= pause {
+    // A pause must be long enough to show as a stall (over 1 ms) ...
+    if pause <= 62_500 {
         return Err(format!(
-            "steady: stalled for {gap} ticks, as long as a checkpoint's pause ({pause}): `{line}`"
+            "periodic: pauses of {pause} ticks are too short to tell a stall: `{periodic_line}`"
+        ));
+    }
+    // ... and had the neighbour been paused with every checkpoint, it would
+    // have stalled at least once per checkpoint; host scheduling causes a few.
+    if stalls * 2 >= taken {
+        return Err(format!(
+            "steady: {stalls} stalls over 1 ms during {taken} checkpoints of the neighbour: `{line}`"
         ));
     }
     if outcome.exit_code != Some(0) {

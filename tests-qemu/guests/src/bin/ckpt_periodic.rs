@@ -10,9 +10,10 @@ use bulkhead_guests::{checkpoint, guest_main, mark, psci, timer, BootInfo};
 
 /// Counter time the guest runs for.
 pub const RUN_MS: u64 = 300;
-/// Bytes it dirties over and over (4 MiB, 4 MiB past its image).
+/// Bytes it dirties over and over (8 MiB, 4 MiB past its image): enough that a
+/// checkpoint's pause is several milliseconds.
 const WORK_OFFSET: u64 = 4 << 20;
-const WORK_BYTES: u64 = 4 << 20;
+const WORK_BYTES: u64 = 8 << 20;
 
 /// Dirties the work area once (one word per page).
 fn dirty(base: u64, round: u64) {
