@@ -110,38 +110,10 @@ pub fn corrupt_for_test(target: u64, ipa: u64) -> i64 {
     call(vendor::CHECKPOINT_CORRUPT_FOR_TEST, target, ipa, 0)
 }
 
-/// Normal-memory window a device tree may be read from (as in `dt`).
-const DT_WINDOW: core::ops::Range<u64> = 0x4000_0000..0x1_0000_0000;
-/// Largest device tree accepted.
-const DT_MAX_BYTES: u32 = 2 << 20;
-/// FDT header magic.
-const FDT_MAGIC: u32 = 0xd00d_feed;
-
 /// `/chosen/bulkhead,boot-count` of the device tree at `dtb`: 1 on the
 /// first boot, 2 after one restart, ...; `None` without one.
 pub fn boot_count(dtb: u64) -> Option<u64> {
-    if dtb == 0 || !dtb.is_multiple_of(8) || !DT_WINDOW.contains(&dtb) {
-        return None;
-    }
-    // SAFETY: `dtb` is 8-byte aligned inside the identity-mapped Normal
-    // window; only the header is read before its length is checked.
-    let (magic, total) = unsafe {
-        let header = dtb as *const u32;
-        (
-            u32::from_be(core::ptr::read_volatile(header)),
-            u32::from_be(core::ptr::read_volatile(header.add(1))),
-        )
-    };
-    if magic != FDT_MAGIC
-        || total > DT_MAX_BYTES
-        || dtb.checked_add(u64::from(total))? > DT_WINDOW.end
-    {
-        return None;
-    }
-    // SAFETY: the blob's bytes lie inside the checked window, in memory
-    // Bulkhead wrote the tree to; nothing writes it while we read.
-    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, total as usize) };
-    let fdt = fdt::Fdt::new(bytes).ok()?;
+    let fdt = crate::dt::blob(dtb)?;
     let value = fdt.find_node("/chosen")?.property("bulkhead,boot-count")?;
     value.as_usize().map(|count| count as u64)
 }

@@ -27,8 +27,9 @@ pub struct DtInfo {
     pub gic: Option<crate::gic::Gic>,
 }
 
-/// Parses the device tree at `ipa`, or `None` if there is none or it is invalid.
-pub fn parse(ipa: u64) -> Option<DtInfo> {
+/// The device tree at `ipa`, if there is a valid one: the checks every
+/// reader of x0's blob needs before trusting it.
+pub fn blob(ipa: u64) -> Option<Fdt<'static>> {
     if ipa == 0 || !ipa.is_multiple_of(8) || !DT_WINDOW.contains(&ipa) {
         return None;
     }
@@ -49,9 +50,15 @@ pub fn parse(ipa: u64) -> Option<DtInfo> {
     }
     // SAFETY: the blob's `total` bytes lie inside the window checked above,
     // which the partition's memory covers when Bulkhead put the blob there;
-    // nothing writes it while we hold the slice.
+    // nothing writes it while the guest runs (it lives in the reserved last
+    // 2 MiB of the first region).
     let bytes = unsafe { core::slice::from_raw_parts(ipa as *const u8, total as usize) };
-    let fdt = Fdt::new(bytes).ok()?;
+    Fdt::new(bytes).ok()
+}
+
+/// Parses the device tree at `ipa`, or `None` if there is none or it is invalid.
+pub fn parse(ipa: u64) -> Option<DtInfo> {
+    let fdt = blob(ipa)?;
     let memory_bytes = memory_regions(&fdt).map(|(_, size)| size).sum();
     let first_region = memory_regions(&fdt).next();
     Some(DtInfo {

@@ -227,7 +227,7 @@ fn check_periodic(outcome: &Outcome) -> Result<(), String> {
     if outcome.timed_out {
         return Err("timed out".into());
     }
-    let periodic = guest(outcome, "periodic");
+    let periodic = guest_lines(outcome, "periodic");
     let (_, line) = one("periodic", &periodic, "periodic run_ms=")?;
     let periodic_line = line;
     let taken = value("periodic", line, "in_window")?;
@@ -251,7 +251,7 @@ fn check_periodic(outcome: &Outcome) -> Result<(), String> {
             "periodic: generation {generation} != checkpoints taken {total}: `{line}`"
         ));
     }
-    let steady = guest(outcome, "steady");
+    let steady = guest_lines(outcome, "steady");
     let (_, line) = one("steady", &steady, "steady run_ms=")?;
     let stalls = value("steady", line, "stalls_over_1ms")?;
     let pause = value("periodic", periodic_line, "pause_ticks")?;
@@ -272,11 +272,6 @@ fn check_periodic(outcome: &Outcome) -> Result<(), String> {
         return Err(format!("QEMU exit code {:?}", outcome.exit_code));
     }
     Ok(())
-}
-
-/// The lines `label` wrote through CONSOLE_WRITE, with their UART0 line index.
-fn guest<'a>(outcome: &'a Outcome, label: &'static str) -> Vec<(usize, &'a str)> {
-    labelled_lines(&outcome.uart[0], label).collect()
 }
 
 /// Every line of `lines` starting with `prefix`.
@@ -308,16 +303,6 @@ fn one<'a>(
 /// `key=` of `line` as a number, or an error quoting the line.
 fn value(what: &str, line: &str, key: &str) -> Result<u64, String> {
     field_u64(line, key).ok_or(format!("{what}: `{line}`: no number {key}="))
-}
-
-/// Checks that `line` has `key=expected` for each pair.
-fn expect_fields(what: &str, line: &str, expected: &[(&str, u64)]) -> Result<(), String> {
-    for (key, want) in expected {
-        if field_u64(line, key) != Some(*want) {
-            return Err(format!("{what}: `{line}`: expected {key}={want:#x}"));
-        }
-    }
-    Ok(())
 }
 
 /// Fails unless `label` booted exactly `boots` times.
@@ -374,7 +359,7 @@ fn check_rollback_against(outcome: &Outcome, reference: &RollbackReference) -> R
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let what = "rollback";
-    let lines = guest(outcome, what);
+    let lines = guest_lines(outcome, what);
     expect_boots(what, &lines, 1)?;
     let (taken_at, taken) = one(what, &lines, "ckpt taken ")?;
     expect_fields(
@@ -498,7 +483,7 @@ fn check_incremental_against(
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let what = "incremental";
-    let lines = guest(outcome, what);
+    let lines = guest_lines(outcome, what);
     expect_boots(what, &lines, 1)?;
 
     let (_, first) = one(what, &lines, "ckpt first ")?;
@@ -615,7 +600,7 @@ fn check_on_fault_restore(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let what = "faulty";
-    let lines = guest(outcome, what);
+    let lines = guest_lines(outcome, what);
     expect_boots(what, &lines, 1)?;
     let (_, taken) = one(what, &lines, "ckpt taken ")?;
     let generation = value(what, taken, "generation")?;
@@ -647,7 +632,7 @@ fn check_on_fault_restart(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let what = "faulty";
-    let lines = guest(outcome, what);
+    let lines = guest_lines(outcome, what);
     expect_boots(what, &lines, 2)?;
     let counts: Vec<u64> = all(&lines, "ckpt boot count=")
         .iter()
@@ -691,7 +676,7 @@ fn check_permissions(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let denied = bulkhead_results::DENIED;
-    let outsider = guest(outcome, "outsider");
+    let outsider = guest_lines(outcome, "outsider");
     let seen = results(outsider.iter().map(|(_, text)| *text));
     expect_results(
         "outsider",
@@ -706,7 +691,7 @@ fn check_permissions(outcome: &Outcome) -> Result<(), String> {
         ],
     )?;
 
-    let manager = guest(outcome, "manager");
+    let manager = guest_lines(outcome, "manager");
     let seen = results(manager.iter().map(|(_, text)| *text));
     expect_results(
         "manager",
@@ -732,7 +717,7 @@ fn check_permissions(outcome: &Outcome) -> Result<(), String> {
     }
     let (restoring_at, _) = one("manager", &manager, "manager restoring")?;
 
-    let worker = guest(outcome, "worker");
+    let worker = guest_lines(outcome, "worker");
     let progress = worker_progress(&worker)?;
     let drops: Vec<usize> = progress
         .windows(2)
@@ -778,7 +763,7 @@ fn check_permissions(outcome: &Outcome) -> Result<(), String> {
 fn check_corrupt(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
-    let manager = guest(outcome, "manager");
+    let manager = guest_lines(outcome, "manager");
     let seen = results(manager.iter().map(|(_, text)| *text));
     expect_results(
         "manager",
@@ -803,7 +788,7 @@ fn check_corrupt(outcome: &Outcome) -> Result<(), String> {
     if alive_at < refused_at {
         return Err("manager: `manager alive` before the refusal".into());
     }
-    let worker = guest(outcome, "worker");
+    let worker = guest_lines(outcome, "worker");
     let progress = worker_progress(&worker)?;
     if progress.len() < 2 {
         return Err(format!("worker: only {} progress lines", progress.len()));

@@ -67,11 +67,6 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// The lines `label` wrote through CONSOLE_WRITE, with their UART0 line index.
-fn guest<'a>(outcome: &'a Outcome, label: &'static str) -> Vec<(usize, &'a str)> {
-    labelled_lines(&outcome.uart[0], label).collect()
-}
-
 /// The first line of `lines` starting with `prefix`, with its index.
 fn find<'a>(
     what: &str,
@@ -85,21 +80,11 @@ fn find<'a>(
         .ok_or(format!("{what}: no `{prefix}` line"))
 }
 
-/// Checks that `line` has `key=expected` for each pair.
-fn expect_fields(what: &str, line: &str, expected: &[(&str, u64)]) -> Result<(), String> {
-    for (key, value) in expected {
-        if field_u64(line, key) != Some(*value) {
-            return Err(format!("{what}: `{line}`: expected {key}={value}"));
-        }
-    }
-    Ok(())
-}
-
 fn check_timer(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     for label in ["timer-a", "timer-b"] {
-        let lines = guest(outcome, label);
+        let lines = guest_lines(outcome, label);
         for (vcpu, rate) in TIMER_RATES.iter().enumerate() {
             let prefix = format!("timer vcpu={vcpu} ");
             let (_, line) = find(label, &lines, &prefix)?;
@@ -122,7 +107,7 @@ fn check_timer(outcome: &Outcome) -> Result<(), String> {
 /// The `irq_sgi` figures of partition `label`; returns the line indices of
 /// its `sgi attack start` and `sgi attack done` lines.
 fn expect_sgi_sender(outcome: &Outcome, label: &'static str) -> Result<(usize, usize), String> {
-    let lines = guest(outcome, label);
+    let lines = guest_lines(outcome, label);
     let rounds = SGI_ROUNDS;
     let (start, _) = find(label, &lines, "sgi attack start")?;
     let (_, pingpong) = find(label, &lines, "sgi pingpong ")?;
@@ -161,7 +146,7 @@ fn check_sgi_isolation(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let (start, done) = expect_sgi_sender(outcome, "sender")?;
-    let listener = guest(outcome, "listener");
+    let listener = guest_lines(outcome, "listener");
     let (ready, line) = find("listener", &listener, "listener ready")?;
     expect_fields("listener", line, &[("vcpus", 2)])?;
     if ready > start {
@@ -196,13 +181,13 @@ const INTRUDER_RESULTS: [(&str, i64); 10] = [
 fn check_spi_ownership(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
-    let intruder = guest(outcome, "intruder");
+    let intruder = guest_lines(outcome, "intruder");
     let (start, _) = find("intruder", &intruder, "spi attack start")?;
     let (done, _) = find("intruder", &intruder, "spi attack done")?;
     let seen = results(intruder.iter().map(|(_, text)| *text));
     expect_results("intruder", &seen, &INTRUDER_RESULTS)?;
 
-    let owner = guest(outcome, "owner");
+    let owner = guest_lines(outcome, "owner");
     let (ready, line) = find("owner", &owner, "spi owner ready")?;
     expect_fields("owner", line, &[("intid", 40)])?;
     if ready > start {

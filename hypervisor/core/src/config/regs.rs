@@ -162,19 +162,13 @@ fn pci_ranges(node: &Node<'_, '_>) -> Result<Vec<(Vec<u32>, PhysRange)>, Issue> 
     }
     let (child_cells, size_cells) = cell_counts(node)?;
     let (parent_cells, _) = cell_counts(&parent)?;
+    let (cells, entry) = ranges_cells(
+        node,
+        child_cells
+            .saturating_add(parent_cells)
+            .saturating_add(size_cells),
+    )?;
     let issue = |reason: &str| Issue::new(node.path(), "ranges", reason);
-    let cells = node
-        .property("ranges")
-        .and_then(|p| p.as_cells())
-        .ok_or_else(|| issue("must be a list of 32-bit cells"))?;
-    let entry = child_cells
-        .saturating_add(parent_cells)
-        .saturating_add(size_cells);
-    if entry == 0 || cells.len() % entry != 0 {
-        return Err(issue(
-            "has a cell count that does not match #address-cells and #size-cells",
-        ));
-    }
     let mut entries = Vec::new();
     for chunk in cells.chunks_exact(entry) {
         // The child side is a 3-cell PCI address (space code in the high
@@ -250,6 +244,22 @@ fn translate(
     Ok(PhysRange::new(address, size))
 }
 
+/// The cells of `node`'s `ranges` and the length of one entry (`entry`
+/// cells), checked to hold a whole number of entries.
+fn ranges_cells(node: &Node<'_, '_>, entry: usize) -> Result<(Vec<u32>, usize), Issue> {
+    let issue = |reason: &str| Issue::new(node.path(), "ranges", reason);
+    let cells = node
+        .property("ranges")
+        .and_then(|p| p.as_cells())
+        .ok_or_else(|| issue("must be a list of 32-bit cells"))?;
+    if entry == 0 || !cells.len().is_multiple_of(entry) {
+        return Err(issue(
+            "has a cell count that does not match #address-cells and #size-cells",
+        ));
+    }
+    Ok((cells, entry))
+}
+
 /// `ranges` entries (child address, parent address, size) of a bus.
 fn decode_triples(
     bus: &Node<'_, '_>,
@@ -257,19 +267,13 @@ fn decode_triples(
     parent_cells: usize,
     size_cells: usize,
 ) -> Result<Vec<(u64, u64, u64)>, Issue> {
+    let (cells, entry) = ranges_cells(
+        bus,
+        child_cells
+            .saturating_add(parent_cells)
+            .saturating_add(size_cells),
+    )?;
     let issue = |reason: &str| Issue::new(bus.path(), "ranges", reason);
-    let cells = bus
-        .property("ranges")
-        .and_then(|p| p.as_cells())
-        .ok_or_else(|| issue("must be a list of 32-bit cells"))?;
-    let entry = child_cells
-        .saturating_add(parent_cells)
-        .saturating_add(size_cells);
-    if entry == 0 || cells.len() % entry != 0 {
-        return Err(issue(
-            "has a cell count that does not match #address-cells and #size-cells",
-        ));
-    }
     let mut triples = Vec::new();
     for chunk in cells.chunks_exact(entry) {
         let (child, rest) = chunk.split_at(child_cells.min(chunk.len()));

@@ -28,11 +28,6 @@ const WARM_UP_SPIN: u64 = 500_000;
 /// Give up waiting for them after this many checks.
 const WARM_UP_CHECKS: u64 = 10_000;
 
-/// Normal-memory window a device tree may be read from (as in `dt`).
-const DT_WINDOW: core::ops::Range<u64> = 0x4000_0000..0x1_0000_0000;
-const DT_MAX_BYTES: u32 = 2 << 20;
-const FDT_MAGIC: u32 = 0xd00d_feed;
-
 /// What the layout's bootargs ask for.
 #[derive(Clone, Copy, Debug)]
 struct Params {
@@ -51,28 +46,7 @@ fn arg(args: &str, key: &str) -> Option<u64> {
 
 /// `/chosen/bootargs` of the device tree at `dtb`, parsed.
 fn params(dtb: u64) -> Option<Params> {
-    if dtb == 0 || !dtb.is_multiple_of(8) || !DT_WINDOW.contains(&dtb) {
-        return None;
-    }
-    // SAFETY: `dtb` is 8-byte aligned inside the identity-mapped Normal
-    // window; only the header is read before its length is checked.
-    let (magic, total) = unsafe {
-        let header = dtb as *const u32;
-        (
-            u32::from_be(core::ptr::read_volatile(header)),
-            u32::from_be(core::ptr::read_volatile(header.add(1))),
-        )
-    };
-    if magic != FDT_MAGIC
-        || total > DT_MAX_BYTES
-        || dtb.checked_add(u64::from(total))? > DT_WINDOW.end
-    {
-        return None;
-    }
-    // SAFETY: the blob lies inside the checked window, in memory Bulkhead
-    // wrote it to; nothing writes it while we read.
-    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, total as usize) };
-    let fdt = fdt::Fdt::new(bytes).ok()?;
+    let fdt = bulkhead_guests::dt::blob(dtb)?;
     let args = fdt.chosen().bootargs()?;
     Some(Params {
         interval_ms: arg(args, "interval-ms")?,

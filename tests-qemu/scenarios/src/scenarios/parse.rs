@@ -218,6 +218,23 @@ pub fn ticks_to_instructions(ticks: u64, frequency: u64) -> Result<f64, String> 
     Ok(ticks as f64 * 1e9 / frequency as f64)
 }
 
+/// The lines `label` wrote through CONSOLE_WRITE, with their UART0 line index.
+pub fn guest_lines<'a>(outcome: &'a crate::Outcome, label: &'a str) -> Vec<(usize, &'a str)> {
+    labelled_lines(&outcome.uart[0], label).collect()
+}
+
+/// Checks that `line` has `key=expected` for each pair.
+pub fn expect_fields(what: &str, line: &str, expected: &[(&str, u64)]) -> Result<(), String> {
+    for (key, want) in expected {
+        if field_u64(line, key) != Some(*want) {
+            return Err(format!(
+                "{what}: `{line}`: expected {key}={want} ({want:#x})"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
