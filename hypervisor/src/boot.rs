@@ -13,8 +13,12 @@ use bulkhead_platform::current::PLATFORM;
 
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, timer, vgic_hw, vm};
-use crate::partition::{system, Partition, PartitionState, System};
+use crate::error::Error;
+use crate::irq;
+use crate::partition::{protocol, system, Partition, PartitionState, System};
 use crate::{console, heap, percpu, println};
+use bulkhead_core::irq_owner::InterruptOwners;
+use bulkhead_core::vgic::GUEST_PPIS;
 
 /// Largest board DTB Bulkhead accepts.
 const MAX_DTB_SIZE: usize = 2 << 20;
@@ -81,6 +85,22 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         log::error!("board has no GICv3; stopping");
         firmware::system_off();
     };
+    let interrupts = match InterruptOwners::build(
+        &layout.partitions,
+        &irq::hypervisor_private(),
+        &GUEST_PPIS,
+        &[],
+    ) {
+        Ok(interrupts) => interrupts,
+        Err(errors) => {
+            for error in &errors {
+                println!("{error}");
+            }
+            log::error!("layout refused; no partition started, stopping");
+            firmware::system_off();
+        }
+    };
+    let test_hooks = layout.test_hooks;
     let mut partitions = Vec::new();
     for config in layout.partitions {
         let label = config.label.clone();
@@ -101,15 +121,15 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         }
         match Partition::new(config, &board, dtb, frames) {
             Ok(partition) => partitions.push(partition),
+            // Placement problems found here are validator lines: printed
+            // exactly as `check` would.
+            Err(Error::Layout(error)) => {
+                println!("{error}");
+                log::error!("layout refused; no partition started, stopping");
+                firmware::system_off();
+            }
             Err(error) => {
-                // Placement problems found here come as validator lines
-                // (`layout error: ...`): print those exactly as `check` would.
-                if error.starts_with("layout error: ") {
-                    println!("{error}");
-                    log::error!("layout refused; no partition started, stopping");
-                } else {
-                    log::error!("partition {label}: {error}; no partition started, stopping");
-                }
+                log::error!("partition {label}: {error}; no partition started, stopping");
                 firmware::system_off();
             }
         }
@@ -146,12 +166,13 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 
     let boot_mpidr = sysreg::mpidr();
     let boot_cpu = board.cpus.iter().position(|cpu| cpu.mpidr == boot_mpidr);
-    let system = System::install(board, partitions);
+    let system = System::install(board, partitions, interrupts, test_hooks);
     for partition in &system.partitions {
         if let Some(first) = partition.vcpus.first() {
-            first.force_on_pending(partition.placement.kernel.0, partition.placement.dtb.0);
+            let _ = first.power_on(partition.placement.kernel.0, partition.placement.dtb.0);
         }
     }
+    heap::report_and_seal();
     for (cpu, board_cpu) in system.board.cpus.iter().enumerate() {
         if Some(cpu) == boot_cpu || system.cpu_map.get(cpu).copied().flatten().is_none() {
             continue;
@@ -227,10 +248,11 @@ fn run_core(cpu: usize) -> ! {
     vm::enter_partition(partition.stage2_root(), partition.vmid);
     loop {
         let (entry, context) = wait_for_power_on(system, partition, vcpu);
-        percpu::set_run_generation(cpu, partition.generation());
-        vcpu.set_in_guest(true);
+        // Started (the vCPU is Running): a stop or reset that raced the start
+        // either held the vCPU first (no start) or sees it running and posts
+        // it an exit request; checking the state closes the other order.
         if partition.state() != PartitionState::Running {
-            vcpu.set_in_guest(false);
+            vcpu.leave();
             continue;
         }
         vm::reset_vcpu(vcpu.index);
@@ -242,9 +264,7 @@ fn run_core(cpu: usize) -> ! {
         frame.spsr = vm::SPSR_EL1H_MASKED;
         if vcpu.start_from_snapshot.swap(false, Ordering::AcqRel) {
             // Restored to a checkpoint in which this vCPU was running.
-            if let Some(snapshot) = vcpu.snapshot.lock().clone() {
-                snapshot.apply(&mut frame);
-            }
+            protocol::load_snapshot(partition, vcpu, &mut frame);
         }
         crate::partition::checkpoint::arm_periodic(partition, vcpu);
         // SAFETY: this core's stage 2, HCR_EL2 and EL1 reset state were set
@@ -253,13 +273,12 @@ fn run_core(cpu: usize) -> ! {
         timer::disarm_hypervisor_timer();
         vm::stop_guest_timers();
         vgic_hw::disable_virtual_interface();
-        vcpu.set_in_guest(false);
-        vcpu.power_off_if_on();
+        vcpu.leave();
     }
 }
 
-/// Sleeps until this vCPU is powered on in a running partition, or powers
-/// the machine off once no partition is alive.
+/// Sleeps until this vCPU can start in a running partition, or powers the
+/// machine off once no partition is alive.
 fn wait_for_power_on(
     system: &System,
     partition: &Partition,
@@ -269,11 +288,12 @@ fn wait_for_power_on(
         // Drain first, then look: a kick that arrives after the look stays
         // pending and ends the wfi at once, so no wake-up is lost.
         gic::drain_pending();
+        console::drain();
         if system.alive_partitions() == 0 {
             power_off_machine();
         }
         if partition.state() == PartitionState::Running {
-            if let Some(start) = vcpu.take_pending_start() {
+            if let Some(start) = vcpu.start() {
                 return start;
             }
         }
@@ -287,7 +307,9 @@ fn power_off_machine() -> ! {
     static REPORTED: AtomicBool = AtomicBool::new(false);
     if !REPORTED.swap(true, Ordering::AcqRel) {
         log::info!("all partitions are off; powering off");
+        heap::report_after_boot();
     }
+    console::flush_bounded();
     firmware::system_off()
 }
 

@@ -1,12 +1,37 @@
-//! The hypervisor console: a polled PL011 behind a lock, and the `log` backend on it.
+//! The hypervisor console: one line ring per writer, drained into a polled PL011 without ever waiting for it, and the `log` backend on it.
+//!
+//! Bulkhead's own messages and each partition's CONSOLE_WRITE bytes go into
+//! their own [`LineRing`], already as they must reach the UART (guest bytes
+//! filtered, `[label] ` at each line start, `\n` as `\r\n`). [`drain`] moves
+//! whole lines from the rings to the PL011 while its FIFO has room, round
+//! robin with Bulkhead's ring first, and returns at once if another core is
+//! draining: no core holds a console lock while it waits for the UART, and a
+//! partition that floods its ring only loses its own bytes, which are counted
+//! and reported on one line (`[label] (console: N bytes dropped)`). The drain
+//! policy itself lives, host-tested, in [`bulkhead_core::console_ring`].
+//!
+//! A core that writes to one ring and then to another (a guest line, then
+//! Bulkhead's report about that guest) sees its lines leave in that order.
+//!
+//! Until [`init_logger`] runs (MMU off, or entered below EL2), on a re-entry
+//! from a panic inside the console, and for a partition index beyond
+//! [`MAX_PARTITION_CONSOLES`], output goes straight to the UART instead, with
+//! a bounded wait for each FIFO slot; what a timeout cuts is counted and
+//! reported with Bulkhead's next drop notice.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::hint::spin_loop;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use spin::Mutex;
+use bulkhead_core::console_ring::{DrainEnd, DrainMode, Drainer, GuestText, LineRing, Rings, Uart};
+use bulkhead_platform::current::PLATFORM;
+use spin::{Mutex, MutexGuard};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite};
+
+use crate::arch::aarch64::sysreg::read_sysreg;
+use crate::percpu;
 
 register_structs! {
     /// PL011 registers used for polled output (PrimeCell UART TRM, 3.2).
@@ -18,35 +43,390 @@ register_structs! {
     }
 }
 
+/// FR: the transmitter is still sending.
+const FR_BUSY: u32 = 1 << 3;
+/// FR: the transmit FIFO is full.
 const FR_TXFF: u32 = 1 << 5;
+
+/// Partitions with a console ring of their own: one per core at most, so
+/// every partition of a board Bulkhead accepts has one.
+pub const MAX_PARTITION_CONSOLES: usize = PLATFORM.max_cpus;
+/// Bytes of each partition's ring (about 0.36 s of output at 115200 baud).
+pub const PARTITION_RING_BYTES: usize = 4096;
+/// Bytes of Bulkhead's own ring: room for a boot log that outruns the UART.
+pub const BULKHEAD_RING_BYTES: usize = 16384;
+/// Longest label kept for a partition's drop notice (a longer one is cut there).
+const NOTICE_LABEL_BYTES: usize = 64;
+/// Most bytes one drain emits: it bounds a drain on a UART that never fills (QEMU's).
+const DRAIN_BUDGET: usize = BULKHEAD_RING_BYTES + MAX_PARTITION_CONSOLES * PARTITION_RING_BYTES;
+/// Times a drain goes round again for lines written while it ran.
+const DRAIN_ROUNDS: usize = 16;
+/// Times CONSOLE_WRITE drains to make room in its ring before it drops.
+const REFILLS: usize = 8;
+/// Longest wait for one FIFO slot on the direct path (a byte takes 87 us at 115200 baud).
+const DIRECT_BYTE_WAIT_US: u64 = 1_000;
+/// Longest wait for a console lock another core holds. Holders never wait
+/// for the UART, so this only runs out if that core stopped (or the host
+/// descheduled it); the writer then takes the direct path.
+const LOCK_WAIT_US: u64 = 50_000;
+/// Longest wait of [`flush_bounded`].
+const FLUSH_WAIT_US: u64 = 10_000;
+
+/// Ring index of Bulkhead's own messages; partition `p` has ring `p + 1`.
+const BULKHEAD_RING: usize = 0;
 
 /// Base address of the console PL011 (identity-mapped device memory).
 static BASE: AtomicU64 = AtomicU64::new(0);
-/// Serializes whole messages so lines from different cores never interleave.
-static LOCK: Mutex<()> = Mutex::new(());
+/// Set by [`init_logger`]: the rings are in use (the MMU is on).
+static BUFFERED: AtomicBool = AtomicBool::new(false);
+/// Set after a write to a ring, cleared by the drainer before it looks: a
+/// drainer that finds it set when it is done goes round again, so a line
+/// written while another core drained is never left behind.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// Bytes the direct path dropped, reported with Bulkhead's next drop notice.
+static DIRECT_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+static BULKHEAD: Mutex<LineRing<[u8; BULKHEAD_RING_BYTES]>> = Mutex::new(LineRing::new());
+static PARTITIONS: [Mutex<PartitionConsole>; MAX_PARTITION_CONSOLES] =
+    [const { Mutex::new(PartitionConsole::new()) }; MAX_PARTITION_CONSOLES];
+/// The UART's owner: whoever holds the drainer is the only one writing to it.
+static UART: Mutex<Drainer> = Mutex::new(Drainer::new());
+/// For each core: 1 + the ring it last wrote to (0: none yet).
+static LAST_RING: [AtomicUsize; PLATFORM.max_cpus] =
+    [const { AtomicUsize::new(0) }; PLATFORM.max_cpus];
+/// For each core: it is inside the console (a print there re-enters it).
+static IN_CONSOLE: [AtomicBool; PLATFORM.max_cpus] =
+    [const { AtomicBool::new(false) }; PLATFORM.max_cpus];
 
 /// Sets (or moves) the console to the PL011 at `base`.
 pub fn init(base: u64) {
     BASE.store(base, Ordering::Release);
 }
 
+/// The console PL011, if [`init`] named one.
+fn registers() -> Option<&'static Pl011Registers> {
+    let base = BASE.load(Ordering::Acquire);
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: `base` was set by `init` to a PL011 MMIO block that the
+    // EL2 identity map (or, before the MMU is on, the flat physical map)
+    // covers as device memory.
+    Some(unsafe { &*(base as *const Pl011Registers) })
+}
+
+/// The console UART as the drainer sees it: a byte goes in only if the FIFO has room.
 struct Pl011;
 
-impl Pl011 {
-    fn put(&self, byte: u8) {
-        let base = BASE.load(Ordering::Acquire);
-        if base == 0 {
-            return;
+impl Uart for Pl011 {
+    fn try_put(&mut self, byte: u8) -> bool {
+        let Some(uart) = registers() else {
+            // No console: the bytes have nowhere to go.
+            return true;
+        };
+        if uart.fr.get() & FR_TXFF != 0 {
+            return false;
         }
-        // SAFETY: `base` was set by `init` to a PL011 MMIO block that the
-        // EL2 identity map covers as device memory.
-        let uart = unsafe { &*(base as *const Pl011Registers) };
-        while uart.fr.get() & FR_TXFF != 0 {}
         uart.dr.set(u32::from(byte));
+        true
     }
 }
 
-impl Write for Pl011 {
+/// A point in time a bounded wait gives up at, measured with the counter.
+struct Deadline {
+    end: u64,
+    /// Polls left: the bound if the counter does not run.
+    polls: u64,
+}
+
+impl Deadline {
+    fn after_us(microseconds: u64) -> Deadline {
+        let frequency = read_sysreg!("cntfrq_el0");
+        let end = if frequency == 0 {
+            u64::MAX
+        } else {
+            let ticks = frequency.saturating_mul(microseconds) / 1_000_000;
+            read_sysreg!("cntpct_el0").saturating_add(ticks)
+        };
+        Deadline {
+            end,
+            polls: microseconds.saturating_mul(256),
+        }
+    }
+
+    fn passed(&mut self) -> bool {
+        self.polls = self.polls.saturating_sub(1);
+        self.polls == 0 || read_sysreg!("cntpct_el0") >= self.end
+    }
+}
+
+/// Locks `mutex`, waiting at most `microseconds` for its holder.
+fn lock_within<T>(mutex: &Mutex<T>, microseconds: u64) -> Option<MutexGuard<'_, T>> {
+    if let Some(guard) = mutex.try_lock() {
+        return Some(guard);
+    }
+    let mut deadline = Deadline::after_us(microseconds);
+    loop {
+        if let Some(guard) = mutex.try_lock() {
+            return Some(guard);
+        }
+        if deadline.passed() {
+            return None;
+        }
+        spin_loop();
+    }
+}
+
+/// Marks this core as inside the console until dropped. With `panic =
+/// "abort"` a panic never drops it, so the panic handler's print sees the
+/// mark and takes the direct path instead of waiting for a lock this core
+/// may hold.
+struct Entered(Option<&'static AtomicBool>);
+
+impl Entered {
+    /// None if this core is already inside the console.
+    fn new() -> Option<Entered> {
+        let Some(flag) = IN_CONSOLE.get(percpu::current_cpu()) else {
+            return Some(Entered(None));
+        };
+        if flag.load(Ordering::Relaxed) {
+            return None;
+        }
+        flag.store(true, Ordering::Relaxed);
+        Some(Entered(Some(flag)))
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0 {
+            flag.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A partition's console: its ring, where its output stands in a line, and
+/// its label for drop notices.
+struct PartitionConsole {
+    ring: LineRing<[u8; PARTITION_RING_BYTES]>,
+    text: GuestText,
+    label: [u8; NOTICE_LABEL_BYTES],
+    label_len: usize,
+}
+
+impl PartitionConsole {
+    const fn new() -> PartitionConsole {
+        PartitionConsole {
+            ring: LineRing::new(),
+            text: GuestText::new(),
+            label: [0; NOTICE_LABEL_BYTES],
+            label_len: 0,
+        }
+    }
+
+    fn set_label(&mut self, label: &str) {
+        let mut len = label.len().min(NOTICE_LABEL_BYTES);
+        while !label.is_char_boundary(len) {
+            len -= 1;
+        }
+        let label = &label.as_bytes()[..len];
+        if self.label.get(..self.label_len) != Some(label) {
+            self.label[..len].copy_from_slice(label);
+            self.label_len = len;
+        }
+    }
+
+    fn label(&self) -> &str {
+        core::str::from_utf8(&self.label[..self.label_len]).unwrap_or("?")
+    }
+}
+
+/// Every ring, for the drainer: Bulkhead's first, then one per partition.
+struct ConsoleRings;
+
+impl Rings for ConsoleRings {
+    fn count(&self) -> usize {
+        1 + MAX_PARTITION_CONSOLES
+    }
+
+    fn with<T>(&self, ring: usize, f: impl FnOnce(&mut LineRing) -> T) -> Option<T> {
+        if ring == BULKHEAD_RING {
+            return Some(f(&mut lock_within(&BULKHEAD, LOCK_WAIT_US)?));
+        }
+        let console = PARTITIONS.get(ring.checked_sub(1)?)?;
+        Some(f(&mut lock_within(console, LOCK_WAIT_US)?.ring))
+    }
+
+    fn drop_notice(&self, ring: usize, dropped: u64, out: &mut dyn fmt::Write) -> fmt::Result {
+        if ring == BULKHEAD_RING {
+            return write!(out, "bulkhead: console: {dropped} bytes dropped");
+        }
+        let console = PARTITIONS
+            .get(ring.wrapping_sub(1))
+            .and_then(|console| lock_within(console, LOCK_WAIT_US));
+        let label = console.as_ref().map_or("?", |console| console.label());
+        write!(out, "[{label}] (console: {dropped} bytes dropped)")
+    }
+}
+
+/// Records that this core now writes to `ring`. If it last wrote to another
+/// ring that still holds whole lines, returns that ring and the position its
+/// output must reach before this core's next line may leave.
+fn switch_to(ring: usize) -> Option<(usize, u64)> {
+    let slot = LAST_RING.get(percpu::current_cpu())?;
+    let last = slot.swap(ring + 1, Ordering::Relaxed).checked_sub(1)?;
+    if last == ring {
+        return None;
+    }
+    let until = ConsoleRings
+        .with(last, |r| {
+            (r.completed_position() > r.position()).then(|| r.completed_position())
+        })
+        .flatten()?;
+    Some((last, until))
+}
+
+/// Drains, taking the UART only if it is free (`wait` None) or after
+/// waiting at most `wait` microseconds for it.
+fn drain_rings(wait: Option<u64>) {
+    for _ in 0..DRAIN_ROUNDS {
+        let drainer = match wait {
+            None => UART.try_lock(),
+            Some(microseconds) => lock_within(&UART, microseconds),
+        };
+        let Some(mut drainer) = drainer else {
+            // The core that has it drains our lines too (see PENDING).
+            return;
+        };
+        PENDING.store(false, Ordering::SeqCst);
+        let end = drainer.drain(&ConsoleRings, &mut Pl011, DRAIN_BUDGET, DrainMode::Lines);
+        drop(drainer);
+        match end {
+            DrainEnd::Idle => {}
+            // The next drain, whoever calls it, goes on from here.
+            DrainEnd::UartFull => return,
+            DrainEnd::Budget => {
+                PENDING.store(true, Ordering::SeqCst);
+                return;
+            }
+        }
+        if !PENDING.load(Ordering::SeqCst) {
+            return;
+        }
+    }
+}
+
+/// Moves whole lines from the rings to the UART while its FIFO has room;
+/// returns at once if another core is draining. Never waits for the UART:
+/// call it wherever output may be waiting (run loop, idle loop, IRQ exits).
+pub fn drain() {
+    if !BUFFERED.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(_entered) = Entered::new() else {
+        return;
+    };
+    drain_rings(None);
+}
+
+/// Drains everything, lines still being written included, waiting for the
+/// UART up to about 10 ms in all; for the last words before power-off and
+/// in the panic handler.
+pub fn flush_bounded() {
+    if !BUFFERED.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(_entered) = Entered::new() else {
+        return;
+    };
+    let mut deadline = Deadline::after_us(FLUSH_WAIT_US);
+    let mut drainer = loop {
+        if let Some(drainer) = UART.try_lock() {
+            break drainer;
+        }
+        if deadline.passed() {
+            return;
+        }
+        spin_loop();
+    };
+    while drainer.drain(
+        &ConsoleRings,
+        &mut Pl011,
+        DRAIN_BUDGET,
+        DrainMode::Everything,
+    ) != DrainEnd::Idle
+    {
+        if deadline.passed() {
+            return;
+        }
+        spin_loop();
+    }
+    // Let the FIFO empty onto the wire before the caller powers off.
+    if let Some(uart) = registers() {
+        while uart.fr.get() & FR_BUSY != 0 && !deadline.passed() {
+            spin_loop();
+        }
+    }
+}
+
+/// Writes straight to the UART, waiting at most [`DIRECT_BYTE_WAIT_US`] for
+/// each FIFO slot; after one timeout it drops the rest and counts it.
+struct Direct {
+    timed_out: bool,
+    dropped: u64,
+}
+
+impl Direct {
+    fn new() -> Direct {
+        Direct {
+            timed_out: false,
+            dropped: 0,
+        }
+    }
+
+    fn put(&mut self, byte: u8) {
+        let Some(uart) = registers() else {
+            return;
+        };
+        if !self.timed_out && uart.fr.get() & FR_TXFF != 0 {
+            let mut deadline = Deadline::after_us(DIRECT_BYTE_WAIT_US);
+            while uart.fr.get() & FR_TXFF != 0 {
+                if deadline.passed() {
+                    self.timed_out = true;
+                    break;
+                }
+                spin_loop();
+            }
+        }
+        if self.timed_out {
+            self.dropped += 1;
+            return;
+        }
+        uart.dr.set(u32::from(byte));
+    }
+
+    fn put_slice(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.put(byte);
+        }
+    }
+
+    fn finish(self) {
+        if self.dropped == 0 {
+            return;
+        }
+        if BUFFERED.load(Ordering::Acquire) {
+            DIRECT_DROPPED.fetch_add(self.dropped, Ordering::Relaxed);
+        } else {
+            // One core, maybe with the MMU off (no exclusive accesses): a
+            // plain read and write.
+            let total = DIRECT_DROPPED.load(Ordering::Relaxed);
+            DIRECT_DROPPED.store(total.saturating_add(self.dropped), Ordering::Relaxed);
+        }
+    }
+}
+
+impl Write for Direct {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         for byte in text.bytes() {
             if byte == b'\n' {
@@ -58,31 +438,140 @@ impl Write for Pl011 {
     }
 }
 
-/// Writes formatted text to the console as one uninterrupted message.
-pub fn print(args: fmt::Arguments) {
-    let _guard = LOCK.lock();
-    let _ = Pl011.write_fmt(args);
+/// Runs `write` on the direct path. Once the rings are in use, it first
+/// takes the UART from the drainer and lets the drainer finish a line it
+/// started (each wait bounded), so the direct text does not land mid-line.
+fn direct(write: impl FnOnce(&mut Direct)) {
+    let mut out = Direct::new();
+    let entered = if BUFFERED.load(Ordering::Acquire) {
+        Entered::new()
+    } else {
+        None
+    };
+    if entered.is_some() {
+        let drainer = lock_within(&UART, LOCK_WAIT_US);
+        if let Some(mut drainer) = drainer {
+            let mut deadline = Deadline::after_us(FLUSH_WAIT_US);
+            while drainer.is_mid_line() && !deadline.passed() {
+                drainer.drain(&ConsoleRings, &mut Pl011, 1, DrainMode::Lines);
+            }
+            write(&mut out);
+        } else {
+            write(&mut out);
+        }
+    } else {
+        write(&mut out);
+    }
+    out.finish();
 }
 
-/// Writes `bytes` from a guest, one `[label] ` prefix per line; returns the count written.
-pub fn write_guest_bytes(label: &str, bytes: &[u8], at_line_start: &mut bool) {
-    let _guard = LOCK.lock();
-    let mut uart = Pl011;
-    for &byte in bytes {
-        if *at_line_start {
-            let _ = write!(uart, "[{label}] ");
-            *at_line_start = false;
-        }
-        match byte {
-            b'\n' => {
-                let _ = uart.write_str("\n");
-                *at_line_start = true;
+/// Bulkhead's ring as a `fmt::Write` target (`\n` as `\r\n`).
+struct RingWriter<'a>(&'a mut LineRing);
+
+impl Write for RingWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                self.0.push(b'\r');
             }
-            b'\r' => {}
-            // Keep control characters from reaching the terminal.
-            0x20..=0x7e | b'\t' => uart.put(byte),
-            _ => uart.put(b'?'),
+            self.0.push(byte);
         }
+        Ok(())
+    }
+}
+
+/// Writes formatted text to the console as one uninterrupted message:
+/// into Bulkhead's ring, then drained (waiting, bounded, for a core that is
+/// draining to hand over the UART, never for the UART itself).
+pub fn print(args: fmt::Arguments) {
+    if !BUFFERED.load(Ordering::Acquire) {
+        direct(|out| {
+            let _ = out.write_fmt(args);
+        });
+        return;
+    }
+    let Some(entered) = Entered::new() else {
+        // Re-entered (a panic inside the console): it may hold any lock.
+        let mut out = Direct::new();
+        let _ = out.write_fmt(args);
+        out.finish();
+        return;
+    };
+    let after = switch_to(BULKHEAD_RING);
+    let Some(mut ring) = lock_within(&BULKHEAD, LOCK_WAIT_US) else {
+        drop(entered);
+        direct(|out| {
+            let _ = out.write_fmt(args);
+        });
+        return;
+    };
+    ring.note_dropped(DIRECT_DROPPED.swap(0, Ordering::Relaxed));
+    if let Some((other, until)) = after {
+        ring.order_after(other, until);
+    }
+    let _ = RingWriter(&mut ring).write_fmt(args);
+    drop(ring);
+    PENDING.store(true, Ordering::SeqCst);
+    drain_rings(Some(LOCK_WAIT_US));
+    drop(entered);
+}
+
+/// Writes CONSOLE_WRITE `bytes` of the partition at index `partition` (its
+/// position in the system), labelled `label`: `[label] ` at each line start,
+/// `\r` dropped, control bytes as `?`. The line state carries over from one
+/// call to the next. Bytes that find no room in the partition's ring are
+/// dropped and reported later; this never waits for the UART.
+pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
+    let console = PARTITIONS
+        .get(partition)
+        .filter(|_| BUFFERED.load(Ordering::Acquire));
+    let Some(console) = console else {
+        direct(|out| write_guest_direct(out, label, bytes));
+        return;
+    };
+    let Some(entered) = Entered::new() else {
+        direct(|out| write_guest_direct(out, label, bytes));
+        return;
+    };
+    let after = switch_to(partition + 1);
+    let mut rest = bytes;
+    let mut refills = 0;
+    let mut first = true;
+    loop {
+        let Some(mut locked) = lock_within(console, LOCK_WAIT_US) else {
+            DIRECT_DROPPED.fetch_add(rest.len() as u64, Ordering::Relaxed);
+            return;
+        };
+        if first {
+            locked.set_label(label);
+            if let Some((other, until)) = after {
+                locked.ring.order_after(other, until);
+            }
+            first = false;
+        }
+        let PartitionConsole { ring, text, .. } = &mut *locked;
+        let taken = text.fill(ring, label, rest, refills >= REFILLS);
+        let free = locked.ring.free();
+        drop(locked);
+        rest = rest.get(taken..).unwrap_or(&[]);
+        PENDING.store(true, Ordering::SeqCst);
+        if rest.is_empty() {
+            break;
+        }
+        drain_rings(None);
+        // Try again only if the drain made room; else drop what is left.
+        let freed = lock_within(console, LOCK_WAIT_US).is_some_and(|c| c.ring.free() > free);
+        refills = if freed { refills + 1 } else { REFILLS };
+    }
+    drop(entered);
+    drain();
+}
+
+/// The direct path of [`write_guest_bytes`] (each call starts a line).
+fn write_guest_direct(out: &mut Direct, label: &str, bytes: &[u8]) {
+    let mut text = GuestText::new();
+    for &byte in bytes {
+        text.encode(label, byte, |output| out.put_slice(output));
     }
 }
 
@@ -115,13 +604,18 @@ impl log::Log for ConsoleLogger {
         }
     }
 
-    fn flush(&self) {}
+    fn flush(&self) {
+        flush_bounded();
+    }
 }
 
 static LOGGER: ConsoleLogger = ConsoleLogger;
 
-/// Installs the console as the `log` backend.
+/// Installs the console as the `log` backend and switches it to its rings
+/// (from here on output never waits for the UART). Call it once, on the
+/// boot CPU, with the MMU on.
 pub fn init_logger() {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
+    BUFFERED.store(true, Ordering::Release);
 }

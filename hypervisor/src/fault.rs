@@ -3,46 +3,19 @@
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::vm;
 use crate::hypercall::Caller;
+use crate::partition::protocol::Site;
 use crate::partition::{self, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
+use bulkhead_core::address::Ipa;
 use bulkhead_core::config::OnFault;
-
-/// Describes the fault from its syndrome, e.g. "stage-2 data abort (write) at IPA 0x42000000".
-fn describe(esr: u64, ipa: u64) -> alloc::string::String {
-    use alloc::format;
-    let class = esr >> 26;
-    let iss = esr & 0x1ff_ffff;
-    match class {
-        0x24 => {
-            let access = if iss & (1 << 6) != 0 { "write" } else { "read" };
-            let walk = if iss & (1 << 7) != 0 {
-                " during a stage-1 table walk"
-            } else {
-                ""
-            };
-            format!("stage-2 data abort ({access}) at IPA {ipa:#x}{walk}")
-        }
-        0x20 => format!("stage-2 instruction abort at IPA {ipa:#x}"),
-        0x18 => format!(
-            "trapped system register access (op0={} op1={} CRn={} CRm={} op2={})",
-            (iss >> 20) & 3,
-            (iss >> 14) & 7,
-            (iss >> 10) & 0xf,
-            (iss >> 1) & 0xf,
-            (iss >> 17) & 7
-        ),
-        _ => format!("unhandled exception class {class:#x}"),
-    }
-}
+use bulkhead_core::decode::esr::{describe, Esr, ExceptionClass};
 
 /// Reports the fault and stops the caller's partition; the vCPU leaves its guest.
 pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
-    let class = esr >> 26;
-    let ipa = if class == 0x24 || class == 0x20 {
-        vm::fault_ipa()
-    } else {
-        0
+    let ipa = match Esr(esr).class() {
+        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower => vm::fault_ipa(),
+        _ => 0,
     };
     let far = vm::far();
     let partition_ref = caller.partition;
@@ -61,34 +34,35 @@ pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> Trap
         partition_ref.label(),
         partition_ref.config.id,
         outcome,
-        describe(esr, ipa),
+        describe(Esr(esr), Ipa(ipa)),
         caller.vcpu.index,
         esr,
         far,
         ipa,
         frame.elr
     );
+    // A fault handler cannot be refused: these wait out another operation
+    // on the partition (servicing this vCPU's mailbox) instead of BUSY.
     match on_fault {
-        OnFault::Restore => {
-            crate::hypercall::checkpoint::restore(caller, partition_ref, true, frame)
-        }
+        OnFault::Restore => crate::hypercall::checkpoint::restore_on_fault(caller, frame),
         OnFault::Restart => {
-            if partition::reset_partition(partition_ref, caller.vcpu.cpu).is_err() {
-                partition::stop_partition(
-                    caller.system,
-                    partition_ref,
-                    StopReason::Fault,
-                    caller.vcpu.cpu,
-                );
-            }
+            let _ = partition::reset_partition(
+                caller.system,
+                partition_ref,
+                caller.vcpu,
+                frame,
+                Site::Interrupted,
+            );
             TrapOutcome::Exit
         }
         OnFault::Stop => {
             partition::stop_partition(
                 caller.system,
                 partition_ref,
+                caller.vcpu,
+                frame,
+                Site::Interrupted,
                 StopReason::Fault,
-                caller.vcpu.cpu,
             );
             TrapOutcome::Exit
         }

@@ -1,50 +1,75 @@
-//! Guest interrupts: physical IRQs to their owner's vCPU, virtual SGIs between vCPUs, and the overflow queues.
+//! Guest interrupts: physical IRQs dispatched through the interrupt-owner table, virtual SGIs between vCPUs, and the overflow queues.
 //!
-//! A physical interrupt reaches EL2 (HCR_EL2.IMO) on the core its owner's
-//! vCPU runs on; it is acknowledged, its priority dropped, and it is put in
-//! a list register with the HW bit, so the guest's EOI deactivates it. When
-//! every list register is busy it waits in the vCPU's queue, refilled on the
-//! maintenance (underflow) interrupt. Virtual SGIs never touch the physical
-//! GIC: the sender marks them pending on the target vCPU and kicks its core.
+//! A physical interrupt reaches EL2 (HCR_EL2.IMO) on the core it is routed
+//! to; it is acknowledged and its priority dropped, then its owner
+//! (`bulkhead_core::irq_owner`) decides: one of Bulkhead's own goes to its
+//! handler in [`HYPERVISOR_INTERRUPTS`]; one of the partition running here
+//! goes into a list register with the HW bit, so the guest's EOI
+//! deactivates it (when every list register is busy it waits in the
+//! vCPU's bounded queue, refilled on the maintenance interrupt); anything
+//! else is deactivated and dropped. Virtual SGIs never touch the physical
+//! GIC: the sender marks them pending on the target vCPU and posts it an
+//! Inject request.
 
 use core::sync::atomic::Ordering;
 
-use bulkhead_core::vgic::GUEST_PPIS;
+use bulkhead_core::decode::SgiRequest;
+use bulkhead_core::irq_owner::Owner;
+use bulkhead_core::protocol::Request;
 
+use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::gic::{self, KICK_SGI, MAINTENANCE_PPI};
 use crate::arch::aarch64::timer::{self, HYPERVISOR_TIMER_PPI};
 use crate::arch::aarch64::vgic_hw::{self, VirtualInterrupt};
-use crate::partition::{Partition, Vcpu};
-use crate::percpu;
+use crate::partition::protocol::Site;
+use crate::partition::{leave_requested, Partition, System, Vcpu};
 use crate::trap::TrapOutcome;
 
-/// Whether `intid` belongs to `partition` when it fires on one of its cores.
-fn owns(partition: &Partition, intid: u32) -> bool {
-    if intid < 32 {
-        GUEST_PPIS.contains(&intid)
-    } else {
-        partition.owns_spi(intid)
-    }
+/// What a handler of one of Bulkhead's own interrupts asks for afterwards.
+#[derive(Clone, Copy, Debug, Default)]
+struct Followups {
+    checkpoint_due: bool,
+}
+
+/// Bulkhead's own interrupts and their handlers; the owner table marks
+/// exactly these INTIDs as Bulkhead's (see [`hypervisor_private`]).
+const HYPERVISOR_INTERRUPTS: [(u32, fn(&mut Followups)); 3] = [
+    // The kick only makes the core look at its mailbox, after the loop.
+    (KICK_SGI, |_| {}),
+    // List registers ran low: refilled by `flush_pending` after the loop.
+    (MAINTENANCE_PPI, |_| {}),
+    (HYPERVISOR_TIMER_PPI, |followups| {
+        timer::disarm_hypervisor_timer();
+        followups.checkpoint_due = true;
+    }),
+];
+
+/// Bulkhead's private (per-core) interrupts, for the owner table.
+pub fn hypervisor_private() -> [u32; 3] {
+    HYPERVISOR_INTERRUPTS.map(|(intid, _)| intid)
 }
 
 /// Handles the physical IRQs pending on this core while its vCPU runs.
 pub fn handle_physical_irqs(
+    system: &System,
     partition: &Partition,
+    partition_index: usize,
     vcpu: &Vcpu,
-    cpu: usize,
-    frame: &mut crate::arch::aarch64::exception::GuestFrame,
+    frame: &mut GuestFrame,
 ) -> TrapOutcome {
-    let mut checkpoint_due = false;
+    let mut followups = Followups::default();
     while let Some(intid) = gic::acknowledge() {
         gic::end_of_interrupt(intid);
-        match intid {
-            KICK_SGI | MAINTENANCE_PPI => gic::deactivate(intid),
-            HYPERVISOR_TIMER_PPI => {
-                timer::disarm_hypervisor_timer();
+        match system.interrupts.owner(intid, Some(partition_index)) {
+            Owner::Hypervisor => {
+                if let Some((_, handler)) =
+                    HYPERVISOR_INTERRUPTS.iter().find(|(own, _)| *own == intid)
+                {
+                    handler(&mut followups);
+                }
                 gic::deactivate(intid);
-                checkpoint_due = true;
             }
-            _ if owns(partition, intid) => {
+            Owner::Partition(index) if index == partition_index => {
                 let priority = partition.hardware_priority(vcpu.index, intid);
                 queue_or_inject(
                     vcpu,
@@ -55,20 +80,15 @@ pub fn handle_physical_irqs(
                     },
                 );
             }
-            // Not routed here by Bulkhead: drop it rather than wedge it active.
-            _ => gic::deactivate(intid),
+            // Not this core's to take: drop it rather than wedge it active.
+            Owner::Partition(_) | Owner::Nobody => gic::deactivate(intid),
         }
     }
     flush_pending(partition, vcpu);
-    if checkpoint_due {
+    if followups.checkpoint_due {
         crate::partition::checkpoint::periodic(partition, vcpu, frame);
     }
-    if partition.pause_requested.load(Ordering::Acquire)
-        && !crate::partition::checkpoint::park(partition, vcpu, frame)
-    {
-        return TrapOutcome::Exit;
-    }
-    if partition.generation() != percpu::run_generation(cpu) {
+    if leave_requested(partition, vcpu, frame, Site::Interrupted) {
         TrapOutcome::Exit
     } else {
         TrapOutcome::Resume
@@ -78,8 +98,10 @@ pub fn handle_physical_irqs(
 fn queue_or_inject(vcpu: &Vcpu, interrupt: VirtualInterrupt) {
     let mut queue = vcpu.overflow.lock();
     if !queue.is_empty() || !vgic_hw::try_inject(interrupt) {
-        if !queue.contains(&interrupt) {
-            queue.push_back(interrupt);
+        // The queue holds each interrupt once and is sized for every one the
+        // vCPU can receive, so it cannot be full here.
+        if !queue.contains(&interrupt) && queue.push_back(interrupt).is_err() {
+            gic::deactivate(interrupt.intid);
         }
         vgic_hw::request_underflow_interrupt(true);
     }
@@ -119,33 +141,20 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
     vgic_hw::request_underflow_interrupt(left != 0 || !queue.is_empty());
 }
 
-/// A trapped write of ICC_SGI1R_EL1 by `sender`: delivers the SGI to the
-/// partition's own vCPUs it names; targets outside the partition are dropped.
+/// A trapped write of an SGI register by `sender`: delivers the SGI to the
+/// partition's own vCPUs it names; targets outside it are dropped.
 pub fn send_sgi(partition: &Partition, sender: &Vcpu, value: u64) {
-    let sgi = ((value >> 24) & 0xf) as u32;
-    let broadcast = value & (1 << 40) != 0;
-    let high_affinity = (value >> 16) & 0xff | (value >> 32) & 0xff | (value >> 48) & 0xff;
-    let range_base = ((value >> 44) & 0xf) * 16;
-    let target_list = value & 0xffff;
-    for target in &partition.vcpus {
-        let named = if broadcast {
-            target.index != sender.index
-        } else {
-            // Virtual MPIDRs are 0..n-1 in Aff0; nothing lives at Aff1..3 != 0.
-            let aff0 = target.index as u64;
-            high_affinity == 0
-                && aff0 >= range_base
-                && aff0 < range_base + 16
-                && target_list & (1 << (aff0 - range_base)) != 0
-        };
-        if !named {
+    let request = SgiRequest::decode(value);
+    let sgi = u32::from(request.intid);
+    for index in request.named_vcpus(sender.index, partition.vcpus.len()) {
+        let Some(target) = partition.vcpus.get(index) else {
             continue;
-        }
+        };
         target.pending_sgis.fetch_or(1 << sgi, Ordering::AcqRel);
         if target.index == sender.index {
             flush_pending(partition, sender);
         } else {
-            gic::send_kick(target.mpidr);
+            target.post(Request::Inject);
         }
     }
 }

@@ -9,6 +9,8 @@ extern crate alloc;
 mod arch;
 mod boot;
 mod console;
+mod emulated;
+mod error;
 mod fault;
 mod heap;
 mod hypercall;

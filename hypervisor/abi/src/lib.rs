@@ -23,6 +23,10 @@ pub mod ret {
     pub const DISABLED: i64 = -8;
     /// PSCI: the entry point is not inside the caller's memory.
     pub const INVALID_ADDRESS: i64 = -9;
+    /// Bulkhead: the target partition is in the middle of another lifecycle
+    /// operation (checkpoint, restore, reset, stop) or did not answer within
+    /// the bound; nothing was done, try again.
+    pub const BUSY: i64 = -10;
 }
 
 /// Arm architecture calls (SMCCC owner 0).

@@ -11,8 +11,13 @@ extern crate alloc;
 
 pub mod address;
 pub mod boot_image;
+pub mod bounded;
 pub mod checkpoint;
 pub mod config;
+pub mod console_ring;
+pub mod decode;
 pub mod guest_dt;
+pub mod irq_owner;
+pub mod protocol;
 pub mod stage2;
 pub mod vgic;

@@ -128,6 +128,7 @@ fn good_two_partition_layout() {
                 manages: Vec::new(),
             },
         ],
+        test_hooks: false,
     };
     assert_eq!(layout, expected);
 

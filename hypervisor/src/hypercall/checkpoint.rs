@@ -1,31 +1,33 @@
 //! Checkpoint hypercalls: take, restore, status (and a test-only corruption hook), on the caller or a partition it manages.
+//!
+//! A call on a partition in the middle of another lifecycle operation
+//! answers BUSY at once; one on a partition that is not running, DENIED:
+//! a manager's core is never made to wait for the partition it manages.
 
 use bulkhead_abi::{ret, vendor};
+use bulkhead_core::decode::{resolve_target, Target};
 
 use super::{set_result, Caller};
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::partition::checkpoint::{self, Origin, Restored};
-use crate::partition::{self, Partition, PartitionState, StopReason};
+use crate::error::Error;
+use crate::partition::checkpoint::{self, Origin, Requester, Restored};
+use crate::partition::protocol::Site;
+use crate::partition::{self, Partition, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
 
-/// The partition `x1` names, if the caller may act on it.
+/// The partition `x1` names, if the caller may act on it: an id that is no
+/// partition is INVALID_PARAMETERS, one the caller does not manage DENIED.
 fn target<'a>(caller: &Caller<'a>, id: u64) -> Result<&'a Partition, i64> {
-    let own = caller.partition;
-    if id == vendor::SELF || id == u64::from(own.config.id) {
-        return Ok(own);
-    }
-    let id = u32::try_from(id).map_err(|_| ret::INVALID_PARAMETERS)?;
-    let partition = caller
-        .system
-        .partitions
-        .iter()
-        .find(|partition| partition.config.id == id)
-        .ok_or(ret::INVALID_PARAMETERS)?;
-    if own.config.manages.contains(&id) {
-        Ok(partition)
-    } else {
-        Err(ret::DENIED)
+    let own = &caller.partition.config;
+    let existing = caller.system.partitions.iter().map(|p| p.config.id);
+    match resolve_target(own.id, &own.manages, id, existing) {
+        Ok(Target::Caller) => Ok(caller.partition),
+        Ok(Target::Managed(id)) => caller
+            .system
+            .partition_by_id(id)
+            .ok_or(ret::INVALID_PARAMETERS),
+        Err(error) => Err(error.smccc_code()),
     }
 }
 
@@ -41,31 +43,19 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
         set_result(frame, ret::NOT_SUPPORTED);
         return TrapOutcome::Resume;
     };
-    // A partition that is off, stopped or being reset has nothing to save or roll back.
-    if target.state() != PartitionState::Running && function != vendor::CHECKPOINT_STATUS {
-        set_result(frame, ret::DENIED);
-        return TrapOutcome::Resume;
-    }
     let itself = core::ptr::eq(target, caller.partition);
-    let cpu = caller.vcpu.cpu;
     match function {
         vendor::CHECKPOINT_TAKE => {
-            let own = itself.then_some(caller.vcpu);
-            let result = match own {
-                Some(vcpu) => {
-                    checkpoint::take(target, cpu, Some((vcpu, &mut *frame)), Origin::Hypercall)
-                }
-                None => checkpoint::take(target, cpu, None, Origin::Hypercall),
+            let requester = Requester {
+                vcpu: caller.vcpu,
+                own_frame: itself.then_some(&mut *frame),
             };
-            match result {
+            match checkpoint::take(target, requester, Origin::Hypercall) {
                 Ok(generation) => {
                     frame.x[0] = ret::SUCCESS as u64;
                     frame.x[1] = generation;
                 }
-                Err(error) => {
-                    log::warn!("partition {}: checkpoint failed: {error}", target.label());
-                    set_result(frame, ret::INTERNAL_FAILURE);
-                }
+                Err(error) => refuse(target, frame, &error),
             }
             TrapOutcome::Resume
         }
@@ -82,6 +72,10 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
             frame.x[3] = stats.pages_copied;
             frame.x[4] = stats.pause_ticks;
             frame.x[5] = stats.taken_at;
+            TrapOutcome::Resume
+        }
+        vendor::CHECKPOINT_CORRUPT_FOR_TEST if !caller.system.test_hooks => {
+            set_result(frame, ret::NOT_SUPPORTED);
             TrapOutcome::Resume
         }
         vendor::CHECKPOINT_CORRUPT_FOR_TEST if !itself => {
@@ -107,48 +101,96 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
     }
 }
 
-/// Rolls `target` back; on the caller itself, success resumes the caller
+/// Sets the error code; a failure other than BUSY/DENIED is also reported.
+fn refuse(target: &Partition, frame: &mut GuestFrame, error: &Error) {
+    if !matches!(error, Error::Busy | Error::NotRunning) {
+        log::warn!("partition {}: checkpoint failed: {error}", target.label());
+    }
+    set_result(frame, error.smccc_code());
+}
+
+/// CHECKPOINT_RESTORE: on the caller itself, success resumes the caller
 /// inside the CHECKPOINT_TAKE that made the checkpoint.
-pub fn restore(
+fn restore(
     caller: &Caller,
     target: &Partition,
     itself: bool,
     frame: &mut GuestFrame,
 ) -> TrapOutcome {
-    let cpu = caller.vcpu.cpu;
-    let result = if itself {
-        checkpoint::restore(target, cpu, Some((caller.vcpu, &mut *frame)))
-    } else {
-        checkpoint::restore(target, cpu, None)
+    let requester = Requester {
+        vcpu: caller.vcpu,
+        own_frame: itself.then_some(&mut *frame),
     };
+    let result = checkpoint::restore(target, requester, false);
+    finish_restore(caller, target, itself, frame, result, Site::Hypercall)
+}
+
+/// `on-fault = "restore"`: rolls the faulting vCPU's own partition back.
+pub fn restore_on_fault(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
+    let requester = Requester {
+        vcpu: caller.vcpu,
+        own_frame: Some(&mut *frame),
+    };
+    let result = checkpoint::restore(caller.partition, requester, true);
+    finish_restore(
+        caller,
+        caller.partition,
+        true,
+        frame,
+        result,
+        Site::Interrupted,
+    )
+}
+
+fn finish_restore(
+    caller: &Caller,
+    target: &Partition,
+    itself: bool,
+    frame: &mut GuestFrame,
+    result: Result<Restored, Error>,
+    site: Site,
+) -> TrapOutcome {
     match result {
-        Ok(Restored::Checkpoint(generation)) => {
+        Ok(Restored::Checkpoint {
+            generation,
+            caller_off,
+        }) => {
             log::info!(
                 "partition {} restored to checkpoint {generation}",
                 target.label()
             );
             if !itself {
                 set_result(frame, ret::SUCCESS);
+                return TrapOutcome::Resume;
+            }
+            if caller_off {
+                caller.vcpu.leave();
+                return TrapOutcome::Exit;
             }
             TrapOutcome::Resume
+        }
+        Ok(Restored::NoCheckpoint) if itself => {
+            log::info!(
+                "partition {} has no checkpoint; restarting it from its image",
+                target.label()
+            );
+            let _ = partition::reset_partition(caller.system, target, caller.vcpu, frame, site);
+            TrapOutcome::Exit
         }
         Ok(Restored::NoCheckpoint) => {
             log::info!(
                 "partition {} has no checkpoint; restarting it from its image",
                 target.label()
             );
-            let restarted = partition::reset_partition(target, cpu);
-            if itself {
-                return TrapOutcome::Exit;
-            }
-            set_result(
-                frame,
-                if restarted.is_ok() {
-                    ret::SUCCESS
-                } else {
-                    ret::INTERNAL_FAILURE
-                },
-            );
+            let code = match partition::reset_foreign(caller.system, target) {
+                Ok(()) => ret::SUCCESS,
+                Err(error) => error.smccc_code(),
+            };
+            set_result(frame, code);
+            TrapOutcome::Resume
+        }
+        Err(error @ (Error::Busy | Error::NotRunning | Error::NoCheckpointPolicy)) => {
+            set_result(frame, error.smccc_code());
             TrapOutcome::Resume
         }
         Err(error) => {
@@ -157,10 +199,18 @@ pub fn restore(
                 target.label(),
                 target.config.id
             );
-            partition::stop_partition(caller.system, target, StopReason::Fault, cpu);
             if itself {
+                partition::stop_partition(
+                    caller.system,
+                    target,
+                    caller.vcpu,
+                    frame,
+                    site,
+                    StopReason::Fault,
+                );
                 return TrapOutcome::Exit;
             }
+            let _ = partition::stop_foreign(caller.system, target, StopReason::Fault);
             set_result(frame, ret::INTERNAL_FAILURE);
             TrapOutcome::Resume
         }

@@ -4,7 +4,10 @@ use bulkhead_abi::{psci, ret};
 
 use super::{set_result, Caller};
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::partition::{self, PowerState, StopReason};
+use bulkhead_core::protocol::{PowerOnRefused, PowerView};
+
+use crate::partition::protocol::Site;
+use crate::partition::{self, StopReason};
 use crate::trap::TrapOutcome;
 
 pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOutcome {
@@ -30,7 +33,12 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
         }
         // Standby only: returning at once is a valid wake-up.
         psci::CPU_SUSPEND_32 | psci::CPU_SUSPEND_64 => set_result(frame, ret::SUCCESS),
-        psci::CPU_OFF => return TrapOutcome::Exit,
+        psci::CPU_OFF => {
+            // Off from here on: a sibling's CPU_ON may start it again at once
+            // (its core takes the new start once this exit unwinds).
+            caller.vcpu.leave();
+            return TrapOutcome::Exit;
+        }
         psci::CPU_ON_32 | psci::CPU_ON_64 => {
             let result = cpu_on(caller, target, entry, context);
             set_result(frame, result);
@@ -42,10 +50,10 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
                         .partition
                         .vcpus
                         .get(index)
-                        .map_or(ret::INVALID_PARAMETERS, |vcpu| match vcpu.power() {
-                            PowerState::On => psci::AFFINITY_ON as i64,
-                            PowerState::Off => psci::AFFINITY_OFF as i64,
-                            PowerState::OnPending => psci::AFFINITY_ON_PENDING as i64,
+                        .map_or(ret::INVALID_PARAMETERS, |vcpu| match vcpu.state().power() {
+                            PowerView::On => psci::AFFINITY_ON as i64,
+                            PowerView::Off => psci::AFFINITY_OFF as i64,
+                            PowerView::OnPending => psci::AFFINITY_ON_PENDING as i64,
                         })
                 }
                 _ => ret::INVALID_PARAMETERS,
@@ -57,24 +65,24 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
             partition::stop_partition(
                 caller.system,
                 caller.partition,
+                caller.vcpu,
+                frame,
+                Site::Hypercall,
                 StopReason::PowerOff,
-                caller.vcpu.cpu,
             );
             return TrapOutcome::Exit;
         }
         psci::SYSTEM_RESET => {
-            if let Err(error) = partition::reset_partition(caller.partition, caller.vcpu.cpu) {
-                log::error!(
-                    "partition {}: reset failed: {error}",
-                    caller.partition.label()
-                );
-                partition::stop_partition(
-                    caller.system,
-                    caller.partition,
-                    StopReason::Fault,
-                    caller.vcpu.cpu,
-                );
-            }
+            // Whatever the outcome (reset, superseded by another vCPU's stop
+            // or reset, or stopped because it could not be reset), this
+            // vCPU leaves its guest.
+            let _ = partition::reset_partition(
+                caller.system,
+                caller.partition,
+                caller.vcpu,
+                frame,
+                Site::Hypercall,
+            );
             return TrapOutcome::Exit;
         }
         _ => set_result(frame, ret::NOT_SUPPORTED),
@@ -126,8 +134,7 @@ fn cpu_on(caller: &Caller, target: u64, entry: u64, context: u64) -> i64 {
     }
     match partition::request_cpu_on(caller.partition, index, entry, context) {
         Ok(()) => ret::SUCCESS,
-        Err(PowerState::On) => ret::ALREADY_ON,
-        Err(PowerState::OnPending) => ret::ON_PENDING,
-        Err(PowerState::Off) => ret::INTERNAL_FAILURE,
+        Err(PowerOnRefused::AlreadyOn) => ret::ALREADY_ON,
+        Err(PowerOnRefused::OnPending) => ret::ON_PENDING,
     }
 }

@@ -38,7 +38,9 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) {
 }
 
 /// CONSOLE_WRITE(x1 = IPA, x2 = length): the whole buffer must be the
-/// caller's; at most CONSOLE_WRITE_MAX bytes are written per call.
+/// caller's; at most CONSOLE_WRITE_MAX bytes are taken per call. They go
+/// into the caller's console ring (bytes it has no room for are dropped
+/// and reported), so the call never waits for the UART.
 fn console_write(caller: &Caller, frame: &mut GuestFrame) {
     let buffer = GuestBuffer::new(frame.x[1], frame.x[2]);
     let Some(bytes) = buffer.check(&caller.partition.config) else {
@@ -46,7 +48,13 @@ fn console_write(caller: &Caller, frame: &mut GuestFrame) {
         return;
     };
     let count = bytes.len().min(vendor::CONSOLE_WRITE_MAX as usize);
-    let mut line_start = caller.partition.console_line_start.lock();
-    console::write_guest_bytes(caller.partition.label(), &bytes[..count], &mut line_start);
+    // The console keeps one ring per partition, by its place in the system.
+    let partition = caller
+        .system
+        .partitions
+        .iter()
+        .position(|partition| core::ptr::eq(partition, caller.partition))
+        .unwrap_or(usize::MAX);
+    console::write_guest_bytes(partition, caller.partition.label(), &bytes[..count]);
     set_result(frame, count as i64);
 }

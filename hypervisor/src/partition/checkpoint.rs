@@ -1,27 +1,31 @@
-//! Checkpoint and restore of a partition: pause its vCPUs at a rendezvous, save or load state and memory, resume.
+//! Checkpoint and restore of a partition: hold its vCPUs, save or load state and memory, let them go.
 //!
 //! The first checkpoint copies all memory; afterwards stage 2 is
 //! write-protected and the write-fault handler records dirty pages, so a
 //! checkpoint copies only the pages written since the slot it overwrites
 //! was last written (two slots: see `bulkhead_core::checkpoint`). All work
-//! runs on the core that asked (a vCPU of the partition, or its manager's),
-//! while the partition's other cores wait in EL2: other partitions never pause.
+//! runs on the core that asked (a vCPU of the partition, its manager's, or
+//! the periodic timer's), under the partition's operation slot, while the
+//! partition's other vCPUs are held (`super::protocol`): other partitions
+//! never pause, and nothing here allocates.
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bulkhead_core::address::{Ipa, PAGE_SIZE};
-use bulkhead_core::checkpoint::{CheckpointStore, DirtyTracker, Generation};
+use bulkhead_core::bounded::BoundedList;
+use bulkhead_core::checkpoint::{CheckpointStore, DirtyTracker, Generation, Slot};
 use bulkhead_core::config::{CheckpointPolicy, Partition as PartitionConfig};
+use bulkhead_core::protocol::{Operation, VcpuState};
 use bulkhead_core::vgic::VirtualGic;
 use spin::Mutex;
 
-use super::runtime::Partition;
-use super::vcpu::Vcpu;
+use super::protocol::{self, Operator, Site};
+use super::runtime::{Partition, PartitionState};
+use super::vcpu::{AfterPark, Vcpu};
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::arch::aarch64::snapshot::VcpuSnapshot;
-use crate::arch::aarch64::{gic, timer, vm};
+use crate::arch::aarch64::snapshot::{VcpuSnapshot, SNAPSHOT_BYTES};
+use crate::arch::aarch64::{timer, vm};
+use crate::error::Error;
 
 /// What one checkpoint cost.
 #[derive(Clone, Copy, Debug, Default)]
@@ -33,62 +37,59 @@ pub struct CheckpointStats {
     pub taken_at: u64,
 }
 
-/// A partition's checkpointing: its policy, store and dirty tracking.
+/// A partition's checkpointing: its policy, store and dirty tracking, all sized at boot.
 pub struct Checkpointing {
     pub policy: CheckpointPolicy,
     store: Mutex<CheckpointStore<'static>>,
     tracker: Mutex<DirtyTracker>,
-    /// The emulated distributor as it was at the current checkpoint.
-    gic_model: Mutex<Option<VirtualGic>>,
+    /// The emulated distributor as it was at the current checkpoint (a
+    /// copy made at boot, overwritten in place by each checkpoint).
+    gic_model: Mutex<VirtualGic>,
     pub stats: Mutex<CheckpointStats>,
     next_generation: AtomicU64,
     /// Whether stage 2 is write-protected for tracking.
     tracking: AtomicBool,
     /// Pages made writable again by write faults since the last protection:
-    /// the only ones a later checkpoint must protect again.
-    unprotected: Mutex<Vec<Ipa>>,
+    /// the only ones a later checkpoint must protect again. One entry per
+    /// page at most, so its boot-time capacity (every page) always suffices.
+    unprotected: Mutex<BoundedList<Ipa>>,
 }
 
 /// First byte of a stored vCPU state: whether the vCPU was on.
 const STATE_ON: u8 = 1;
 const STATE_OFF: u8 = 0;
 
-fn regions(config: &PartitionConfig) -> Vec<(Ipa, u64)> {
-    config
-        .memory
-        .iter()
-        .map(|region| (region.ipa, region.size))
-        .collect()
-}
-
 impl Checkpointing {
     /// Formats the store the layout reserved for `config`.
     pub fn new(
         config: &PartitionConfig,
         policy: &CheckpointPolicy,
-    ) -> Result<Checkpointing, String> {
-        use alloc::format;
-        let size =
-            usize::try_from(policy.store.size).map_err(|_| String::from("store too large"))?;
+        vgic: &VirtualGic,
+    ) -> Result<Checkpointing, Error> {
+        let size = usize::try_from(policy.store.size)
+            .map_err(|_| Error::Store(bulkhead_core::checkpoint::StoreError::SizeOverflow))?;
         // SAFETY: the validator guarantees the store lies in RAM and overlaps
         // no partition, module, other store or the hypervisor; EL2 maps RAM
         // as normal memory and nothing else ever references this range.
         let bytes =
             unsafe { core::slice::from_raw_parts_mut(policy.store.start.0 as *mut u8, size) };
-        let regions = regions(config);
-        let store = CheckpointStore::format(bytes, &regions, config.cpus.len())
-            .map_err(|error| format!("checkpoint store: {error}"))?;
-        let tracker =
-            DirtyTracker::new(&regions).map_err(|error| format!("dirty tracking: {error}"))?;
+        let regions: alloc::vec::Vec<(Ipa, u64)> = config
+            .memory
+            .iter()
+            .map(|region| (region.ipa, region.size))
+            .collect();
+        let store = CheckpointStore::format(bytes, &regions, config.cpus.len())?;
+        let tracker = DirtyTracker::new(&regions)?;
+        let pages = usize::try_from(config.memory_bytes() / PAGE_SIZE).unwrap_or(usize::MAX);
         Ok(Checkpointing {
             policy: *policy,
             store: Mutex::new(store),
             tracker: Mutex::new(tracker),
-            gic_model: Mutex::new(None),
+            gic_model: Mutex::new(vgic.clone()),
             stats: Mutex::new(CheckpointStats::default()),
             next_generation: AtomicU64::new(1),
             tracking: AtomicBool::new(false),
-            unprotected: Mutex::new(Vec::new()),
+            unprotected: Mutex::new(BoundedList::with_capacity(pages)),
         })
     }
 
@@ -97,106 +98,37 @@ impl Checkpointing {
     }
 }
 
-/// The counter, for timestamps and pause lengths.
-fn now() -> u64 {
-    crate::arch::aarch64::sysreg::read_sysreg!("cntpct_el0")
+/// Who asks for a checkpoint or restore, and from where.
+pub struct Requester<'a, 'f> {
+    /// The asking core's own vCPU (of this partition or of its manager).
+    pub vcpu: &'a Vcpu,
+    /// Its trap frame, when the vCPU belongs to the partition itself (its
+    /// state is saved from it, and a restore loads into it).
+    pub own_frame: Option<&'f mut GuestFrame>,
 }
 
-/// The vCPU `vcpu` parks here when its partition pauses: it saves its
-/// state, waits for the release, and loads the (possibly restored) state.
-///
-/// Returns false if the vCPU must leave its guest: the partition was
-/// restored to a checkpoint in which it was off.
-pub fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame) -> bool {
-    let snapshot = VcpuSnapshot::capture(frame, vcpu.pending_sgis.load(Ordering::Acquire));
-    *vcpu.snapshot.lock() = Some(snapshot);
-    vcpu.parked.store(true, Ordering::Release);
-    while partition.pause_requested.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-    }
-    let mut keep_running = true;
-    if vcpu.reload.swap(false, Ordering::AcqRel) {
-        keep_running = vcpu.snapshot.lock().is_some();
-        load_snapshot(partition, vcpu, frame);
-    }
-    vcpu.parked.store(false, Ordering::Release);
-    keep_running
-}
-
-/// Loads `vcpu.snapshot` into this core and `frame`.
-fn load_snapshot(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame) {
-    let snapshot = vcpu.snapshot.lock().clone();
-    if let Some(snapshot) = snapshot {
-        vcpu.clear_pending_interrupts();
-        snapshot.apply(frame);
-        vcpu.pending_sgis
-            .store(snapshot.pending_sgis as u32, Ordering::Release);
-        // Hardware interrupts in flight at the checkpoint were active in the
-        // GIC then: make them so again, so the guest's EOI finds them.
-        for intid in snapshot.hardware_interrupts() {
-            partition.set_physical_active(vcpu.index, intid);
+impl Requester<'_, '_> {
+    fn operator(&self) -> Operator<'_> {
+        Operator {
+            vcpu: self.vcpu,
+            member: self.own_frame.is_some(),
         }
     }
-}
-
-/// Pauses every vCPU of `partition` but the caller's (if it is one of
-/// them): kicks them and waits until each is parked or out of its guest.
-fn pause(partition: &Partition, caller_cpu: usize) {
-    partition.pause_requested.store(true, Ordering::Release);
-    for vcpu in partition.vcpus.iter().filter(|vcpu| vcpu.cpu != caller_cpu) {
-        gic::send_kick(vcpu.mpidr);
-    }
-    for vcpu in partition.vcpus.iter().filter(|vcpu| vcpu.cpu != caller_cpu) {
-        while vcpu.in_guest() && !vcpu.parked.load(Ordering::Acquire) {
-            core::hint::spin_loop();
-        }
-    }
-}
-
-/// Takes the partition's lifecycle lock. A vCPU of the partition that has
-/// to wait parks meanwhile if another core pauses the partition, so two
-/// vCPUs checkpointing at once cannot wait for each other forever.
-fn lock_lifecycle<'a>(
-    partition: &'a Partition,
-    caller: &mut Option<(&Vcpu, &mut GuestFrame)>,
-) -> spin::MutexGuard<'a, ()> {
-    loop {
-        if let Some(guard) = partition.lifecycle.try_lock() {
-            return guard;
-        }
-        if partition.pause_requested.load(Ordering::Acquire) {
-            if let Some((vcpu, frame)) = caller.as_mut() {
-                let _ = park(partition, vcpu, frame);
-            }
-        }
-        core::hint::spin_loop();
-    }
-}
-
-fn resume(partition: &Partition) {
-    partition.pause_requested.store(false, Ordering::Release);
 }
 
 /// Write-protects the partition's RAM and flushes its TLB entries: all of
 /// it the first time, afterwards only the pages write faults re-enabled.
-fn protect_memory(
-    partition: &Partition,
-    checkpointing: &Checkpointing,
-) -> Result<(), &'static str> {
+fn protect_memory(partition: &Partition, checkpointing: &Checkpointing) -> Result<(), Error> {
     let mut stage2 = partition.stage2.lock();
     let mut unprotected = checkpointing.unprotected.lock();
     if checkpointing.tracking.load(Ordering::Acquire) {
-        for page in unprotected.drain(..) {
-            stage2
-                .write_protect(page, PAGE_SIZE)
-                .map_err(|_| "stage-2 write protection failed")?;
+        for page in unprotected.drain() {
+            stage2.write_protect(page, PAGE_SIZE)?;
         }
     } else {
         unprotected.clear();
         for region in &partition.config.memory {
-            stage2
-                .write_protect(region.ipa, region.size)
-                .map_err(|_| "stage-2 write protection failed")?;
+            stage2.write_protect(region.ipa, region.size)?;
         }
     }
     drop((stage2, unprotected));
@@ -229,67 +161,90 @@ pub fn handle_write_fault(partition: &Partition, ipa: u64) -> bool {
         vm::invalidate_guest_stage1();
         return true;
     }
+    if checkpointing.unprotected.lock().push(page).is_err() {
+        // Cannot happen (one entry per page); refusing keeps tracking exact.
+        return false;
+    }
     if stage2.make_writable_page(page).is_err() {
         return false;
     }
     drop(stage2);
-    checkpointing.unprotected.lock().push(page);
     vm::invalidate_ipa(page.0);
     true
 }
 
-/// Takes a checkpoint of `partition`. `caller` is the calling vCPU and its
-/// frame when the partition checkpoints itself (its saved state then
-/// resumes in the call with x0 = RESTORED after a restore). Returns the generation.
-pub fn take(
-    partition: &Partition,
-    caller_cpu: usize,
-    caller: Option<(&Vcpu, &mut GuestFrame)>,
-    origin: Origin,
-) -> Result<u64, String> {
+/// Claims the partition's operation slot: a refused claim is BUSY, and a
+/// partition that is not running has nothing to save or roll back.
+fn claim<'a>(
+    partition: &'a Partition,
+    requester: &mut Requester,
+    operation: Operation,
+    wait: bool,
+) -> Result<bulkhead_core::protocol::Claim<'a>, Error> {
+    let claim = match (&mut requester.own_frame, wait) {
+        (Some(frame), true) => protocol::claim_own(
+            partition,
+            requester.vcpu,
+            frame,
+            Site::Interrupted,
+            operation,
+        )
+        .map_err(|_| Error::NotRunning)?,
+        _ => partition
+            .operation
+            .try_claim(operation)
+            .map_err(|_| Error::Busy)?,
+    };
+    if partition.state() != PartitionState::Running {
+        return Err(Error::NotRunning);
+    }
+    Ok(claim)
+}
+
+/// Takes a checkpoint of `partition`. When the requester is one of its
+/// vCPUs, its state is saved as it must look when a restore resumes it (a
+/// CHECKPOINT_TAKE returns RESTORED). Returns the generation.
+pub fn take(partition: &Partition, mut requester: Requester, origin: Origin) -> Result<u64, Error> {
     let checkpointing = partition
         .checkpointing
         .as_ref()
-        .ok_or(String::from("no checkpoint policy"))?;
-    let mut caller = caller;
-    let _lifecycle = lock_lifecycle(partition, &mut caller);
-    let started = now();
-    pause(partition, caller_cpu);
+        .ok_or(Error::NoCheckpointPolicy)?;
+    let _claim = claim(partition, &mut requester, Operation::Checkpoint, false)?;
+    let started = timer::now();
+    let operator = requester.operator();
+    protocol::hold_others(partition, &operator).map_err(|_| Error::Busy)?;
     let generation = checkpointing.next_generation.fetch_add(1, Ordering::AcqRel);
-    if let Some((vcpu, frame)) = caller {
-        // Saved as it must look when a restore resumes it: a CHECKPOINT_TAKE
-        // returns RESTORED; an interrupted guest just goes on.
+    if let Some(frame) = requester.own_frame.as_deref() {
         let mut resumed = frame.clone();
         if origin == Origin::Hypercall {
             resumed.x[0] = bulkhead_abi::vendor::RESTORED;
             resumed.x[1] = generation;
         }
-        let snapshot = VcpuSnapshot::capture(&resumed, vcpu.pending_sgis.load(Ordering::Acquire));
-        *vcpu.snapshot.lock() = Some(snapshot);
+        let snapshot = VcpuSnapshot::capture(
+            &resumed,
+            requester.vcpu.pending_sgis.load(Ordering::Acquire),
+        );
+        *requester.vcpu.snapshot.lock() = Some(snapshot);
     }
-    let result = write_checkpoint(partition, checkpointing, caller_cpu, generation, started);
-    let pages = match result {
-        Ok(pages) => pages,
-        Err(error) => {
-            resume(partition);
-            return Err(error);
-        }
-    };
-    *checkpointing.gic_model.lock() = Some(partition.vgic.lock().clone());
-    let protected = protect_memory(partition, checkpointing);
-    checkpointing
-        .tracking
-        .store(protected.is_ok(), Ordering::Release);
-    resume(partition);
-    let pause_ticks = now().saturating_sub(started);
+    let own = requester.own_frame.is_some().then_some(requester.vcpu);
+    let written = write_checkpoint(partition, checkpointing, own, generation, started);
+    let result = written.and_then(|pages| {
+        let vgic = partition.vgic.lock();
+        checkpointing.gic_model.lock().clone_from(&vgic);
+        let protected = protect_memory(partition, checkpointing);
+        checkpointing
+            .tracking
+            .store(protected.is_ok(), Ordering::Release);
+        protected.map(|()| pages)
+    });
+    protocol::let_go_others(partition, &operator);
+    let pages = result?;
     let mut stats = checkpointing.stats.lock();
     stats.generation = generation;
     stats.taken += 1;
     stats.pages_copied = pages;
-    stats.pause_ticks = pause_ticks;
+    stats.pause_ticks = timer::now().saturating_sub(started);
     stats.taken_at = started;
-    drop(stats);
-    protected.map_err(String::from)?;
     Ok(generation)
 }
 
@@ -297,16 +252,13 @@ pub fn take(
 fn write_checkpoint(
     partition: &Partition,
     checkpointing: &Checkpointing,
-    caller_cpu: usize,
+    own: Option<&Vcpu>,
     generation: u64,
     started: u64,
-) -> Result<u64, String> {
-    use alloc::format;
+) -> Result<u64, Error> {
     let mut store = checkpointing.store.lock();
     let mut tracker = checkpointing.tracker.lock();
-    let mut writer = store
-        .begin(Generation(generation), started)
-        .map_err(|error| format!("{error}"))?;
+    let mut writer = store.begin(Generation(generation), started)?;
     let slot = writer.slot();
     // A device that masters DMA writes memory behind stage 2's back: with
     // one, every checkpoint copies all memory.
@@ -318,35 +270,38 @@ fn write_checkpoint(
     if writer.needs_every_page() || dma {
         tracker.invalidate(slot);
     }
+    let mut state = [0u8; 1 + SNAPSHOT_BYTES];
     for vcpu in &partition.vcpus {
-        let mut state = Vec::new();
+        let on =
+            own.is_some_and(|own| core::ptr::eq(own, vcpu)) || vcpu.state() == VcpuState::Parked;
         let snapshot = vcpu.snapshot.lock();
-        match snapshot.as_ref() {
-            Some(snapshot) if vcpu.in_guest() || vcpu.cpu == caller_cpu => {
-                state.push(STATE_ON);
-                state.extend_from_slice(&snapshot.to_bytes());
+        let length = match snapshot.as_ref() {
+            Some(snapshot) if on => {
+                state[0] = STATE_ON;
+                snapshot.write_bytes(&mut state[1..]);
+                state.len()
             }
-            _ => state.push(STATE_OFF),
-        }
-        writer
-            .write_vcpu_state(vcpu.index, &state)
-            .map_err(|error| format!("{error}"))?;
+            _ => {
+                state[0] = STATE_OFF;
+                1
+            }
+        };
+        writer.write_vcpu_state(vcpu.index, &state[..length])?;
     }
     let mut pages = 0;
     for ipa in tracker.since(slot).iter_dirty() {
         let pa = partition
             .config
             .ipa_to_pa(ipa, PAGE_SIZE)
-            .ok_or(String::from("dirty page outside memory"))?;
+            .ok_or(Error::OutsideMemory(ipa))?;
         // SAFETY: `ipa_to_pa` checked that the page is the partition's RAM,
-        // identity-mapped at EL2; its vCPUs are paused, so nothing writes it.
+        // identity-mapped at EL2; its vCPUs are held, so nothing writes it
+        // (but DMA, for which every page is copied).
         let page = unsafe { &*(pa.0 as *const [u8; 4096]) };
-        writer
-            .write_page(ipa, page)
-            .map_err(|error| format!("{error}"))?;
+        writer.write_page(ipa, page)?;
         pages += 1;
     }
-    writer.finish().map_err(|error| format!("{error}"))?;
+    writer.finish()?;
     tracker.committed(slot);
     Ok(pages)
 }
@@ -374,130 +329,141 @@ pub fn arm_periodic(partition: &Partition, vcpu: &Vcpu) {
 }
 
 /// The EL2 timer fired on the partition's first vCPU: checkpoint, re-arm.
+/// A checkpoint that finds the partition busy (a reset, a manager's
+/// checkpoint) is skipped: the next period takes one.
 pub fn periodic(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame) {
-    if let Err(error) = take(partition, vcpu.cpu, Some((vcpu, frame)), Origin::Timer) {
-        log::warn!(
+    let requester = Requester {
+        vcpu,
+        own_frame: Some(frame),
+    };
+    match take(partition, requester, Origin::Timer) {
+        Ok(_) | Err(Error::Busy) | Err(Error::NotRunning) => {}
+        Err(error) => log::warn!(
             "partition {}: periodic checkpoint failed: {error}",
             partition.label()
-        );
+        ),
     }
     arm_periodic(partition, vcpu);
 }
 
 /// What a restore did.
 pub enum Restored {
-    /// The partition runs on from its last checkpoint.
-    Checkpoint(u64),
+    /// The partition runs on from its last checkpoint (this generation);
+    /// `caller_off`: the requesting vCPU was off in it and must leave its guest.
+    Checkpoint { generation: u64, caller_off: bool },
     /// It had none: restart it from its image instead.
     NoCheckpoint,
 }
 
-/// Rolls `partition` back to its last checkpoint. On an error the partition
-/// has not been touched (nothing is copied before the checkpoint verifies).
+/// Rolls `partition` back to its last checkpoint. `wait`: a requester of
+/// the partition itself that cannot be refused (its fault handler) waits
+/// for a busy partition, servicing its mailbox; anyone else gets BUSY. On
+/// an error the partition has not been touched (nothing is copied before
+/// the checkpoint verifies).
 pub fn restore(
     partition: &Partition,
-    caller_cpu: usize,
-    caller: Option<(&Vcpu, &mut GuestFrame)>,
-) -> Result<Restored, String> {
+    mut requester: Requester,
+    wait: bool,
+) -> Result<Restored, Error> {
     let checkpointing = partition
         .checkpointing
         .as_ref()
-        .ok_or(String::from("no checkpoint policy"))?;
-    let mut caller = caller;
-    let lifecycle = lock_lifecycle(partition, &mut caller);
+        .ok_or(Error::NoCheckpointPolicy)?;
+    let claim = claim(partition, &mut requester, Operation::Restore, wait)?;
     let Some(current) = checkpointing.store.lock().current() else {
         return Ok(Restored::NoCheckpoint);
     };
-    pause(partition, caller_cpu);
-    let copied = copy_back(partition, checkpointing, current.slot);
-    if let Err(error) = copied {
-        resume(partition);
-        drop(lifecycle);
+    let operator = requester.operator();
+    protocol::hold_others(partition, &operator).map_err(|_| Error::Busy)?;
+    if let Err(error) = copy_back(partition, checkpointing, current.slot) {
+        protocol::let_go_others(partition, &operator);
         return Err(error);
     }
-    if let Some(model) = checkpointing.gic_model.lock().clone() {
-        *partition.vgic.lock() = model;
-    }
+    partition
+        .vgic
+        .lock()
+        .clone_from(&checkpointing.gic_model.lock());
     let protected = protect_memory(partition, checkpointing);
     checkpointing
         .tracking
         .store(protected.is_ok(), Ordering::Release);
-    for vcpu in partition.vcpus.iter().filter(|vcpu| vcpu.cpu != caller_cpu) {
+    let own = requester.own_frame.is_some().then_some(requester.vcpu);
+    let caller_off = own.is_some_and(|vcpu| vcpu.snapshot.lock().is_none());
+    for vcpu in &partition.vcpus {
+        if own.is_some_and(|own| core::ptr::eq(own, vcpu)) {
+            continue;
+        }
         let was_on = vcpu.snapshot.lock().is_some();
-        if vcpu.parked.load(Ordering::Acquire) {
-            // Runs on from its snapshot, or leaves the guest if it was off then.
-            vcpu.reload.store(true, Ordering::Release);
-        } else if was_on {
-            vcpu.start_from_snapshot.store(true, Ordering::Release);
-            vcpu.force_on_pending(0, 0);
-            gic::send_kick(vcpu.mpidr);
+        match (vcpu.state(), was_on) {
+            (VcpuState::Parked, true) => vcpu.set_after_park(AfterPark::Reload),
+            (VcpuState::Parked, false) => vcpu.set_after_park(AfterPark::Leave),
+            (_, true) => {
+                vcpu.start_from_snapshot.store(true, Ordering::Release);
+                vcpu.held_power_on(0, 0);
+            }
+            (_, false) => vcpu.held_power_off(),
         }
     }
-    resume(partition);
-    if let Some((vcpu, frame)) = caller {
-        load_snapshot(partition, vcpu, frame);
+    protocol::let_go_others(partition, &operator);
+    if let Some(frame) = requester.own_frame.as_deref_mut() {
+        protocol::load_snapshot(partition, requester.vcpu, frame);
     }
-    drop(lifecycle);
-    protected.map_err(String::from)?;
-    Ok(Restored::Checkpoint(current.generation.0))
+    drop(claim);
+    protected?;
+    Ok(Restored::Checkpoint {
+        generation: current.generation.0,
+        caller_off,
+    })
 }
 
 /// Verifies, then copies back the dirty pages and the vCPU states.
 fn copy_back(
     partition: &Partition,
     checkpointing: &Checkpointing,
-    slot: bulkhead_core::checkpoint::Slot,
-) -> Result<(), String> {
-    use alloc::format;
+    slot: Slot,
+) -> Result<(), Error> {
     let store = checkpointing.store.lock();
     let mut tracker = checkpointing.tracker.lock();
-    let pages: Vec<Ipa> = store.pages_to_restore(tracker.since(slot)).collect();
-    store
-        .verify_pages(slot, pages.iter().copied())
-        .map_err(|error| format!("{error}"))?;
-    let mut snapshots = Vec::new();
+    store.verify_pages(slot, store.pages_to_restore(tracker.since(slot)))?;
+    // Every vCPU state must parse before anything is overwritten.
     for vcpu in &partition.vcpus {
-        let state = store
-            .vcpu_state(slot, vcpu.index)
-            .map_err(|error| format!("{error}"))?;
-        match state.split_first() {
-            Some((&STATE_ON, bytes)) => {
-                let snapshot = VcpuSnapshot::from_bytes(bytes)
-                    .ok_or(format!("vCPU {} state is truncated", vcpu.index))?;
-                snapshots.push(Some(snapshot));
-            }
-            _ => snapshots.push(None),
+        let state = store.vcpu_state(slot, vcpu.index)?;
+        if let Some((&STATE_ON, bytes)) = state.split_first() {
+            VcpuSnapshot::from_bytes(bytes)
+                .ok_or(Error::VcpuStateTruncated { vcpu: vcpu.index })?;
         }
     }
-    for ipa in &pages {
-        let page = store
-            .page(slot, *ipa)
-            .ok_or(format!("page {:#x} missing from the checkpoint", ipa.0))?;
+    for ipa in store.pages_to_restore(tracker.since(slot)) {
+        let page = store.page(slot, ipa).ok_or(Error::PageMissing(ipa))?;
         let pa = partition
             .config
-            .ipa_to_pa(*ipa, PAGE_SIZE)
-            .ok_or(String::from("page outside memory"))?;
+            .ipa_to_pa(ipa, PAGE_SIZE)
+            .ok_or(Error::OutsideMemory(ipa))?;
         // SAFETY: `ipa_to_pa` checked the page is the partition's RAM; its
-        // vCPUs are paused.
+        // vCPUs are held.
         unsafe { core::ptr::copy_nonoverlapping(page.as_ptr(), pa.0 as *mut u8, page.len()) };
     }
     tracker.restored(slot);
-    for (vcpu, snapshot) in partition.vcpus.iter().zip(snapshots) {
-        *vcpu.snapshot.lock() = snapshot;
+    for vcpu in &partition.vcpus {
+        let state = store.vcpu_state(slot, vcpu.index)?;
+        *vcpu.snapshot.lock() = match state.split_first() {
+            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes),
+            _ => None,
+        };
     }
     Ok(())
 }
 
 /// Test-only hook: damages the stored copy of the page at `ipa` in the current checkpoint.
-pub fn corrupt_for_test(partition: &Partition, ipa: u64) -> Result<(), String> {
-    use alloc::format;
+pub fn corrupt_for_test(partition: &Partition, ipa: u64) -> Result<(), Error> {
     let checkpointing = partition
         .checkpointing
         .as_ref()
-        .ok_or(String::from("no checkpoint policy"))?;
+        .ok_or(Error::NoCheckpointPolicy)?;
     let mut store = checkpointing.store.lock();
-    let current = store.current().ok_or(String::from("no checkpoint"))?;
-    store
-        .corrupt_page_for_test(current.slot, Ipa(ipa & !(PAGE_SIZE - 1)))
-        .map_err(|error| format!("{error}"))
+    let current = store.current().ok_or(Error::Store(
+        bulkhead_core::checkpoint::StoreError::NoCheckpoint,
+    ))?;
+    store.corrupt_page_for_test(current.slot, Ipa(ipa & !(PAGE_SIZE - 1)))?;
+    Ok(())
 }

@@ -1,9 +1,15 @@
-//! Partition lifecycle across cores: CPU_ON, stop (SYSTEM_OFF or fault) and reset.
+//! Partition lifecycle across cores: CPU_ON, stop (SYSTEM_OFF or fault) and reset, through the cross-core protocol.
 
+use bulkhead_core::protocol::{HoldAttempt, Operation, PowerOnRefused, Request};
+
+use super::protocol::{self, Serviced, Site, EXIT_TIMEOUT_MS};
 use super::runtime::{Partition, PartitionState};
 use super::system::System;
-use super::vcpu::PowerState;
+use super::vcpu::Vcpu;
+use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::gic;
+use crate::arch::aarch64::timer::Deadline;
+use crate::error::Error;
 
 /// Why a partition stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,33 +20,46 @@ pub enum StopReason {
     Fault,
 }
 
-/// Makes every other vCPU of `partition` leave its guest soon.
-fn kick_others(partition: &Partition, except_cpu: usize) {
-    for vcpu in partition.vcpus.iter().filter(|vcpu| vcpu.cpu != except_cpu) {
-        gic::send_kick(vcpu.mpidr);
-    }
-}
-
-/// Stops `partition` for good. Returns false if it was not running (someone
-/// else is already stopping or resetting it).
+/// Stops `partition` for good, from `vcpu` (one of its own, on its core),
+/// which then leaves its guest. Never waits for another core: the others
+/// are told to leave and do so at their next exit. Returns false if the
+/// partition was not running (another vCPU stopped or reset it first).
 pub fn stop_partition(
     system: &System,
     partition: &Partition,
+    vcpu: &Vcpu,
+    frame: &mut GuestFrame,
+    site: Site,
     reason: StopReason,
-    caller_cpu: usize,
 ) -> bool {
-    let _lifecycle = partition.lifecycle.lock();
+    let Ok(claim) = protocol::claim_own(partition, vcpu, frame, site, Operation::Stop) else {
+        return false;
+    };
     if partition.state() != PartitionState::Running {
         return false;
     }
+    stop_claimed(system, partition, reason);
+    drop(claim);
+    true
+}
+
+/// Stops a partition whose operation slot the caller holds.
+pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopReason) {
     partition.set_state(match reason {
         StopReason::PowerOff => PartitionState::Off,
         StopReason::Fault => PartitionState::Stopped,
     });
-    partition.bump_generation();
-    kick_others(partition, caller_cpu);
-    for vcpu in &partition.vcpus {
-        vcpu.force_off();
+    for other in &partition.vcpus {
+        // Out of its guest: powered off where it is. In it: told to leave
+        // (the state write above comes first, so a core that starts it now
+        // sees the partition stopped and does not run it).
+        match other.cell.hold() {
+            HoldAttempt::Held => {
+                other.held_power_off();
+                other.cell.let_go();
+            }
+            HoldAttempt::Running => other.post(Request::Exit),
+        }
     }
     let remaining = system.partition_died();
     log::info!(
@@ -54,40 +73,121 @@ pub fn stop_partition(
         },
         remaining
     );
-    true
 }
 
-/// Resets `partition`: all its vCPUs leave the guest, the pristine image and
-/// guest DT are copied in again, and vCPU 0 boots. Called from a vCPU of the
-/// partition (`caller_cpu`), which must then leave its guest too.
-pub fn reset_partition(partition: &Partition, caller_cpu: usize) -> Result<(), &'static str> {
-    let _lifecycle = partition.lifecycle.lock();
+/// Why a reset did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetError {
+    /// Another vCPU stopped or reset the partition first: just leave.
+    Superseded,
+    /// A vCPU did not leave its guest in time, or the images could not be
+    /// reloaded: the partition was stopped instead.
+    Stopped,
+}
+
+/// Resets `partition` from `vcpu` (one of its own, on its core): every
+/// other vCPU leaves its guest, the pristine image and guest DT are copied
+/// in again, and vCPU 0 boots. The caller leaves its guest afterwards;
+/// it is already off, so the new vCPU 0 may CPU_ON it at once.
+pub fn reset_partition(
+    system: &System,
+    partition: &Partition,
+    vcpu: &Vcpu,
+    frame: &mut GuestFrame,
+    site: Site,
+) -> Result<(), ResetError> {
+    let claim = protocol::claim_own(partition, vcpu, frame, site, Operation::Reset)
+        .map_err(|_| ResetError::Superseded)?;
     if partition.state() != PartitionState::Running {
-        return Err("partition is not running");
+        return Err(ResetError::Superseded);
     }
+    // The caller is off from here on: it only unwinds.
+    vcpu.leave();
+    let reset = reset_claimed(system, partition);
+    drop(claim);
+    reset
+}
+
+/// Resets `partition` from another partition's core (a manager restoring a
+/// partition that has no checkpoint). Busy if another operation holds it.
+pub fn reset_foreign(system: &System, partition: &Partition) -> Result<(), Error> {
+    let claim = partition
+        .operation
+        .try_claim(Operation::Reset)
+        .map_err(|_| Error::Busy)?;
+    if partition.state() != PartitionState::Running {
+        return Err(Error::NotRunning);
+    }
+    let reset = reset_claimed(system, partition);
+    drop(claim);
+    reset.map_err(|_| Error::NotRunning)
+}
+
+/// Stops `partition` from another partition's core (a manager whose
+/// restore found a corrupted checkpoint). Busy if another operation holds it.
+pub fn stop_foreign(
+    system: &System,
+    partition: &Partition,
+    reason: StopReason,
+) -> Result<(), Error> {
+    let claim = partition
+        .operation
+        .try_claim(Operation::Stop)
+        .map_err(|_| Error::Busy)?;
+    if partition.state() != PartitionState::Running {
+        return Err(Error::NotRunning);
+    }
+    stop_claimed(system, partition, reason);
+    drop(claim);
+    Ok(())
+}
+
+/// The reset itself, under the caller's claim; every vCPU in its guest is
+/// told to leave and waited for (with a deadline).
+fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetError> {
     partition.set_state(PartitionState::Resetting);
-    partition.bump_generation();
-    kick_others(partition, caller_cpu);
-    for vcpu in partition.vcpus.iter().filter(|vcpu| vcpu.cpu != caller_cpu) {
-        while vcpu.in_guest() {
+    let deadline = Deadline::after_ms(EXIT_TIMEOUT_MS);
+    for other in &partition.vcpus {
+        let mut posted = false;
+        while other.cell.hold() == HoldAttempt::Running {
+            if !posted {
+                other.post(Request::Exit);
+                posted = true;
+            }
+            if deadline.passed() {
+                log::error!(
+                    "partition {}: vCPU {} did not leave its guest within {EXIT_TIMEOUT_MS} ms; stopping it instead of resetting",
+                    partition.label(),
+                    other.index
+                );
+                stop_claimed(system, partition, StopReason::Fault);
+                return Err(ResetError::Stopped);
+            }
             core::hint::spin_loop();
         }
-        vcpu.force_off();
     }
+    // Every vCPU is out of its guest and held: nothing runs the partition.
     partition.reset_interrupts();
-    partition.load_images()?;
-    for vcpu in &partition.vcpus {
-        if vcpu.index == 0 {
-            vcpu.force_on_pending(partition.placement.kernel.0, partition.placement.dtb.0);
-        } else if vcpu.cpu != caller_cpu {
-            vcpu.force_off();
+    if let Err(error) = partition.load_images() {
+        log::error!("partition {}: reset failed: {error}", partition.label());
+        stop_claimed(system, partition, StopReason::Fault);
+        return Err(ResetError::Stopped);
+    }
+    for other in &partition.vcpus {
+        other.clear_pending_interrupts();
+        if other.index == 0 {
+            other.held_power_on(partition.placement.kernel.0, partition.placement.dtb.0);
+        } else {
+            other.held_power_off();
         }
+        other
+            .start_from_snapshot
+            .store(false, core::sync::atomic::Ordering::SeqCst);
     }
     partition.set_state(PartitionState::Running);
-    partition.bump_generation();
-    if let Some(first) = partition.vcpus.first() {
-        if first.cpu != caller_cpu {
-            gic::send_kick(first.mpidr);
+    for other in &partition.vcpus {
+        if other.cell.let_go() {
+            gic::send_kick(other.mpidr);
         }
     }
     log::info!(
@@ -104,9 +204,27 @@ pub fn request_cpu_on(
     target: usize,
     entry: u64,
     context: u64,
-) -> Result<(), PowerState> {
-    let vcpu = partition.vcpus.get(target).ok_or(PowerState::Off)?;
-    vcpu.request_on(entry, context)?;
+) -> Result<(), PowerOnRefused> {
+    let vcpu = partition
+        .vcpus
+        .get(target)
+        .ok_or(PowerOnRefused::AlreadyOn)?;
+    vcpu.power_on(entry, context)?;
     gic::send_kick(vcpu.mpidr);
     Ok(())
+}
+
+/// Whether a vCPU core's guest run must end: its partition is not running.
+pub fn must_leave(partition: &Partition) -> bool {
+    partition.state() != PartitionState::Running
+}
+
+/// Services the vCPU's mailbox at an EL2 exit; true if it must leave its guest.
+pub fn leave_requested(
+    partition: &Partition,
+    vcpu: &Vcpu,
+    frame: &mut GuestFrame,
+    site: Site,
+) -> bool {
+    protocol::service(partition, vcpu, frame, site) == Serviced::Exit || must_leave(partition)
 }

@@ -3,12 +3,16 @@
 pub mod checkpoint;
 mod lifecycle;
 mod memory;
+pub mod protocol;
 mod runtime;
 mod system;
 mod vcpu;
 
-pub use lifecycle::{request_cpu_on, reset_partition, stop_partition, StopReason};
+pub use lifecycle::{
+    leave_requested, request_cpu_on, reset_foreign, reset_partition, stop_foreign, stop_partition,
+    StopReason,
+};
 pub use memory::GuestBuffer;
 pub use runtime::{Partition, PartitionState};
 pub use system::{system, System};
-pub use vcpu::{PowerState, Vcpu};
+pub use vcpu::Vcpu;

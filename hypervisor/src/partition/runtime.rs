@@ -1,6 +1,5 @@
 //! A partition at run time: its validated configuration, stage-2 map, guest DT and state.
 
-use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
@@ -8,13 +7,18 @@ use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::boot_image::{self, BootPlacement};
 use bulkhead_core::config::{self, Board, Module};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
+use bulkhead_core::protocol::OperationSlot;
 use bulkhead_core::stage2::{Access, MemoryKind, Stage2};
-use bulkhead_core::vgic::{Ownership, PhysicalGic, VirtualGic, Width};
+use bulkhead_core::vgic::{
+    Ownership, PhysicalGic, VirtualGic, Width, DISTRIBUTOR_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE,
+};
 use spin::Mutex;
 
 use super::vcpu::Vcpu;
 use crate::arch::aarch64::cache;
-use crate::arch::aarch64::vgic_hw::HardwareGic;
+use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
+use crate::emulated::{Registry, VgicDistributor, VgicRedistributors};
+use crate::error::Error;
 
 /// Where a partition is in its life.
 #[repr(u8)]
@@ -71,56 +75,56 @@ pub struct Partition {
     stage2_root: u64,
     /// Locked: checkpoint tracking write-protects and re-enables pages at run time.
     pub stage2: Mutex<Stage2>,
-    /// Set while a checkpoint or restore holds the partition's vCPUs in EL2.
-    pub pause_requested: core::sync::atomic::AtomicBool,
+    /// The lifecycle operation (checkpoint, restore, reset, stop) under way, if any.
+    pub operation: OperationSlot,
     pub checkpointing: Option<super::checkpoint::Checkpointing>,
-    /// The board DTB the guest DT is generated from (kept for the life of the hypervisor).
-    board_dtb: &'static [u8],
+    /// The guest DT, built at boot; each start patches its boot count.
+    guest_dtb: Vec<u8>,
+    /// Where `/chosen/bulkhead,boot-count`'s value lies in `guest_dtb`.
+    boot_count_offset: Option<usize>,
     /// Starts so far (first boot and every reset).
     starts: AtomicU32,
     /// Where the image, guest DT and initrd go in the partition.
     pub placement: BootPlacement,
     pub vcpus: Vec<Vcpu>,
+    /// Changed only by the holder of `operation`.
     state: AtomicU8,
-    /// Bumped on every stop or reset; a vCPU whose run started under an
-    /// older generation must leave its guest.
-    generation: AtomicU32,
-    /// Serializes stop/reset so two vCPUs cannot tear the partition down at once.
-    pub(super) lifecycle: Mutex<()>,
     /// The partition's emulated GIC distributor and redistributors.
     pub vgic: Mutex<VirtualGic>,
+    /// Its trapped IPA ranges and the devices emulated behind them.
+    pub emulated: Registry,
     /// SPIs (bit per INTID) the partition owns: read on every interrupt, so kept outside the lock.
     owned_spis: [u32; 32],
     /// Physical RD_base of the redistributor of each vCPU's core.
     pub redistributor_frames: Vec<u64>,
     /// Physical distributor base.
     distributor: u64,
-    /// Whether the partition's next CONSOLE_WRITE byte starts a line.
-    pub console_line_start: Mutex<bool>,
 }
 
 impl Partition {
-    /// Builds the partition's stage-2 map and guest DT from its validated configuration.
+    /// Builds the partition's stage-2 map and guest DT from its validated
+    /// configuration, and sizes every structure it will use at run time.
     pub fn new(
         config: config::Partition,
         board: &Board,
         board_dtb: &'static [u8],
         redistributor_frames: Vec<u64>,
-    ) -> Result<Partition, alloc::string::String> {
-        use alloc::format;
-        let vmid = u16::try_from(config.id)
-            .map_err(|_| format!("partition id {} does not fit a VMID", config.id))?;
+    ) -> Result<Partition, Error> {
+        let vmid = u16::try_from(config.id).map_err(|_| Error::VmidTooLarge(config.id))?;
         let mut stage2 = Stage2::new();
         for region in &config.memory {
-            stage2
-                .map(
-                    region.ipa,
-                    region.pa,
-                    region.size,
-                    MemoryKind::Normal,
-                    Access::ReadWrite,
-                )
-                .map_err(|error| format!("memory {:?}: {error:?}", region.ipa))?;
+            stage2.map(
+                region.ipa,
+                region.pa,
+                region.size,
+                MemoryKind::Normal,
+                Access::ReadWrite,
+            )?;
+            if config.checkpoint.is_some() {
+                // Dirty tracking works on 4 KiB pages: split now, so that it
+                // never allocates a table while the guest runs.
+                stage2.split_to_pages(region.ipa, region.size)?;
+            }
         }
         for device in &config.devices {
             for reg in &device.regs {
@@ -140,19 +144,16 @@ impl Partition {
                 }
                 // Device registers are mapped at IPA == PA, whole pages.
                 let start = reg.start.0 & !(PAGE_SIZE - 1);
-                let end = reg
-                    .end()
-                    .map(|end| end.next_multiple_of(PAGE_SIZE))
-                    .ok_or_else(|| format!("device {}: reg wraps", device.path))?;
-                stage2
-                    .map(
-                        Ipa(start),
-                        PhysAddr(start),
-                        end - start,
-                        MemoryKind::Device,
-                        Access::ReadWrite,
-                    )
-                    .map_err(|error| format!("device {}: {error:?}", device.path))?;
+                let Some(end) = reg.end().map(|end| end.next_multiple_of(PAGE_SIZE)) else {
+                    continue;
+                };
+                stage2.map(
+                    Ipa(start),
+                    PhysAddr(start),
+                    end - start,
+                    MemoryKind::Device,
+                    Access::ReadWrite,
+                )?;
             }
         }
         // A layout reserves a slot for the initrd; the guest is told only the
@@ -165,12 +166,11 @@ impl Partition {
         // The placement rule reserves a fixed 2 MiB for the DT, so it can be
         // computed before the DT (which names the initrd's place) exists.
         let header = boot_image::parse_image_header(module_bytes(&config.kernel, 64));
-        let placement = boot_image::placement(&config, header.as_ref(), 0)
-            .map_err(|error| error.to_string())?;
+        let placement = boot_image::placement(&config, header.as_ref(), 0)?;
         let initrd = placement
             .initrd
             .zip(config.initrd.as_ref().map(|initrd| initrd.size));
-        // Built here once to check it; rebuilt at every start with the boot count.
+        // Built once; every start patches its boot count in place.
         let guest_dtb = guest_dt::build(
             board_dtb,
             &config,
@@ -179,21 +179,25 @@ impl Partition {
                 initrd,
                 boot_count: 1,
             },
-        )
-        .map_err(|error| format!("guest device tree: {error}"))?;
-        boot_image::placement(&config, header.as_ref(), guest_dtb.len() as u64)
-            .map_err(|error| error.to_string())?;
-        let vcpus = config
-            .cpus
-            .iter()
-            .enumerate()
-            .map(|(index, &cpu)| Vcpu::new(index, cpu, board.cpus.get(cpu).map_or(0, |c| c.mpidr)))
-            .collect();
+        )?;
+        let boot_count_offset = guest_dt::boot_count_offset(&guest_dtb);
+        boot_image::placement(&config, header.as_ref(), guest_dtb.len() as u64)?;
         let spis: Vec<u32> = config
             .devices
             .iter()
             .flat_map(|device| device.interrupts.iter().copied())
             .filter(|&intid| (32..1020).contains(&intid))
+            .collect();
+        // Every interrupt a vCPU can be sent: its PPIs and the partition's SPIs.
+        let interrupt_sources = GUEST_PPIS.len() + spis.len();
+        let vcpus = config
+            .cpus
+            .iter()
+            .enumerate()
+            .map(|(index, &cpu)| {
+                let mpidr = board.cpus.get(cpu).map_or(0, |c| c.mpidr);
+                Vcpu::new(index, cpu, mpidr, interrupt_sources)
+            })
             .collect();
         let mut owned_spis = [0u32; 32];
         for &intid in &spis {
@@ -207,11 +211,28 @@ impl Partition {
         let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs);
         let distributor = board.gic.as_ref().map_or(0, |gic| gic.distributor.start.0);
         let checkpointing = match config.checkpoint.as_ref() {
-            Some(policy) => Some(super::checkpoint::Checkpointing::new(&config, policy)?),
+            Some(policy) => Some(super::checkpoint::Checkpointing::new(
+                &config, policy, &vgic,
+            )?),
             None => None,
         };
+        let mut emulated = Registry::default();
+        if let Some(gic) = board.gic.as_ref() {
+            let redistributors = config.cpus.len() as u64 * REDISTRIBUTOR_STRIDE;
+            emulated
+                .add(gic.distributor.start.0, DISTRIBUTOR_SIZE, &VgicDistributor)
+                .and_then(|()| {
+                    emulated.add(
+                        gic.redistributors.start.0,
+                        redistributors,
+                        &VgicRedistributors,
+                    )
+                })
+                .map_err(|_| Error::EmulatedOverlap)?;
+        }
         let stage2_root = stage2.root_address();
         Ok(Partition {
+            emulated,
             stage2_root,
             vgic: Mutex::new(vgic),
             owned_spis,
@@ -220,16 +241,14 @@ impl Partition {
             config,
             vmid,
             stage2: Mutex::new(stage2),
-            pause_requested: core::sync::atomic::AtomicBool::new(false),
+            operation: OperationSlot::new(),
             checkpointing,
-            board_dtb,
+            guest_dtb,
+            boot_count_offset,
             starts: AtomicU32::new(0),
             placement,
             vcpus,
             state: AtomicU8::new(PartitionState::Running as u8),
-            generation: AtomicU32::new(0),
-            lifecycle: Mutex::new(()),
-            console_line_start: Mutex::new(true),
         })
     }
 
@@ -241,28 +260,30 @@ impl Partition {
 
     /// The priority the guest gave a hardware interrupt (read back from the physical GIC).
     pub fn hardware_priority(&self, vcpu: usize, intid: u32) -> u8 {
-        let mut gic = self.hardware_gic();
-        let value = if intid < 32 {
-            gic.read_redistributor(vcpu, 0x1_0400 + u64::from(intid), Width::Byte)
+        if intid < 32 {
+            match self.redistributor_frames.get(vcpu) {
+                Some(&frame) => vgic_hw::read_priority(frame, 0x1_0400 + u64::from(intid)),
+                None => 0,
+            }
+        } else if self.owns_spi(intid) {
+            vgic_hw::read_priority(self.distributor, 0x400 + u64::from(intid))
         } else {
-            gic.read_distributor(0x400 + u64::from(intid), Width::Byte)
-        };
-        value as u8
+            0
+        }
     }
 
-    /// The physical GIC as this partition's vGIC model may reach it.
+    /// The physical GIC as this partition's vGIC model may reach it, owned
+    /// while the value lives (take it before the vGIC lock).
     pub fn hardware_gic(&self) -> HardwareGic<'_> {
-        HardwareGic {
-            distributor: self.distributor,
-            redistributors: &self.redistributor_frames,
-        }
+        HardwareGic::acquire(self.distributor, &self.redistributor_frames)
     }
 
     /// Puts the partition's interrupts in their reset state, virtual and physical.
     pub fn reset_interrupts(&self) {
+        let mut hardware = self.hardware_gic();
         let mut vgic = self.vgic.lock();
         vgic.reset();
-        vgic.reset_physical(&mut self.hardware_gic());
+        vgic.reset_physical(&mut hardware);
     }
 
     pub fn label(&self) -> &str {
@@ -285,46 +306,30 @@ impl Partition {
         }
     }
 
+    /// SeqCst, with the vCPU states: see `bulkhead_core::protocol::VcpuCell::apply`.
     pub fn state(&self) -> PartitionState {
-        PartitionState::from_raw(self.state.load(Ordering::Acquire))
+        PartitionState::from_raw(self.state.load(Ordering::SeqCst))
     }
 
     pub(super) fn set_state(&self, state: PartitionState) {
-        self.state.store(state as u8, Ordering::Release);
+        self.state.store(state as u8, Ordering::SeqCst);
     }
 
-    pub fn generation(&self) -> u32 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    pub(super) fn bump_generation(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Copies the pristine guest image and the guest DT into the partition's
-    /// memory and makes them visible to a guest running with caches off.
-    /// Called with no vCPU of the partition in its guest.
-    pub fn load_images(&self) -> Result<(), &'static str> {
+    /// Copies the pristine guest image and the guest DT (with this start's
+    /// boot count) into the partition's memory and makes them visible to a
+    /// guest running with caches off. Called with no vCPU of the partition
+    /// in its guest (at boot, or under a reset's claim).
+    pub fn load_images(&self) -> Result<(), Error> {
         let boot_count = self.starts.fetch_add(1, Ordering::AcqRel).saturating_add(1);
-        let initrd = self
-            .placement
-            .initrd
-            .zip(self.config.initrd.as_ref().map(|initrd| initrd.size));
-        let guest_dtb = guest_dt::build(
-            self.board_dtb,
-            &self.config,
-            &GuestDtOptions {
-                bootargs: None,
-                initrd,
-                boot_count,
-            },
-        )
-        .map_err(|_| "guest device tree could not be rebuilt")?;
         self.copy_in(
             self.placement.kernel,
             module_bytes(&self.config.kernel, u64::MAX),
         )?;
-        self.copy_in(self.placement.dtb, &guest_dtb)?;
+        self.copy_in(self.placement.dtb, &self.guest_dtb)?;
+        if let Some(offset) = self.boot_count_offset {
+            let ipa = Ipa(self.placement.dtb.0 + offset as u64);
+            self.copy_in(ipa, &boot_count.to_be_bytes())?;
+        }
         if let (Some(ipa), Some(initrd)) = (self.placement.initrd, self.config.initrd.as_ref()) {
             self.copy_in(ipa, module_bytes(initrd, u64::MAX))?;
         }
@@ -333,11 +338,11 @@ impl Partition {
 
     /// Copies `bytes` to `ipa` and cleans them to the point of coherency (the
     /// guest starts with caches off).
-    fn copy_in(&self, ipa: Ipa, bytes: &[u8]) -> Result<(), &'static str> {
+    fn copy_in(&self, ipa: Ipa, bytes: &[u8]) -> Result<(), Error> {
         let pa = self
             .config
             .ipa_to_pa(ipa, bytes.len() as u64)
-            .ok_or("boot image outside the partition's memory")?;
+            .ok_or(Error::ImageOutsideMemory)?;
         // SAFETY: `ipa_to_pa` checked that the destination lies inside this
         // partition's memory, identity-mapped at EL2; no vCPU of the
         // partition runs now, and the source (a boot module or the heap)

@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bulkhead_core::config::Board;
+use bulkhead_core::irq_owner::InterruptOwners;
 use spin::Once;
 
 use super::runtime::Partition;
@@ -11,6 +12,10 @@ use super::runtime::Partition;
 pub struct System {
     pub board: Board,
     pub partitions: Vec<Partition>,
+    /// Who each interrupt belongs to (built from the layout at boot).
+    pub interrupts: InterruptOwners,
+    /// The layout enabled the test-only hypercalls.
+    pub test_hooks: bool,
     /// For each logical CPU: (partition index, vCPU index), or None if idle.
     pub cpu_map: Vec<Option<(usize, usize)>>,
     /// Partitions still running or resetting; at zero the machine powers off.
@@ -19,9 +24,22 @@ pub struct System {
 
 static SYSTEM: Once<System> = Once::new();
 
+/// Where a core belongs.
+pub struct Placement<'a> {
+    /// Index of the partition in `System::partitions` (and the owner table).
+    pub index: usize,
+    pub partition: &'a Partition,
+    pub vcpu: &'a super::Vcpu,
+}
+
 impl System {
     /// Publishes the system; boot CPU, once, before secondaries start.
-    pub fn install(board: Board, partitions: Vec<Partition>) -> &'static System {
+    pub fn install(
+        board: Board,
+        partitions: Vec<Partition>,
+        interrupts: InterruptOwners,
+        test_hooks: bool,
+    ) -> &'static System {
         let mut cpu_map = Vec::new();
         cpu_map.resize(board.cpus.len(), None);
         for (partition_index, partition) in partitions.iter().enumerate() {
@@ -35,6 +53,8 @@ impl System {
         SYSTEM.call_once(|| System {
             board,
             partitions,
+            interrupts,
+            test_hooks,
             cpu_map,
             alive,
         })
@@ -42,9 +62,26 @@ impl System {
 
     /// The partition and vCPU that `cpu` runs.
     pub fn assignment(&self, cpu: usize) -> Option<(&Partition, &super::Vcpu)> {
-        let (partition, vcpu) = (*self.cpu_map.get(cpu)?)?;
-        let partition = self.partitions.get(partition)?;
-        Some((partition, partition.vcpus.get(vcpu)?))
+        self.placement(cpu)
+            .map(|placement| (placement.partition, placement.vcpu))
+    }
+
+    /// The partition (and its index) and vCPU that `cpu` runs.
+    pub fn placement(&self, cpu: usize) -> Option<Placement<'_>> {
+        let (index, vcpu) = (*self.cpu_map.get(cpu)?)?;
+        let partition = self.partitions.get(index)?;
+        Some(Placement {
+            index,
+            partition,
+            vcpu: partition.vcpus.get(vcpu)?,
+        })
+    }
+
+    /// The partition with layout id `id`.
+    pub fn partition_by_id(&self, id: u32) -> Option<&Partition> {
+        self.partitions
+            .iter()
+            .find(|partition| partition.config.id == id)
     }
 
     /// Records that a partition went from alive to off/stopped; returns how many remain.

@@ -1,30 +1,25 @@
-//! A vCPU: one physical core pinned to a partition, and its PSCI power state.
+//! A vCPU: one physical core pinned to a partition, its protocol cell, and what it keeps across pauses.
 
-use alloc::collections::VecDeque;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
+use bulkhead_core::bounded::BoundedQueue;
+use bulkhead_core::protocol::{PowerOnRefused, Request, Transition, VcpuCell, VcpuState};
 use spin::Mutex;
 
+use crate::arch::aarch64::gic;
 use crate::arch::aarch64::snapshot::VcpuSnapshot;
 use crate::arch::aarch64::vgic_hw::VirtualInterrupt;
 
-/// PSCI view of a vCPU (AFFINITY_INFO answers 0, 1, 2 in this order).
+/// What a parked vCPU does once its partition's operation lets it go.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowerState {
-    On = 0,
-    Off = 1,
-    OnPending = 2,
-}
-
-impl PowerState {
-    fn from_raw(raw: u8) -> PowerState {
-        match raw {
-            0 => PowerState::On,
-            2 => PowerState::OnPending,
-            _ => PowerState::Off,
-        }
-    }
+pub enum AfterPark {
+    /// Run on from where it parked.
+    Resume = 0,
+    /// Load its snapshot (a restore happened) and run from there.
+    Reload = 1,
+    /// Leave the guest (restored to a checkpoint in which it was off).
+    Leave = 2,
 }
 
 pub struct Vcpu {
@@ -34,115 +29,106 @@ pub struct Vcpu {
     pub cpu: usize,
     /// Physical MPIDR of that core, for SGIs and firmware calls.
     pub mpidr: u64,
-    power: AtomicU8,
-    entry: AtomicU64,
-    context: AtomicU64,
-    /// Whether the core is currently executing (or trapped from) the guest.
-    in_guest: AtomicBool,
+    /// Its state and mailbox (`bulkhead_core::protocol`).
+    pub cell: VcpuCell,
+    /// Entry point and context of the next start: written with the
+    /// PowerOn transition under this lock, read with the Start transition.
+    start: Mutex<(u64, u64)>,
     /// Virtual SGIs (bit n = SGI n) waiting for a list register on this vCPU.
     pub pending_sgis: AtomicU32,
-    /// Interrupts that found every list register busy, oldest first.
-    pub overflow: Mutex<VecDeque<VirtualInterrupt>>,
+    /// Interrupts that found every list register busy, oldest first; sized
+    /// at boot for every interrupt the vCPU can receive, so it never grows.
+    pub overflow: Mutex<BoundedQueue<VirtualInterrupt>>,
     /// State saved at the last pause (checkpoint), or to load on a restore.
     pub snapshot: Mutex<Option<VcpuSnapshot>>,
-    /// Waiting in EL2 while its partition is paused.
-    pub parked: AtomicBool,
-    /// Load `snapshot` when the pause ends (a restore happened).
-    pub reload: AtomicBool,
+    /// Set by an operation before it lets a parked vCPU go.
+    after_park: AtomicU8,
     /// Start from `snapshot` instead of a PSCI entry point (restored while off).
     pub start_from_snapshot: AtomicBool,
 }
 
 impl Vcpu {
-    pub fn new(index: usize, cpu: usize, mpidr: u64) -> Vcpu {
+    /// `interrupts`: how many distinct interrupts can be queued for it.
+    pub fn new(index: usize, cpu: usize, mpidr: u64, interrupts: usize) -> Vcpu {
         Vcpu {
             index,
             cpu,
             mpidr,
-            power: AtomicU8::new(PowerState::Off as u8),
-            entry: AtomicU64::new(0),
-            context: AtomicU64::new(0),
-            in_guest: AtomicBool::new(false),
+            cell: VcpuCell::new(),
+            start: Mutex::new((0, 0)),
             pending_sgis: AtomicU32::new(0),
-            overflow: Mutex::new(VecDeque::new()),
+            overflow: Mutex::new(BoundedQueue::with_capacity(interrupts)),
             snapshot: Mutex::new(None),
-            parked: AtomicBool::new(false),
-            reload: AtomicBool::new(false),
+            after_park: AtomicU8::new(AfterPark::Resume as u8),
             start_from_snapshot: AtomicBool::new(false),
         }
     }
 
-    pub fn power(&self) -> PowerState {
-        PowerState::from_raw(self.power.load(Ordering::Acquire) & 0x7f)
+    pub fn state(&self) -> VcpuState {
+        self.cell.state()
     }
 
-    /// Off -> OnPending with the given entry point; Err(current state) otherwise.
-    pub fn request_on(&self, entry: u64, context: u64) -> Result<(), PowerState> {
-        // Claim the vCPU first so two racing CPU_ONs cannot both succeed.
-        self.power
-            .compare_exchange(
-                PowerState::Off as u8,
-                PowerState::OnPending as u8 | 0x80,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .map_err(|raw| PowerState::from_raw(raw & 0x7f))?;
-        self.entry.store(entry, Ordering::Relaxed);
-        self.context.store(context, Ordering::Relaxed);
-        self.power
-            .store(PowerState::OnPending as u8, Ordering::Release);
+    /// PSCI CPU_ON: records the entry point and makes the vCPU pending.
+    pub fn power_on(&self, entry: u64, context: u64) -> Result<(), PowerOnRefused> {
+        let mut start = self.start.lock();
+        self.cell.power_on()?;
+        *start = (entry, context);
         Ok(())
     }
 
-    /// Forces OnPending (partition reset), whatever the state.
-    pub fn force_on_pending(&self, entry: u64, context: u64) {
-        self.entry.store(entry, Ordering::Relaxed);
-        self.context.store(context, Ordering::Relaxed);
-        self.power
-            .store(PowerState::OnPending as u8, Ordering::Release);
+    /// Its own core: OnPending -> Running, with the entry point to start at.
+    /// An exit request left from its last run is dropped first (one posted
+    /// once it runs stays); a pause request stays: it was posted while the
+    /// vCPU was last running, by an operation that still wants it parked.
+    pub fn start(&self) -> Option<(u64, u64)> {
+        let start = self.start.lock();
+        self.cell.mailbox.withdraw(Request::Exit);
+        self.cell.apply(Transition::Start).ok()?;
+        Some(*start)
     }
 
-    /// OnPending -> On, returning (entry, context); None if not pending.
-    pub fn take_pending_start(&self) -> Option<(u64, u64)> {
-        self.power
-            .compare_exchange(
-                PowerState::OnPending as u8,
-                PowerState::On as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .ok()?;
-        Some((
-            self.entry.load(Ordering::Relaxed),
-            self.context.load(Ordering::Relaxed),
-        ))
+    /// An operation holding this vCPU: it will start at `entry` once let go.
+    pub fn held_power_on(&self, entry: u64, context: u64) {
+        let mut start = self.start.lock();
+        if self.cell.apply(Transition::HeldPowerOn).is_ok() {
+            *start = (entry, context);
+        }
     }
 
-    /// On -> Off after the vCPU left its guest; leaves a pending restart alone.
-    pub fn power_off_if_on(&self) {
-        let _ = self.power.compare_exchange(
-            PowerState::On as u8,
-            PowerState::Off as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+    /// An operation holding this vCPU: it stays off once let go.
+    pub fn held_power_off(&self) {
+        let _ = self.cell.apply(Transition::HeldPowerOff);
     }
 
-    pub fn force_off(&self) {
-        self.power.store(PowerState::Off as u8, Ordering::Release);
+    /// Its own core left the guest (a no-op if an operation already moved it).
+    pub fn leave(&self) {
+        let _ = self.cell.apply(Transition::Leave);
     }
 
-    pub fn set_in_guest(&self, value: bool) {
-        self.in_guest.store(value, Ordering::Release);
+    /// Leaves a request and kicks the vCPU's core so that it looks.
+    pub fn post(&self, request: Request) {
+        self.cell.mailbox.post(request);
+        gic::send_kick(self.mpidr);
+    }
+
+    pub fn set_after_park(&self, what: AfterPark) {
+        self.after_park.store(what as u8, Ordering::SeqCst);
+    }
+
+    pub fn take_after_park(&self) -> AfterPark {
+        match self
+            .after_park
+            .swap(AfterPark::Resume as u8, Ordering::SeqCst)
+        {
+            1 => AfterPark::Reload,
+            2 => AfterPark::Leave,
+            _ => AfterPark::Resume,
+        }
     }
 
     /// Forgets every interrupt waiting for this vCPU (it is starting afresh).
     pub fn clear_pending_interrupts(&self) {
         self.pending_sgis.store(0, Ordering::Release);
         self.overflow.lock().clear();
-    }
-
-    pub fn in_guest(&self) -> bool {
-        self.in_guest.load(Ordering::Acquire)
     }
 }

@@ -68,6 +68,21 @@ pub fn restore(target: u64) -> i64 {
     call(vendor::CHECKPOINT_RESTORE, target, 0, 0)
 }
 
+/// CHECKPOINT_RESTORE on another partition, asked again while it answers
+/// BUSY (another operation, such as its periodic checkpoint, holds it), at
+/// most `attempts` times, 1 ms apart. Returns the last code and the BUSY count.
+pub fn restore_retrying(target: u64, attempts: u32) -> (i64, u32) {
+    let mut busy = 0;
+    loop {
+        let code = restore(target);
+        if code != crate::abi::ret::BUSY || busy + 1 >= attempts {
+            return (code, busy);
+        }
+        busy += 1;
+        crate::timer::delay_ms(1);
+    }
+}
+
 /// What CHECKPOINT_STATUS reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Status {

@@ -15,8 +15,8 @@ pub fn checksum(bytes: &[u8]) -> u64 {
         for group in groups {
             lanes.add_words(group);
         }
-        let rest: alloc::vec::Vec<[u8; 8]> = rest.iter().map(|word| word.to_le_bytes()).collect();
-        return lanes.finish(&rest, &[], bytes.len());
+        let rest = as_bytes(rest);
+        return lanes.finish(&rest.0[..rest.1], &[], bytes.len());
     }
     let mut lanes = Lanes::default();
     let (words, tail) = bytes.as_chunks::<8>();
@@ -25,6 +25,16 @@ pub fn checksum(bytes: &[u8]) -> u64 {
         lanes.add_group(group);
     }
     lanes.finish(rest, tail, bytes.len())
+}
+
+/// The fewer-than-a-group trailing words as byte arrays, on the stack
+/// (checksums run while guests are paused: no allocation).
+fn as_bytes(rest: &[u64]) -> ([[u8; 8]; LANES], usize) {
+    let mut bytes = [[0u8; 8]; LANES];
+    for (slot, word) in bytes.iter_mut().zip(rest) {
+        *slot = word.to_le_bytes();
+    }
+    (bytes, rest.len().min(LANES))
 }
 
 /// Copies `source` into `destination` (same length, else only the common
@@ -46,8 +56,8 @@ pub fn copy_with_checksum(destination: &mut [u8], source: &[u8]) -> u64 {
         for (word, target) in rest.iter().zip(out_rest.iter_mut()) {
             *target = *word;
         }
-        let rest: alloc::vec::Vec<[u8; 8]> = rest.iter().map(|word| word.to_le_bytes()).collect();
-        return lanes.finish(&rest, &[], len);
+        let rest = as_bytes(rest);
+        return lanes.finish(&rest.0[..rest.1], &[], len);
     }
     let mut lanes = Lanes::default();
     let (words, tail) = source.as_chunks::<8>();

@@ -112,6 +112,10 @@ impl Partition {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub partitions: Vec<Partition>,
+    /// `test-hooks` in `/chosen/bulkhead`: enables hypercalls that exist only
+    /// for Bulkhead's own tests (CHECKPOINT_CORRUPT_FOR_TEST). Never set it
+    /// in production: a partition could then damage checkpoints it manages.
+    pub test_hooks: bool,
 }
 
 impl Layout {

@@ -97,7 +97,13 @@ pub fn parse_layout(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Layout { partitions })
+    // An SPI has one owner: refused here, so `check` and boot agree.
+    crate::irq_owner::InterruptOwners::build(&partitions, &[], &[], &[])?;
+    let test_hooks = root.property("test-hooks").is_some();
+    Ok(Layout {
+        partitions,
+        test_hooks,
+    })
 }
 
 /// A partition as read so far; fields stay `None`/partial where an error was reported.

@@ -7,4 +7,4 @@ mod writer;
 mod tests;
 
 pub use error::GuestDtError;
-pub use writer::{build, GuestDtOptions};
+pub use writer::{boot_count_offset, build, GuestDtOptions};

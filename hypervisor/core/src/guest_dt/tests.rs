@@ -783,3 +783,24 @@ fn gic_parts_and_a_board_without_gic_are_refused() {
         Err(GuestDtError::MissingNode(_))
     ));
 }
+
+#[test]
+fn boot_count_is_patched_in_place_as_if_rebuilt() {
+    let board = board_dtb();
+    let built = |boot_count| {
+        let options = GuestDtOptions {
+            boot_count,
+            ..Default::default()
+        };
+        build(&board, &first(), &options).unwrap()
+    };
+    let mut patched = built(1);
+    let offset = super::boot_count_offset(&patched).expect("boot-count present");
+    patched[offset..offset + 4].copy_from_slice(&7u32.to_be_bytes());
+    assert_eq!(patched, built(7));
+    assert_eq!(
+        super::boot_count_offset(&built(0)),
+        None,
+        "no count, no offset"
+    );
+}

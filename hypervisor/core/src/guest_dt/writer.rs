@@ -507,3 +507,15 @@ impl Copier<'_, '_> {
         Ok(cells)
     }
 }
+
+/// Where the 4-byte value of `/chosen/bulkhead,boot-count` lies in a
+/// guest DT `build` made, so that a reset can patch the count in a copy
+/// built at boot instead of building (allocating) again.
+pub fn boot_count_offset(dtb: &[u8]) -> Option<usize> {
+    let tree = crate::config::dt::DeviceTree::parse(dtb).ok()?;
+    let value = tree.find("/chosen")?.property("bulkhead,boot-count")?.value;
+    if value.len() != 4 {
+        return None;
+    }
+    (value.as_ptr() as usize).checked_sub(dtb.as_ptr() as usize)
+}

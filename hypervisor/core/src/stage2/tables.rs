@@ -233,6 +233,28 @@ impl Stage2 {
         Ok(())
     }
 
+    /// Splits every block covering `[ipa, ipa + size)` into 4 KiB pages,
+    /// leaving access and attributes as they are. Done at boot for a
+    /// partition that will be checkpointed, so that write tracking never
+    /// allocates a table while guests run.
+    ///
+    /// Refuses, without changing anything, if part of the range is unmapped.
+    pub fn split_to_pages(&mut self, ipa: Ipa, size: u64) -> Result<(), MapError> {
+        check_ipa_range(ipa, PhysAddr(0), size)?;
+        let end = ipa.0 + size;
+        if let Some(first) = self.find(ipa.0, end, Looking::Unmapped) {
+            return Err(MapError::NotMapped { ipa: Ipa(first) });
+        }
+        let mut at = ipa.0;
+        while at < end {
+            self.split_to_page(at)?;
+            // One level-3 table covers the rest of this 2 MiB.
+            let table_span = entry_size(LAST_LEVEL - 1);
+            at = (at & !(table_span - 1)) + table_span;
+        }
+        Ok(())
+    }
+
     /// Gives write access back to the one 4 KiB page at `ipa` (splitting a
     /// read-only block if one covers it).
     pub fn make_writable_page(&mut self, ipa: Ipa) -> Result<(), MapError> {

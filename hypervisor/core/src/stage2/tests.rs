@@ -311,3 +311,34 @@ proptest! {
         prop_assert_eq!(again, Err(MapError::AlreadyMapped { ipa: Ipa(ipa) }));
     }
 }
+
+#[test]
+fn split_to_pages_keeps_mappings_and_makes_tracking_allocation_free() {
+    let mut stage2 = Stage2::new();
+    normal_rw(&mut stage2, GIB, 0x5000_0000, GIB + 4 * MIB2).unwrap();
+    let before: Vec<_> = (0..(GIB + 4 * MIB2) / PAGE_SIZE)
+        .step_by(97)
+        .map(|page| stage2.translate(Ipa(GIB + page * PAGE_SIZE)).unwrap().pa)
+        .collect();
+    stage2.split_to_pages(Ipa(GIB), GIB + 4 * MIB2).unwrap();
+    // 1 GiB block -> 1 L2 table + 512 L3 tables; 2 MiB blocks in the
+    // existing second L2 table -> 4 more L3 tables.
+    let tables = stage2.table_count();
+    let after: Vec<_> = (0..(GIB + 4 * MIB2) / PAGE_SIZE)
+        .step_by(97)
+        .map(|page| {
+            let translation = stage2.translate(Ipa(GIB + page * PAGE_SIZE)).unwrap();
+            assert_eq!(translation.block_size, PAGE_SIZE);
+            assert_eq!(translation.access, Access::ReadWrite);
+            translation.pa
+        })
+        .collect();
+    assert_eq!(before, after);
+    stage2.write_protect(Ipa(GIB), GIB + 4 * MIB2).unwrap();
+    stage2.make_writable_page(Ipa(GIB + 5 * PAGE_SIZE)).unwrap();
+    assert_eq!(stage2.table_count(), tables, "tracking allocated a table");
+    assert!(matches!(
+        stage2.split_to_pages(Ipa(4 * GIB), PAGE_SIZE),
+        Err(MapError::NotMapped { .. })
+    ));
+}

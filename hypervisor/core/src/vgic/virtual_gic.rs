@@ -31,7 +31,7 @@ impl VcpuState {
 }
 
 /// One partition's GICv3 distributor and redistributors, as its vCPUs see them.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct VirtualGic {
     pub(super) ownership: Ownership,
     /// Physical MPIDR of the core running each vCPU, by vCPU index.
@@ -39,6 +39,26 @@ pub struct VirtualGic {
     /// GICD_CTLR.EnableGrp0/EnableGrp1 as last written.
     pub(super) distributor_control: u32,
     pub(super) vcpus: Vec<VcpuState>,
+}
+
+impl Clone for VirtualGic {
+    fn clone(&self) -> Self {
+        VirtualGic {
+            ownership: self.ownership.clone(),
+            vcpu_mpidrs: self.vcpu_mpidrs.clone(),
+            distributor_control: self.distributor_control,
+            vcpus: self.vcpus.clone(),
+        }
+    }
+
+    /// Reuses this model's storage: checkpoints save and restore the model
+    /// while guests run, where nothing may allocate.
+    fn clone_from(&mut self, source: &Self) {
+        self.ownership.clone_from(&source.ownership);
+        self.vcpu_mpidrs.clone_from(&source.vcpu_mpidrs);
+        self.distributor_control = source.distributor_control;
+        self.vcpus.clone_from(&source.vcpus);
+    }
 }
 
 impl VirtualGic {
@@ -96,8 +116,9 @@ impl VirtualGic {
     /// default priority, routed to vCPU 0's core; the guest PPIs on each of its
     /// cores likewise. Other INTIDs are left alone.
     ///
-    /// Group registers are read-modify-written: the hypervisor serialises
-    /// distributor updates across partitions.
+    /// Group registers are read-modify-written: `gic` must be exclusively
+    /// owned for the whole call (the hypervisor's `HardwareGic` holds the
+    /// distributor's one lock), or two partitions lose each other's bits.
     pub fn reset_physical(&mut self, gic: &mut impl PhysicalGic) {
         for register in 1..(INTID_COUNT / 32) as usize {
             let mask = self.ownership.bank_mask(register);

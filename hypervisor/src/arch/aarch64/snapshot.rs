@@ -5,8 +5,6 @@
 //! EL1 timers and the GIC virtual CPU interface. The hypervisor is built
 //! soft-float, so the FP/SIMD registers still hold the guest's values here.
 
-use alloc::vec::Vec;
-
 use super::exception::GuestFrame;
 use super::sysreg::{isb, read_sysreg, write_sysreg};
 use super::vgic_hw;
@@ -142,8 +140,9 @@ impl VcpuSnapshot {
             .filter_map(|&lr| vgic_hw::hardware_intid(lr))
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::with_capacity(SNAPSHOT_BYTES);
+    /// Serializes the snapshot into the first [`SNAPSHOT_BYTES`] of `out`
+    /// (a shorter `out` gets what fits); no allocation.
+    pub fn write_bytes(&self, out: &mut [u8]) {
         let return_state = [self.frame.elr, self.frame.spsr];
         let words = self
             .frame
@@ -154,10 +153,9 @@ impl VcpuSnapshot {
             .chain(self.fp.iter())
             .chain(self.list_registers.iter())
             .chain(core::iter::once(&self.pending_sgis));
-        for word in words {
-            bytes.extend_from_slice(&word.to_le_bytes());
+        for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&word.to_le_bytes());
         }
-        bytes
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<VcpuSnapshot> {

@@ -19,3 +19,24 @@ pub fn disarm_hypervisor_timer() {
     write_sysreg!("cnthp_ctl_el2", 0);
     isb();
 }
+
+/// The system counter now.
+pub fn now() -> u64 {
+    CNTPCT_EL0.get()
+}
+
+/// A point on the system counter after which a wait gives up.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(u64);
+
+impl Deadline {
+    /// `ms` milliseconds from now.
+    pub fn after_ms(ms: u64) -> Deadline {
+        let ticks = CNTFRQ_EL0.get().saturating_mul(ms) / 1000;
+        Deadline(now().saturating_add(ticks))
+    }
+
+    pub fn passed(self) -> bool {
+        now() >= self.0
+    }
+}

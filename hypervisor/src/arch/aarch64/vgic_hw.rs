@@ -1,18 +1,11 @@
 //! The GICv3 virtual CPU interface at EL2: list registers, ICH_HCR/VMCR, and the physical GIC as the vGIC model sees it.
 
+use bulkhead_core::decode::ListRegister;
 use bulkhead_core::vgic::{PhysicalGic, Width};
 
 use super::gic;
 use super::sysreg::{isb, read_sysreg, write_sysreg};
 
-/// ICH_LR<n>_EL2 fields.
-const LR_STATE_SHIFT: u64 = 62;
-const LR_STATE_PENDING: u64 = 0b01 << LR_STATE_SHIFT;
-const LR_STATE_MASK: u64 = 0b11 << LR_STATE_SHIFT;
-const LR_HW: u64 = 1 << 61;
-const LR_GROUP1: u64 = 1 << 60;
-const LR_PRIORITY_SHIFT: u64 = 48;
-const LR_PINTID_SHIFT: u64 = 32;
 /// ICH_HCR_EL2 fields.
 const ICH_HCR_EN: u64 = 1 << 0;
 const ICH_HCR_UIE: u64 = 1 << 1;
@@ -28,14 +21,7 @@ pub struct VirtualInterrupt {
 
 impl VirtualInterrupt {
     fn encode(&self) -> u64 {
-        let mut value = LR_STATE_PENDING
-            | LR_GROUP1
-            | u64::from(self.priority) << LR_PRIORITY_SHIFT
-            | u64::from(self.intid);
-        if self.hardware {
-            value |= LR_HW | u64::from(self.intid) << LR_PINTID_SHIFT;
-        }
-        value
+        ListRegister::pending(self.intid, self.priority, self.hardware).encode()
     }
 }
 
@@ -94,8 +80,7 @@ pub fn write_list_register(index: usize, value: u64) {
 /// The physical INTID a list register value is tied to, if it is a
 /// hardware interrupt still pending or active.
 pub fn hardware_intid(lr: u64) -> Option<u32> {
-    (lr & LR_HW != 0 && lr & LR_STATE_MASK != 0)
-        .then_some(((lr >> LR_PINTID_SHIFT) & 0x1fff) as u32)
+    ListRegister::decode(lr).hardware_intid_in_flight()
 }
 
 /// Number of implemented list registers (ICH_VTR_EL2.ListRegs + 1).
@@ -114,9 +99,7 @@ pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
             free.get_or_insert(index);
             continue;
         }
-        let lr = read_lr(index);
-        if lr & 0xffff_ffff == u64::from(interrupt.intid) && lr & LR_STATE_MASK == LR_STATE_PENDING
-        {
+        if ListRegister::decode(read_lr(index)).is_pending(interrupt.intid) {
             return true;
         }
     }
@@ -155,9 +138,8 @@ pub fn reset_virtual_interface() {
 /// deactivated physically so they can fire again after a reset.
 pub fn clear_list_registers() {
     for index in 0..list_register_count() {
-        let lr = read_lr(index);
-        if lr & LR_HW != 0 && lr & LR_STATE_MASK != 0 {
-            gic::deactivate(((lr >> LR_PINTID_SHIFT) & 0x1fff) as u32);
+        if let Some(intid) = ListRegister::decode(read_lr(index)).hardware_intid_in_flight() {
+            gic::deactivate(intid);
         }
         write_lr(index, 0);
     }
@@ -172,9 +154,37 @@ pub fn disable_virtual_interface() {
 
 /// The physical GIC registers a partition's vGIC model may reach.
 pub struct HardwareGic<'a> {
-    pub distributor: u64,
+    distributor: u64,
     /// RD_base of the physical redistributor of each vCPU's core.
-    pub redistributors: &'a [u64],
+    redistributors: &'a [u64],
+    _owner: spin::MutexGuard<'static, ()>,
+}
+
+/// The physical distributor has one owner at a time. Its registers that
+/// hold several INTIDs (ICFGR, IGROUPR, IGRPMODR, the enable words read
+/// back) are read-modify-written by the vGIC models of different
+/// partitions; under this lock no partition's update loses another's bits.
+/// Held only for a few MMIO accesses (one emulated register access, or a
+/// partition's interrupt reset), never while waiting for anything.
+static DISTRIBUTOR_OWNER: spin::Mutex<()> = spin::Mutex::new(());
+
+impl<'a> HardwareGic<'a> {
+    /// Takes ownership of the physical distributor (waiting for the
+    /// current owner's few accesses) for the life of the returned value.
+    pub fn acquire(distributor: u64, redistributors: &'a [u64]) -> HardwareGic<'a> {
+        HardwareGic {
+            distributor,
+            redistributors,
+            _owner: DISTRIBUTOR_OWNER.lock(),
+        }
+    }
+}
+
+/// Reads one byte-wide distributor or redistributor register without taking
+/// ownership: a single read of a register no one read-modify-writes
+/// (IPRIORITYR is byte-addressable) needs no lock.
+pub fn read_priority(base: u64, offset: u64) -> u8 {
+    mmio_read(base + offset, Width::Byte) as u8
 }
 
 fn mmio_read(address: u64, width: Width) -> u64 {

@@ -20,8 +20,9 @@ fn main(_boot: &BootInfo) -> ! {
         "manager restoring linux status={:?}",
         before.map(|s| (s.generation, s.taken))
     );
-    let code = checkpoint::restore(LINUX);
-    mark!("manager result restore={code}");
+    // Linux is checkpointed every 25 ms: a restore that meets one gets BUSY.
+    let (code, busy) = checkpoint::restore_retrying(LINUX, 1000);
+    mark!("manager result restore={code} busy={busy}");
     psci::system_off()
 }
 

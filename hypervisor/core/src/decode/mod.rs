@@ -1,0 +1,22 @@
+//! Pure decoders for guest-controlled values: syndromes, SGI requests, list registers, cross-partition targets.
+//!
+//! Everything here takes whatever bits a guest (or the hardware on its behalf)
+//! produced and never panics on any of them; the hypervisor reads the
+//! registers and acts on what these decoders say.
+#![forbid(unsafe_code)]
+
+pub mod abort;
+pub mod access;
+pub mod esr;
+pub mod list_register;
+pub mod register;
+pub mod sgi;
+pub mod system_register;
+
+pub use abort::{DataAbort, FaultStatus, InstructionAbort, MmioAccess};
+pub use access::{resolve_target, Target, TargetError};
+pub use esr::{describe, Esr, ExceptionClass};
+pub use list_register::{Deactivation, ListRegister, ListRegisterState};
+pub use register::GeneralRegister;
+pub use sgi::{NamedVcpus, SgiRequest, SgiTargets};
+pub use system_register::{SgiRegister, SysRegAccess};

@@ -1,0 +1,7 @@
+//! Emulated devices: each partition's registry of trapped IPA ranges and the devices behind them.
+
+mod registry;
+mod vgic;
+
+pub use registry::{EmulatedDevice, Registry};
+pub use vgic::{VgicDistributor, VgicRedistributors};
