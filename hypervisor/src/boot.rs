@@ -101,6 +101,14 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         }
     };
     let test_hooks = layout.test_hooks;
+    let heap_errors = heap_refusals(&layout.partitions, dtb.len() as u64);
+    if !heap_errors.is_empty() {
+        for error in &heap_errors {
+            println!("{error}");
+        }
+        log::error!("layout refused; no partition started, stopping");
+        firmware::system_off();
+    }
     let mut partitions = Vec::new();
     for config in layout.partitions {
         let label = config.label.clone();
@@ -204,6 +212,34 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 extern "C" fn secondary_main(cpu: u64) -> ! {
     mmu::enable();
     run_core(cpu as usize)
+}
+
+/// The partitions that would not fit in what is left of the heap: every
+/// run-time structure is allocated at boot, so this is checked first.
+fn heap_refusals(
+    partitions: &[config::Partition],
+    board_dtb_bytes: u64,
+) -> Vec<config::LayoutError> {
+    let (used, size) = heap::usage();
+    let size = size as u64;
+    let mut committed = used as u64;
+    let mut errors = Vec::new();
+    for partition in partitions {
+        // A guest DT is the board's filtered, plus a few added nodes.
+        let required = config::heap::partition_heap_required(partition, board_dtb_bytes + 0x4000);
+        let left = size.saturating_sub(committed);
+        if required > left {
+            errors.push(config::LayoutError::new(
+                partition.node.as_str(),
+                "memory",
+                alloc::format!(
+                    "needs up to {required:#x} bytes of Bulkhead's heap for its tables and tracking; only {left:#x} of {size:#x} are left"
+                ),
+            ));
+        }
+        committed = committed.saturating_add(required);
+    }
+    errors
 }
 
 /// Copies the board DTB into the heap so that nothing later overwrites it.

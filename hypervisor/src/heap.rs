@@ -56,7 +56,7 @@ pub fn init() {
 }
 
 /// Bytes in use and the heap's size.
-fn usage() -> (usize, usize) {
+pub fn usage() -> (usize, usize) {
     let heap = HEAP.heap.lock();
     (heap.stats_alloc_actual(), heap.stats_total_bytes())
 }

@@ -31,9 +31,12 @@ struct Followups {
     checkpoint_due: bool,
 }
 
+/// A handler of one of Bulkhead's own interrupts.
+type Handler = fn(&mut Followups);
+
 /// Bulkhead's own interrupts and their handlers; the owner table marks
 /// exactly these INTIDs as Bulkhead's (see [`hypervisor_private`]).
-const HYPERVISOR_INTERRUPTS: [(u32, fn(&mut Followups)); 3] = [
+const HYPERVISOR_INTERRUPTS: [(u32, Handler); 3] = [
     // The kick only makes the core look at its mailbox, after the loop.
     (KICK_SGI, |_| {}),
     // List registers ran low: refilled by `flush_pending` after the loop.

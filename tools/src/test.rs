@@ -123,7 +123,8 @@ fn run_scenario(
     })
     .map_err(|e| (e, None))?;
     outcome.check_errors = prepared.check_errors;
-    match (scenario.check)(&outcome) {
+    let checked = (scenario.check)(&outcome).and_then(|()| no_runtime_allocation(&outcome));
+    match checked {
         Ok(()) => Ok(()),
         Err(reason) => {
             let reason = if outcome.timed_out {
@@ -136,6 +137,17 @@ fn run_scenario(
             };
             Err((reason, Some(outcome)))
         }
+    }
+}
+
+/// Every scenario, whatever it tests: Bulkhead allocated nothing once its
+/// partitions ran (it reports the count when it powers the machine off).
+fn no_runtime_allocation(outcome: &Outcome) -> Result<(), String> {
+    match bulkhead_scenarios::runtime_allocations(&outcome.uart[0]) {
+        Some(count) if count != 0 => Err(format!(
+            "Bulkhead allocated {count} times after boot (guests must not be able to make it allocate)"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -185,6 +197,9 @@ pub fn test_command(request: TestRequest) -> Result<ExitCode, String> {
     let mut problems = Vec::new();
     if request.host {
         if let Err(error) = host_tests() {
+            problems.push(error);
+        }
+        if let Err(error) = crate::fuzz::ci_slice() {
             problems.push(error);
         }
     }

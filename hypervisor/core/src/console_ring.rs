@@ -1117,3 +1117,66 @@ mod tests {
         assert_eq!(&text[NOTICE_BYTES - 2..NOTICE_BYTES], "\r\n");
     }
 }
+#[cfg(test)]
+mod flood_probe {
+    use super::*;
+    use std::cell::RefCell;
+    use std::string::String;
+    use std::vec::Vec;
+
+    struct One(RefCell<LineRing<[u8; 4096]>>);
+    impl Rings for One {
+        fn count(&self) -> usize {
+            2
+        }
+        fn with<T>(&self, ring: usize, f: impl FnOnce(&mut LineRing) -> T) -> Option<T> {
+            if ring != 1 {
+                let mut empty = LineRing::<[u8; 4]>::new();
+                return Some(f(&mut empty));
+            }
+            Some(f(&mut self.0.borrow_mut()))
+        }
+        fn drop_notice(&self, _: usize, dropped: u64, out: &mut dyn fmt::Write) -> fmt::Result {
+            write!(out, "NOTICE {dropped}")
+        }
+    }
+    struct Slow(usize, Vec<u8>);
+    impl Uart for Slow {
+        fn try_put(&mut self, b: u8) -> bool {
+            if self.0 == 0 {
+                return false;
+            }
+            self.0 -= 1;
+            self.1.push(b);
+            true
+        }
+    }
+
+    #[test]
+    fn flood() {
+        let rings = One(RefCell::new(LineRing::new()));
+        let mut text = GuestText::new();
+        let mut drainer = Drainer::new();
+        let mut uart = Slow(0, Vec::new());
+        for n in 0..2000 {
+            let line = format!(
+                "flood {n} xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"
+            );
+            let mut rest = line.as_bytes();
+            let mut may_drop = false;
+            while !rest.is_empty() {
+                let taken = rings
+                    .with(1, |r| text.fill(r, "victim", rest, may_drop))
+                    .unwrap();
+                rest = &rest[taken..];
+                uart.0 += 8;
+                drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+                may_drop = true;
+            }
+        }
+        let out = String::from_utf8(uart.1).unwrap();
+        let notices = out.lines().filter(|l| l.contains("NOTICE")).count();
+        let last: Vec<&str> = out.lines().rev().take(3).collect();
+        panic!("{notices} notices, {} bytes, last {last:?}", out.len());
+    }
+}

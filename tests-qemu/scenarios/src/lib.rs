@@ -11,6 +11,31 @@ mod scenarios;
 pub use benchmarks::benchmarks;
 pub use scenarios::all;
 
+/// What Bulkhead's power-off report says it allocated after boot
+/// (`bulkhead: heap: <n> allocations after boot`), if the boot got there.
+pub fn runtime_allocations(console: &str) -> Option<u64> {
+    console.lines().find_map(|line| {
+        line.trim_end()
+            .strip_prefix("bulkhead: heap: ")?
+            .strip_suffix(" allocations after boot")?
+            .parse()
+            .ok()
+    })
+}
+
+#[cfg(test)]
+mod runtime_allocation_tests {
+    #[test]
+    fn reads_the_power_off_report() {
+        let text = "bulkhead: heap: 1024 of 4096 bytes used at boot\r\nbulkhead: heap: 3 allocations after boot\r\n";
+        assert_eq!(super::runtime_allocations(text), Some(3));
+        assert_eq!(
+            super::runtime_allocations("bulkhead: all partitions are off"),
+            None
+        );
+    }
+}
+
 /// The scenario `cargo xtask run` boots when given no layout: Debian's
 /// unmodified Linux beside a bare-metal partition.
 pub const DEMO: &str = "linux_boot";

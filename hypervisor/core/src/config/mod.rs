@@ -31,6 +31,7 @@ mod board;
 pub mod checkpoint;
 pub mod dt;
 mod error;
+pub mod heap;
 mod interrupts;
 mod layout;
 mod regs;

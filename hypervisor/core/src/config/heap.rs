@@ -1,0 +1,201 @@
+//! How much of Bulkhead's own heap a partition needs for its life: checked at boot, before anything is built.
+//!
+//! Everything a partition uses at run time is allocated at boot (nothing a
+//! guest does allocates afterwards), so a layout either fits the heap from
+//! the start or is refused with a `layout error:` line naming the
+//! partition. The figure is an upper bound: every allocation is rounded up
+//! to a power of two, as the buddy allocator does, and growth buffers
+//! (vectors doubling while they are filled) are counted twice.
+
+use crate::address::PAGE_SIZE;
+use crate::config::Partition;
+
+const GIB: u64 = 1 << 30;
+const TWO_MIB: u64 = 2 << 20;
+/// One stage-2 table, plus its share of the table index (a B-tree entry and
+/// a pointer in the table vector, counted generously).
+const TABLE_BYTES: u64 = PAGE_SIZE + 64;
+/// vCPUs, the vGIC model and its checkpoint copy, the registry, queues.
+const FIXED_BYTES: u64 = 64 << 10;
+
+fn rounded(bytes: u64) -> u64 {
+    bytes.checked_next_power_of_two().unwrap_or(u64::MAX)
+}
+
+/// How many `span`-aligned blocks `[start, start + size)` touches.
+fn blocks(start: u64, size: u64, span: u64) -> u64 {
+    if size == 0 {
+        return 0;
+    }
+    let end = start.saturating_add(size - 1);
+    end / span - start / span + 1
+}
+
+/// Upper bound of the stage-2 tables of `partition`: the root, one level-2
+/// table per GiB touched, and one level-3 table per 2 MiB touched by a range
+/// that may need pages (device windows, unaligned RAM, and all RAM of a
+/// checkpointed partition, which is split to pages at boot).
+pub fn stage2_tables(partition: &Partition) -> u64 {
+    let mut tables = 1u64;
+    let ram = partition
+        .memory
+        .iter()
+        .map(|region| (region.ipa.0, region.size));
+    let devices = partition
+        .devices
+        .iter()
+        .flat_map(|device| device.regs.iter())
+        .map(|range| (range.start.0, range.size));
+    for (start, size) in ram.clone().chain(devices.clone()) {
+        tables = tables.saturating_add(blocks(start, size, GIB));
+    }
+    let split = partition.checkpoint.is_some();
+    for (start, size) in ram {
+        let aligned = start % TWO_MIB == 0 && size % TWO_MIB == 0;
+        if split || !aligned {
+            tables = tables.saturating_add(blocks(start, size, TWO_MIB));
+        }
+    }
+    for (start, size) in devices {
+        tables = tables.saturating_add(blocks(start, size, TWO_MIB));
+    }
+    tables
+}
+
+/// Bytes of heap `partition` needs; `guest_dt_bytes` bounds its guest DT
+/// (the board DTB's size plus what Bulkhead adds is safe).
+pub fn partition_heap_required(partition: &Partition, guest_dt_bytes: u64) -> u64 {
+    let tables = stage2_tables(partition);
+    let mut total = tables.saturating_mul(TABLE_BYTES);
+    // The table vector and index grow by doubling while the map is built.
+    total = total.saturating_add(rounded(tables.saturating_mul(8)).saturating_mul(2));
+    // The guest DT, built once (its builder's buffer grows by doubling).
+    total = total.saturating_add(rounded(guest_dt_bytes).saturating_mul(3));
+    if partition.checkpoint.is_some() {
+        let pages = partition.memory_bytes() / PAGE_SIZE;
+        let bitmap = rounded(pages.div_ceil(64).saturating_mul(8));
+        // Two dirty bitmaps, the store's written-page bitmap, the list of
+        // pages made writable since the last checkpoint (8 bytes each).
+        total = total
+            .saturating_add(bitmap.saturating_mul(3))
+            .saturating_add(rounded(pages.saturating_mul(8)));
+    }
+    total.saturating_add(FIXED_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_touched() {
+        assert_eq!(blocks(0, 0, TWO_MIB), 0);
+        assert_eq!(blocks(0, TWO_MIB, TWO_MIB), 1);
+        assert_eq!(blocks(TWO_MIB - 1, 2, TWO_MIB), 2);
+        assert_eq!(blocks(GIB, GIB + 1, GIB), 2);
+        assert_eq!(blocks(u64::MAX - 1, 2, GIB), 1);
+    }
+
+    fn partition(regions: &[(u64, u64, u64)], checkpointed: bool) -> Partition {
+        use crate::address::{Ipa, PhysAddr, PhysRange};
+        use crate::config::{CheckpointPolicy, MemoryRegion, Module, OnFault};
+        Partition {
+            id: 0,
+            label: "p".into(),
+            node: "/chosen/bulkhead/partition@0".into(),
+            cpus: alloc::vec![0],
+            memory: regions
+                .iter()
+                .map(|&(pa, ipa, size)| MemoryRegion {
+                    pa: PhysAddr(pa),
+                    ipa: Ipa(ipa),
+                    size,
+                })
+                .collect(),
+            devices: alloc::vec::Vec::new(),
+            kernel: Module {
+                pa: PhysAddr(0),
+                size: 0,
+            },
+            load_address: Ipa(0),
+            initrd: None,
+            bootargs: None,
+            checkpoint: checkpointed.then_some(CheckpointPolicy {
+                store: PhysRange::new(0x9000_0000, 0x1000_0000),
+                interval_ms: None,
+                on_fault: OnFault::Stop,
+            }),
+            manages: alloc::vec::Vec::new(),
+        }
+    }
+
+    /// The bound holds for the tables the stage-2 builder really makes.
+    #[test]
+    fn stage2_bound_covers_the_built_tables() {
+        use crate::stage2::{Access, MemoryKind, Stage2};
+        let cases = [
+            (alloc::vec![(0x5000_0000, 0x4000_0000, 0x1000_0000)], false),
+            (alloc::vec![(0x5000_0000, 0x4000_0000, 0x1000_0000)], true),
+            (
+                alloc::vec![
+                    (0x5000_0000, 0x8000_0000, 0x4000_0000),
+                    (0x9000_0000, 0x1_0000_0000, 0x20_3000)
+                ],
+                true,
+            ),
+            (alloc::vec![(0x5000_1000, 0x4000_1000, 0x5000)], false),
+        ];
+        for (regions, checkpointed) in cases {
+            let config = partition(&regions, checkpointed);
+            let mut stage2 = Stage2::new();
+            for region in &config.memory {
+                stage2
+                    .map(
+                        region.ipa,
+                        region.pa,
+                        region.size,
+                        MemoryKind::Normal,
+                        Access::ReadWrite,
+                    )
+                    .unwrap();
+                if checkpointed {
+                    stage2.split_to_pages(region.ipa, region.size).unwrap();
+                }
+            }
+            let built = stage2.table_count() as u64;
+            let bound = stage2_tables(&config);
+            assert!(
+                built <= bound,
+                "{regions:x?}: built {built} > bound {bound}"
+            );
+            assert!(
+                bound <= built + 4,
+                "{regions:x?}: bound {bound} is loose ({built})"
+            );
+        }
+    }
+
+    #[test]
+    fn a_checkpointed_gib_needs_its_tracking_lists() {
+        let plain = partition_heap_required(
+            &partition(&[(0x5000_0000, 0x4000_0000, GIB)], false),
+            0x10000,
+        );
+        let tracked = partition_heap_required(
+            &partition(&[(0x5000_0000, 0x4000_0000, GIB)], true),
+            0x10000,
+        );
+        // 512 level-3 tables (2 MiB) and the 2 MiB list of writable pages.
+        assert!(
+            tracked - plain >= (2 << 20) + 512 * PAGE_SIZE,
+            "{plain} {tracked}"
+        );
+        assert!(tracked < 8 << 20, "{tracked}");
+    }
+
+    #[test]
+    fn rounding_saturates() {
+        assert_eq!(rounded(3000), 4096);
+        assert_eq!(rounded(u64::MAX), u64::MAX);
+    }
+}
