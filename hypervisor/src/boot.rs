@@ -368,5 +368,6 @@ extern "C" fn refuse_exception_level(level: u64) {
 #[no_mangle]
 extern "C" fn hypervisor_exception(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
     println!("bulkhead: fatal: exception in the hypervisor (kind {kind}) esr={esr:#x} elr={elr:#x} far={far:#x}");
+    console::flush_bounded();
     firmware::system_off();
 }

@@ -58,7 +58,7 @@ pub const BULKHEAD_RING_BYTES: usize = 16384;
 /// Longest label kept for a partition's drop notice (a longer one is cut there).
 const NOTICE_LABEL_BYTES: usize = 64;
 /// Most bytes one drain emits: it bounds a drain on a UART that never fills (QEMU's).
-const DRAIN_BUDGET: usize = BULKHEAD_RING_BYTES + MAX_PARTITION_CONSOLES * PARTITION_RING_BYTES;
+pub const DRAIN_BUDGET: usize = BULKHEAD_RING_BYTES + MAX_PARTITION_CONSOLES * PARTITION_RING_BYTES;
 /// Times a drain goes round again for lines written while it ran.
 const DRAIN_ROUNDS: usize = 16;
 /// Times CONSOLE_WRITE drains to make room in its ring before it drops.
@@ -69,6 +69,9 @@ const DIRECT_BYTE_WAIT_US: u64 = 1_000;
 /// for the UART, so this only runs out if that core stopped (or the host
 /// descheduled it); the writer then takes the direct path.
 const LOCK_WAIT_US: u64 = 50_000;
+/// Longest wait of [`print`] for a core that is draining to hand over the
+/// UART; past it, that core (or the next drain) emits the message.
+const PRINT_WAIT_US: u64 = 1_000;
 /// Longest wait of [`flush_bounded`].
 const FLUSH_WAIT_US: u64 = 10_000;
 
@@ -286,9 +289,10 @@ fn switch_to(ring: usize) -> Option<(usize, u64)> {
     Some((last, until))
 }
 
-/// Drains, taking the UART only if it is free (`wait` None) or after
-/// waiting at most `wait` microseconds for it.
-fn drain_rings(wait: Option<u64>) {
+/// Drains at most `budget` bytes, taking the UART only if it is free
+/// (`wait` None) or after waiting at most `wait` microseconds for it.
+fn drain_rings(wait: Option<u64>, budget: usize) {
+    let mut budget = budget;
     for _ in 0..DRAIN_ROUNDS {
         let drainer = match wait {
             None => UART.try_lock(),
@@ -299,13 +303,15 @@ fn drain_rings(wait: Option<u64>) {
             return;
         };
         PENDING.store(false, Ordering::SeqCst);
-        let end = drainer.drain(&ConsoleRings, &mut Pl011, DRAIN_BUDGET, DrainMode::Lines);
+        let mut uart = Counted(0);
+        let end = drainer.drain(&ConsoleRings, &mut uart, budget, DrainMode::Lines);
         drop(drainer);
+        budget = budget.saturating_sub(uart.0);
         match end {
-            DrainEnd::Idle => {}
+            DrainEnd::Idle if budget > 0 => {}
             // The next drain, whoever calls it, goes on from here.
             DrainEnd::UartFull => return,
-            DrainEnd::Budget => {
+            DrainEnd::Idle | DrainEnd::Budget => {
                 PENDING.store(true, Ordering::SeqCst);
                 return;
             }
@@ -316,17 +322,37 @@ fn drain_rings(wait: Option<u64>) {
     }
 }
 
+/// The PL011, counting the bytes it took.
+struct Counted(usize);
+
+impl Uart for Counted {
+    fn try_put(&mut self, byte: u8) -> bool {
+        let taken = Pl011.try_put(byte);
+        self.0 += usize::from(taken);
+        taken
+    }
+}
+
 /// Moves whole lines from the rings to the UART while its FIFO has room;
 /// returns at once if another core is draining. Never waits for the UART:
 /// call it wherever output may be waiting (run loop, idle loop, IRQ exits).
+/// On a UART that never fills (QEMU's) it emits up to [`DRAIN_BUDGET`]
+/// bytes; see [`drain_up_to`] for a smaller share.
 pub fn drain() {
+    drain_up_to(DRAIN_BUDGET);
+}
+
+/// [`drain`], emitting at most about `max_bytes` (whole lines are finished
+/// by a later drain): for a core that should not pay for much of the
+/// others' output, such as one running a partition.
+pub fn drain_up_to(max_bytes: usize) {
     if !BUFFERED.load(Ordering::Acquire) {
         return;
     }
     let Some(_entered) = Entered::new() else {
         return;
     };
-    drain_rings(None);
+    drain_rings(None, max_bytes);
 }
 
 /// Drains everything, lines still being written included, waiting for the
@@ -481,8 +507,9 @@ impl Write for RingWriter<'_> {
 }
 
 /// Writes formatted text to the console as one uninterrupted message:
-/// into Bulkhead's ring, then drained (waiting, bounded, for a core that is
-/// draining to hand over the UART, never for the UART itself).
+/// into Bulkhead's ring, then drained (waiting at most [`PRINT_WAIT_US`]
+/// for a core that is draining to hand over the UART, never for the UART
+/// itself).
 pub fn print(args: fmt::Arguments) {
     if !BUFFERED.load(Ordering::Acquire) {
         direct(|out| {
@@ -512,7 +539,7 @@ pub fn print(args: fmt::Arguments) {
     let _ = RingWriter(&mut ring).write_fmt(args);
     drop(ring);
     PENDING.store(true, Ordering::SeqCst);
-    drain_rings(Some(LOCK_WAIT_US));
+    drain_rings(Some(PRINT_WAIT_US), DRAIN_BUDGET);
     drop(entered);
 }
 
@@ -558,7 +585,7 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
         if rest.is_empty() {
             break;
         }
-        drain_rings(None);
+        drain_rings(None, DRAIN_BUDGET);
         // Try again only if the drain made room; else drop what is left.
         let freed = lock_within(console, LOCK_WAIT_US).is_some_and(|c| c.ring.free() > free);
         refills = if freed { refills + 1 } else { REFILLS };

@@ -25,6 +25,9 @@ use crate::partition::protocol::Site;
 use crate::partition::{leave_requested, Partition, System, Vcpu};
 use crate::trap::TrapOutcome;
 
+/// Most console bytes an interrupt exit moves to the UART.
+const CONSOLE_DRAIN_PER_EXIT: usize = 256;
+
 /// What a handler of one of Bulkhead's own interrupts asks for afterwards.
 #[derive(Clone, Copy, Debug, Default)]
 struct Followups {
@@ -88,6 +91,9 @@ pub fn handle_physical_irqs(
         }
     }
     flush_pending(partition, vcpu);
+    // Console output waits in buffers until some core drains it; on a busy
+    // core a little at a time (a UART that really fills, on hardware).
+    crate::console::drain_up_to(CONSOLE_DRAIN_PER_EXIT);
     if followups.checkpoint_due {
         crate::partition::checkpoint::periodic(partition, vcpu, frame);
     }

@@ -23,5 +23,6 @@ mod trap;
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     println!("bulkhead: fatal: panic: {info}");
+    console::flush_bounded();
     arch::aarch64::firmware::system_off()
 }

@@ -37,6 +37,23 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
             // Off from here on: a sibling's CPU_ON may start it again at once
             // (its core takes the new start once this exit unwinds).
             caller.vcpu.leave();
+            // The last vCPU going off leaves no one to power anything on
+            // again: the partition is off, as after SYSTEM_OFF.
+            let all_off = caller
+                .partition
+                .vcpus
+                .iter()
+                .all(|vcpu| vcpu.state().power() == PowerView::Off);
+            if all_off {
+                partition::stop_partition(
+                    caller.system,
+                    caller.partition,
+                    caller.vcpu,
+                    frame,
+                    Site::Hypercall,
+                    StopReason::PowerOff,
+                );
+            }
             return TrapOutcome::Exit;
         }
         psci::CPU_ON_32 | psci::CPU_ON_64 => {
@@ -91,9 +108,12 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
 }
 
 fn is_implemented(function: u32) -> bool {
+    // SMCCC v1.1 discovery: a caller asks PSCI_FEATURES whether
+    // SMCCC_VERSION exists before calling it.
     matches!(
         function,
-        psci::VERSION
+        bulkhead_abi::arch::SMCCC_VERSION
+            | psci::VERSION
             | psci::FEATURES
             | psci::CPU_SUSPEND_32
             | psci::CPU_SUSPEND_64
