@@ -25,9 +25,6 @@ use crate::partition::protocol::Site;
 use crate::partition::{leave_requested, Partition, System, Vcpu};
 use crate::trap::TrapOutcome;
 
-/// Most console bytes an interrupt exit moves to the UART.
-const CONSOLE_DRAIN_PER_EXIT: usize = 256;
-
 /// What a handler of one of Bulkhead's own interrupts asks for afterwards.
 #[derive(Clone, Copy, Debug, Default)]
 struct Followups {
@@ -91,9 +88,8 @@ pub fn handle_physical_irqs(
         }
     }
     flush_pending(partition, vcpu);
-    // Console output waits in buffers until some core drains it; on a busy
-    // core a little at a time (a UART that really fills, on hardware).
-    crate::console::drain_up_to(CONSOLE_DRAIN_PER_EXIT);
+    // No console drain here: a core running one partition must not spend
+    // its time emitting another partition's output (hostile_storm_console).
     if followups.checkpoint_due {
         crate::partition::checkpoint::periodic(partition, vcpu, frame);
     }

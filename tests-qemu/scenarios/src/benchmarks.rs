@@ -82,6 +82,7 @@ pub fn benchmarks() -> Vec<Benchmark> {
     ]
     .into_iter()
     .chain(checkpoint_benchmarks::benchmarks())
+    .chain(crate::scenarios::hostile::benchmarks())
     .collect()
 }
 

@@ -5,9 +5,13 @@
 
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "hostile.rs"]
+pub(crate) mod hostile;
 #[path = "interrupts.rs"]
 mod interrupts;
 pub(crate) mod parse;
+#[path = "races.rs"]
+mod races;
 
 use crate::{Module, Outcome, Scenario};
 use parse::*;
@@ -91,6 +95,8 @@ pub fn all() -> Vec<Scenario> {
     .chain(crate::linux::scenarios())
     .chain(interrupts::scenarios())
     .chain(checkpoint::scenarios())
+    .chain(races::scenarios())
+    .chain(hostile::scenarios())
     .collect()
 }
 
