@@ -205,17 +205,23 @@ impl Stage2 {
         None
     }
 
+    /// The end of `[ipa, ipa + size)` if the range is valid and wholly mapped.
+    fn mapped_end(&self, ipa: Ipa, size: u64) -> Result<u64, MapError> {
+        check_ipa_range(ipa, PhysAddr(0), size)?;
+        let end = ipa.0 + size;
+        match self.find(ipa.0, end, Looking::Unmapped) {
+            Some(first) => Err(MapError::NotMapped { ipa: Ipa(first) }),
+            None => Ok(end),
+        }
+    }
+
     /// Makes every page of `[ipa, ipa + size)` read-only, first splitting the
     /// blocks that cover it into 4 KiB pages (so later write faults can be
     /// tracked and re-enabled page by page). Mappings stay otherwise identical.
     ///
     /// Refuses, without changing anything, if part of the range is unmapped.
     pub fn write_protect(&mut self, ipa: Ipa, size: u64) -> Result<(), MapError> {
-        check_ipa_range(ipa, PhysAddr(0), size)?;
-        let end = ipa.0 + size;
-        if let Some(first) = self.find(ipa.0, end, Looking::Unmapped) {
-            return Err(MapError::NotMapped { ipa: Ipa(first) });
-        }
+        let end = self.mapped_end(ipa, size)?;
         let mut at = ipa.0;
         while at < end {
             let (table, first_index) = self.split_to_page(at)?;
@@ -240,11 +246,7 @@ impl Stage2 {
     ///
     /// Refuses, without changing anything, if part of the range is unmapped.
     pub fn split_to_pages(&mut self, ipa: Ipa, size: u64) -> Result<(), MapError> {
-        check_ipa_range(ipa, PhysAddr(0), size)?;
-        let end = ipa.0 + size;
-        if let Some(first) = self.find(ipa.0, end, Looking::Unmapped) {
-            return Err(MapError::NotMapped { ipa: Ipa(first) });
-        }
+        let end = self.mapped_end(ipa, size)?;
         let mut at = ipa.0;
         while at < end {
             self.split_to_page(at)?;
