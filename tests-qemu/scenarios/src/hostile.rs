@@ -45,38 +45,7 @@ pub const VICTIM_UART_PRIORITY: u64 = 0xa0;
 /// Bytes the victim loops back through its UART at the end (mirrors `hostile_victim.rs`).
 pub const LOOPBACK_BYTES: u64 = 9;
 
-/// What `hostile_attacker/memory.rs` aims at, by name: the IPA it touches
-/// and so the IPA Bulkhead's report must name.
-pub const MEMORY_TARGETS: &[(&str, u64)] = &[
-    ("victim_ram", 0x6100_0000),
-    ("victim_image", 0x6000_0000),
-    ("own_end", 0x4100_0000),
-    ("bulkhead_heap", 0x4200_0000),
-    ("board_dtb", 0x4800_0000),
-    ("own_module", 0x4a00_0000),
-    ("victim_module", 0x4b00_0000),
-    ("checkpoint_store", 0x7000_0000),
-    ("gicd", 0x0800_0000),
-    ("flash", 0x0000_0000),
-    ("gicd_beyond_frame", 0x0801_0000),
-    ("gic_its", 0x0808_0000),
-    ("gicr_foreign_rd", 0x080e_0000),
-    ("gicr_foreign_sgi", 0x0811_0000),
-    ("uart0", 0x0900_0000),
-    ("rtc", 0x0901_0000),
-    ("fw_cfg", 0x0902_0000),
-    ("gpio", 0x0903_0000),
-    ("victim_uart", 0x0904_0000),
-    ("smmu", 0x0905_0000),
-    ("virtio_mmio", 0x0a00_0000),
-    ("platform_bus", 0x0c00_0000),
-    ("pcie_mmio", 0x1000_0000),
-    ("pcie_pio", 0x3eff_0000),
-    ("pcie_ecam_low", 0x3f00_0000),
-    ("pcie_ecam", 0x40_1000_0000),
-    ("pcie_mmio_high", 0x80_0000_0000),
-    ("ipa_top", 0xff_ffff_f000),
-];
+pub use bulkhead_workload::HOSTILE_MEMORY_TARGETS as MEMORY_TARGETS;
 
 /// A hostile scenario on `hostile_<name>.dtso`.
 const fn hostile(

@@ -30,6 +30,8 @@ pub const FAULT_RESET_BOOTS: u64 = 6;
 pub const RESET_BOTH_BOOTS: u64 = 20;
 pub const PERIODIC_RESET_BOOTS: u64 = 8;
 pub const LIFECYCLE_RESETTER_BOOTS: u64 = 6;
+/// `race_take_vs_cpu_on`'s rounds (mirrors `rounds=`).
+pub const TAKE_CPU_ON_ROUNDS: u64 = 200;
 /// The longest a manager's call may take: the hypervisor's bound (about a
 /// second) with room for a loaded host (the first checkpoint copies 16 MiB;
 /// 1.2 s seen with the load average at 6 on 2 cores).
@@ -101,6 +103,15 @@ pub fn scenarios() -> Vec<Scenario> {
             timeout_secs: TIMEOUT_SECS,
             icount: false,
             check: check_cpu_on_vs_off,
+        },
+        Scenario {
+            name: "race_take_vs_cpu_on",
+            description: "a partition checkpoints itself right after CPU_ON(1) (the vCPU still on its way in) and restores that checkpoint, 200 rounds: vCPU 1 runs after every restore",
+            layout: "tests-qemu/layouts/race_take_vs_cpu_on.dtso",
+            modules: &[Module { address: 0x4a00_0000, guest: "race_target" }],
+            timeout_secs: TIMEOUT_SECS,
+            icount: false,
+            check: check_take_vs_cpu_on,
         },
         Scenario {
             name: "race_reset_both",
@@ -658,6 +669,25 @@ fn check_cpu_on_vs_off(outcome: &Outcome) -> Result<(), String> {
     Ok(())
 }
 
+fn check_take_vs_cpu_on(outcome: &Outcome) -> Result<(), String> {
+    expect_finished(outcome, &["target"])?;
+    let lines = guest_lines(outcome, "target");
+    let (_, line) = single("target", &lines, "race boot=1 take_cpu_on ")?;
+    expect_fields(
+        "target",
+        line,
+        &[
+            ("lost", 0),
+            ("stuck", 0),
+            ("cpu_on_other", 0),
+            ("rounds", TAKE_CPU_ON_ROUNDS),
+        ],
+    )
+    .map_err(|error| {
+        format!("{error}: a restore must start a vCPU that CPU_ON had started (lost = rounds after which vCPU 1 never ran)")
+    })
+}
+
 fn check_reset_both(outcome: &Outcome) -> Result<(), String> {
     expect_finished(outcome, &["manager", "target"])?;
     let beats = expect_manager(outcome, &RESET_BOTH_MANAGER)?;
@@ -1157,6 +1187,23 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn take_vs_cpu_on_loses_no_vcpu() {
+        let report = |lost: u64| {
+            format!(
+                "{}[target] race boot=1 start mode=take-cpu-on\n\
+                 [target] race boot=1 take_cpu_on rounds={} cpu_on_other=0 first_cpu_on=0 \
+                 take_busy=0 lost={lost} first_lost_round=0 stuck=0\n",
+                boot_lines("target", 2),
+                if lost == 0 { TAKE_CPU_ON_ROUNDS } else { 11 }
+            )
+        };
+        assert_eq!(check_take_vs_cpu_on(&outcome(&report(0))), Ok(()));
+        assert!(check_take_vs_cpu_on(&outcome(&report(5)))
+            .unwrap_err()
+            .contains("lost"));
     }
 
     #[test]

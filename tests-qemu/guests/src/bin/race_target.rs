@@ -26,6 +26,15 @@
 //! - `reset-both` (2 vCPUs): vCPU 1 reports ready, vCPU 0 raises a shared
 //!   flag, and both call SYSTEM_RESET (after a few random spins each), or
 //!   SYSTEM_OFF on boot `boots`.
+//! - `take-cpu-on` (2 vCPUs, `rounds=<n>`): each round vCPU 0 calls
+//!   CPU_ON(1), at once CHECKPOINT_TAKE(SELF) (vCPU 1 is most likely still
+//!   on its way in) and CHECKPOINT_RESTORE(SELF); back in the TAKE, it
+//!   waits for vCPU 1 to have run (a counter in memory, rolled back with
+//!   it), lets it go and waits for it to be off. A vCPU that CPU_ON had
+//!   started must run after the restore whether it had entered its guest
+//!   at the checkpoint or not. `take_cpu_on rounds=<n> cpu_on_other=<n>
+//!   first_cpu_on=<code> take_busy=<n> lost=<n> first_lost_round=<r>
+//!   stuck=<n>`, then SYSTEM_OFF.
 //! - `reset-loop` (1 vCPU): dirties pages for `reset-ms`, then
 //!   `race boot=<b> reset vcpu=0` and SYSTEM_RESET; SYSTEM_OFF on boot `boots`.
 //! - `fault-stop` (1 vCPU): dirties pages for `run-ms` and until
@@ -49,7 +58,7 @@ mod common;
 use bulkhead_guests::abi::{psci as psci_ids, ret};
 use bulkhead_guests::checkpoint::{self, Take};
 use bulkhead_guests::hypercall::hvc;
-use bulkhead_guests::{guest_main, println, psci, timer, BootInfo};
+use bulkhead_guests::{guest_main, irq, println, psci, timer, BootInfo};
 use common::{option, option_u64, Lcg, Tally};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -72,6 +81,7 @@ const TAKE_RESET: u8 = 1;
 const FAULT_RESET: u8 = 2;
 const PERIODIC_RESET: u8 = 3;
 const RESET_BOTH: u8 = 4;
+const TAKE_CPU_ON: u8 = 5;
 
 /// What vCPU 0 hands vCPU 1 (this boot's statics; a reset zeroes them;
 /// the mode goes in CPU_ON's context).
@@ -83,6 +93,9 @@ static OFFSET: AtomicU64 = AtomicU64::new(0);
 /// `reset-both`: vCPU 1 is up; vCPU 0 says go.
 static READY: AtomicU64 = AtomicU64::new(0);
 static GO: AtomicU64 = AtomicU64::new(0);
+/// `take-cpu-on`: vCPU 1's runs, and the round vCPU 0 lets it switch off in.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+static RELEASE: AtomicU64 = AtomicU64::new(0);
 /// vCPU 0's own checkpoint results, for vCPU 1 to report.
 static TAKES: Tally = Tally::new();
 static RESTORED: AtomicU64 = AtomicU64::new(0);
@@ -113,6 +126,7 @@ fn main(boot: &BootInfo) -> ! {
         "fault-reset" => fault_reset(reset_ms, window_ms),
         "periodic-reset" => periodic_reset(reset_ms),
         "reset-both" => reset_both(),
+        "take-cpu-on" => take_cpu_on(option_u64(args, "rounds", 200)),
         "reset-loop" => reset_loop(reset_ms),
         "fault-stop" => {
             dirty_until_taken(run_ms, after_taken);
@@ -406,6 +420,70 @@ fn reset_both() -> ! {
     finish(0)
 }
 
+/// Longest wait for vCPU 1 to run, or to be off, in a `take-cpu-on` round.
+const ROUND_WAIT_MS: u64 = 1000;
+/// `take-cpu-on` stops after this many lost vCPUs (each costs a wait).
+const LOST_LIMIT: u64 = 5;
+
+fn take_cpu_on(rounds: u64) -> ! {
+    let (mut cpu_on_other, mut first_cpu_on, mut take_busy) = (0u64, 0i64, 0u64);
+    let (mut lost, mut first_lost_round, mut stuck) = (0u64, 0u64, 0u64);
+    let mut round = 0;
+    while round < rounds && lost < LOST_LIMIT {
+        round += 1;
+        let code = psci::cpu_on(1, u64::from(TAKE_CPU_ON));
+        if code != ret::SUCCESS {
+            cpu_on_other += 1;
+            if first_cpu_on == 0 {
+                first_cpu_on = code;
+            }
+        }
+        // The checkpoint right after CPU_ON, and a rollback to it.
+        let mut restored = false;
+        while !restored {
+            match checkpoint::take(checkpoint::SELF) {
+                Take::Taken { .. } => {
+                    let error = checkpoint::restore(checkpoint::SELF);
+                    println!(
+                        "race error: boot={} round={round} RESTORE(SELF) returned {error}",
+                        boot_number()
+                    );
+                    psci::system_off()
+                }
+                Take::Restored { .. } => restored = true,
+                Take::Failed(ret::BUSY) => take_busy += 1,
+                Take::Failed(code) => {
+                    println!(
+                        "race error: boot={} round={round} own CHECKPOINT_TAKE returned {code}",
+                        boot_number()
+                    );
+                    psci::system_off()
+                }
+            }
+        }
+        let ran = irq::wait_until(ROUND_WAIT_MS, || RUNS.load(Ordering::Acquire) >= round);
+        if !ran {
+            lost += 1;
+            if first_lost_round == 0 {
+                first_lost_round = round;
+            }
+            // Count it as run, so later rounds wait for their own.
+            RUNS.store(round, Ordering::Release);
+        }
+        RELEASE.store(round, Ordering::Release);
+        let off = irq::wait_until(ROUND_WAIT_MS, || {
+            psci::affinity_info(1) == psci_ids::AFFINITY_OFF as i64
+        });
+        stuck += u64::from(!off);
+    }
+    println!(
+        "race boot={} take_cpu_on rounds={round} cpu_on_other={cpu_on_other} first_cpu_on={first_cpu_on} \
+         take_busy={take_busy} lost={lost} first_lost_round={first_lost_round} stuck={stuck}",
+        boot_number()
+    );
+    psci::system_off()
+}
+
 fn reset_loop(reset_ms: u64) -> ! {
     if last_boot() {
         println!("race boot={} off vcpu=0", boot_number());
@@ -438,6 +516,18 @@ fn secondary(vcpu: u64, mode: u64) -> ! {
             common::spin(spins);
             wait_until(timer::now() + offset());
             finish(vcpu)
+        }
+        TAKE_CPU_ON => {
+            let round = RUNS.fetch_add(1, Ordering::AcqRel) + 1;
+            while RELEASE.load(Ordering::Acquire) < round {
+                core::hint::spin_loop();
+            }
+            let error = psci::cpu_off();
+            println!(
+                "race error: boot={} round={round} CPU_OFF returned {error}",
+                boot_number()
+            );
+            psci::park()
         }
         _ => {
             println!("race error: vcpu {vcpu} started with mode {mode}");

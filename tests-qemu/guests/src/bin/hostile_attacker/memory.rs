@@ -11,50 +11,8 @@ use super::{Args, Done};
 use bulkhead_guests::{println, psci, timer};
 use core::arch::asm;
 
-/// Names, IPAs and what lives there on QEMU virt with the hostile layouts
-/// (attacker RAM: IPA 0x4000_0000 + 16 MiB; victim RAM: PA 0x6000_0000 + 32 MiB).
-pub const TARGETS: &[(&str, u64)] = &[
-    // The victim's checksummed block (its PA + 16 MiB) and its image.
-    ("victim_ram", 0x6100_0000),
-    ("victim_image", 0x6000_0000),
-    // The first byte past the attacker's own RAM.
-    ("own_end", 0x4100_0000),
-    // Bulkhead's heap, the board DTB, the boot modules (its own and the victim's).
-    ("bulkhead_heap", 0x4200_0000),
-    ("board_dtb", 0x4800_0000),
-    ("own_module", 0x4a00_0000),
-    ("victim_module", 0x4b00_0000),
-    // The victim's checkpoint store (layout hostile_memory_checkpoint_store).
-    ("checkpoint_store", 0x7000_0000),
-    // The distributor (emulated: only a load pair, which cannot be, faults),
-    // the flash at 0, the distributor's frame end, the ITS, and
-    // redistributor frames of the victim's cores (frames 2 and 3).
-    ("gicd", 0x0800_0000),
-    ("flash", 0x0000_0000),
-    ("gicd_beyond_frame", 0x0801_0000),
-    ("gic_its", 0x0808_0000),
-    ("gicr_foreign_rd", 0x080e_0000),
-    ("gicr_foreign_sgi", 0x0811_0000),
-    // Board devices: Bulkhead's console (UART0), RTC, fw-cfg, GPIO, the
-    // victim's UART, the SMMU, virtio-mmio, the platform bus.
-    ("uart0", 0x0900_0000),
-    ("rtc", 0x0901_0000),
-    ("fw_cfg", 0x0902_0000),
-    ("gpio", 0x0903_0000),
-    ("victim_uart", 0x0904_0000),
-    ("smmu", 0x0905_0000),
-    ("virtio_mmio", 0x0a00_0000),
-    ("platform_bus", 0x0c00_0000),
-    // PCIe: 32-bit MMIO window, I/O window, the low ECAM slot, the ECAM
-    // (above 4 GiB) and the 64-bit MMIO window.
-    ("pcie_mmio", 0x1000_0000),
-    ("pcie_pio", 0x3eff_0000),
-    ("pcie_ecam_low", 0x3f00_0000),
-    ("pcie_ecam", 0x40_1000_0000),
-    ("pcie_mmio_high", 0x80_0000_0000),
-    // The top of a 40-bit IPA space.
-    ("ipa_top", 0xff_ffff_f000),
-];
+/// What it aims at: shared with the scenario checks.
+use bulkhead_workload::HOSTILE_MEMORY_TARGETS as TARGETS;
 
 /// End of the guest's stage-1 identity map: above it the MMU goes off.
 const MAPPED_END: u64 = 1 << 32;
