@@ -15,7 +15,7 @@ use core::sync::atomic::Ordering;
 
 use bulkhead_core::decode::SgiRequest;
 use bulkhead_core::irq_owner::Owner;
-use bulkhead_core::protocol::Request;
+use bulkhead_core::protocol::{PowerView, Request};
 
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::gic::{self, KICK_SGI, MAINTENANCE_PPI};
@@ -152,7 +152,12 @@ pub fn send_sgi(partition: &Partition, sender: &Vcpu, value: u64) {
     let request = SgiRequest::decode(value);
     let sgi = u32::from(request.intid);
     for index in request.named_vcpus(sender.index, partition.vcpus.len()) {
-        let Some(target) = partition.vcpus.get(index) else {
+        // A vCPU that is off would drop it when it starts: do not wake its core.
+        let Some(target) = partition
+            .vcpus
+            .get(index)
+            .filter(|target| target.state().power() == PowerView::On)
+        else {
             continue;
         };
         target.pending_sgis.fetch_or(1 << sgi, Ordering::AcqRel);

@@ -1,4 +1,4 @@
-//! `cargo xtask`: Bulkhead's host command line (build, run, check, test, bench).
+//! `cargo xtask`: Bulkhead's host command line (build, run, check, test, bench, fuzz).
 //!
 //! This file only parses arguments and dispatches; each command lives in its
 //! own module. QEMU command lines are built in [`qemu`] and nowhere else.
@@ -7,6 +7,7 @@ mod artifacts;
 mod bench;
 mod board;
 mod check;
+mod fuzz;
 mod linux;
 mod qemu;
 mod runner;
@@ -36,10 +37,12 @@ enum Command {
     Run(RunArgs),
     /// Validate a layout overlay against a board DTB, as the hypervisor would at boot.
     Check(CheckArgs),
-    /// Run the host unit tests, then boot every QEMU scenario and check what it printed.
+    /// Run the host unit tests and a short fuzz slice, then boot every QEMU scenario and check what it printed.
     Test(TestArgs),
     /// Boot every benchmark under icount and write target/bench/results.json.
     Bench(BenchArgs),
+    /// Fuzz a bulkhead-core parser with cargo-fuzz on nightly (both installed if missing); fails on a crash.
+    Fuzz(FuzzArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -78,10 +81,10 @@ struct TestArgs {
     /// Only boot scenarios whose name contains this text.
     #[arg(value_name = "FILTER")]
     filter: Option<String>,
-    /// Run the host unit tests only (no QEMU).
+    /// Run the host unit tests and the fuzz slice only (no QEMU).
     #[arg(long, conflicts_with = "qemu_only")]
     host_only: bool,
-    /// Boot the QEMU scenarios only (skip the host unit tests).
+    /// Boot the QEMU scenarios only (skip the host unit tests and the fuzz slice).
     #[arg(long)]
     qemu_only: bool,
 }
@@ -91,6 +94,22 @@ struct BenchArgs {
     /// Only run benchmarks whose name contains this text.
     #[arg(value_name = "FILTER")]
     filter: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct FuzzArgs {
+    /// Fuzz target: a bin of hypervisor/core/fuzz (fuzz_targets/TARGET.rs).
+    #[arg(value_name = "TARGET", default_value = fuzz::DEFAULT_TARGET)]
+    target: String,
+    /// Stop after this many executions (libFuzzer `-runs=N`); default: no limit.
+    #[arg(long, value_name = "N")]
+    runs: Option<u64>,
+    /// Stop after this many seconds of fuzzing (libFuzzer `-max_total_time=S`); default: no limit.
+    #[arg(long, value_name = "S")]
+    seconds: Option<u64>,
+    /// Fuzz in this many processes (cargo-fuzz `--jobs`, libFuzzer `-fork=N` above 1).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +130,12 @@ fn main() -> ExitCode {
             qemu: !args.host_only,
         }),
         Command::Bench(args) => bench::bench_command(args.filter.as_deref()),
+        Command::Fuzz(args) => fuzz::fuzz_command(fuzz::FuzzRequest {
+            target: args.target,
+            runs: args.runs,
+            seconds: args.seconds,
+            jobs: args.jobs,
+        }),
     };
     match result {
         Ok(code) => code,
@@ -159,5 +184,19 @@ mod tests {
             panic!("expected test");
         };
         assert_eq!(args.filter.as_deref(), Some("psci"));
+    }
+
+    #[test]
+    fn fuzz_defaults_to_the_layout_target() {
+        let cli = Cli::try_parse_from(["xtask", "fuzz", "--runs", "10000000"])
+            .expect("valid command line");
+        let Command::Fuzz(args) = cli.command else {
+            panic!("expected fuzz");
+        };
+        assert_eq!(args.target, fuzz::DEFAULT_TARGET);
+        assert_eq!(args.runs, Some(10_000_000));
+        assert_eq!(args.seconds, None);
+        assert_eq!(args.jobs, 1);
+        assert!(Cli::try_parse_from(["xtask", "fuzz", "--jobs", "0"]).is_err());
     }
 }
