@@ -310,6 +310,7 @@ fn run_core(cpu: usize) -> ! {
         vm::stop_guest_timers();
         vgic_hw::disable_virtual_interface();
         vcpu.leave();
+        vcpu.restart_if_restored_pending();
     }
 }
 

@@ -165,6 +165,8 @@ fn finish_restore(
                 return TrapOutcome::Resume;
             }
             if caller_off {
+                // Off (or still to start) in the checkpoint: the run loop
+                // makes it pending again if it was to start.
                 caller.vcpu.leave();
                 return TrapOutcome::Exit;
             }

@@ -58,6 +58,9 @@ pub struct Checkpointing {
 /// First byte of a stored vCPU state: whether the vCPU was on.
 const STATE_ON: u8 = 1;
 const STATE_OFF: u8 = 0;
+/// CPU_ON accepted but not yet running: followed by entry and context (LE).
+const STATE_PENDING: u8 = 2;
+const PENDING_BYTES: usize = 1 + 16;
 
 impl Checkpointing {
     /// Formats the store the layout reserved for `config`.
@@ -281,6 +284,14 @@ fn write_checkpoint(
                 snapshot.write_bytes(&mut state[1..]);
                 state.len()
             }
+            // Held while its start was pending: a restore must start it again.
+            _ if vcpu.state() == VcpuState::HeldOnPending => {
+                let (entry, context) = vcpu.pending_start();
+                state[0] = STATE_PENDING;
+                state[1..9].copy_from_slice(&entry.to_le_bytes());
+                state[9..PENDING_BYTES].copy_from_slice(&context.to_le_bytes());
+                PENDING_BYTES
+            }
             _ => {
                 state[0] = STATE_OFF;
                 1
@@ -394,14 +405,20 @@ pub fn restore(
             continue;
         }
         let was_on = vcpu.snapshot.lock().is_some();
-        match (vcpu.state(), was_on) {
-            (VcpuState::Parked, true) => vcpu.set_after_park(AfterPark::Reload),
-            (VcpuState::Parked, false) => vcpu.set_after_park(AfterPark::Leave),
-            (_, true) => {
+        let pending = *vcpu.restored_start.lock();
+        match (vcpu.state(), was_on, pending) {
+            (VcpuState::Parked, true, _) => vcpu.set_after_park(AfterPark::Reload),
+            // Leaves its guest; then, if it was still to start, is pending again.
+            (VcpuState::Parked, false, _) => vcpu.set_after_park(AfterPark::Leave),
+            (_, true, _) => {
                 vcpu.start_from_snapshot.store(true, Ordering::Release);
                 vcpu.held_power_on(0, 0);
             }
-            (_, false) => vcpu.held_power_off(),
+            (_, false, Some((entry, context))) => {
+                *vcpu.restored_start.lock() = None;
+                vcpu.held_power_on(entry, context);
+            }
+            (_, false, None) => vcpu.held_power_off(),
         }
     }
     protocol::let_go_others(partition, &operator);
@@ -428,9 +445,13 @@ fn copy_back(
     // Every vCPU state must parse before anything is overwritten.
     for vcpu in &partition.vcpus {
         let state = store.vcpu_state(slot, vcpu.index)?;
-        if let Some((&STATE_ON, bytes)) = state.split_first() {
-            VcpuSnapshot::from_bytes(bytes)
-                .ok_or(Error::VcpuStateTruncated { vcpu: vcpu.index })?;
+        let parses = match state.split_first() {
+            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes).is_some(),
+            Some((&STATE_PENDING, _)) => pending_start(state).is_some(),
+            _ => true,
+        };
+        if !parses {
+            return Err(Error::VcpuStateTruncated { vcpu: vcpu.index });
         }
     }
     for ipa in store.pages_to_restore(tracker.since(slot)) {
@@ -450,8 +471,20 @@ fn copy_back(
             Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes),
             _ => None,
         };
+        *vcpu.restored_start.lock() = pending_start(state);
     }
     Ok(())
+}
+
+/// The entry point and context of a stored pending vCPU state.
+fn pending_start(state: &[u8]) -> Option<(u64, u64)> {
+    if state.first() != Some(&STATE_PENDING) {
+        return None;
+    }
+    let word = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(state.get(at..at + 8)?.try_into().ok()?))
+    };
+    Some((word(1)?, word(9)?))
 }
 
 /// Test-only hook: damages the stored copy of the page at `ipa` in the current checkpoint.

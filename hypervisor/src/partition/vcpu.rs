@@ -45,6 +45,9 @@ pub struct Vcpu {
     after_park: AtomicU8,
     /// Start from `snapshot` instead of a PSCI entry point (restored while off).
     pub start_from_snapshot: AtomicBool,
+    /// The start a restore found pending in the checkpoint (CPU_ON accepted,
+    /// not yet running): taken once the vCPU has left its guest.
+    pub restored_start: Mutex<Option<(u64, u64)>>,
 }
 
 impl Vcpu {
@@ -61,6 +64,7 @@ impl Vcpu {
             snapshot: Mutex::new(None),
             after_park: AtomicU8::new(AfterPark::Resume as u8),
             start_from_snapshot: AtomicBool::new(false),
+            restored_start: Mutex::new(None),
         }
     }
 
@@ -103,6 +107,20 @@ impl Vcpu {
     /// Its own core left the guest (a no-op if an operation already moved it).
     pub fn leave(&self) {
         let _ = self.cell.apply(Transition::Leave);
+    }
+
+    /// The entry point and context of the pending start (meaningful while
+    /// the vCPU is OnPending or HeldOnPending).
+    pub fn pending_start(&self) -> (u64, u64) {
+        *self.start.lock()
+    }
+
+    /// Its own core, once out of its guest: a restore back to a checkpoint
+    /// in which this vCPU was still to start makes it pending again.
+    pub fn restart_if_restored_pending(&self) {
+        if let Some((entry, context)) = self.restored_start.lock().take() {
+            let _ = self.power_on(entry, context);
+        }
     }
 
     /// Leaves a request and kicks the vCPU's core so that it looks.

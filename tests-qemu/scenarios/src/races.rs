@@ -27,7 +27,7 @@ pub mod code {
 /// Boots of the raced partition per scenario (mirror the layouts' `boots=`).
 pub const TAKE_RESET_BOOTS: u64 = 10;
 pub const FAULT_RESET_BOOTS: u64 = 6;
-pub const RESET_BOTH_BOOTS: u64 = 20;
+pub const RESET_BOTH_BOOTS: u64 = 30;
 pub const PERIODIC_RESET_BOOTS: u64 = 8;
 pub const LIFECYCLE_RESETTER_BOOTS: u64 = 6;
 /// `race_take_vs_cpu_on`'s rounds (mirrors `rounds=`).
@@ -115,7 +115,7 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "race_reset_both",
-            description: "both vCPUs call SYSTEM_RESET at once, 20 rounds: exactly one reset per round (the boot count rises by one), CPU_ON(1) succeeds on every boot; the manager's heartbeat runs on",
+            description: "both vCPUs call SYSTEM_RESET at once, 30 rounds: exactly one reset per round (the boot count rises by one), CPU_ON(1) succeeds on every boot; the manager's heartbeat runs on",
             layout: "tests-qemu/layouts/race_reset_both.dtso",
             modules: TARGET_AND_MANAGER,
             timeout_secs: TIMEOUT_SECS,

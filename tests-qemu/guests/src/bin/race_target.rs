@@ -71,6 +71,9 @@ pub const GRACE_MS: u64 = 5000;
 /// Pages the dirtying loops write (one word each), 4 MiB into the first region.
 const DIRTY_OFFSET: u64 = 4 << 20;
 const DIRTY_PAGES: u64 = 64;
+/// `reset-both`: each vCPU spins up to this many times after the go flag,
+/// so either may call first, or both at once.
+const JITTER_SPINS: u64 = 1000;
 /// How long past `run-ms` a partition waits for its manager's checkpoints.
 const TAKEN_WAIT_MS: u64 = 10_000;
 /// Bound on CHECKPOINT_TAKE(SELF) retries while the answer is BUSY.
@@ -414,7 +417,7 @@ fn reset_both() -> ! {
         }
         core::hint::spin_loop();
     }
-    let spins = jitter.below(4000);
+    let spins = jitter.below(JITTER_SPINS);
     GO.store(1, Ordering::Release);
     common::spin(spins);
     finish(0)
@@ -508,7 +511,7 @@ fn secondary(vcpu: u64, mode: u64) -> ! {
         }
         RESET_BOTH => {
             let mut jitter = Lcg::new(boot_number() ^ 0x5555_5555);
-            let spins = jitter.below(4000);
+            let spins = jitter.below(JITTER_SPINS);
             READY.store(1, Ordering::Release);
             while GO.load(Ordering::Acquire) == 0 {
                 core::hint::spin_loop();
