@@ -38,6 +38,9 @@ pub enum Error {
     ImageOutsideMemory,
     /// Two emulated devices of one partition claim the same IPAs.
     EmulatedOverlap,
+    /// The requesting vCPU was restored to a checkpoint while it waited:
+    /// its request is moot.
+    Reloaded,
 }
 
 impl Error {
@@ -68,6 +71,7 @@ impl fmt::Display for Error {
             Error::VmidTooLarge(id) => write!(f, "partition id {id} does not fit a VMID"),
             Error::ImageOutsideMemory => write!(f, "boot image outside the partition's memory"),
             Error::EmulatedOverlap => write!(f, "two emulated devices overlap"),
+            Error::Reloaded => write!(f, "restored while waiting"),
         }
     }
 }

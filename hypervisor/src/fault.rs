@@ -45,26 +45,22 @@ pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> Trap
     // on the partition (servicing this vCPU's mailbox) instead of BUSY.
     match on_fault {
         OnFault::Restore => crate::hypercall::checkpoint::restore_on_fault(caller, frame),
-        OnFault::Restart => {
-            let _ = partition::reset_partition(
-                caller.system,
-                partition_ref,
-                caller.vcpu,
-                frame,
-                Site::Interrupted,
-            );
-            TrapOutcome::Exit
-        }
-        OnFault::Stop => {
-            partition::stop_partition(
-                caller.system,
-                partition_ref,
-                caller.vcpu,
-                frame,
-                Site::Interrupted,
-                StopReason::Fault,
-            );
-            TrapOutcome::Exit
-        }
+        OnFault::Restart => partition::reset_partition(
+            caller.system,
+            partition_ref,
+            caller.vcpu,
+            frame,
+            Site::Interrupted,
+        )
+        .into(),
+        OnFault::Stop => partition::stop_partition(
+            caller.system,
+            partition_ref,
+            caller.vcpu,
+            frame,
+            Site::Interrupted,
+            StopReason::Fault,
+        )
+        .into(),
     }
 }

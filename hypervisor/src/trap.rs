@@ -20,6 +20,15 @@ pub enum TrapOutcome {
     Exit = 1,
 }
 
+impl From<crate::partition::Then> for TrapOutcome {
+    fn from(then: crate::partition::Then) -> Self {
+        match then {
+            crate::partition::Then::Leave => TrapOutcome::Exit,
+            crate::partition::Then::Resume => TrapOutcome::Resume,
+        }
+    }
+}
+
 /// Called by the lower-EL vectors with the saved guest registers.
 #[no_mangle]
 extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {

@@ -177,8 +177,7 @@ fn finish_restore(
                 "partition {} has no checkpoint; restarting it from its image",
                 target.label()
             );
-            let _ = partition::reset_partition(caller.system, target, caller.vcpu, frame, site);
-            TrapOutcome::Exit
+            partition::reset_partition(caller.system, target, caller.vcpu, frame, site).into()
         }
         Ok(Restored::NoCheckpoint) => {
             log::info!(
@@ -192,6 +191,9 @@ fn finish_restore(
             set_result(frame, code);
             TrapOutcome::Resume
         }
+        // Another operation restored this vCPU while it waited: `frame`
+        // holds the checkpoint's state, the fault is moot.
+        Err(Error::Reloaded) => TrapOutcome::Resume,
         Err(error @ (Error::Busy | Error::NotRunning | Error::NoCheckpointPolicy)) => {
             set_result(frame, error.smccc_code());
             TrapOutcome::Resume
@@ -203,15 +205,15 @@ fn finish_restore(
                 target.config.id
             );
             if itself {
-                partition::stop_partition(
+                return partition::stop_partition(
                     caller.system,
                     target,
                     caller.vcpu,
                     frame,
                     site,
                     StopReason::Fault,
-                );
-                return TrapOutcome::Exit;
+                )
+                .into();
             }
             let _ = partition::stop_foreign(caller.system, target, StopReason::Fault);
             set_result(frame, ret::INTERNAL_FAILURE);

@@ -45,7 +45,8 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
                 .iter()
                 .all(|vcpu| vcpu.state().power() == PowerView::Off);
             if all_off {
-                partition::stop_partition(
+                // Off already, so it cannot be parked or reloaded: it leaves.
+                let _ = partition::stop_partition(
                     caller.system,
                     caller.partition,
                     caller.vcpu,
@@ -79,28 +80,28 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
         }
         psci::MIGRATE_INFO_TYPE => set_result(frame, psci::TOS_NOT_PRESENT_MP as i64),
         psci::SYSTEM_OFF => {
-            partition::stop_partition(
+            return partition::stop_partition(
                 caller.system,
                 caller.partition,
                 caller.vcpu,
                 frame,
                 Site::Hypercall,
                 StopReason::PowerOff,
-            );
-            return TrapOutcome::Exit;
+            )
+            .into();
         }
         psci::SYSTEM_RESET => {
-            // Whatever the outcome (reset, superseded by another vCPU's stop
-            // or reset, or stopped because it could not be reset), this
-            // vCPU leaves its guest.
-            let _ = partition::reset_partition(
+            // This vCPU leaves its guest (reset, superseded by another
+            // vCPU's stop or reset, or stopped because it could not be
+            // reset), unless a restore reloaded it while it waited.
+            return partition::reset_partition(
                 caller.system,
                 caller.partition,
                 caller.vcpu,
                 frame,
                 Site::Hypercall,
-            );
-            return TrapOutcome::Exit;
+            )
+            .into();
         }
         _ => set_result(frame, ret::NOT_SUPPORTED),
     }

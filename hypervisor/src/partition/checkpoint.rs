@@ -19,7 +19,7 @@ use bulkhead_core::protocol::{Operation, VcpuState};
 use bulkhead_core::vgic::VirtualGic;
 use spin::Mutex;
 
-use super::protocol::{self, Operator, Site};
+use super::protocol::{self, Operator, Serviced, Site};
 use super::runtime::{Partition, PartitionState};
 use super::vcpu::{AfterPark, Vcpu};
 use crate::arch::aarch64::exception::GuestFrame;
@@ -192,7 +192,10 @@ fn claim<'a>(
             Site::Interrupted,
             operation,
         )
-        .map_err(|_| Error::NotRunning)?,
+        .map_err(|serviced| match serviced {
+            Serviced::Reloaded => Error::Reloaded,
+            _ => Error::NotRunning,
+        })?,
         _ => partition
             .operation
             .try_claim(operation)

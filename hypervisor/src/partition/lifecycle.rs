@@ -20,9 +20,27 @@ pub enum StopReason {
     Fault,
 }
 
+/// What the vCPU that asked for a stop or reset does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// Leave its guest (stopped, reset, or superseded by another vCPU's stop or reset).
+    Leave,
+    /// Return to its guest: the partition was restored while this vCPU
+    /// waited, and its frame holds the checkpoint's state (the request is moot).
+    Resume,
+}
+
+fn interrupted(serviced: Serviced) -> Then {
+    if serviced == Serviced::Reloaded {
+        Then::Resume
+    } else {
+        Then::Leave
+    }
+}
+
 /// Stops `partition` for good, from `vcpu` (one of its own, on its core),
 /// which then leaves its guest. Never waits for another core: the others
-/// are told to leave and do so at their next exit. Returns false if the
+/// are told to leave and do so at their next exit. Nothing is done if the
 /// partition was not running (another vCPU stopped or reset it first).
 pub fn stop_partition(
     system: &System,
@@ -31,16 +49,16 @@ pub fn stop_partition(
     frame: &mut GuestFrame,
     site: Site,
     reason: StopReason,
-) -> bool {
-    let Ok(claim) = protocol::claim_own(partition, vcpu, frame, site, Operation::Stop) else {
-        return false;
+) -> Then {
+    let claim = match protocol::claim_own(partition, vcpu, frame, site, Operation::Stop) {
+        Ok(claim) => claim,
+        Err(serviced) => return interrupted(serviced),
     };
-    if partition.state() != PartitionState::Running {
-        return false;
+    if partition.state() == PartitionState::Running {
+        stop_claimed(system, partition, reason);
     }
-    stop_claimed(system, partition, reason);
     drop(claim);
-    true
+    Then::Leave
 }
 
 /// Stops a partition whose operation slot the caller holds.
@@ -75,15 +93,9 @@ pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopR
     );
 }
 
-/// Why a reset did not happen.
+/// Why a reset did not happen (the partition was stopped instead).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResetError {
-    /// Another vCPU stopped or reset the partition first: just leave.
-    Superseded,
-    /// A vCPU did not leave its guest in time, or the images could not be
-    /// reloaded: the partition was stopped instead.
-    Stopped,
-}
+struct ResetFailed;
 
 /// Resets `partition` from `vcpu` (one of its own, on its core): every
 /// other vCPU leaves its guest, the pristine image and guest DT are copied
@@ -95,17 +107,19 @@ pub fn reset_partition(
     vcpu: &Vcpu,
     frame: &mut GuestFrame,
     site: Site,
-) -> Result<(), ResetError> {
-    let claim = protocol::claim_own(partition, vcpu, frame, site, Operation::Reset)
-        .map_err(|_| ResetError::Superseded)?;
-    if partition.state() != PartitionState::Running {
-        return Err(ResetError::Superseded);
+) -> Then {
+    let claim = match protocol::claim_own(partition, vcpu, frame, site, Operation::Reset) {
+        Ok(claim) => claim,
+        Err(serviced) => return interrupted(serviced),
+    };
+    if partition.state() == PartitionState::Running {
+        // The caller is off from here on: it only unwinds.
+        vcpu.leave();
+        // A failed reset stopped the partition: the caller leaves either way.
+        let _ = reset_claimed(system, partition);
     }
-    // The caller is off from here on: it only unwinds.
-    vcpu.leave();
-    let reset = reset_claimed(system, partition);
     drop(claim);
-    reset
+    Then::Leave
 }
 
 /// Resets `partition` from another partition's core (a manager restoring a
@@ -144,7 +158,7 @@ pub fn stop_foreign(
 
 /// The reset itself, under the caller's claim; every vCPU in its guest is
 /// told to leave and waited for (with a deadline).
-fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetError> {
+fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetFailed> {
     partition.set_state(PartitionState::Resetting);
     let deadline = Deadline::after_ms(EXIT_TIMEOUT_MS);
     for other in &partition.vcpus {
@@ -161,7 +175,7 @@ fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetErro
                     other.index
                 );
                 stop_claimed(system, partition, StopReason::Fault);
-                return Err(ResetError::Stopped);
+                return Err(ResetFailed);
             }
             core::hint::spin_loop();
         }
@@ -171,7 +185,7 @@ fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetErro
     if let Err(error) = partition.load_images() {
         log::error!("partition {}: reset failed: {error}", partition.label());
         stop_claimed(system, partition, StopReason::Fault);
-        return Err(ResetError::Stopped);
+        return Err(ResetFailed);
     }
     for other in &partition.vcpus {
         other.clear_pending_interrupts();
@@ -219,7 +233,8 @@ pub fn must_leave(partition: &Partition) -> bool {
     partition.state() != PartitionState::Running
 }
 
-/// Services the vCPU's mailbox at an EL2 exit; true if it must leave its guest.
+/// Services the vCPU's mailbox at an EL2 exit; true if it must leave its
+/// guest (a restore that reloaded `frame` returns to the guest, false).
 pub fn leave_requested(
     partition: &Partition,
     vcpu: &Vcpu,

@@ -41,6 +41,10 @@ pub enum Site {
 pub enum Serviced {
     /// Go on (return to the guest, or keep waiting).
     Continue,
+    /// The vCPU was parked and the partition restored meanwhile: `frame` now
+    /// holds the checkpoint's state. Whatever EL2 was doing for the guest is
+    /// moot; return to the guest at once.
+    Reloaded,
     /// Leave the guest: the partition is stopping or resetting, or it was
     /// restored to a checkpoint in which this vCPU was off.
     Exit,
@@ -55,15 +59,15 @@ pub fn service(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site:
     if requests.contains(Request::Inject) {
         crate::irq::flush_pending(partition, vcpu);
     }
-    if requests.contains(Request::Pause) && !park(partition, vcpu, frame, site) {
-        return Serviced::Exit;
+    if requests.contains(Request::Pause) {
+        return park(partition, vcpu, frame, site);
     }
     Serviced::Continue
 }
 
 /// Saves the vCPU's state and waits in EL2 until the operation holding the
-/// partition lets it go. Returns false if it must leave its guest.
-fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site: Site) -> bool {
+/// partition lets it go; then goes on, or was restored, or must leave.
+fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site: Site) -> Serviced {
     let mut resumed = frame.clone();
     if site == Site::Hypercall {
         // The call instruction itself, so that a restore re-issues the call.
@@ -77,19 +81,19 @@ fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site: Site) 
     *vcpu.snapshot.lock() = Some(snapshot);
     if vcpu.cell.apply(Transition::Park).is_err() {
         // Not running (it already left, say by CPU_OFF): nothing to hold here.
-        return true;
+        return Serviced::Continue;
     }
     // Bounded by the holder: it does bounded work and only waits with deadlines.
     while vcpu.state() == VcpuState::Parked {
         core::hint::spin_loop();
     }
     match vcpu.take_after_park() {
-        AfterPark::Resume => true,
+        AfterPark::Resume => Serviced::Continue,
         AfterPark::Reload => {
             load_snapshot(partition, vcpu, frame);
-            true
+            Serviced::Reloaded
         }
-        AfterPark::Leave => false,
+        AfterPark::Leave => Serviced::Exit,
     }
 }
 
@@ -193,7 +197,8 @@ fn others<'a>(partition: &'a Partition, operator: &'a Operator) -> impl Iterator
 /// Claims `operation` on the caller's own partition for a request that
 /// cannot be refused (a reset, a fault): while another operation holds it,
 /// the caller's mailbox is serviced (it parks if paused). Err if the
-/// caller must leave its guest instead (another vCPU stops or resets it).
+/// caller must leave its guest instead (another vCPU stops or resets it),
+/// or must return to it restored (a restore happened while it was parked).
 pub fn claim_own<'a>(
     partition: &'a Partition,
     vcpu: &Vcpu,
@@ -205,8 +210,9 @@ pub fn claim_own<'a>(
         if let Ok(claim) = partition.operation.try_claim(operation) {
             return Ok(claim);
         }
-        if service(partition, vcpu, frame, site) == Serviced::Exit {
-            return Err(Serviced::Exit);
+        match service(partition, vcpu, frame, site) {
+            Serviced::Continue => {}
+            other => return Err(other),
         }
         core::hint::spin_loop();
     }
