@@ -153,7 +153,7 @@ pub fn hold_others(partition: &Partition, operator: &Operator) -> Result<(), Hol
             }
             let interrupted = !operator.member && !operator.vcpu.cell.mailbox.peek().is_empty();
             if interrupted || deadline.passed() {
-                let_go_others(partition, operator);
+                release(partition, operator, posted);
                 return Err(if interrupted {
                     HoldFailed::Interrupted
                 } else {
@@ -166,15 +166,22 @@ pub fn hold_others(partition: &Partition, operator: &Operator) -> Result<(), Hol
     Ok(())
 }
 
-/// Lets every vCPU but the operator's go: parked ones run on (as their
-/// after-park says), held ones return to Off or OnPending (their cores are
-/// kicked to start). A pause request still unread is withdrawn; one its
-/// core already took is waited for (that core is committed to park).
+/// Lets every vCPU but the operator's go once `hold_others` succeeded:
+/// parked ones run on (as their after-park says), held ones return to Off
+/// or OnPending (their cores are kicked to start).
 pub fn let_go_others(partition: &Partition, operator: &Operator) {
+    release(partition, operator, 0);
+}
+
+/// [`let_go_others`], after a hold that may have stopped half-way: a pause
+/// request still unread is withdrawn; one its core already took (bit set in
+/// `posted`, request gone) is waited for, as that core is committed to park.
+fn release(partition: &Partition, operator: &Operator, posted: u64) {
     for vcpu in others(partition, operator) {
-        if !vcpu.cell.mailbox.withdraw(Request::Pause) {
-            // Either never posted, or taken: a core that took it parks within
-            // a snapshot's time, unless it had already left its guest.
+        let was_posted = posted & (1u64 << vcpu.index) != 0;
+        if !vcpu.cell.mailbox.withdraw(Request::Pause) && was_posted {
+            // Taken: its core parks within a snapshot's time, unless it had
+            // already left its guest.
             let deadline = Deadline::after_ms(PAUSE_TIMEOUT_MS);
             while vcpu.state() == VcpuState::Running && !deadline.passed() {
                 core::hint::spin_loop();
