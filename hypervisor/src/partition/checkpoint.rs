@@ -99,6 +99,16 @@ impl Checkpointing {
     pub fn has_checkpoint(&self) -> bool {
         self.store.lock().current().is_some()
     }
+
+    /// Bulkhead itself rewrote the partition's memory (a reset reloads its
+    /// images), which stage-2 write tracking does not see: memory may now
+    /// differ from either slot anywhere, so the next restore copies every
+    /// page back and the next checkpoint into each slot copies every page.
+    pub fn memory_rewritten(&self) {
+        let mut tracker = self.tracker.lock();
+        tracker.invalidate(Slot::A);
+        tracker.invalidate(Slot::B);
+    }
 }
 
 /// Who asks for a checkpoint or restore, and from where.

@@ -187,6 +187,11 @@ fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetFail
         stop_claimed(system, partition, StopReason::Fault);
         return Err(ResetFailed);
     }
+    if let Some(checkpointing) = partition.checkpointing.as_ref() {
+        // A restore to a checkpoint from before the reset must not keep
+        // the pages the reload wrote behind tracking's back.
+        checkpointing.memory_rewritten();
+    }
     for other in &partition.vcpus {
         other.clear_pending_interrupts();
         if other.index == 0 {
