@@ -91,11 +91,11 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
             frame.elr = frame.elr.wrapping_add(4);
             hypercall::dispatch(caller, frame)
         }
-        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower
-            if Esr(esr).is_tracked_write()
+        ExceptionClass::DataAbortLower
+            if is_write_permission_fault(esr)
                 && checkpoint::handle_write_fault(caller.partition, vm::fault_ipa()) =>
         {
-            // Re-run the write (or the walk that writes a descriptor), now allowed.
+            // Re-run the write, now allowed.
             TrapOutcome::Resume
         }
         ExceptionClass::DataAbortLower => match mmio::handle_data_abort(caller, frame, esr) {
@@ -123,4 +123,12 @@ fn sgi_register_write(esr: u64) -> Option<usize> {
     access
         .sgi_register()
         .map(|_| usize::from(access.register.number()))
+}
+
+/// A data abort that is a stage-2 permission fault on a write (DFSC
+/// 0b0011xx, WnR set): how checkpoint tracking sees the first write to a page.
+fn is_write_permission_fault(esr: u64) -> bool {
+    bulkhead_core::decode::Esr(esr)
+        .data_abort()
+        .is_some_and(|abort| abort.is_write_permission_fault())
 }

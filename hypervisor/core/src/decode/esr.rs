@@ -38,25 +38,6 @@ impl Esr {
     }
 
     /// The trapped MSR/MRS this syndrome reports, if its class is EC 0x18.
-    /// A stage-2 write the guest's memory must take for dirty tracking: a
-    /// data write that hit a read-only page, or a stage-2 permission fault
-    /// during a stage-1 table walk (data or instruction side). RAM is always
-    /// readable at stage 2, so a walk can only fault on permission when the
-    /// walker *writes* a descriptor: hardware Access-flag and dirty-state
-    /// updates (FEAT_HAFDBS, on `-cpu max` and Neoverse cores), which report
-    /// as instruction aborts when an instruction fetch caused the walk.
-    pub fn is_tracked_write(self) -> bool {
-        let walk_permission = |walk: bool, status: FaultStatus| {
-            walk && matches!(status, FaultStatus::Permission { .. })
-        };
-        if let Some(abort) = self.data_abort() {
-            return abort.is_write_permission_fault()
-                || walk_permission(abort.stage1_walk, abort.status);
-        }
-        self.instruction_abort()
-            .is_some_and(|abort| walk_permission(abort.stage1_walk, abort.status))
-    }
-
     pub const fn sys_reg_access(self) -> Option<SysRegAccess> {
         match self.class() {
             ExceptionClass::SysReg => Some(SysRegAccess::from_iss(self.iss())),
@@ -265,24 +246,6 @@ mod tests {
             .is_some_and(|access| access.sgi_register().is_some()));
         // A same-EL data abort (0x25) is not a guest's.
         assert_eq!(esr(0x25, 1 << 6 | 0x0f).data_abort(), None);
-    }
-
-    #[test]
-    fn tracked_writes_include_hardware_descriptor_updates() {
-        // Data write to a read-only page (DFSC permission, level 3, WnR).
-        assert!(esr(0x24, 1 << 6 | 0x0f).is_tracked_write());
-        // A read that faults on permission is not a write.
-        assert!(!esr(0x24, 0x0f).is_tracked_write());
-        // The external report: ESR 0x8200008f, an instruction abort whose
-        // stage-1 walk (S1PTW) hit a read-only page: the walker's AF update.
-        assert!(Esr(0x8200_008f).is_tracked_write());
-        // The same on the data side, WnR clear.
-        assert!(esr(0x24, 1 << 7 | 0x0f).is_tracked_write());
-        // A walk that faults on translation, or a fetch from a page without
-        // execute permission, is a real fault.
-        assert!(!esr(0x20, 1 << 7 | 0x07).is_tracked_write());
-        assert!(!esr(0x20, 0x0f).is_tracked_write());
-        assert!(!esr(0x16, 0).is_tracked_write());
     }
 
     #[test]
