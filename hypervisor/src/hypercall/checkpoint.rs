@@ -199,13 +199,10 @@ fn finish_restore(
             TrapOutcome::Resume
         }
         Err(error) => {
-            println!(
-                "bulkhead: partition {} (id {}) restore refused: {error}; partition stopped",
-                target.label(),
-                target.config.id
-            );
-            if itself {
-                return partition::stop_partition(
+            // Stopped first, reported after: once the report is out, the
+            // partition prints nothing more.
+            let then = if itself {
+                partition::stop_partition(
                     caller.system,
                     target,
                     caller.vcpu,
@@ -213,9 +210,21 @@ fn finish_restore(
                     site,
                     StopReason::Fault,
                 )
-                .into();
+            } else {
+                let _ = partition::stop_foreign(caller.system, target, StopReason::Fault);
+                partition::wait_until_out(target, Some(caller.vcpu));
+                // Its last lines out first (bounded: an error path).
+                crate::console::flush_bounded();
+                partition::Then::Leave
+            };
+            println!(
+                "bulkhead: partition {} (id {}) restore refused: {error}; partition stopped",
+                target.label(),
+                target.config.id
+            );
+            if itself {
+                return then.into();
             }
-            let _ = partition::stop_foreign(caller.system, target, StopReason::Fault);
             set_result(frame, ret::INTERNAL_FAILURE);
             TrapOutcome::Resume
         }

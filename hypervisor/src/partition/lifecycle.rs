@@ -156,6 +156,27 @@ pub fn stop_foreign(
     Ok(())
 }
 
+/// Waits (briefly, bounded) until no vCPU of a stopped `partition` but
+/// `except` is still in its guest, so that a report printed next comes
+/// after anything it printed. Gives up at the deadline or as soon as a
+/// request arrives for `except` (the waiting core's own vCPU).
+pub fn wait_until_out(partition: &Partition, except: Option<&Vcpu>) {
+    let deadline = Deadline::after_ms(REPORT_WAIT_MS);
+    let in_guest = |vcpu: &Vcpu| {
+        !except.is_some_and(|own| core::ptr::eq(own, vcpu))
+            && vcpu.state().power() == bulkhead_core::protocol::PowerView::On
+    };
+    while partition.vcpus.iter().any(in_guest) && !deadline.passed() {
+        if except.is_some_and(|own| !own.cell.mailbox.peek().is_empty()) {
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// How long [`wait_until_out`] waits at most.
+const REPORT_WAIT_MS: u64 = 10;
+
 /// The reset itself, under the caller's claim; every vCPU in its guest is
 /// told to leave and waited for (with a deadline).
 fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetFailed> {

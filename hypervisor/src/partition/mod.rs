@@ -10,7 +10,7 @@ mod vcpu;
 
 pub use lifecycle::{
     leave_requested, request_cpu_on, reset_foreign, reset_partition, stop_foreign, stop_partition,
-    StopReason, Then,
+    wait_until_out, StopReason, Then,
 };
 pub use memory::GuestBuffer;
 pub use runtime::{Partition, PartitionState};
