@@ -9,42 +9,32 @@ pub type Registers = [u64; 5];
 /// Issues `hvc #0` with `function` in w0 and `args` in x1..x6.
 #[inline(always)]
 pub fn hvc(function: u32, args: [u64; 6]) -> Registers {
-    let (x0, x1, x2, x3, x4): (u64, u64, u64, u64, u64);
-    // SAFETY: the call only passes register values to the hypervisor; any
-    // memory it reads on our behalf is named by IPA in those registers and
-    // callers pass buffers they own. All caller-saved registers are clobbered.
-    unsafe {
-        asm!(
-            "hvc #0",
-            inout("x0") u64::from(function) => x0,
-            inout("x1") args[0] => x1,
-            inout("x2") args[1] => x2,
-            inout("x3") args[2] => x3,
-            inout("x4") args[3] => x4,
-            inout("x5") args[4] => _,
-            inout("x6") args[5] => _,
-            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-            out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
-            out("x17") _,
-            options(nostack),
-        );
-    }
-    [x0, x1, x2, x3, x4]
+    hvc_raw(u64::from(function), args)
 }
 
 /// Issues `smc #0`, which Bulkhead traps to the same dispatcher as `hvc`.
 #[inline(always)]
 pub fn smc(function: u32, args: [u64; 6]) -> Registers {
-    let (x0, x1, x2, x3, x4): (u64, u64, u64, u64, u64);
-    // SAFETY: as for `hvc`.
+    smc_raw(u64::from(function), args)
+}
+
+/// Issues `hvc #0` with all 64 bits of x0 chosen by the caller (SMCCC
+/// ignores the upper half of the function ID: attack tests set it).
+#[inline(always)]
+pub fn hvc_raw(x0: u64, args: [u64; 6]) -> Registers {
+    let (r0, r1, r2, r3, r4): (u64, u64, u64, u64, u64);
+    // SAFETY: the call only passes register values to the hypervisor; any
+    // memory it reads on our behalf is named by IPA in those registers and
+    // the hypervisor checks it against our map. All caller-saved registers
+    // are clobbered.
     unsafe {
         asm!(
-            "smc #0",
-            inout("x0") u64::from(function) => x0,
-            inout("x1") args[0] => x1,
-            inout("x2") args[1] => x2,
-            inout("x3") args[2] => x3,
-            inout("x4") args[3] => x4,
+            "hvc #0",
+            inout("x0") x0 => r0,
+            inout("x1") args[0] => r1,
+            inout("x2") args[1] => r2,
+            inout("x3") args[2] => r3,
+            inout("x4") args[3] => r4,
             inout("x5") args[4] => _,
             inout("x6") args[5] => _,
             out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
@@ -53,7 +43,31 @@ pub fn smc(function: u32, args: [u64; 6]) -> Registers {
             options(nostack),
         );
     }
-    [x0, x1, x2, x3, x4]
+    [r0, r1, r2, r3, r4]
+}
+
+/// [`hvc_raw`] through `smc #0`.
+#[inline(always)]
+pub fn smc_raw(x0: u64, args: [u64; 6]) -> Registers {
+    let (r0, r1, r2, r3, r4): (u64, u64, u64, u64, u64);
+    // SAFETY: as for `hvc_raw`; Bulkhead traps `smc` (HCR_EL2.TSC).
+    unsafe {
+        asm!(
+            "smc #0",
+            inout("x0") x0 => r0,
+            inout("x1") args[0] => r1,
+            inout("x2") args[1] => r2,
+            inout("x3") args[2] => r3,
+            inout("x4") args[3] => r4,
+            inout("x5") args[4] => _,
+            inout("x6") args[5] => _,
+            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
+            out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
+            out("x17") _,
+            options(nostack),
+        );
+    }
+    [r0, r1, r2, r3, r4]
 }
 
 /// `hvc` with up to three arguments, returning x0 as a signed SMCCC result.
