@@ -16,7 +16,7 @@ use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, timer, 
 use crate::error::Error;
 use crate::irq;
 use crate::partition::{protocol, system, Partition, PartitionState, System};
-use crate::{console, heap, percpu, println};
+use crate::{console, heap, iommu, pci, percpu, println};
 use bulkhead_core::irq_owner::InterruptOwners;
 use bulkhead_core::vgic::GUEST_PPIS;
 
@@ -55,7 +55,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
     let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
     let hypervisor = PhysRange::new(PLATFORM.reserved_start, PLATFORM.hypervisor_size);
-    let layout = match config::parse_layout(dtb, &board, reserved, hypervisor) {
+    let mut layout = match config::parse_layout(dtb, &board, reserved, hypervisor) {
         Ok(layout) => layout,
         Err(errors) => {
             for error in &errors {
@@ -85,11 +85,24 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         log::error!("board has no GICv3; stopping");
         firmware::system_off();
     };
+    // PCI functions and their BARs exist only once enumerated: what the
+    // validator could not check is checked here, with the same lines.
+    let pci_bus = match pci::enumerate(&board, &mut layout.partitions) {
+        Ok(bus) => bus,
+        Err(errors) => {
+            for error in &errors {
+                println!("{error}");
+            }
+            log::error!("layout refused; no partition started, stopping");
+            firmware::system_off();
+        }
+    };
+    let hypervisor_spis = iommu::interrupts(&board);
     let interrupts = match InterruptOwners::build(
         &layout.partitions,
         &irq::hypervisor_private(),
         &GUEST_PPIS,
-        &[],
+        &hypervisor_spis,
     ) {
         Ok(interrupts) => interrupts,
         Err(errors) => {
@@ -127,7 +140,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
                 }
             }
         }
-        match Partition::new(config, &board, dtb, frames) {
+        match Partition::new(config, &board, dtb, frames, pci_bus.as_ref()) {
             Ok(partition) => partitions.push(partition),
             // Placement problems found here are validator lines: printed
             // exactly as `check` would.
@@ -165,9 +178,20 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         log::error!("board has no GICv3; stopping");
         firmware::system_off();
     };
+    if let Err(error) = iommu::init(&board, &partitions, pci_bus.as_ref()) {
+        if partitions.iter().any(|p| p.config.dma_capable()) {
+            log::error!("{error}; a partition has DMA-capable devices, stopping");
+            firmware::system_off();
+        }
+        log::warn!("{error}; no partition has a DMA-capable device");
+    }
     // SAFETY: the board DT names the GICv3 distributor, which the EL2
     // identity map covers as device memory.
     unsafe { gic::init_distributor(gic.0.start.0) };
+    for &intid in &hypervisor_spis {
+        // SAFETY: as above; boot CPU, before any partition runs.
+        unsafe { gic::enable_hypervisor_spi(gic.0.start.0, intid, sysreg::mpidr()) };
+    }
     for partition in &partitions {
         partition.reset_interrupts();
     }
@@ -324,7 +348,7 @@ fn wait_for_power_on(
     loop {
         // Drain first, then look: a kick that arrives after the look stays
         // pending and ends the wfi at once, so no wake-up is lost.
-        gic::drain_pending();
+        irq::drain_idle(system);
         console::drain();
         if system.alive_partitions() == 0 {
             power_off_machine();
@@ -344,6 +368,7 @@ fn power_off_machine() -> ! {
     static REPORTED: AtomicBool = AtomicBool::new(false);
     if !REPORTED.swap(true, Ordering::AcqRel) {
         log::info!("all partitions are off; powering off");
+        iommu::report_totals();
         heap::report_after_boot();
     }
     console::flush_bounded();

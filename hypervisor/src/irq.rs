@@ -69,6 +69,8 @@ pub fn handle_physical_irqs(
                     HYPERVISOR_INTERRUPTS.iter().find(|(own, _)| *own == intid)
                 {
                     handler(&mut followups);
+                } else {
+                    handle_hypervisor_spi(intid);
                 }
                 gic::deactivate(intid);
             }
@@ -97,6 +99,29 @@ pub fn handle_physical_irqs(
         TrapOutcome::Exit
     } else {
         TrapOutcome::Resume
+    }
+}
+
+/// Bulkhead's own SPIs (its devices': the SMMU's event queue and global
+/// errors) go to their driver.
+fn handle_hypervisor_spi(intid: u32) {
+    crate::iommu::handle_interrupt(intid);
+}
+
+/// Takes the interrupts pending on a core whose vCPU is not running:
+/// Bulkhead's own SPIs are handled, anything else is dropped. Bounded, as
+/// a still-asserted level interrupt comes straight back.
+pub fn drain_idle(system: &System) {
+    const MOST: usize = 64;
+    for _ in 0..MOST {
+        let Some(intid) = gic::acknowledge() else {
+            break;
+        };
+        gic::end_of_interrupt(intid);
+        if intid >= 32 && system.interrupts.owner(intid, None) == Owner::Hypervisor {
+            handle_hypervisor_spi(intid);
+        }
+        gic::deactivate(intid);
     }
 }
 

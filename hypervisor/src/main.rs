@@ -17,6 +17,8 @@ mod hypercall;
 mod irq;
 mod mmio;
 mod partition;
+mod pci;
+mod iommu;
 mod percpu;
 mod trap;
 

@@ -207,6 +207,21 @@ pub fn images_dir() -> PathBuf {
     target_dir().join("images")
 }
 
+/// The virtio disk image of the default board (`target/images/pci-disk.img`),
+/// written when missing or different from [`bulkhead_scenarios::disk::image`].
+pub fn pci_disk_image() -> Result<PathBuf, String> {
+    let path = images_dir().join("pci-disk.img");
+    let image = bulkhead_scenarios::disk::image();
+    if std::fs::read(&path).is_ok_and(|old| old == image) {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(images_dir())
+        .map_err(|error| format!("cannot create {}: {error}", images_dir().display()))?;
+    std::fs::write(&path, image)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(path)
+}
+
 /// Builds the hypervisor and returns its raw image `target/images/bulkhead.bin`.
 pub fn build_hypervisor() -> Result<PathBuf, String> {
     run_checked(

@@ -89,6 +89,7 @@ fn bare_config(bare: &BareBoot) -> Result<qemu::BareConfig, String> {
         memory_mib: bare.memory_mib,
         uart_logs: [std::path::PathBuf::new(), std::path::PathBuf::new()],
         icount: true,
+        disk: artifacts::pci_disk_image()?,
     })
 }
 

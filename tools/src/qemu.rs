@@ -17,6 +17,36 @@ const MEMORY: &str = "2G";
 /// Deterministic instruction counting: one instruction per nanosecond of virtual time.
 const ICOUNT: &str = "shift=0,align=off,sleep=off";
 
+/// The PCI functions of the default board, on the root bus. Each slot is in
+/// a different INTx swizzle group (virt: SPI = 3 + ((pin - 1) + slot) % 4),
+/// so with pin A: 00:02.0 -> SPI 5 (INTID 37), 00:03.0 -> SPI 6 (INTID 38),
+/// 00:04.0 -> SPI 3 (INTID 35). `edu` is QEMU's PCI DMA engine (the stand-in
+/// accelerator; its default DMA mask is 28 bits); the virtio disk only goes
+/// through the SMMU with `iommu_platform=on`.
+pub const PCI_EDU_SLOTS: [u8; 2] = [2, 3];
+pub const PCI_DISK_SLOT: u8 = 4;
+
+/// `-device`/`-drive` options of the PCI functions; `disk` backs the virtio disk.
+fn pci_device_args(disk: &Path) -> Vec<String> {
+    let mut args = Vec::new();
+    for slot in PCI_EDU_SLOTS {
+        args.push("-device".to_string());
+        args.push(format!(
+            "edu,bus=pcie.0,addr={slot:#04x}.0,dma_mask=0xffffffffffffffff"
+        ));
+    }
+    args.push("-drive".to_string());
+    args.push(format!(
+        "if=none,id=disk0,format=raw,readonly=on,file={}",
+        escape(disk)
+    ));
+    args.push("-device".to_string());
+    args.push(format!(
+        "virtio-blk-pci,drive=disk0,bus=pcie.0,addr={PCI_DISK_SLOT:#04x}.0,iommu_platform=on,disable-legacy=on"
+    ));
+    args
+}
+
 /// Everything one boot needs.
 #[derive(Clone, Debug)]
 pub struct BootConfig<'a> {
@@ -30,6 +60,8 @@ pub struct BootConfig<'a> {
     pub uart_logs: [PathBuf; 2],
     /// Add `-icount` (see [`ICOUNT`]).
     pub icount: bool,
+    /// Raw image behind the virtio-blk PCI function.
+    pub disk: &'a Path,
 }
 
 /// QEMU option values are comma-separated; a literal comma is written twice.
@@ -63,6 +95,7 @@ fn machine_args(machine_suffix: &str) -> Vec<String> {
 /// Arguments (after the program name) to boot Bulkhead with its layout and modules.
 pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
     let mut args = machine_args("");
+    args.extend(pci_device_args(config.disk));
     for log in &config.uart_logs {
         args.push("-serial".into());
         args.push(format!("file:{}", escape(log)));
@@ -99,9 +132,12 @@ pub struct BareConfig {
     pub memory_mib: u32,
     pub uart_logs: [PathBuf; 2],
     pub icount: bool,
+    /// Raw image behind the virtio-blk PCI function (bare boots keep the same devices).
+    pub disk: PathBuf,
 }
 
-/// The machine of bare comparison boots: no `virtualization=on`, so the guest runs at EL1.
+/// The machine of bare comparison boots: no `virtualization=on`, so the
+/// guest runs at EL1; no SMMU, so DMA is untranslated.
 const BARE_MACHINE: &str = "virt,gic-version=3";
 
 /// Arguments (after the program name) to boot a guest bare on QEMU.
@@ -125,6 +161,7 @@ pub fn bare_args(config: &BareConfig) -> Vec<String> {
     .iter()
     .map(|arg| arg.to_string())
     .collect();
+    args.extend(pci_device_args(&config.disk));
     for log in &config.uart_logs {
         args.push("-serial".into());
         args.push(format!("file:{}", escape(log)));
@@ -146,7 +183,9 @@ pub fn bare_args(config: &BareConfig) -> Vec<String> {
     args
 }
 
-/// Arguments to write the board DTB QEMU generates for the same machine to `out`, then exit.
+/// Arguments to write the board DTB QEMU generates for the same machine to
+/// `out`, then exit. PCI functions are not in a DT (they are enumerated), so
+/// the dump leaves them out.
 pub fn dumpdtb_args(out: &Path) -> Vec<String> {
     let mut args = machine_args(&format!(",dumpdtb={}", escape(out)));
     // The two PL011s exist whatever -serial says; keep stdio quiet.
@@ -175,6 +214,7 @@ mod tests {
             modules,
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
             icount,
+            disk: Path::new("/w/disk.img"),
         }
     }
 
@@ -195,6 +235,10 @@ mod tests {
             line,
             "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3,iommu=smmuv3 \
              -cpu cortex-a72 -smp 4 -m 2G -nic none -display none -monitor none \
+             -device edu,bus=pcie.0,addr=0x02.0,dma_mask=0xffffffffffffffff \
+             -device edu,bus=pcie.0,addr=0x03.0,dma_mask=0xffffffffffffffff \
+             -drive if=none,id=disk0,format=raw,readonly=on,file=/w/disk.img \
+             -device virtio-blk-pci,drive=disk0,bus=pcie.0,addr=0x04.0,iommu_platform=on,disable-legacy=on \
              -serial file:/w/uart0.log -serial file:/w/uart1.log \
              -kernel target/images/bulkhead.bin -dtb /w/merged.dtb \
              -device loader,file=/g/compute.bin,addr=0x4a000000,force-raw=on \
@@ -224,11 +268,16 @@ mod tests {
             memory_mib: 256,
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
             icount: true,
+            disk: PathBuf::from("/w/disk.img"),
         }));
         assert_eq!(
             line,
             "qemu-system-aarch64 -M virt,gic-version=3 -cpu cortex-a72 -smp 2 -m 256M \
              -nic none -display none -monitor none \
+             -device edu,bus=pcie.0,addr=0x02.0,dma_mask=0xffffffffffffffff \
+             -device edu,bus=pcie.0,addr=0x03.0,dma_mask=0xffffffffffffffff \
+             -drive if=none,id=disk0,format=raw,readonly=on,file=/w/disk.img \
+             -device virtio-blk-pci,drive=disk0,bus=pcie.0,addr=0x04.0,iommu_platform=on,disable-legacy=on \
              -serial file:/w/uart0.log -serial file:/w/uart1.log \
              -kernel /l/Image -initrd /l/initramfs.cpio -append console=ttyAMA0 \
              -icount shift=0,align=off,sleep=off"

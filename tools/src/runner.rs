@@ -104,6 +104,7 @@ fn print_lines(tails: &mut [Tail; 2], flush: bool) {
 
 /// Boots, waits for QEMU to exit or the timeout, and returns what both UARTs printed.
 pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
+    let disk = crate::artifacts::pci_disk_image()?;
     spawn_and_follow(
         boot.log_dir,
         boot.timeout,
@@ -115,6 +116,7 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
                 modules: boot.modules,
                 uart_logs,
                 icount: boot.icount,
+                disk: &disk,
             })
         },
     )

@@ -237,6 +237,8 @@ mod tests {
             bootargs: None,
             checkpoint: None,
             manages: Vec::new(),
+            pci_functions: Vec::new(),
+            on_dma_fault: Default::default(),
         }
     }
 

@@ -73,31 +73,36 @@ impl InterruptOwners {
             let Ok(tag) = u16::try_from(index + 1) else {
                 continue;
             };
-            for device in &partition.devices {
-                for &intid in &device.interrupts {
-                    let Some(slot) = table.slot(intid) else {
+            let devices = partition.devices.iter().flat_map(|device| {
+                device
+                    .interrupts
+                    .iter()
+                    .map(move |&intid| ("devices", device.path.clone(), intid))
+            });
+            let functions = partition.pci_functions.iter().filter_map(|function| {
+                let intid = function.interrupt?;
+                Some(("pci-functions", format!("{}", function.address), intid))
+            });
+            for (property, what, intid) in devices.chain(functions) {
+                let Some(slot) = table.slot(intid) else {
+                    continue;
+                };
+                let holder = match *slot {
+                    NOBODY => {
+                        *slot = tag;
                         continue;
-                    };
-                    let holder = match *slot {
-                        NOBODY => {
-                            *slot = tag;
-                            continue;
-                        }
-                        existing if existing == tag => continue,
-                        HYPERVISOR => alloc::string::String::from("Bulkhead"),
-                        other => partitions
-                            .get(usize::from(other) - 1)
-                            .map_or_else(|| format!("partition {other}"), |p| p.node.clone()),
-                    };
-                    errors.push(LayoutError::new(
-                        partition.node.as_str(),
-                        "devices",
-                        format!(
-                            "{}: interrupt {intid} already belongs to {holder}",
-                            device.path
-                        ),
-                    ));
-                }
+                    }
+                    existing if existing == tag => continue,
+                    HYPERVISOR => alloc::string::String::from("Bulkhead"),
+                    other => partitions
+                        .get(usize::from(other) - 1)
+                        .map_or_else(|| format!("partition {other}"), |p| p.node.clone()),
+                };
+                errors.push(LayoutError::new(
+                    partition.node.as_str(),
+                    property,
+                    format!("{what}: interrupt {intid} already belongs to {holder}"),
+                ));
             }
         }
         if errors.is_empty() {
@@ -175,6 +180,8 @@ mod tests {
             bootargs: None,
             checkpoint: None,
             manages: Vec::new(),
+            pci_functions: Vec::new(),
+            on_dma_fault: Default::default(),
         }
     }
 

@@ -18,6 +18,8 @@ pub mod console_ring;
 pub mod decode;
 pub mod guest_dt;
 pub mod irq_owner;
+pub mod pci;
 pub mod protocol;
+pub mod smmu;
 pub mod stage2;
 pub mod vgic;

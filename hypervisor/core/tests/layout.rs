@@ -90,6 +90,8 @@ fn good_two_partition_layout() {
                 bootargs: None,
                 checkpoint: None,
                 manages: Vec::new(),
+                pci_functions: Vec::new(),
+                on_dma_fault: Default::default(),
             },
             Partition {
                 id: 1,
@@ -126,6 +128,8 @@ fn good_two_partition_layout() {
                 bootargs: None,
                 checkpoint: None,
                 manages: Vec::new(),
+                pci_functions: Vec::new(),
+                on_dma_fault: Default::default(),
             },
         ],
         test_hooks: false,

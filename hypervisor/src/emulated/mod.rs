@@ -2,6 +2,8 @@
 
 mod registry;
 mod vgic;
+mod virtual_pci;
 
 pub use registry::{EmulatedDevice, Registry};
 pub use vgic::{VgicDistributor, VgicRedistributors};
+pub use virtual_pci::VirtualPciHost;

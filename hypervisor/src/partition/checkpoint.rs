@@ -278,11 +278,7 @@ fn write_checkpoint(
     let slot = writer.slot();
     // A device that masters DMA writes memory behind stage 2's back: with
     // one, every checkpoint copies all memory.
-    let dma = partition
-        .config
-        .devices
-        .iter()
-        .any(|device| device.dma_capable);
+    let dma = partition.config.dma_capable();
     if writer.needs_every_page() || dma {
         tracker.invalidate(slot);
     }
@@ -454,6 +450,11 @@ fn copy_back(
 ) -> Result<(), Error> {
     let store = checkpointing.store.lock();
     let mut tracker = checkpointing.tracker.lock();
+    if partition.config.dma_capable() {
+        // Its devices may have written any page since the checkpoint,
+        // unseen by stage 2: every page goes back.
+        tracker.invalidate(slot);
+    }
     store.verify_pages(slot, store.pages_to_restore(tracker.since(slot)))?;
     // Every vCPU state must parse before anything is overwritten.
     for vcpu in &partition.vcpus {

@@ -67,6 +67,11 @@ pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopR
         StopReason::PowerOff => PartitionState::Off,
         StopReason::Fault => PartitionState::Stopped,
     });
+    // Its devices stop decoding and mastering DMA: nothing of a stopped
+    // partition keeps writing memory.
+    if let Some(pci) = partition.virtual_pci {
+        pci.quiesce();
+    }
     for other in &partition.vcpus {
         // Out of its guest: powered off where it is. In it: told to leave
         // (the state write above comes first, so a core that starts it now
@@ -203,6 +208,10 @@ fn reset_claimed(system: &System, partition: &Partition) -> Result<(), ResetFail
     }
     // Every vCPU is out of its guest and held: nothing runs the partition.
     partition.reset_interrupts();
+    // A reset is a cold start for its devices too: DMA off before the image reload.
+    if let Some(pci) = partition.virtual_pci {
+        pci.quiesce();
+    }
     if let Err(error) = partition.load_images() {
         log::error!("partition {}: reset failed: {error}", partition.label());
         stop_claimed(system, partition, StopReason::Fault);

@@ -17,7 +17,10 @@ use spin::Mutex;
 use super::vcpu::Vcpu;
 use crate::arch::aarch64::cache;
 use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
-use crate::emulated::{Registry, VgicDistributor, VgicRedistributors};
+use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost};
+use crate::pci::PciBus;
+use bulkhead_core::config::VIRTUAL_ECAM;
+use bulkhead_core::pci::{VirtualBus, VirtualFunction};
 use crate::error::Error;
 
 /// Where a partition is in its life.
@@ -99,6 +102,51 @@ pub struct Partition {
     pub redistributor_frames: Vec<u64>,
     /// Physical distributor base.
     distributor: u64,
+    /// Its virtual PCI host bridge, when it has individual PCI functions.
+    pub virtual_pci: Option<&'static VirtualPciHost>,
+    /// The stage-2 table its devices' DMA goes through (SMMU): its RAM,
+    /// never write-protected, so checkpointing never fails a DMA.
+    pub dma_stage2: Option<Stage2>,
+}
+
+/// The partition's virtual host bridge over its functions (leaked: boot only).
+fn virtual_pci_host(config: &config::Partition, bus: &PciBus) -> &'static VirtualPciHost {
+    let mut ecam = bus.ecam;
+    let functions: Vec<VirtualFunction> = config
+        .pci_functions
+        .iter()
+        .filter_map(|assigned| bus.functions.iter().find(|f| f.address == assigned.address))
+        .map(|function| VirtualFunction::new(function, &mut ecam))
+        .collect();
+    let addresses = config.pci_functions.iter().map(|f| f.address).collect();
+    let virtual_bus = VirtualBus::new(functions);
+    for hidden in virtual_bus.without_function_zero() {
+        log::warn!(
+            "partition {}: PCI function {hidden} has no function 0 beside it: guests scanning the bus will not find it",
+            config.label
+        );
+    }
+    alloc::boxed::Box::leak(alloc::boxed::Box::new(VirtualPciHost::new(
+        virtual_bus,
+        bus.ecam,
+        addresses,
+    )))
+}
+
+/// The SMMU's stage 2 for the partition: its RAM read/write, nothing else
+/// (no MMIO: no peer-to-peer, no ITS doorbell, so no MSIs).
+fn dma_stage2(config: &config::Partition) -> Result<Stage2, Error> {
+    let mut stage2 = Stage2::new();
+    for region in &config.memory {
+        stage2.map(
+            region.ipa,
+            region.pa,
+            region.size,
+            MemoryKind::Normal,
+            Access::ReadWrite,
+        )?;
+    }
+    Ok(stage2)
 }
 
 impl Partition {
@@ -109,6 +157,7 @@ impl Partition {
         board: &Board,
         board_dtb: &'static [u8],
         redistributor_frames: Vec<u64>,
+        pci: Option<&PciBus>,
     ) -> Result<Partition, Error> {
         let vmid = u16::try_from(config.id).map_err(|_| Error::VmidTooLarge(config.id))?;
         let mut stage2 = Stage2::new();
@@ -126,35 +175,32 @@ impl Partition {
                 stage2.split_to_pages(region.ipa, region.size)?;
             }
         }
-        for device in &config.devices {
-            for reg in &device.regs {
-                // A window beyond the stage-2 IPA space (e.g. a PCIe host's
-                // 64-bit window at 512 GiB) cannot be mapped; the guest
-                // keeps the rest of the device.
-                if reg.start.0 >= 1 << bulkhead_core::stage2::IPA_BITS {
-                    log::warn!(
-                        "partition {}: {} window {:#x}+{:#x} lies beyond the {}-bit IPA space; not mapped",
-                        config.label,
-                        device.path,
-                        reg.start.0,
-                        reg.size,
-                        bulkhead_core::stage2::IPA_BITS
-                    );
-                    continue;
-                }
-                // Device registers are mapped at IPA == PA, whole pages.
-                let start = reg.start.0 & !(PAGE_SIZE - 1);
-                let Some(end) = reg.end().map(|end| end.next_multiple_of(PAGE_SIZE)) else {
-                    continue;
-                };
-                stage2.map(
-                    Ipa(start),
-                    PhysAddr(start),
-                    end - start,
-                    MemoryKind::Device,
-                    Access::ReadWrite,
-                )?;
+        for reg in config.mmio_ranges() {
+            // A window beyond the stage-2 IPA space (e.g. a PCIe host's
+            // 64-bit window at 512 GiB) cannot be mapped; the guest
+            // keeps the rest of the device.
+            if reg.start.0 >= 1 << bulkhead_core::stage2::IPA_BITS {
+                log::warn!(
+                    "partition {}: MMIO window {:#x}+{:#x} lies beyond the {}-bit IPA space; not mapped",
+                    config.label,
+                    reg.start.0,
+                    reg.size,
+                    bulkhead_core::stage2::IPA_BITS
+                );
+                continue;
             }
+            // Device registers are mapped at IPA == PA, whole pages.
+            let start = reg.start.0 & !(PAGE_SIZE - 1);
+            let Some(end) = reg.end().map(|end| end.next_multiple_of(PAGE_SIZE)) else {
+                continue;
+            };
+            stage2.map(
+                Ipa(start),
+                PhysAddr(start),
+                end - start,
+                MemoryKind::Device,
+                Access::ReadWrite,
+            )?;
         }
         // A layout reserves a slot for the initrd; the guest is told only the
         // part up to the last non-zero page (an initramfs ignores trailing
@@ -183,9 +229,7 @@ impl Partition {
         let boot_count_offset = guest_dt::boot_count_offset(&guest_dtb);
         boot_image::placement(&config, header.as_ref(), guest_dtb.len() as u64)?;
         let spis: Vec<u32> = config
-            .devices
-            .iter()
-            .flat_map(|device| device.interrupts.iter().copied())
+            .interrupts()
             .filter(|&intid| (32..1020).contains(&intid))
             .collect();
         // Every interrupt a vCPU can be sent: its PPIs and the partition's SPIs.
@@ -230,8 +274,25 @@ impl Partition {
                 })
                 .map_err(|_| Error::EmulatedOverlap)?;
         }
+        let virtual_pci = match pci {
+            Some(bus) if !config.pci_functions.is_empty() => {
+                let host = virtual_pci_host(&config, bus);
+                emulated
+                    .add(VIRTUAL_ECAM.start.0, VIRTUAL_ECAM.size, host)
+                    .map_err(|_| Error::EmulatedOverlap)?;
+                Some(host)
+            }
+            _ => None,
+        };
+        let dma_stage2 = if config.dma_capable() {
+            Some(dma_stage2(&config)?)
+        } else {
+            None
+        };
         let stage2_root = stage2.root_address();
         Ok(Partition {
+            virtual_pci,
+            dma_stage2,
             emulated,
             stage2_root,
             vgic: Mutex::new(vgic),

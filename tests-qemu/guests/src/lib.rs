@@ -10,12 +10,14 @@
 pub mod checkpoint;
 pub mod console;
 pub mod dt;
+pub mod edu;
 pub mod entry;
 pub mod exception;
 pub mod gic;
 pub mod hypercall;
 pub mod irq;
 pub mod mmu;
+pub mod pci;
 pub mod pl011;
 pub mod psci;
 pub mod timer;

@@ -5,6 +5,7 @@
 //! the guests whose output they read.
 
 mod benchmarks;
+pub mod disk;
 mod linux;
 mod scenarios;
 

@@ -10,6 +10,8 @@ pub(crate) mod hostile;
 #[path = "interrupts.rs"]
 mod interrupts;
 pub(crate) mod parse;
+#[path = "pci.rs"]
+mod pci;
 #[path = "races.rs"]
 mod races;
 
@@ -97,6 +99,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(checkpoint::scenarios())
     .chain(races::scenarios())
     .chain(hostile::scenarios())
+    .chain(pci::scenarios())
     .collect()
 }
 

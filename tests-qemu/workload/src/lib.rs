@@ -11,6 +11,8 @@
 
 use core::ops::Range;
 
+pub mod dma;
+
 /// Seed of every pattern; changing it changes every expected checksum.
 pub const SEED: u64 = 0x6275_6c6b_6865_6164;
 
@@ -29,7 +31,7 @@ pub const DT_RESERVE: u64 = 2 << 20;
 pub const VICTIM_WORDS: u64 = (1 << 20) / WORD_BYTES;
 
 /// The splitmix64 finaliser: a cheap bijective mixer with good avalanche.
-const fn mix64(mut z: u64) -> u64 {
+pub(crate) const fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

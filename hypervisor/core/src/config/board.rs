@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use super::dt::{DeviceTree, Node};
 use super::error::{BoardError, Issue};
+use super::pci_host::{pci_hosts, smmus, PciHost, SmmuNode};
 use super::regs::{cell_counts, physical_regs, raw_regs};
 use crate::address::PhysRange;
 
@@ -45,6 +46,17 @@ pub struct Board {
     pub gic: Option<GicV3>,
     /// The device `/chosen/stdout-path` names.
     pub console: Option<PhysRange>,
+    /// Generic ECAM PCI host bridges.
+    pub pci_hosts: Vec<PciHost>,
+    /// SMMUv3s (Bulkhead owns them).
+    pub smmus: Vec<SmmuNode>,
+}
+
+impl Board {
+    /// The host bridge at DT path `path`.
+    pub fn pci_host(&self, path: &str) -> Option<&PciHost> {
+        self.pci_hosts.iter().find(|host| host.path == path)
+    }
 }
 
 /// Root children that are not devices.
@@ -63,6 +75,8 @@ pub fn parse_board(dtb: &[u8]) -> Result<Board, BoardError> {
         mmio: mmio(&tree)?,
         gic: gic(&tree)?,
         console: console(&tree)?,
+        pci_hosts: pci_hosts(&tree)?,
+        smmus: smmus(&tree)?,
     })
 }
 

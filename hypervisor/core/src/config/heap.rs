@@ -41,16 +41,15 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
         .memory
         .iter()
         .map(|region| (region.ipa.0, region.size));
-    let devices = partition
-        .devices
-        .iter()
-        .flat_map(|device| device.regs.iter())
-        .map(|range| (range.start.0, range.size));
-    for (start, size) in ram.clone().chain(devices.clone()) {
+    let devices: alloc::vec::Vec<(u64, u64)> = partition
+        .mmio_ranges()
+        .map(|range| (range.start.0, range.size))
+        .collect();
+    for (start, size) in ram.clone().chain(devices.iter().copied()) {
         tables = tables.saturating_add(blocks(start, size, GIB));
     }
     let split = partition.checkpoint.is_some();
-    for (start, size) in ram {
+    for (start, size) in ram.clone() {
         let aligned = start % TWO_MIB == 0 && size % TWO_MIB == 0;
         if split || !aligned {
             tables = tables.saturating_add(blocks(start, size, TWO_MIB));
@@ -58,6 +57,16 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
     }
     for (start, size) in devices {
         tables = tables.saturating_add(blocks(start, size, TWO_MIB));
+    }
+    if partition.dma_capable() {
+        // The SMMU's own stage 2 for the partition: its RAM, never split.
+        tables = tables.saturating_add(1);
+        for (start, size) in ram {
+            tables = tables.saturating_add(blocks(start, size, GIB));
+            if start % TWO_MIB != 0 || size % TWO_MIB != 0 {
+                tables = tables.saturating_add(blocks(start, size, TWO_MIB));
+            }
+        }
     }
     tables
 }
@@ -126,6 +135,8 @@ mod tests {
                 on_fault: OnFault::Stop,
             }),
             manages: alloc::vec::Vec::new(),
+            pci_functions: alloc::vec::Vec::new(),
+            on_dma_fault: Default::default(),
         }
     }
 

@@ -211,6 +211,15 @@ pub(crate) fn interrupt_cells(controller: &Node<'_, '_>) -> Result<usize, Issue>
     }
 }
 
+/// The INTID of a GIC specifier's `<type number>`: type 0 = SPI, 1 = PPI.
+pub(crate) fn gic_intid(kind: u32, number: u32) -> Option<u32> {
+    match kind {
+        0 if number < SPI_COUNT => Some(SPI_BASE + number),
+        1 if number < PPI_COUNT => Some(PPI_BASE + number),
+        _ => None,
+    }
+}
+
 /// A GIC specifier `<type number flags ...>`: type 0 = SPI, 1 = PPI.
 fn decode(
     node: &Node<'_, '_>,
@@ -228,16 +237,12 @@ fn decode(
             ))
         }
     };
-    let intid = match kind {
-        0 if number < SPI_COUNT => SPI_BASE + number,
-        1 if number < PPI_COUNT => PPI_BASE + number,
-        _ => {
-            return Err(Issue::new(
-                node.path(),
-                property,
-                format!("GIC interrupt <{kind:#x} {number:#x}> is not a valid SPI or PPI"),
-            ))
-        }
+    let Some(intid) = gic_intid(kind, number) else {
+        return Err(Issue::new(
+            node.path(),
+            property,
+            format!("GIC interrupt <{kind:#x} {number:#x}> is not a valid SPI or PPI"),
+        ));
     };
     if !intids.contains(&intid) {
         intids.push(intid);

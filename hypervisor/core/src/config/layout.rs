@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use super::checkpoint::CheckpointPolicy;
 use crate::address::{Ipa, PhysAddr, PhysRange};
+use crate::pci::FunctionAddress;
 
 /// Guest RAM: `size` bytes at `pa`, seen by the guest at `ipa`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +34,48 @@ pub struct Device {
     /// host bridge, or a node marked `dma-coherent` or behind an IOMMU):
     /// writes it makes are invisible to stage-2 dirty tracking.
     pub dma_capable: bool,
+}
+
+/// A PCI function given to a partition (`pci-functions`): its BARs, INTx
+/// line and DMA stream go to that partition only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PciFunction {
+    pub address: FunctionAddress,
+    /// Path of the host bridge it sits behind.
+    pub host: String,
+    /// GIC INTID of its INTx line. The validator assumes pin INTA (the
+    /// usual one; it cannot read the device); boot replaces it with the
+    /// route of the pin the function reports, or `None` if it has none.
+    pub interrupt: Option<u32>,
+    /// Its INTx pin, 1 (INTA) to 4 (INTD), 0 for none (INTA until enumerated).
+    pub pin: u8,
+    /// Its memory BARs as Bulkhead assigned them, each widened to whole
+    /// pages (assignment never puts two functions in one page); empty until
+    /// the bus is enumerated at boot.
+    pub bars: Vec<PhysRange>,
+    /// SMMU stream ID of its DMA (from the host's `iommu-map`), if any.
+    pub stream: Option<u32>,
+}
+
+/// What a DMA fault of a partition's device does to the partition
+/// (`on-dma-fault`); the DMA itself is always aborted and reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDmaFault {
+    /// The partition runs on.
+    #[default]
+    Report,
+    /// The partition is stopped.
+    Stop,
+}
+
+impl OnDmaFault {
+    pub fn from_name(name: &str) -> Option<OnDmaFault> {
+        match name {
+            "report" => Some(OnDmaFault::Report),
+            "stop" => Some(OnDmaFault::Stop),
+            _ => None,
+        }
+    }
 }
 
 /// A boot module (the guest image) in physical memory.
@@ -68,6 +111,11 @@ pub struct Partition {
     /// Ids of the partitions this one may checkpoint and restore
     /// (`manages = <id ...>`); never its own id, each existing.
     pub manages: Vec<u32>,
+    /// Individual PCI functions (`pci-functions = "00:02.0", ...`), seen
+    /// through a virtual host bridge.
+    pub pci_functions: Vec<PciFunction>,
+    /// `on-dma-fault`: what a DMA fault of its devices does.
+    pub on_dma_fault: OnDmaFault,
 }
 
 impl Partition {
@@ -91,16 +139,36 @@ impl Partition {
         })
     }
 
+    /// Whether a device of the partition can write its memory behind
+    /// stage 2's back (a PCI host or function, a DMA-capable node).
+    pub fn dma_capable(&self) -> bool {
+        !self.pci_functions.is_empty() || self.devices.iter().any(|d| d.dma_capable)
+    }
+
+    /// GIC INTIDs of its devices and of its PCI functions' INTx lines.
+    pub fn interrupts(&self) -> impl Iterator<Item = u32> + '_ {
+        self.devices
+            .iter()
+            .flat_map(|device| device.interrupts.iter().copied())
+            .chain(self.pci_functions.iter().filter_map(|f| f.interrupt))
+    }
+
+    /// Every MMIO range mapped into the partition at IPA == PA: its devices'
+    /// `reg`s and windows, and its PCI functions' BARs.
+    pub fn mmio_ranges(&self) -> impl Iterator<Item = &PhysRange> + '_ {
+        self.devices
+            .iter()
+            .flat_map(|device| device.regs.iter())
+            .chain(self.pci_functions.iter().flat_map(|f| f.bars.iter()))
+    }
+
     /// Whether `[pa, pa + len)` lies wholly inside one MMIO range of one of
     /// this partition's devices (`len` 0 counts as 1 byte).
     pub fn owns_mmio(&self, pa: PhysAddr, len: u64) -> bool {
         let Some(end) = pa.0.checked_add(len.max(1)) else {
             return false;
         };
-        self.devices
-            .iter()
-            .flat_map(|device| device.regs.iter())
-            .any(|range| {
+        self.mmio_ranges().any(|range| {
                 range
                     .end()
                     .is_some_and(|range_end| pa.0 >= range.start.0 && end <= range_end)

@@ -13,6 +13,8 @@
 //!     kernel = <PA(2) size(2)>;                 load-address = <IPA(2)>;  /* optional */
 //!     initrd = <PA(2) size(2)>;  bootargs = "..."; /* optional, for Linux */
 //!     manages = <id ...>;        /* optional: other partitions it may checkpoint/restore */
+//!     pci-functions = "00:02.0", ...; /* optional: PCI functions, through a virtual host bridge */
+//!     on-dma-fault = "report";   /* optional: "report" (default) | "stop" */
 //!     checkpoint {               /* optional: this partition is checkpointed */
 //!         store = <PA(2) size(2)>;  /* RAM of nobody: no partition, module, MMIO,
 //!                                      reserved area or other store; at least
@@ -34,6 +36,8 @@ mod error;
 pub mod heap;
 mod interrupts;
 mod layout;
+mod pci_assign;
+mod pci_host;
 mod regs;
 mod validate;
 
@@ -46,6 +50,8 @@ pub use dt::DtError;
 pub(crate) use error::Issue;
 pub use error::{BoardError, LayoutError};
 pub(crate) use interrupts::interrupt_map;
-pub use layout::{Device, Layout, MemoryRegion, Module, Partition};
-pub(crate) use regs::{physical_regs, reachable_pci_ranges};
+pub use pci_assign::assign_pci_functions;
+pub use layout::{Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction};
+pub use pci_host::{IntxRoute, IommuMap, PciHost, PciSpace, PciWindow, SmmuNode, VIRTUAL_ECAM};
+pub(crate) use regs::{pci_ranges, physical_regs, reachable_pci_ranges};
 pub use validate::{parse_layout, LAYOUT_COMPATIBLE};

@@ -151,7 +151,7 @@ fn fits_ipa_space(window: &PhysRange) -> bool {
 
 /// Each entry of a PCI host bridge's `ranges`: its cells and its CPU-side
 /// window. Empty unless `device_type = "pci"` with a non-empty `ranges`.
-fn pci_ranges(node: &Node<'_, '_>) -> Result<Vec<(Vec<u32>, PhysRange)>, Issue> {
+pub(crate) fn pci_ranges(node: &Node<'_, '_>) -> Result<Vec<(Vec<u32>, PhysRange)>, Issue> {
     let is_pci = node.property("device_type").and_then(|p| p.as_str()) == Some("pci");
     let (Some(parent), true) = (node.parent(), is_pci) else {
         return Ok(Vec::new());

@@ -9,7 +9,7 @@ use super::checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 use super::dt::{cells_to_u64, DeviceTree, Node};
 use super::error::{Issue, LayoutError};
 use super::interrupts::device_interrupts;
-use super::layout::{Device, Layout, MemoryRegion, Module, Partition};
+use super::layout::{Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction};
 use super::regs::{pci_windows, physical_regs};
 use crate::address::{is_aligned, ranges_overlap, Ipa, PhysAddr, PhysRange, PAGE_SIZE};
 use crate::boot_image::{placement, DTB_AREA};
@@ -30,6 +30,8 @@ const CHECKPOINT_NODE: &str = "checkpoint";
 /// Cells of a checkpoint `store`: PA and size, two cells each.
 const STORE_CELLS: usize = 4;
 const MIB: u64 = 1 << 20;
+
+mod pci;
 
 /// Checks the layout at `/chosen/bulkhead` of `dtb` (the board DT with the
 /// layout overlay applied) against `board`.
@@ -126,6 +128,8 @@ struct Draft {
     store: Option<(String, PhysRange)>,
     checkpoint: Option<CheckpointPolicy>,
     manages: Vec<u32>,
+    pci_functions: Vec<PciFunction>,
+    on_dma_fault: OnDmaFault,
 }
 
 impl Draft {
@@ -148,6 +152,8 @@ impl Draft {
             bootargs: self.bootargs,
             checkpoint: self.checkpoint,
             manages: self.manages,
+            pci_functions: self.pci_functions,
+            on_dma_fault: self.on_dma_fault,
             node: self.node,
             cpus: self.cpus,
             memory: self.memory,
@@ -302,6 +308,8 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             store: None,
             checkpoint: None,
             manages: Vec::new(),
+            pci_functions: Vec::new(),
+            on_dma_fault: OnDmaFault::default(),
         };
         let errors_before = self.errors.len();
         self.cpus(node, &mut draft);
@@ -312,6 +320,8 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
         self.linux_boot(node, &mut draft);
         self.checkpoint(node, &mut draft, memory_ok && cpus_ok);
         self.manages(node, &mut draft);
+        self.pci_functions(node, &mut draft);
+        self.on_dma_fault(node, &mut draft);
         draft
     }
 
@@ -971,6 +981,7 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                 }
                 self.cross_check_devices(later, earlier);
             }
+            self.cross_check_pci(later, &ordered[..later_index]);
             self.cross_check_modules(later, drafts);
             self.cross_check_store(later, drafts);
             self.cross_check_manages(later, drafts);

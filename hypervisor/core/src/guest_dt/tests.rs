@@ -187,6 +187,8 @@ fn partition(
         bootargs: None,
         checkpoint: None,
         manages: Vec::new(),
+        pci_functions: Vec::new(),
+        on_dma_fault: Default::default(),
     }
 }
 

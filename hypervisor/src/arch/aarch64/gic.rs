@@ -80,6 +80,36 @@ pub unsafe fn init_distributor(distributor: u64) {
     while gicd.ctlr.get() & GICD_CTLR_RWP != 0 {}
 }
 
+/// Configures an SPI Bulkhead itself handles (its SMMU's): edge-triggered,
+/// group 1, highest guest-visible priority, routed to the core `mpidr`, enabled.
+///
+/// # Safety
+/// `distributor` must be the GICv3 distributor's base, identity-mapped as
+/// device memory; boot CPU, before partitions run (no one else programs it).
+pub unsafe fn enable_hypervisor_spi(distributor: u64, intid: u32, mpidr: u64) {
+    if !(32..1020).contains(&intid) {
+        return;
+    }
+    let word = u64::from(intid / 32) * 4;
+    let bit = 1u32 << (intid % 32);
+    let config_word = u64::from(intid / 16) * 4;
+    let config_edge = 0b10u32 << ((intid % 16) * 2);
+    // SAFETY (all accesses below): GICD_IGROUPR (0x080), ICFGR (0xC00),
+    // IPRIORITYR (0x400), IROUTER (0x6000) and ISENABLER (0x100) are
+    // architected registers inside the distributor frame the caller names.
+    unsafe {
+        let read = |offset: u64| core::ptr::read_volatile((distributor + offset) as *const u32);
+        let write =
+            |offset: u64, value: u32| core::ptr::write_volatile((distributor + offset) as *mut u32, value);
+        write(0x080 + word, read(0x080 + word) | bit);
+        write(0xC00 + config_word, read(0xC00 + config_word) | config_edge);
+        core::ptr::write_volatile((distributor + 0x400 + u64::from(intid)) as *mut u8, 0x80);
+        let affinity = mpidr & 0xff_00ff_ffff;
+        core::ptr::write_volatile((distributor + 0x6000 + u64::from(intid) * 8) as *mut u64, affinity);
+        write(0x100 + word, bit);
+    }
+}
+
 /// Wakes this core's redistributor, enables [`KICK_SGI`] and the EL2 CPU interface.
 ///
 /// # Safety
@@ -172,20 +202,3 @@ pub fn deactivate(intid: u32) {
     write_sysreg!("icc_dir_el1", u64::from(intid));
 }
 
-/// Acknowledges and completes the interrupts pending on a core with no
-/// running guest (nothing can take them); returns how many there were.
-///
-/// Bounded: a level-triggered interrupt that is still asserted (say, an
-/// owned SPI while its vCPU is off) comes straight back after deactivation,
-/// and must not keep the core here forever.
-pub fn drain_pending() -> usize {
-    const MOST: usize = 64;
-    let mut count = 0;
-    while count < MOST {
-        let Some(intid) = acknowledge() else { break };
-        end_of_interrupt(intid);
-        deactivate(intid);
-        count += 1;
-    }
-    count
-}

@@ -7,6 +7,7 @@ pub mod firmware;
 pub mod gic;
 pub mod mmu;
 pub mod snapshot;
+pub mod smmu;
 pub mod sysreg;
 pub mod timer;
 pub mod vgic_hw;

@@ -58,3 +58,9 @@ pub fn wait_for_interrupt() {
 pub fn mpidr() -> u64 {
     read_sysreg!("mpidr_el1") & 0xff_00ff_ffff
 }
+
+/// ID_AA64MMFR0_EL1.PARange: the physical address size field (0b101 = 48 bits).
+pub fn pa_range_field() -> u32 {
+    use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
+    ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) as u32
+}
