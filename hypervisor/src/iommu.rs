@@ -8,6 +8,7 @@
 //! counted; the partition's `on-dma-fault` says whether it is stopped.
 
 use alloc::vec;
+use core::sync::atomic::{AtomicU32, Ordering};
 use alloc::vec::Vec;
 
 use bulkhead_core::address::PAGE_SIZE;
@@ -38,6 +39,8 @@ pub struct Iommu {
     /// Indexed by stream ID.
     owners: Vec<Option<StreamOwner>>,
     faults: Mutex<FaultLog>,
+    /// GERROR bits already reported.
+    reported_errors: AtomicU32,
 }
 
 static IOMMU: Once<Iommu> = Once::new();
@@ -148,6 +151,7 @@ pub fn init(
         faults: Mutex::new(FaultLog::with_capacity(FAULT_LOG_ENTRIES, partitions.len())),
         owners,
         node,
+        reported_errors: AtomicU32::new(0),
     });
     Ok(())
 }
@@ -172,9 +176,7 @@ pub fn handle_interrupt(intid: u32) -> bool {
     };
     if Some(intid) == iommu.node.global_error {
         let errors = iommu.smmu.lock().take_global_errors();
-        if errors != 0 {
-            log::error!("SMMU {}: global errors {errors:#x}", iommu.node.path);
-        }
+        report_global_errors(iommu, errors);
         return true;
     }
     if Some(intid) != iommu.node.event_queue {
@@ -200,6 +202,27 @@ pub fn handle_interrupt(intid: u32) -> bool {
         }
     }
     true
+}
+
+/// Global errors, each kind reported once: a device that faults faster
+/// than the event queue drains overflows it again and again (the faults
+/// are still aborted; only their records are lost).
+fn report_global_errors(iommu: &Iommu, errors: u32) {
+    use bulkhead_core::smmu::registers::{GERROR_CMDQ_ERR, GERROR_EVENTQ_ABT_ERR};
+    let new = errors & !iommu.reported_errors.fetch_or(errors, Ordering::AcqRel);
+    if new & GERROR_EVENTQ_ABT_ERR != 0 {
+        log::warn!(
+            "SMMU {}: event queue overflowed: DMA faults beyond it are aborted but not recorded",
+            iommu.node.path
+        );
+    }
+    if new & GERROR_CMDQ_ERR != 0 {
+        log::error!("SMMU {}: a command was refused and skipped", iommu.node.path);
+    }
+    let rest = new & !(GERROR_EVENTQ_ABT_ERR | GERROR_CMDQ_ERR);
+    if rest != 0 {
+        log::error!("SMMU {}: global errors {rest:#x}", iommu.node.path);
+    }
 }
 
 fn report(iommu: &Iommu, event: &Event) {

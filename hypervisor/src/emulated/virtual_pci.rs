@@ -23,6 +23,10 @@ pub struct VirtualPciHost {
 
 /// Command register offset; its dword's upper half is Status (RW1C: zeros change nothing).
 const COMMAND: u16 = 0x04;
+/// Command with only INTx Disable set: no decoding, no DMA, and a level
+/// interrupt the device still asserts drops (it would storm a stopped
+/// partition's cores otherwise).
+const COMMAND_QUIESCED: u32 = 1 << 10;
 
 impl VirtualPciHost {
     pub fn new(bus: VirtualBus, ecam: Ecam, functions: Vec<FunctionAddress>) -> VirtualPciHost {
@@ -33,13 +37,14 @@ impl VirtualPciHost {
         }
     }
 
-    /// Turns off decoding and bus mastering of every function (the
-    /// partition stopped or is being reset: its devices must not DMA on).
+    /// Turns off decoding, bus mastering and INTx of every function (the
+    /// partition stopped or is being reset: its devices must not DMA or
+    /// interrupt on). A driver clears INTx Disable again when it starts.
     pub fn quiesce(&self) {
         let mut ecam = self.ecam;
         let _bus = self.bus.lock();
         for &function in &self.functions {
-            ecam.write32(function, COMMAND, 0);
+            ecam.write32(function, COMMAND, COMMAND_QUIESCED);
         }
     }
 }
