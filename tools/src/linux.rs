@@ -249,7 +249,20 @@ pub fn cpio_newc(entries: &[Entry<'_>]) -> Vec<u8> {
     out
 }
 
-/// Builds `target/linux/initramfs.cpio`: busybox, `/init`, `/bin/cntvct`, `/dev/console`.
+/// Debian's own modules the test `/init` loads, in dependency order, by
+/// path under `lib/modules/<version>/kernel`: the virtio PCI transport and
+/// disk (the cloud kernel builds them as modules). No module of ours.
+const GUEST_MODULES: [&str; 6] = [
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko",
+    "drivers/virtio/virtio_pci.ko",
+    "drivers/block/virtio_blk.ko",
+];
+
+/// Builds `target/linux/initramfs.cpio`: busybox, `/init`, `/bin/cntvct`,
+/// `/dev/console` and the stock modules of [`GUEST_MODULES`] in `/lib/modules`.
 pub fn initramfs() -> Result<PathBuf, String> {
     let busybox_bytes = std::fs::read(busybox())
         .map_err(|error| format!("cannot read {}: {error}", busybox().display()))?;
@@ -257,7 +270,20 @@ pub fn initramfs() -> Result<PathBuf, String> {
     let init = std::fs::read(&init_path)
         .map_err(|error| format!("cannot read {}: {error}", init_path.display()))?;
     let cntvct = cntvct_elf();
-    let archive = cpio_newc(&[
+    let kernel_modules = cache_dir()
+        .join("root/lib/modules")
+        .join(format!("{KERNEL_VERSION}-cloud-arm64"))
+        .join("kernel");
+    let mut modules = Vec::new();
+    for (order, relative) in GUEST_MODULES.iter().enumerate() {
+        let path = kernel_modules.join(relative);
+        let bytes = std::fs::read(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        // Numbered so that `/init` loads them in dependency order with a glob.
+        modules.push((format!("lib/modules/{order}-{name}"), bytes));
+    }
+    let mut entries = vec![
         Entry::Directory("bin"),
         Entry::Directory("dev"),
         Entry::CharDevice("dev/console", 5, 1),
@@ -269,7 +295,13 @@ pub fn initramfs() -> Result<PathBuf, String> {
         Entry::Symlink("bin/sh", "busybox"),
         Entry::File("bin/cntvct", &cntvct),
         Entry::File("init", &init),
-    ]);
+        Entry::Directory("lib"),
+        Entry::Directory("lib/modules"),
+    ];
+    for (path, bytes) in &modules {
+        entries.push(Entry::File(path, bytes));
+    }
+    let archive = cpio_newc(&entries);
     let path = cache_dir().join("initramfs.cpio");
     std::fs::write(&path, archive)
         .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
