@@ -134,15 +134,16 @@ impl SmmuNode {
     }
 }
 
-/// Every `pci-host-ecam-generic` node of the board.
+/// Every well-formed `pci-host-ecam-generic` node of the board. A
+/// malformed one is left out rather than failing the board: a layout that
+/// gives it whole is refused by the validator naming the bad property, and
+/// its functions cannot be given individually.
 pub(crate) fn pci_hosts(tree: &DeviceTree<'_>) -> Result<Vec<PciHost>, Issue> {
-    let mut hosts = Vec::new();
-    for node in tree.nodes() {
-        if node.is_compatible("pci-host-ecam-generic") {
-            hosts.push(pci_host(tree, &node)?);
-        }
-    }
-    Ok(hosts)
+    Ok(tree
+        .nodes()
+        .filter(|node| node.is_compatible("pci-host-ecam-generic"))
+        .filter_map(|node| pci_host(tree, &node).ok())
+        .collect())
 }
 
 fn pci_host(tree: &DeviceTree<'_>, node: &Node<'_, '_>) -> Result<PciHost, Issue> {
