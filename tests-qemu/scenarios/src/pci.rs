@@ -95,7 +95,45 @@ pub fn scenarios() -> Vec<Scenario> {
             icount: true,
             check: check_pci_checkpoint_dma,
         },
+        Scenario {
+            name: "pci_absent_function_at_boot",
+            description: "a layout naming a PCI function the bus does not have passes the host check (it cannot enumerate) and is refused at boot with a layout error line naming node and property",
+            layout: "tests-qemu/layouts/pci_absent_function.dtso",
+            modules: &[Module { address: 0x4a00_0000, guest: "pci_edu" }],
+            timeout_secs: 30,
+            icount: true,
+            check: check_pci_absent_function,
+        },
     ]
+}
+
+/// The refusal Bulkhead prints for `pci_absent_function.dtso` once it has enumerated the bus.
+pub const ABSENT_FUNCTION_ERROR: &str = "layout error: /chosen/bulkhead/partition@0: pci-functions: 00:05.0 is not present on /pcie@10000000 (present: 00:00.0, 00:02.0, 00:03.0, 00:04.0)";
+
+fn check_pci_absent_function(outcome: &Outcome) -> Result<(), String> {
+    if outcome.timed_out || outcome.exit_code.is_none() {
+        return Err("QEMU did not exit by itself after the layout was refused".into());
+    }
+    if !outcome.check_errors.is_empty() {
+        return Err(format!(
+            "the host validator refused the layout: {:?}",
+            outcome.check_errors
+        ));
+    }
+    let uart0: Vec<&str> = lines(&outcome.uart[0]).collect();
+    if !uart0.iter().any(|line| *line == ABSENT_FUNCTION_ERROR) {
+        return Err(format!("no `{ABSENT_FUNCTION_ERROR}` line"));
+    }
+    if !uart0
+        .iter()
+        .any(|line| line.contains("layout refused; no partition started"))
+    {
+        return Err("no `layout refused; no partition started` line".into());
+    }
+    if uart0.iter().any(|line| line.starts_with("[edu")) {
+        return Err("a partition ran".into());
+    }
+    Ok(())
 }
 
 /// A Bulkhead report of a DMA the SMMU aborted.
