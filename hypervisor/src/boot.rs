@@ -188,9 +188,17 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     // SAFETY: the board DT names the GICv3 distributor, which the EL2
     // identity map covers as device memory.
     unsafe { gic::init_distributor(gic.0.start.0) };
+    // Bulkhead's own SPIs go to a core that runs a partition: such a core
+    // takes interrupts for ever (in its guest, or in its wait for power-on),
+    // where a core with no partition is switched off.
+    let handler_mpidr = partitions
+        .iter()
+        .flat_map(|partition| partition.config.cpus.first())
+        .find_map(|&cpu| board.cpus.get(cpu).map(|cpu| cpu.mpidr))
+        .unwrap_or_else(sysreg::mpidr);
     for &intid in &hypervisor_spis {
         // SAFETY: as above; boot CPU, before any partition runs.
-        unsafe { gic::enable_hypervisor_spi(gic.0.start.0, intid, sysreg::mpidr()) };
+        unsafe { gic::enable_hypervisor_spi(gic.0.start.0, intid, handler_mpidr) };
     }
     for partition in &partitions {
         partition.reset_interrupts();

@@ -8,8 +8,8 @@
 //! counted; the partition's `on-dma-fault` says whether it is stopped.
 
 use alloc::vec;
-use core::sync::atomic::{AtomicU32, Ordering};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bulkhead_core::address::PAGE_SIZE;
 use bulkhead_core::config::{Board, OnDmaFault, SmmuNode};
@@ -19,7 +19,7 @@ use bulkhead_core::stage2::IPA_BITS;
 use spin::{Mutex, Once};
 
 use crate::arch::aarch64::smmu::{SmmuError, SmmuV3};
-use crate::arch::aarch64::sysreg;
+use crate::arch::aarch64::{sysreg, timer};
 use crate::partition::{stop_foreign, system, Partition, StopReason};
 use crate::pci::PciBus;
 
@@ -41,6 +41,9 @@ pub struct Iommu {
     faults: Mutex<FaultLog>,
     /// GERROR bits already reported.
     reported_errors: AtomicU32,
+    /// Per partition: the counter value when its first fault report was
+    /// queued (0: none yet), for the power-off summary.
+    first_report: Vec<AtomicU64>,
 }
 
 static IOMMU: Once<Iommu> = Once::new();
@@ -55,7 +58,10 @@ pub enum IommuError {
 impl core::fmt::Display for IommuError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            IommuError::NoSmmu => write!(f, "the PCI host bridge has no SMMU (iommu-map): DMA cannot be confined"),
+            IommuError::NoSmmu => write!(
+                f,
+                "the PCI host bridge has no SMMU (iommu-map): DMA cannot be confined"
+            ),
             IommuError::Smmu(error) => write!(f, "SMMU: {error}"),
         }
     }
@@ -97,7 +103,8 @@ pub fn init(
     // SAFETY: the board DT names the SMMU's registers (2 × 64 KiB pages),
     // which the EL2 identity map covers as device memory, and only this
     // module programs it.
-    let mut smmu = unsafe { SmmuV3::probe(node.registers.start.0, bits) }.map_err(IommuError::Smmu)?;
+    let mut smmu =
+        unsafe { SmmuV3::probe(node.registers.start.0, bits) }.map_err(IommuError::Smmu)?;
     smmu.enable().map_err(IommuError::Smmu)?;
     let mut owners = vec![None; smmu.streams() as usize];
     let output_size_field = smmu
@@ -114,7 +121,12 @@ pub fn init(
             .iter()
             .map(|f| f.address)
             .filter(|address| {
-                whole_host || partition.config.pci_functions.iter().any(|f| f.address == *address)
+                whole_host
+                    || partition
+                        .config
+                        .pci_functions
+                        .iter()
+                        .any(|f| f.address == *address)
             })
             .collect();
         let entry = ste::stage2(&Stage2Config {
@@ -138,7 +150,8 @@ pub fn init(
                 });
             }
         }
-        smmu.invalidate_vmid(partition.vmid).map_err(IommuError::Smmu)?;
+        smmu.invalidate_vmid(partition.vmid)
+            .map_err(IommuError::Smmu)?;
     }
     log::info!(
         "SMMU {}: {} streams, {} assigned, stage 2 only; unassigned streams abort",
@@ -152,6 +165,7 @@ pub fn init(
         owners,
         node,
         reported_errors: AtomicU32::new(0),
+        first_report: partitions.iter().map(|_| AtomicU64::new(0)).collect(),
     });
     Ok(())
 }
@@ -217,7 +231,10 @@ fn report_global_errors(iommu: &Iommu, errors: u32) {
         );
     }
     if new & GERROR_CMDQ_ERR != 0 {
-        log::error!("SMMU {}: a command was refused and skipped", iommu.node.path);
+        log::error!(
+            "SMMU {}: a command was refused and skipped",
+            iommu.node.path
+        );
     }
     let rest = new & !(GERROR_EVENTQ_ABT_ERR | GERROR_CMDQ_ERR);
     if rest != 0 {
@@ -252,19 +269,25 @@ fn report(iommu: &Iommu, event: &Event) {
         .lock()
         .record(owner.partition, event.stream_id, page);
     match recorded {
-        Recorded::First => log::warn!(
-            "dma fault: partition {} (id {}) device {} (stream {:#x}) {} at IPA {:#x}: {}",
-            partition.label(),
-            partition.config.id,
-            owner.function,
-            event.stream_id,
-            match event.access {
-                Access::Read => "read",
-                Access::Write => "write",
-            },
-            event.input_address,
-            event.kind.name()
-        ),
+        Recorded::First => {
+            log::warn!(
+                "dma fault: partition {} (id {}) device {} (stream {:#x}) {} at IPA {:#x}: {}",
+                partition.label(),
+                partition.config.id,
+                owner.function,
+                event.stream_id,
+                match event.access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                },
+                event.input_address,
+                event.kind.name()
+            );
+            if let Some(first) = iommu.first_report.get(owner.partition) {
+                let _ =
+                    first.compare_exchange(0, timer::now(), Ordering::AcqRel, Ordering::Acquire);
+            }
+        }
         Recorded::Unlogged { report_full: true } => log::warn!(
             "dma fault: partition {} (id {}): fault log full, further faults only counted",
             partition.label(),
@@ -272,7 +295,9 @@ fn report(iommu: &Iommu, event: &Event) {
         ),
         Recorded::Repeat | Recorded::Unlogged { report_full: false } => {}
     }
-    if partition.config.on_dma_fault == OnDmaFault::Stop && stop_foreign(system, partition, StopReason::Fault).is_ok() {
+    if partition.config.on_dma_fault == OnDmaFault::Stop
+        && stop_foreign(system, partition, StopReason::Fault).is_ok()
+    {
         log::info!(
             "partition {} (id {}) stopped: dma fault",
             partition.label(),
@@ -289,9 +314,13 @@ pub fn report_totals() {
     let faults = iommu.faults.lock();
     for (index, partition) in system.partitions.iter().enumerate() {
         let count = faults.count(index);
+        let first = iommu
+            .first_report
+            .get(index)
+            .map_or(0, |first| first.load(Ordering::Acquire));
         if count != 0 {
             log::info!(
-                "dma faults: partition {} (id {}): {count}",
+                "dma faults: partition {} (id {}): {count}, first reported at counter {first}",
                 partition.label(),
                 partition.config.id
             );

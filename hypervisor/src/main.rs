@@ -14,11 +14,11 @@ mod error;
 mod fault;
 mod heap;
 mod hypercall;
+mod iommu;
 mod irq;
 mod mmio;
 mod partition;
 mod pci;
-mod iommu;
 mod percpu;
 mod trap;
 

@@ -94,7 +94,10 @@ fn one_function_two_partitions() {
         functions(tree, BETA, &["00:02.0"]);
     });
     let reason = expect_error(&errors, BETA, "pci-functions");
-    assert!(reason.contains("00:02.0 is also assigned to partition@0 (alpha)"), "{reason}");
+    assert!(
+        reason.contains("00:02.0 is also assigned to partition@0 (alpha)"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -118,7 +121,10 @@ fn host_given_whole_after_a_function_elsewhere() {
         );
     });
     let reason = expect_error(&errors, BETA, "devices");
-    assert!(reason.contains("its function 00:03.0 belongs to"), "{reason}");
+    assert!(
+        reason.contains("its function 00:03.0 belongs to"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -157,8 +163,18 @@ fn memory_over_the_virtual_ecam() {
         tree.at(ALPHA).set(
             "memory",
             cells(&[
-                0, 0x5000_0000, 0, 0x4000_0000, 0, 0x0800_0000, //
-                0, 0x5800_0000, 0, 0x3f00_0000, 0, 0x0010_0000,
+                0,
+                0x5000_0000,
+                0,
+                0x4000_0000,
+                0,
+                0x0800_0000, //
+                0,
+                0x5800_0000,
+                0,
+                0x3f00_0000,
+                0,
+                0x0010_0000,
             ]),
         );
     });

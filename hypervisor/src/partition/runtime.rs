@@ -18,10 +18,10 @@ use super::vcpu::Vcpu;
 use crate::arch::aarch64::cache;
 use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
 use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost};
+use crate::error::Error;
 use crate::pci::PciBus;
 use bulkhead_core::config::VIRTUAL_ECAM;
 use bulkhead_core::pci::{VirtualBus, VirtualFunction};
-use crate::error::Error;
 
 /// Where a partition is in its life.
 #[repr(u8)]

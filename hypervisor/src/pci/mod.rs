@@ -57,15 +57,18 @@ pub fn enumerate(
             function.vendor_id,
             function.device_id,
             function.class_code,
-            function
-                .bars
-                .iter()
-                .filter(|bar| bar.address != 0)
-                .fold(alloc::string::String::new(), |mut text, bar| {
+            function.bars.iter().filter(|bar| bar.address != 0).fold(
+                alloc::string::String::new(),
+                |mut text, bar| {
                     use core::fmt::Write;
-                    let _ = write!(text, ", BAR{} {:#x}+{:#x}", bar.index, bar.address, bar.size);
+                    let _ = write!(
+                        text,
+                        ", BAR{} {:#x}+{:#x}",
+                        bar.index, bar.address, bar.size
+                    );
                     text
-                })
+                }
+            )
         );
     }
     let errors = config::assign_pci_functions(partitions, host, &functions);

@@ -79,6 +79,48 @@ pub fn benchmarks() -> Vec<Benchmark> {
             }),
             parse: parse_irq_latency,
         },
+        Benchmark {
+            name: "dma_edu_4k",
+            layout: "tests-qemu/layouts/pci_edu.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "pci_edu_bench",
+            }],
+            timeout_secs: 120,
+            bare: Some(BareBoot {
+                kernel: "pci_edu_bench",
+                initrd: None,
+                append: None,
+                cpus: 1,
+                memory_mib: 256,
+            }),
+            parse: parse_dma_edu,
+        },
+        Benchmark {
+            name: "virtio_blk_read",
+            layout: "tests-qemu/layouts/linux_virtio_blk_bench.dtso",
+            modules: crate::linux::LINUX_MODULES,
+            timeout_secs: 180,
+            bare: Some(BareBoot {
+                kernel: "linux:kernel",
+                initrd: Some("linux:initramfs"),
+                append: Some(crate::linux::BOOTARGS),
+                cpus: 1,
+                memory_mib: 128,
+            }),
+            parse: parse_virtio_blk_read,
+        },
+        Benchmark {
+            name: "smmu_fault_report",
+            layout: "tests-qemu/layouts/pci_edu.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "pci_dma_fault_bench",
+            }],
+            timeout_secs: 60,
+            bare: None,
+            parse: |outcome, _| parse_smmu_fault_report(outcome),
+        },
     ]
     .into_iter()
     .chain(checkpoint_benchmarks::benchmarks())
@@ -132,6 +174,137 @@ fn parse_irq_latency(
             name: "irq_inject_latency_added".into(),
             value: bulkhead - bare,
             unit: "instructions",
+        },
+    ])
+}
+
+/// Virtual time QEMU's edu spends per DMA (100 ms), as instructions under icount.
+const EDU_DMA_INSTRUCTIONS: f64 = 100e6;
+
+/// Instructions per 4 KiB round trip (two DMAs) from an `edu bench` line.
+fn edu_round_trip_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = outcome
+        .uart
+        .iter()
+        .flat_map(|text| text.lines())
+        .find_map(|line| line.find("edu bench round_trips=").map(|at| &line[at..]))
+        .ok_or(format!("{what}: no `edu bench` line"))?;
+    let (Some(trips), Some(ticks), Some(frequency)) = (
+        field_u64(line, "round_trips"),
+        field_u64(line, "ticks"),
+        field_u64(line, "cntfrq"),
+    ) else {
+        return Err(format!("{what}: bad line: {line}"));
+    };
+    if trips == 0 {
+        return Err(format!("{what}: no round trips: {line}"));
+    }
+    Ok(ticks_to_instructions(ticks, frequency)? / trips as f64)
+}
+
+/// `dma_edu_4k`: a round trip under Bulkhead (SMMU translating, INTx
+/// injected) against bare QEMU (no SMMU), and what each spends beyond the
+/// device's own 200 ms: the driver and the interrupt path.
+fn parse_dma_edu(outcome: &Outcome, bare: Option<&Outcome>) -> Result<Vec<Measurement>, String> {
+    let bulkhead = edu_round_trip_instructions("bulkhead", outcome)?;
+    let bare = edu_round_trip_instructions("bare", bare.ok_or("no bare run")?)?;
+    let device = 2.0 * EDU_DMA_INSTRUCTIONS;
+    Ok(vec![
+        Measurement {
+            name: "dma_edu_4k_bulkhead".into(),
+            value: bulkhead,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "dma_edu_4k_bare".into(),
+            value: bare,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "dma_edu_4k_ratio".into(),
+            value: bulkhead / bare,
+            unit: "ratio",
+        },
+        Measurement {
+            name: "dma_edu_4k_software_bulkhead".into(),
+            value: bulkhead - device,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "dma_edu_4k_software_bare".into(),
+            value: bare - device,
+            unit: "instructions",
+        },
+    ])
+}
+
+/// `smmu_fault_report`: instructions from the faulting DMA (the guest's
+/// start + the edu's fixed 100 ms) to Bulkhead's report being queued.
+fn parse_smmu_fault_report(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
+    let text = &outcome.uart[0];
+    let guest = text
+        .lines()
+        .find_map(|line| line.find("dma fault bench ").map(|at| &line[at..]))
+        .ok_or("no `dma fault bench` line")?;
+    let (Some(start), Some(frequency)) = (field_u64(guest, "start"), field_u64(guest, "cntfrq"))
+    else {
+        return Err(format!("bad line: {guest}"));
+    };
+    let summary = text
+        .lines()
+        .find(|line| line.contains("dma faults: partition"))
+        .ok_or("no `dma faults:` summary")?;
+    let reported: u64 = summary
+        .rsplit("at counter ")
+        .next()
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or(format!("bad summary: {summary}"))?;
+    let elapsed = ticks_to_instructions(reported.saturating_sub(start), frequency)?;
+    Ok(vec![Measurement {
+        name: "smmu_fault_report".into(),
+        value: elapsed - EDU_DMA_INSTRUCTIONS,
+        unit: "instructions",
+    }])
+}
+
+/// Instructions Linux spent reading (and checksumming) the whole virtio disk.
+fn disk_read_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = outcome
+        .uart
+        .iter()
+        .flat_map(|text| text.lines())
+        .find_map(|line| line.find("linux disk_read ").map(|at| &line[at..]))
+        .ok_or(format!("{what}: no `linux disk_read` line"))?;
+    let (Some(ticks), Some(frequency)) = (field_u64(line, "ticks"), field_u64(line, "cntfrq"))
+    else {
+        return Err(format!("{what}: bad line: {line}"));
+    };
+    ticks_to_instructions(ticks, frequency)
+}
+
+/// `virtio_blk_read`: Linux reads the 4 MiB disk through Bulkhead's virtual
+/// host bridge and the SMMU, against bare QEMU.
+fn parse_virtio_blk_read(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let bulkhead = disk_read_instructions("bulkhead", outcome)?;
+    let bare = disk_read_instructions("bare", bare.ok_or("no bare run")?)?;
+    Ok(vec![
+        Measurement {
+            name: "virtio_blk_read_bulkhead".into(),
+            value: bulkhead,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "virtio_blk_read_bare".into(),
+            value: bare,
+            unit: "instructions",
+        },
+        Measurement {
+            name: "virtio_blk_read_ratio".into(),
+            value: bulkhead / bare,
+            unit: "ratio",
         },
     ])
 }

@@ -220,7 +220,9 @@ fn check_linux_virtio_blk(outcome: &Outcome) -> Result<(), String> {
     };
     let slots = value("linux pci_slots=")?;
     if slots.trim() != "0000:00:04.0" {
-        return Err(format!("Linux sees PCI functions {slots}, expected only 0000:00:04.0"));
+        return Err(format!(
+            "Linux sees PCI functions {slots}, expected only 0000:00:04.0"
+        ));
     }
     let ids = value("linux pci=")?;
     if ids.trim() != "0x1af4:0x1042" {
@@ -235,7 +237,10 @@ fn check_linux_virtio_blk(outcome: &Outcome) -> Result<(), String> {
     if disk.trim() != expected {
         return Err(format!("disk: `{disk}`, expected `{expected}`"));
     }
-    if let Some(fault) = outcome.uart[0].lines().find(|line| line.contains("dma fault")) {
+    if let Some(fault) = outcome.uart[0]
+        .lines()
+        .find(|line| line.contains("dma fault"))
+    {
         return Err(format!("unexpected DMA fault: {fault}"));
     }
     Ok(())

@@ -121,7 +121,7 @@ fn check_pci_absent_function(outcome: &Outcome) -> Result<(), String> {
         ));
     }
     let uart0: Vec<&str> = lines(&outcome.uart[0]).collect();
-    if !uart0.iter().any(|line| *line == ABSENT_FUNCTION_ERROR) {
+    if !uart0.contains(&ABSENT_FUNCTION_ERROR) {
         return Err(format!("no `{ABSENT_FUNCTION_ERROR}` line"));
     }
     if !uart0

@@ -2,7 +2,8 @@
 #![no_main]
 
 use bulkhead_core::config::{
-    parse_board, parse_layout, Board, BoardCpu, GicV3, MmioRegion, PhysRange,
+    parse_board, parse_layout, Board, BoardCpu, GicV3, IntxRoute, MmioRegion, PciHost, PciSpace,
+    PciWindow, PhysRange,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -37,6 +38,36 @@ fn fixed_board() -> Board {
             redistributors: PhysRange::new(0x080a_0000, 0x00f6_0000),
         }),
         console: Some(PhysRange::new(0x0900_0000, 0x1000)),
+        pci_hosts: vec![fixed_pci_host()],
+        smmus: Vec::new(),
+    }
+}
+
+/// qemu-virt's PCIe host bridge, so `pci-functions` reaches its checks.
+fn fixed_pci_host() -> PciHost {
+    let intx = (0u32..4)
+        .flat_map(|slot| {
+            (1u32..=4).map(move |pin| IntxRoute {
+                address_high: slot << 11,
+                pin,
+                intid: 32 + 3 + (pin - 1 + slot) % 4,
+            })
+        })
+        .collect();
+    PciHost {
+        path: "/pcie@10000000".into(),
+        ecam: PhysRange::new(0x40_1000_0000, 0x1000_0000),
+        first_bus: 0,
+        last_bus: 0xff,
+        windows: vec![PciWindow {
+            space: PciSpace::Memory32,
+            prefetchable: false,
+            pci_address: 0x1000_0000,
+            cpu: PhysRange::new(0x1000_0000, 0x2eff_0000),
+        }],
+        intx_mask: (0x1800, 7),
+        intx,
+        iommu_map: Vec::new(),
     }
 }
 

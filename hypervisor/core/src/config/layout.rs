@@ -169,10 +169,10 @@ impl Partition {
             return false;
         };
         self.mmio_ranges().any(|range| {
-                range
-                    .end()
-                    .is_some_and(|range_end| pa.0 >= range.start.0 && end <= range_end)
-            })
+            range
+                .end()
+                .is_some_and(|range_end| pa.0 >= range.start.0 && end <= range_end)
+        })
     }
 }
 

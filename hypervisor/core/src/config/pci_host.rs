@@ -103,9 +103,9 @@ impl PciHost {
     /// Memory windows a BAR can be placed in with CPU address == bus address
     /// (identity-mapped: what Bulkhead assigns is what a guest's stage 2 maps).
     pub fn identity_memory_windows(&self) -> impl Iterator<Item = &PciWindow> {
-        self.windows
-            .iter()
-            .filter(|w| w.space != PciSpace::Io && w.cpu.start.0 == w.pci_address && w.cpu.size != 0)
+        self.windows.iter().filter(|w| {
+            w.space != PciSpace::Io && w.cpu.start.0 == w.pci_address && w.cpu.size != 0
+        })
     }
 }
 
@@ -183,7 +183,10 @@ fn pci_host(tree: &DeviceTree<'_>, node: &Node<'_, '_>) -> Result<PciHost, Issue
             cpu,
         });
     }
-    let intx_mask = match node.property("interrupt-map-mask").and_then(|p| p.as_cells()) {
+    let intx_mask = match node
+        .property("interrupt-map-mask")
+        .and_then(|p| p.as_cells())
+    {
         Some(cells) => match cells.as_slice() {
             [address, _, _, pin] => (*address, *pin),
             _ => {
@@ -201,7 +204,9 @@ fn pci_host(tree: &DeviceTree<'_>, node: &Node<'_, '_>) -> Result<PciHost, Issue
         let is_gic = tree
             .nodes()
             .find(|n| n.id() == entry.parent)
-            .is_some_and(|n| n.property("interrupt-controller").is_some() && n.is_compatible("arm,gic-v3"));
+            .is_some_and(|n| {
+                n.property("interrupt-controller").is_some() && n.is_compatible("arm,gic-v3")
+            });
         let (Some(&address_high), Some(&pin)) = (entry.child.first(), entry.child.get(3)) else {
             continue;
         };

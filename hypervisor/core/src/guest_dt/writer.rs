@@ -13,8 +13,8 @@ use vm_fdt::FdtWriter;
 
 use super::GuestDtError;
 use crate::address::Ipa;
-use crate::config::dt::{DeviceTree, Node};
 use crate::config::dt::cells_to_u64;
+use crate::config::dt::{DeviceTree, Node};
 use crate::config::{
     gic_node, interrupt_map, pci_ranges, physical_regs, reachable_pci_ranges, Partition,
     VIRTUAL_ECAM,

@@ -94,20 +94,30 @@ pub unsafe fn enable_hypervisor_spi(distributor: u64, intid: u32, mpidr: u64) {
     let bit = 1u32 << (intid % 32);
     let config_word = u64::from(intid / 16) * 4;
     let config_edge = 0b10u32 << ((intid % 16) * 2);
-    // SAFETY (all accesses below): GICD_IGROUPR (0x080), ICFGR (0xC00),
-    // IPRIORITYR (0x400), IROUTER (0x6000) and ISENABLER (0x100) are
-    // architected registers inside the distributor frame the caller names.
+    // GICD_IGROUPR (0x080), ICFGR (0xC00), IPRIORITYR (0x400), IROUTER
+    // (0x6000) and ISENABLER (0x100): architected registers inside the
+    // distributor frame the caller names.
+    let read = |offset: u64| {
+        // SAFETY: an aligned register of the distributor frame (contract).
+        unsafe { core::ptr::read_volatile((distributor + offset) as *const u32) }
+    };
+    let write = |offset: u64, value: u32| {
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::write_volatile((distributor + offset) as *mut u32, value) }
+    };
+    write(0x080 + word, read(0x080 + word) | bit);
+    write(0xC00 + config_word, read(0xC00 + config_word) | config_edge);
+    // SAFETY: IPRIORITYR is byte-accessible; inside the frame (contract).
+    unsafe { core::ptr::write_volatile((distributor + 0x400 + u64::from(intid)) as *mut u8, 0x80) };
+    let affinity = mpidr & 0xff_00ff_ffff;
+    // SAFETY: IROUTER<n> is a 64-bit register inside the frame (contract).
     unsafe {
-        let read = |offset: u64| core::ptr::read_volatile((distributor + offset) as *const u32);
-        let write =
-            |offset: u64, value: u32| core::ptr::write_volatile((distributor + offset) as *mut u32, value);
-        write(0x080 + word, read(0x080 + word) | bit);
-        write(0xC00 + config_word, read(0xC00 + config_word) | config_edge);
-        core::ptr::write_volatile((distributor + 0x400 + u64::from(intid)) as *mut u8, 0x80);
-        let affinity = mpidr & 0xff_00ff_ffff;
-        core::ptr::write_volatile((distributor + 0x6000 + u64::from(intid) * 8) as *mut u64, affinity);
-        write(0x100 + word, bit);
-    }
+        core::ptr::write_volatile(
+            (distributor + 0x6000 + u64::from(intid) * 8) as *mut u64,
+            affinity,
+        )
+    };
+    write(0x100 + word, bit);
 }
 
 /// Wakes this core's redistributor, enables [`KICK_SGI`] and the EL2 CPU interface.
@@ -201,4 +211,3 @@ pub fn end_of_interrupt(intid: u32) {
 pub fn deactivate(intid: u32) {
     write_sysreg!("icc_dir_el1", u64::from(intid));
 }
-

@@ -30,7 +30,11 @@ impl Validator<'_, '_, '_> {
             return;
         };
         if list.is_empty() {
-            self.error(&draft.node, PROPERTY, "is empty: list PCI functions or leave it out");
+            self.error(
+                &draft.node,
+                PROPERTY,
+                "is empty: list PCI functions or leave it out",
+            );
             return;
         }
         let Some(host) = self.board.pci_hosts.first() else {
@@ -183,7 +187,8 @@ impl Validator<'_, '_, '_> {
                 }
             }
             for device in &later.devices {
-                if let Some(function) = theirs.pci_functions.iter().find(|f| f.host == device.path) {
+                if let Some(function) = theirs.pci_functions.iter().find(|f| f.host == device.path)
+                {
                     self.error(
                         node,
                         "devices",

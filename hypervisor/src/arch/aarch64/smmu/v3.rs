@@ -32,7 +32,10 @@ const WAIT_MS: u64 = 100;
 pub enum SmmuError {
     Unsupported(Unsupported),
     /// The board can produce more stream IDs than the SMMU has bits for.
-    TooManyStreams { wanted_bits: u32, has_bits: u32 },
+    TooManyStreams {
+        wanted_bits: u32,
+        has_bits: u32,
+    },
     /// A control register write was not acknowledged in time.
     NoAcknowledge(&'static str),
     /// A command was refused (CMDQ_CONS.ERR); the queue was recovered.
@@ -120,15 +123,16 @@ impl SmmuV3 {
     pub unsafe fn probe(base: u64, stream_id_bits: u32) -> Result<SmmuV3, SmmuError> {
         // SAFETY: per this function's contract, `base` is the SMMU's page 0.
         let read = |offset: u64| unsafe { read_volatile((base + offset) as *const u32) };
-        let features =
-            Features::from_idr(read(IDR0), read(IDR1), read(IDR5)).map_err(SmmuError::Unsupported)?;
+        let features = Features::from_idr(read(IDR0), read(IDR1), read(IDR5))
+            .map_err(SmmuError::Unsupported)?;
         if stream_id_bits > features.stream_id_bits {
             return Err(SmmuError::TooManyStreams {
                 wanted_bits: stream_id_bits,
                 has_bits: features.stream_id_bits,
             });
         }
-        let queue = |log2: u32, most: u32| QueueIndex::new(log2.min(most)).ok_or(SmmuError::OutOfMemory);
+        let queue =
+            |log2: u32, most: u32| QueueIndex::new(log2.min(most)).ok_or(SmmuError::OutOfMemory);
         Ok(SmmuV3 {
             base,
             command_index: queue(COMMAND_QUEUE_LOG2, features.command_queue_log2_max)?,
@@ -161,7 +165,12 @@ impl SmmuV3 {
         self.stream_table = allocate(table_bytes, table_bytes.max(64))?.cast();
         for sid in 0..entries {
             // SAFETY: `sid` < entries, inside the table just allocated.
-            unsafe { write_volatile(self.stream_table.add(sid), bulkhead_core::smmu::ste::abort()) };
+            unsafe {
+                write_volatile(
+                    self.stream_table.add(sid),
+                    bulkhead_core::smmu::ste::abort(),
+                )
+            };
         }
         let command_bytes = (1usize << self.command_index.log2()) * 16;
         self.command_queue = allocate(command_bytes, command_bytes.max(32))?.cast();
@@ -172,7 +181,10 @@ impl SmmuV3 {
         self.write32(CR1, cr1_cacheable_inner_shareable());
         self.write32(CR2, CR2_RECINVSID);
         self.write64(STRTAB_BASE, strtab_base(self.stream_table as u64));
-        self.write32(STRTAB_BASE_CFG, strtab_base_cfg_linear(self.stream_table_log2));
+        self.write32(
+            STRTAB_BASE_CFG,
+            strtab_base_cfg_linear(self.stream_table_log2),
+        );
         self.write64(
             CMDQ_BASE,
             queue_base(self.command_queue as u64, self.command_index.log2()),
@@ -251,7 +263,10 @@ impl SmmuV3 {
     /// moves on, and reported.
     pub fn submit(&mut self, commands: &[Command]) -> Result<(), SmmuError> {
         let mut result = Ok(());
-        for command in commands.iter().chain(core::iter::once(&command::sync_none())) {
+        for command in commands
+            .iter()
+            .chain(core::iter::once(&command::sync_none()))
+        {
             let deadline = Deadline::after_ms(WAIT_MS);
             while self
                 .command_index
