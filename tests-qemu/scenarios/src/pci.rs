@@ -21,7 +21,7 @@ pub const EDU_IDENT: u64 = 0x0100_00ed;
 /// Where Bulkhead assigns BARs (IPA == PA).
 pub const BAR_WINDOW: std::ops::Range<u64> = 0x1000_0000..0x3eff_0000;
 /// `pci_edu`'s loop rounds and factorial (mirror `pci_edu.rs`).
-pub const EDU_ROUNDS: u64 = 200;
+pub const EDU_ROUNDS: u64 = 1000;
 pub const FACTORIAL_N: u64 = 10;
 pub const FACTORIAL_RESULT: u64 = 3_628_800;
 /// `pci_dma_attacker`'s targets, in order (mirror `pci_dma_attacker.rs`).

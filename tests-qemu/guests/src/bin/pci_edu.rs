@@ -22,7 +22,7 @@ use bulkhead_workload::dma;
 
 /// Round trips after the first (QEMU's edu takes 100 ms of virtual time
 /// per DMA: 2 per round).
-pub const ROUNDS: u64 = 200;
+pub const ROUNDS: u64 = 1000;
 /// The factorial asked for.
 pub const FACTORIAL_N: u32 = 10;
 
