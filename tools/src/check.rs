@@ -108,6 +108,23 @@ pub fn summary(accepted: &Accepted) -> String {
                 interrupts.join(", ")
             );
         }
+        for function in &partition.pci_functions {
+            let _ = writeln!(
+                text,
+                "  pci function {} behind {}: INTx intid {} if its pin is INTA, stream {}; BARs assigned at boot",
+                function.address,
+                function.host,
+                function
+                    .interrupt
+                    .map_or_else(|| "none".to_string(), |intid| intid.to_string()),
+                function
+                    .stream
+                    .map_or_else(|| "none".to_string(), |stream| format!("{stream:#x}")),
+            );
+        }
+        if partition.dma_capable() {
+            let _ = writeln!(text, "  on-dma-fault: {:?}", partition.on_dma_fault);
+        }
         let _ = writeln!(
             text,
             "  kernel: PA {:#x}, {:#x} bytes, entered at IPA {:#x}",

@@ -20,6 +20,10 @@ use crate::artifacts::{self, repo_root, run_checked, target_dir};
 
 /// The target `cargo xtask fuzz` runs when none is named: the layout validator.
 pub const DEFAULT_TARGET: &str = "layout";
+/// What `cargo xtask test` fuzzes, each for a slice: the layout validator
+/// (host- and board-controlled DTBs) and the virtual PCI config space
+/// (guest-controlled accesses).
+const CI_TARGETS: [&str; 2] = [DEFAULT_TARGET, "virtual_pci"];
 
 /// The slice `cargo xtask test` runs: whichever bound is reached first.
 const CI_RUNS: u64 = 200_000;
@@ -170,21 +174,23 @@ pub fn fuzz_command(request: FuzzRequest) -> Result<ExitCode, String> {
 
 /// The bounded slice of the layout target that `cargo xtask test` runs on the host.
 pub fn ci_slice() -> Result<(), String> {
-    println!("== fuzz {DEFAULT_TARGET} (at most {CI_RUNS} runs or {CI_SECONDS} s)");
-    let report = fuzz(&FuzzRequest {
-        target: DEFAULT_TARGET.to_string(),
-        runs: Some(CI_RUNS),
-        seconds: Some(CI_SECONDS),
-        jobs: 1,
-    })?;
-    match report.findings.failures.first() {
-        None => Ok(()),
-        Some(failure) => Err(format!(
-            "fuzz {DEFAULT_TARGET}: {} on the input in {}",
-            failure.kind,
-            failure.input.display()
-        )),
+    for target in CI_TARGETS {
+        println!("== fuzz {target} (at most {CI_RUNS} runs or {CI_SECONDS} s)");
+        let report = fuzz(&FuzzRequest {
+            target: target.to_string(),
+            runs: Some(CI_RUNS),
+            seconds: Some(CI_SECONDS),
+            jobs: 1,
+        })?;
+        if let Some(failure) = report.findings.failures.first() {
+            return Err(format!(
+                "fuzz {target}: {} on the input in {}",
+                failure.kind,
+                failure.input.display()
+            ));
+        }
     }
+    Ok(())
 }
 
 /// Installs what is missing, runs the target, prints the summary line (and the
