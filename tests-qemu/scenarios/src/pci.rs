@@ -358,13 +358,29 @@ fn check_pci_edu(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     expect_no_dma_faults(outcome)?;
+    expect_assigned_streams(outcome, 1)?;
     expect_edu_partition(outcome, "edu-a", 0, "00:02.0", 37).map(|_| ())
+}
+
+/// Bulkhead's SMMU line: `assigned` streams translate, every other one
+/// (the unassigned edu and the disk among them) aborts.
+fn expect_assigned_streams(outcome: &Outcome, assigned: u64) -> Result<(), String> {
+    let line = lines(&outcome.uart[0])
+        .find(|line| line.starts_with("bulkhead: SMMU "))
+        .ok_or("no `bulkhead: SMMU` line")?;
+    let wanted = format!(" {assigned} assigned, stage 2 only; unassigned streams abort");
+    if line.contains(&wanted) {
+        Ok(())
+    } else {
+        Err(format!("SMMU line `{line}`: expected `{wanted}`"))
+    }
 }
 
 fn check_pci_two_edu(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     expect_no_dma_faults(outcome)?;
+    expect_assigned_streams(outcome, 2)?;
     let a = expect_edu_partition(outcome, "edu-a", 0, "00:02.0", 37)?;
     let b = expect_edu_partition(outcome, "edu-b", 1, "00:03.0", 38)?;
     if a.abs_diff(b) < EDU_BAR_BYTES {
@@ -585,6 +601,11 @@ fn check_pci_checkpoint_dma(outcome: &Outcome) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Bulkhead's SMMU line for `assigned` streams.
+    fn smmu(assigned: u64) -> String {
+        format!("bulkhead: SMMU /smmuv3@9050000: 64 streams, {assigned} assigned, stage 2 only; unassigned streams abort\n")
+    }
+
     fn outcome(uart0: &str) -> Outcome {
         Outcome {
             uart: [uart0.to_string(), String::new()],
@@ -675,10 +696,13 @@ mod tests {
 
     #[test]
     fn pci_edu_values() {
-        let good = prefixed("edu-a", &edu(0, "00:02.0", 0x1000_0000, 37));
+        let good = smmu(1) + &prefixed("edu-a", &edu(0, "00:02.0", 0x1000_0000, 37));
         assert_eq!(check_pci_edu(&outcome(&good)), Ok(()));
+        // A stream of a function it does not own translating.
+        let two_streams = good.replace(" 1 assigned", " 2 assigned");
+        assert!(check_pci_edu(&outcome(&two_streams)).is_err());
         // Another partition's pattern (id 1) is not ours.
-        let wrong_id = prefixed("edu-a", &edu(1, "00:02.0", 0x1000_0000, 37));
+        let wrong_id = smmu(1) + &prefixed("edu-a", &edu(1, "00:02.0", 0x1000_0000, 37));
         assert!(check_pci_edu(&outcome(&wrong_id)).is_err());
         let two_functions = good.replace(
             "[edu-a] pci scan",
@@ -714,13 +738,14 @@ mod tests {
 
     #[test]
     fn pci_two_edu_values() {
-        let a = prefixed("edu-a", &edu(0, "00:02.0", 0x1000_0000, 37));
+        let a = smmu(2) + &prefixed("edu-a", &edu(0, "00:02.0", 0x1000_0000, 37));
         let b = prefixed("edu-b", &edu(1, "00:03.0", 0x1010_0000, 38));
-        let interleaved: String = a
-            .lines()
-            .zip(b.lines())
-            .flat_map(|(x, y)| [x, "\n", y, "\n"])
-            .collect();
+        let interleaved: String = smmu(2)
+            + &a.lines()
+                .skip(1)
+                .zip(b.lines())
+                .flat_map(|(x, y)| [x, "\n", y, "\n"])
+                .collect::<String>();
         assert_eq!(check_pci_two_edu(&outcome(&interleaved)), Ok(()));
         // edu-b seeing edu-a's function, or getting edu-a's patterns back.
         let b_sees_a = prefixed("edu-b", &edu(1, "00:02.0", 0x1010_0000, 38));
