@@ -8,28 +8,6 @@ use bulkhead_core::config::{
 };
 use support::*;
 
-fn parse(dtb: &[u8]) -> Result<Layout, Vec<LayoutError>> {
-    let board = parse_board(dtb).expect("fixture board parses");
-    parse_layout(dtb, &board, RESERVED, HYPERVISOR)
-}
-
-/// The errors after `edit`; fails if the layout is accepted.
-fn errors(edit: impl FnOnce(&mut TestNode)) -> Vec<LayoutError> {
-    match parse(&edited_dtb(edit)) {
-        Ok(layout) => panic!("layout accepted: {layout:#?}"),
-        Err(errors) => errors,
-    }
-}
-
-/// Asserts that an error names exactly this node and property; returns its reason.
-fn expect_error(errors: &[LayoutError], node: &str, property: &str) -> String {
-    errors
-        .iter()
-        .find(|e| e.node == node && e.property == property)
-        .map(|e| e.reason.clone())
-        .unwrap_or_else(|| panic!("no error for {node}: {property} in {errors:#?}"))
-}
-
 /// The only error is for this node and property; returns its reason.
 fn expect_only(errors: &[LayoutError], node: &str, property: &str) -> String {
     assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");

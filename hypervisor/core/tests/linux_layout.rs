@@ -3,26 +3,8 @@
 mod support;
 
 use bulkhead_core::boot_image::{parse_image_header, placement, DTB_AREA};
-use bulkhead_core::config::{
-    parse_board, parse_layout, Ipa, Layout, LayoutError, Module, PhysAddr, PhysRange,
-};
+use bulkhead_core::config::{Ipa, LayoutError, Module, PhysAddr, PhysRange};
 use support::*;
-
-fn parse(dtb: &[u8]) -> Result<Layout, Vec<LayoutError>> {
-    let board = parse_board(dtb).expect("fixture board parses");
-    parse_layout(dtb, &board, RESERVED, HYPERVISOR)
-}
-
-fn accepted(edit: impl FnOnce(&mut TestNode)) -> Layout {
-    parse(&edited_dtb(edit)).unwrap_or_else(|e| panic!("layout refused: {e:#?}"))
-}
-
-fn errors(edit: impl FnOnce(&mut TestNode)) -> Vec<LayoutError> {
-    match parse(&edited_dtb(edit)) {
-        Ok(layout) => panic!("layout accepted: {layout:#?}"),
-        Err(errors) => errors,
-    }
-}
 
 /// The only error is for this node and property; returns its reason.
 fn expect_only(errors: &[LayoutError], node: &str, property: &str) -> String {

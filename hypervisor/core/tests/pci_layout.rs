@@ -3,36 +3,9 @@
 mod support;
 
 use bulkhead_core::address::PhysRange;
-use bulkhead_core::config::{
-    assign_pci_functions, parse_board, parse_layout, Layout, LayoutError, OnDmaFault,
-};
+use bulkhead_core::config::{assign_pci_functions, parse_board, parse_layout, OnDmaFault};
 use bulkhead_core::pci::{Bar, BarKind, Function, FunctionAddress};
 use support::*;
-
-fn parse(dtb: &[u8]) -> Result<Layout, Vec<LayoutError>> {
-    let board = parse_board(dtb).expect("fixture board parses");
-    parse_layout(dtb, &board, RESERVED, HYPERVISOR)
-}
-
-fn accepted(edit: impl FnOnce(&mut TestNode)) -> Layout {
-    parse(&edited_dtb(edit)).unwrap_or_else(|e| panic!("layout refused: {e:#?}"))
-}
-
-fn errors(edit: impl FnOnce(&mut TestNode)) -> Vec<LayoutError> {
-    match parse(&edited_dtb(edit)) {
-        Ok(layout) => panic!("layout accepted: {layout:#?}"),
-        Err(errors) => errors,
-    }
-}
-
-/// The reason of the error naming exactly this node and property.
-fn expect_error(errors: &[LayoutError], node: &str, property: &str) -> String {
-    errors
-        .iter()
-        .find(|e| e.node == node && e.property == property)
-        .map(|e| e.reason.clone())
-        .unwrap_or_else(|| panic!("no error for {node}: {property} in {errors:#?}"))
-}
 
 fn functions(tree: &mut TestNode, partition: &str, list: &[&str]) {
     tree.at(partition).set("pci-functions", strings(list));

@@ -1,7 +1,7 @@
 //! Test fixtures: an editable device tree, the QEMU `virt` board and a good two-partition layout.
 #![allow(dead_code)]
 
-use bulkhead_core::config::PhysRange;
+use bulkhead_core::config::{parse_board, parse_layout, Layout, LayoutError, PhysRange};
 use vm_fdt::FdtWriter;
 
 /// Bulkhead's reserved area on qemu-virt (see `platform::qemu_virt`).
@@ -402,4 +402,32 @@ pub fn edited_dtb(edit: impl FnOnce(&mut TestNode)) -> Vec<u8> {
     let mut tree = merge(qemu_virt_board(), good_layout());
     edit(&mut tree);
     tree.to_dtb()
+}
+
+/// The board of `dtb` and the layout validated against it.
+pub fn parse(dtb: &[u8]) -> Result<Layout, Vec<LayoutError>> {
+    let board = parse_board(dtb).expect("fixture board parses");
+    parse_layout(dtb, &board, RESERVED, HYPERVISOR)
+}
+
+/// The layout after `edit`; fails if it is refused.
+pub fn accepted(edit: impl FnOnce(&mut TestNode)) -> Layout {
+    parse(&edited_dtb(edit)).unwrap_or_else(|e| panic!("layout refused: {e:#?}"))
+}
+
+/// The errors after `edit`; fails if the layout is accepted.
+pub fn errors(edit: impl FnOnce(&mut TestNode)) -> Vec<LayoutError> {
+    match parse(&edited_dtb(edit)) {
+        Ok(layout) => panic!("layout accepted: {layout:#?}"),
+        Err(errors) => errors,
+    }
+}
+
+/// Asserts that an error names exactly this node and property; returns its reason.
+pub fn expect_error(errors: &[LayoutError], node: &str, property: &str) -> String {
+    errors
+        .iter()
+        .find(|e| e.node == node && e.property == property)
+        .map(|e| e.reason.clone())
+        .unwrap_or_else(|| panic!("no error for {node}: {property} in {errors:#?}"))
 }
