@@ -128,18 +128,24 @@ pub fn benchmarks() -> Vec<Benchmark> {
     .collect()
 }
 
+/// The text from `marker` to the end of the first line holding it, on either
+/// UART (a guest line may follow a `[label] ` prefix or other text).
+fn marked_line<'o>(what: &str, outcome: &'o Outcome, marker: &str) -> Result<&'o str, String> {
+    outcome
+        .uart
+        .iter()
+        .flat_map(|text| text.lines())
+        .find_map(|line| line.find(marker).map(|at| &line[at..]))
+        .ok_or(format!("{what}: no `{}` line", marker.trim_end()))
+}
+
 /// Mean instructions from the virtual timer's deadline to the first
 /// instruction of the guest's handler, from an `irq latency` line.
 ///
 /// CNTVCT ticks every 16 instructions on cortex-a72, so a single sample is
 /// quantized to 16; the mean over the samples is what is reported.
 fn irq_latency_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
-    let line = outcome
-        .uart
-        .iter()
-        .flat_map(|text| text.lines())
-        .find_map(|line| line.find("irq latency ").map(|at| &line[at..]))
-        .ok_or(format!("{what}: no `irq latency` line"))?;
+    let line = marked_line(what, outcome, "irq latency ")?;
     let (Some(ticks), Some(samples), Some(frequency)) = (
         field_u64(line, "ticks"),
         field_u64(line, "samples"),
@@ -180,12 +186,7 @@ fn parse_irq_latency(
 
 /// Instructions per 4 KiB round trip (two DMAs) from an `edu bench` line.
 fn edu_round_trip_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
-    let line = outcome
-        .uart
-        .iter()
-        .flat_map(|text| text.lines())
-        .find_map(|line| line.find("edu bench round_trips=").map(|at| &line[at..]))
-        .ok_or(format!("{what}: no `edu bench` line"))?;
+    let line = marked_line(what, outcome, "edu bench round_trips=")?;
     let (Some(trips), Some(ticks), Some(frequency)) = (
         field_u64(line, "round_trips"),
         field_u64(line, "ticks"),
@@ -231,10 +232,7 @@ fn parse_dma_edu(outcome: &Outcome, bare: Option<&Outcome>) -> Result<Vec<Measur
 /// a millisecond boundary).
 fn parse_smmu_fault_report(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
     let text = &outcome.uart[0];
-    let guest = text
-        .lines()
-        .find_map(|line| line.find("dma fault bench ").map(|at| &line[at..]))
-        .ok_or("no `dma fault bench` line")?;
+    let guest = marked_line("bulkhead", outcome, "dma fault bench ")?;
     let (Some(start), Some(frequency)) = (field_u64(guest, "start"), field_u64(guest, "cntfrq"))
     else {
         return Err(format!("bad line: {guest}"));
@@ -260,12 +258,7 @@ fn parse_smmu_fault_report(outcome: &Outcome) -> Result<Vec<Measurement>, String
 
 /// Instructions Linux spent reading (and checksumming) the whole virtio disk.
 fn disk_read_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
-    let line = outcome
-        .uart
-        .iter()
-        .flat_map(|text| text.lines())
-        .find_map(|line| line.find("linux disk_read ").map(|at| &line[at..]))
-        .ok_or(format!("{what}: no `linux disk_read` line"))?;
+    let line = marked_line(what, outcome, "linux disk_read ")?;
     let (Some(ticks), Some(frequency)) = (field_u64(line, "ticks"), field_u64(line, "cntfrq"))
     else {
         return Err(format!("{what}: bad line: {line}"));
@@ -302,12 +295,7 @@ fn parse_virtio_blk_read(
 
 /// Instructions from reset to Linux's first userspace line (`/init`'s CNTVCT read).
 fn linux_userspace_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
-    let line = outcome
-        .uart
-        .iter()
-        .flat_map(|text| text.lines())
-        .find_map(|line| line.find("linux userspace ").map(|at| &line[at..]))
-        .ok_or(format!("{what}: no `linux userspace` line"))?;
+    let line = marked_line(what, outcome, "linux userspace ")?;
     let (Some(ticks), Some(frequency)) = (field_u64(line, "cntvct"), field_u64(line, "cntfrq"))
     else {
         return Err(format!("{what}: bad line: {line}"));
