@@ -188,11 +188,15 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     // SAFETY: the board DT names the GICv3 distributor, which the EL2
     // identity map covers as device memory.
     unsafe { gic::init_distributor(gic.0.start.0) };
-    // Bulkhead's own SPIs go to a core that runs a partition: such a core
-    // takes interrupts for ever (in its guest, or in its wait for power-on),
-    // where a core with no partition is switched off.
+    // Bulkhead's own SPIs (the SMMU's) go to a core that runs a partition:
+    // such a core takes interrupts for ever (in its guest, or in its wait
+    // for power-on), where a core with no partition is switched off. A
+    // partition with DMA-capable devices is preferred: the fault reports
+    // its devices cause then cost its own core.
     let handler_mpidr = partitions
         .iter()
+        .filter(|partition| partition.config.dma_capable())
+        .chain(partitions.iter())
         .flat_map(|partition| partition.config.cpus.first())
         .find_map(|&cpu| board.cpus.get(cpu).map(|cpu| cpu.mpidr))
         .unwrap_or_else(sysreg::mpidr);

@@ -41,6 +41,8 @@ pub struct Iommu {
     faults: Mutex<FaultLog>,
     /// GERROR bits already reported.
     reported_errors: AtomicU32,
+    /// Most events taken per interrupt: the event queue's size.
+    event_budget: usize,
     /// Per partition: the counter value when its first fault report was
     /// queued (0: none yet), for the power-off summary.
     first_report: Vec<AtomicU64>,
@@ -159,12 +161,14 @@ pub fn init(
         smmu.streams(),
         owners.iter().filter(|o| o.is_some()).count()
     );
+    let event_budget = smmu.event_queue_entries();
     IOMMU.call_once(|| Iommu {
         smmu: Mutex::new(smmu),
         faults: Mutex::new(FaultLog::with_capacity(FAULT_LOG_ENTRIES, partitions.len())),
         owners,
         node,
         reported_errors: AtomicU32::new(0),
+        event_budget,
         first_report: partitions.iter().map(|_| AtomicU64::new(0)).collect(),
     });
     Ok(())
@@ -198,8 +202,12 @@ pub fn handle_interrupt(intid: u32) -> bool {
     }
     // Taken out of the lock first: reporting (and stopping) must not hold it.
     let mut events: [Option<Event>; 32] = [None; 32];
+    // Bounded: one queue's worth per interrupt; a device still faulting
+    // raises the interrupt again.
+    let mut budget = iommu.event_budget;
     let mut more = true;
-    while more {
+    while more && budget != 0 {
+        budget = budget.saturating_sub(events.len());
         let mut count = 0;
         {
             let mut smmu = iommu.smmu.lock();

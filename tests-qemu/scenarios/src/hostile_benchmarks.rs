@@ -13,7 +13,7 @@ use crate::scenarios::parse::{field_u64, guest_lines};
 use crate::{Benchmark, Measurement, Outcome};
 
 /// The storms measured, by the name their layout and figure carry.
-pub const STORMS: [&str; 5] = ["spin", "sgi", "timer", "hypercall", "console"];
+pub const STORMS: [&str; 6] = ["spin", "sgi", "timer", "hypercall", "console", "dma"];
 
 const fn storm(name: &'static str, layout: &'static str) -> Benchmark {
     Benchmark {
@@ -47,6 +47,10 @@ pub fn benchmarks() -> Vec<Benchmark> {
         storm(
             "isolation_progress_ratio_console",
             "tests-qemu/layouts/hostile_storm_console.dtso",
+        ),
+        storm(
+            "isolation_progress_ratio_dma",
+            "tests-qemu/layouts/hostile_storm_dma.dtso",
         ),
     ]
 }

@@ -22,7 +22,7 @@ use crate::arch::aarch64::timer::Deadline;
 /// log2 of the command queue's entries (256 × 16 bytes).
 const COMMAND_QUEUE_LOG2: u32 = 8;
 /// log2 of the event queue's entries (2,048 × 32 bytes): QEMU's SMMU
-/// records one fault per 8-byte chunk of a failed DMA, 512 for one page.
+/// records many faults per failed DMA (1,024 for one 4 KiB edu write).
 const EVENT_QUEUE_LOG2: u32 = 11;
 /// Longest wait for the SMMU to acknowledge a control write or a CMD_SYNC.
 const WAIT_MS: u64 = 100;
@@ -221,6 +221,11 @@ impl SmmuV3 {
             }
         }
         Ok(())
+    }
+
+    /// Entries of the event queue.
+    pub fn event_queue_entries(&self) -> usize {
+        self.event_index.entries() as usize
     }
 
     /// Number of stream table entries.

@@ -1,6 +1,6 @@
 //! Attack `storm`: spins benignly, then floods Bulkhead with one kind of work for a fixed counter window.
 //!
-//! `storm=spin|sgi|timer|hypercall|console`, `storm_from_ms=`/`storm_until_ms=`
+//! `storm=spin|sgi|timer|hypercall|console|dma`, `storm_from_ms=`/`storm_until_ms=`
 //! (absolute counter ms). vCPU 1 spins from the start to the end of the
 //! storm (taking the SGIs that name it), so both of the attacker's cores are
 //! busy in both phases: under icount QEMU runs every core in turn, and a
@@ -21,8 +21,9 @@
 //! spun all along and switched itself off at the end).
 
 use super::{spin_until, ticks_at_ms, wait_until_ms, Args, Done, Own};
+use bulkhead_guests::edu::{self, Direction};
 use bulkhead_guests::hypercall::{console_write, null_loop};
-use bulkhead_guests::{gic, irq, println, psci, timer};
+use bulkhead_guests::{gic, irq, pci, println, psci, timer};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -89,6 +90,9 @@ fn physical_tick(_irq: &irq::Irq) {
     }
 }
 
+/// Where the `dma` storm's device writes: an IPA outside the attacker's memory.
+const DMA_STORM_TARGET: u64 = 0x7000_0000;
+
 pub fn run(own: &Own, args: &Args) -> Done {
     let storm = args.get("storm").unwrap_or("spin");
     let from_ms = args.number("storm_from_ms", 200);
@@ -136,6 +140,23 @@ pub fn run(own: &Own, args: &Args) -> Done {
                 calls += NULL_BATCH;
             }
             calls
+        }
+        // Needs `pci-functions` with an edu: device-to-RAM DMAs at an IPA it
+        // has no memory at, back to back; each 4 KiB QEMU's edu writes is
+        // 1,024 SMMU fault records.
+        "dma" => {
+            let scan = pci::scan();
+            let mut dmas = 0u64;
+            if let Some((_, device, _)) = edu::bring_up(&scan, own.gic) {
+                while timer::now() < until {
+                    device.start_dma(Direction::ToRam, DMA_STORM_TARGET, edu::DMA_BYTES, false);
+                    if device.wait_dma_polling().is_err() {
+                        break;
+                    }
+                    dmas += 1;
+                }
+            }
+            dmas
         }
         "console" => {
             let mut bytes = 0u64;
