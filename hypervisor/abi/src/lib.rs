@@ -105,6 +105,27 @@ pub mod vendor {
     /// checkpoint, so tests can see restore refuse. Only allowed on a
     /// partition the caller manages.
     pub const CHECKPOINT_CORRUPT_FOR_TEST: u32 = 0xC600_00F0;
+    /// CHANNEL_INFO(x1 = channel id, the `reg` of its layout node):
+    /// x0 <- SUCCESS, x1 <- IPA where the caller sees the shared memory,
+    /// x2 <- its size in bytes, x3 <- the caller's endpoint index,
+    /// x4 <- number of endpoints (the caller included), x5 <- access
+    /// ([`CHANNEL_READ_WRITE`] or [`CHANNEL_READ_ONLY`]), x6 <- the
+    /// doorbell's INTID (an edge-triggered virtual SPI, also in the guest DT
+    /// at `/chosen/bulkhead/channel@<id>`). Errors: INVALID_PARAMETERS (no
+    /// such channel), DENIED (the caller is not one of its endpoints).
+    pub const CHANNEL_INFO: u32 = 0xC600_0020;
+    /// CHANNEL_NOTIFY(x1 = channel id, x2 = endpoint index of the peer, or
+    /// [`ALL_PEERS`]): rings the doorbell of that peer (every other endpoint
+    /// with ALL_PEERS). A doorbell still pending in a peer absorbs further
+    /// rings: the peer takes one interrupt per acknowledgement. Errors:
+    /// INVALID_PARAMETERS (no such channel or endpoint, or the caller's
+    /// own), DENIED (the caller is not an endpoint).
+    pub const CHANNEL_NOTIFY: u32 = 0xC600_0021;
+    /// CHANNEL_NOTIFY's peer meaning every endpoint but the caller.
+    pub const ALL_PEERS: u64 = u64::MAX;
+    /// CHANNEL_INFO's access values.
+    pub const CHANNEL_READ_WRITE: u64 = 0;
+    pub const CHANNEL_READ_ONLY: u64 = 1;
     /// `x1` value naming the calling partition itself.
     pub const SELF: u64 = u64::MAX;
     /// CHECKPOINT_TAKE's x0 when execution resumes after a restore.
@@ -123,7 +144,7 @@ pub mod vendor {
     /// UID of the vendor service (a random UUID, as four 32-bit words).
     pub const UID: [u32; 4] = [0x6b75_6c62, 0x6568_6164, 0x9a3e_51c2, 0x0d4f_7e18];
     /// Number of vendor calls Bulkhead implements.
-    pub const COUNT: u64 = 8;
+    pub const COUNT: u64 = 10;
 
     /// Maps the 32-bit form of a vendor ID onto its 64-bit form.
     pub const fn canonical(function_id: u32) -> u32 {
@@ -132,6 +153,145 @@ pub mod vendor {
         } else {
             function_id
         }
+    }
+}
+
+/// A channel endpoint as a PCI function for Linux guests: the register
+/// layout of QEMU's ivshmem (revision 1), so that stock `uio_pci_generic`
+/// binds it.
+///
+/// BAR0 (256 bytes, trapped): the registers below. BAR2: the shared memory,
+/// mapped (64-bit, prefetchable). Legacy INTx pin A: asserted while
+/// `INTR_STATUS & INTR_MASK != 0`, masked by Command bit 10, shown in
+/// Status bit 3.
+pub mod ivshmem {
+    pub const VENDOR_ID: u16 = 0x1af4;
+    pub const DEVICE_ID: u16 = 0x1110;
+    pub const REVISION: u8 = 1;
+    /// Class code: memory controller, "other" (as QEMU's ivshmem).
+    pub const CLASS: u32 = 0x05_00_00;
+    pub const SUBSYSTEM_VENDOR_ID: u16 = 0x1af4;
+    pub const SUBSYSTEM_ID: u16 = 0x1100;
+    /// BAR0 size in bytes.
+    pub const REGISTERS_SIZE: u64 = 256;
+    /// Read/write: which IntrStatus bits raise INTx (reset 0: none).
+    pub const INTR_MASK: u64 = 0x00;
+    /// Read clears: bit 0 is set by each doorbell rung at this endpoint.
+    pub const INTR_STATUS: u64 = 0x04;
+    /// Read-only: this endpoint's index in its channel.
+    pub const IV_POSITION: u64 = 0x08;
+    /// Write-only: `peer << 16 | vector` rings the doorbell of endpoint
+    /// `peer` (vector must be 0); peer 0xFFFF rings every other endpoint.
+    pub const DOORBELL: u64 = 0x0C;
+    /// Bulkhead extension, read-only: the channel id (its layout `reg`).
+    pub const CHANNEL_ID: u64 = 0x10;
+    /// Bulkhead extension, read-only: number of endpoints.
+    pub const ENDPOINTS: u64 = 0x14;
+    /// Bulkhead extension, read-only: 1 if this endpoint may only read.
+    pub const READ_ONLY: u64 = 0x18;
+    /// Bulkhead extension, read-only: the channel label, NUL-padded.
+    pub const LABEL: u64 = 0x20;
+    pub const LABEL_SIZE: u64 = 32;
+    /// DOORBELL's peer naming every other endpoint.
+    pub const ALL_PEERS: u32 = 0xFFFF;
+}
+
+/// The control function a managing partition sees on its virtual PCI bus:
+/// the partition table and a command interface (Linux's `bulkhead` tool).
+///
+/// Vendor 0x1af4 (as ivshmem: a paravirtual function), device 0x11bd.
+/// BAR0 (4 KiB, trapped, little-endian): a header, then one
+/// [`ENTRY_SIZE`]-byte entry per partition, every value read live.
+/// Commands act exactly as the hypercalls: DENIED on a partition the
+/// caller does not manage.
+pub mod control {
+    pub const VENDOR_ID: u16 = 0x1af4;
+    pub const DEVICE_ID: u16 = 0x11bd;
+    pub const REVISION: u8 = 1;
+    /// Class code: system peripheral, "other".
+    pub const CLASS: u32 = 0x08_80_00;
+    pub const REGISTERS_SIZE: u64 = 4096;
+
+    /// u32, reads [`MAGIC_VALUE`].
+    pub const MAGIC: u64 = 0x00;
+    pub const MAGIC_VALUE: u32 = 0x4448_4b42; // "BKHD", little-endian
+    /// u32: Bulkhead version, major << 16 | minor.
+    pub const VERSION: u64 = 0x04;
+    /// u32: entries in the table.
+    pub const PARTITION_COUNT: u64 = 0x08;
+    /// u32: the caller's own partition id.
+    pub const OWN_ID: u64 = 0x0C;
+    /// u32, write: the partition a command acts on (layout id).
+    pub const TARGET: u64 = 0x10;
+    /// u32, write: starts a command ([`commands`]) on TARGET; it has run
+    /// when the write returns.
+    pub const COMMAND: u64 = 0x14;
+    /// u32: result of the last command (an SMCCC code, 0 = success) as i32.
+    pub const RESULT: u64 = 0x18;
+    /// u32: commands completed so far (wraps).
+    pub const SEQUENCE: u64 = 0x1C;
+    /// u32, read clears: bit 0 set by each completed command.
+    pub const INTR_STATUS: u64 = 0x20;
+    /// u32: bit 0 lets completions raise INTx (reset 0).
+    pub const INTR_MASK: u64 = 0x24;
+    /// u64: the checkpoint generation a take produced.
+    pub const RESULT_VALUE: u64 = 0x28;
+    /// Offset of entry 0; entry n at TABLE + n * ENTRY_SIZE.
+    pub const TABLE: u64 = 0x100;
+    pub const ENTRY_SIZE: u64 = 128;
+    /// Most entries that fit in BAR0.
+    pub const MAX_ENTRIES: u64 = (REGISTERS_SIZE - TABLE) / ENTRY_SIZE;
+
+    /// Commands written to [`COMMAND`].
+    pub mod commands {
+        pub const CHECKPOINT: u32 = 1;
+        pub const RESTORE: u32 = 2;
+        /// Reboot from the pristine image.
+        pub const RESTART: u32 = 3;
+        pub const STOP: u32 = 4;
+        /// Boot a stopped or powered-off partition from its image.
+        pub const START: u32 = 5;
+    }
+
+    /// Fields of one entry (offsets inside it).
+    pub mod entry {
+        /// u32: layout id.
+        pub const ID: u64 = 0x00;
+        /// u32: a [`super::states`] value.
+        pub const STATE: u64 = 0x04;
+        /// u32: vCPU count.
+        pub const VCPUS: u64 = 0x08;
+        /// u32: starts so far (first boot and every restart).
+        pub const BOOT_COUNT: u64 = 0x0C;
+        /// u64: RAM bytes.
+        pub const MEMORY: u64 = 0x10;
+        /// u64: faults reported (stage-2 aborts Bulkhead could not serve, DMA faults).
+        pub const FAULTS: u64 = 0x18;
+        /// u64: current checkpoint generation (0: none).
+        pub const CHECKPOINT_GENERATION: u64 = 0x20;
+        /// u64: checkpoints taken.
+        pub const CHECKPOINTS: u64 = 0x28;
+        /// u64: pause of the last checkpoint, counter ticks.
+        pub const CHECKPOINT_PAUSE: u64 = 0x30;
+        /// u64 each: traps to Bulkhead by reason.
+        pub const TRAPS_HYPERCALL: u64 = 0x38;
+        pub const TRAPS_MMIO: u64 = 0x40;
+        pub const TRAPS_SYSREG: u64 = 0x48;
+        pub const TRAPS_IRQ: u64 = 0x50;
+        pub const TRAPS_OTHER: u64 = 0x58;
+        /// Label, NUL-padded.
+        pub const LABEL: u64 = 0x60;
+        pub const LABEL_SIZE: u64 = 32;
+    }
+
+    /// Partition states in the table.
+    pub mod states {
+        pub const RUNNING: u32 = 0;
+        pub const RESETTING: u32 = 1;
+        pub const OFF: u32 = 2;
+        pub const STOPPED: u32 = 3;
+        /// Names as `bulkhead ps` prints them, by state value.
+        pub const NAMES: [&str; 4] = ["running", "resetting", "off", "stopped"];
     }
 }
 

@@ -40,6 +40,7 @@ mod pci_assign;
 mod pci_host;
 mod regs;
 mod validate;
+pub mod virtual_pci;
 
 pub use crate::address::{Ipa, PhysAddr, PhysRange};
 pub use board::{parse_board, Board, BoardCpu, GicV3, MmioRegion};
