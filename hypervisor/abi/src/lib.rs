@@ -295,6 +295,58 @@ pub mod control {
     }
 }
 
+/// How Bulkhead's tools and test guests move data through a channel: a
+/// convention in the shared memory, not a hypervisor interface.
+///
+/// Each endpoint `i` has a lane: a header at `i * LANE_HEADER` that only it
+/// writes (except `ACK` and `PONG`, written by the other side as noted) and
+/// a data area. Values are little-endian u64. A transfer sends chunks: the
+/// sender waits until `ACK == SEQUENCE`, writes the chunk, `LENGTH`,
+/// `CHECKSUM`, then `SEQUENCE + 1` and rings the receiver; the receiver
+/// checks the checksum, copies the chunk, writes `ACK = SEQUENCE` (in the
+/// sender's lane) and rings back. A chunk of length 0 ends the stream.
+/// After a finished transfer `ACK == SEQUENCE`, so the next starts cleanly.
+pub mod transfer {
+    /// Size of one lane header; lane i's header at i * LANE_HEADER.
+    pub const LANE_HEADER: u64 = 64;
+    /// Chunk number last published by the lane's sender.
+    pub const SEQUENCE: u64 = 0x00;
+    /// Bytes in the chunk (0: end of stream).
+    pub const LENGTH: u64 = 0x08;
+    /// [`checksum`] of the chunk.
+    pub const CHECKSUM: u64 = 0x10;
+    /// Written by the receiver: the last chunk number it consumed.
+    pub const ACK: u64 = 0x18;
+    /// Ping counter the lane's owner last sent.
+    pub const PING: u64 = 0x20;
+    /// Written by the pinged side: the last ping counter it answered.
+    pub const PONG: u64 = 0x28;
+    /// Start of the data areas: each of the first two lanes gets half of
+    /// the memory after it.
+    pub const DATA_OFFSET: u64 = 4096;
+
+    /// Offset and size of lane `lane`'s data area in a channel of `size` bytes.
+    pub const fn data_area(size: u64, lane: u64) -> (u64, u64) {
+        let half = size.saturating_sub(DATA_OFFSET) / 2 / 8 * 8;
+        (DATA_OFFSET + lane * half, half)
+    }
+
+    /// FNV-1a, 64-bit: the checksum of chunks and whole transfers.
+    pub const fn checksum(seed: u64, bytes: &[u8]) -> u64 {
+        let mut hash = seed;
+        let mut index = 0;
+        while index < bytes.len() {
+            hash ^= bytes[index] as u64;
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            index += 1;
+        }
+        hash
+    }
+
+    /// The FNV-1a offset basis: the checksum of nothing.
+    pub const CHECKSUM_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+}
+
 /// Function IDs whose owner field (bits 29:24) is `owner`.
 pub const fn owner(function_id: u32) -> u32 {
     (function_id >> 24) & 0x3F
