@@ -192,14 +192,38 @@ impl VirtualGic {
                 if bits != 0 {
                     gic.write_distributor(offset, Width::Word, bits);
                 }
+                let slots = self.virtual_spis.slots_of_bank(register, value as u32);
+                let spis = &mut self.virtual_spis;
+                match offset & !(BIT_BANK_SIZE - 1) {
+                    GICD_ISENABLER => spis.enabled |= slots,
+                    GICD_ICENABLER => spis.enabled &= !slots,
+                    GICD_ISPENDR => spis.latched |= slots,
+                    GICD_ICPENDR => spis.latched &= !slots,
+                    _ => {}
+                }
             }
             Register::Priority { first } => {
                 let lanes = priority_lanes(first, width, |intid| self.ownership.owns_spi(intid));
                 write_priority_lanes(width, lanes, value, |lane, width, value| {
                     gic.write_distributor(offset + lane, width, value)
                 });
+                for lane in 0..width.bytes() as u32 {
+                    if let Some(slot) = self.virtual_spis.slot(first + lane) {
+                        self.virtual_spis.priority[slot] = (value >> (lane * 8)) as u8;
+                    }
+                }
             }
             Register::Config { register } => {
+                for field in 0..16 {
+                    if let Some(slot) = self.virtual_spis.slot(register as u32 * 16 + field) {
+                        let bit = 1u64 << slot;
+                        if (value >> (field * 2)) & 0b10 != 0 {
+                            self.virtual_spis.edge |= bit;
+                        } else {
+                            self.virtual_spis.edge &= !bit;
+                        }
+                    }
+                }
                 let fields = self.config_fields(register);
                 if fields != 0 {
                     let current = gic.read_distributor(offset, Width::Word);
@@ -208,6 +232,16 @@ impl VirtualGic {
                 }
             }
             Register::Route { intid, part } => {
+                if let Some(slot) = self.virtual_spis.slot(intid) {
+                    let current = Self::virtual_affinity(usize::from(self.virtual_spis.route[slot]));
+                    let wanted = part.merge(current, value);
+                    let vcpu = match wanted & IROUTER_IRM {
+                        0 => self.vcpu_of_virtual_affinity(wanted).unwrap_or(0),
+                        _ => 0,
+                    };
+                    self.virtual_spis.route[slot] = vcpu as u8;
+                    return;
+                }
                 if !self.ownership.owns_spi(intid) {
                     return;
                 }
@@ -246,7 +280,14 @@ impl VirtualGic {
             Register::Type => {
                 let physical = gic.read_distributor(GICD_TYPER, Width::Word) as u32;
                 let cpus = self.vcpu_count().clamp(1, 8) as u32;
-                let typer = (physical & (TYPER_IT_LINES_NUMBER | TYPER_ID_BITS))
+                // Virtual SPIs sit above the board's: the guest must see lines up to them.
+                let lines = if self.virtual_spis.present != 0 {
+                    TYPER_IT_LINES_NUMBER
+                } else {
+                    physical & TYPER_IT_LINES_NUMBER
+                };
+                let typer = lines
+                    | (physical & TYPER_ID_BITS)
                     | ((cpus - 1) << TYPER_CPU_NUMBER_SHIFT)
                     | TYPER_NO1N;
                 u64::from(typer)
@@ -255,22 +296,56 @@ impl VirtualGic {
                 gic.read_distributor(offset, Width::Word)
             }
             Register::PeripheralId2 => PIDR2_GICV3,
-            Register::Group { register } => u64::from(self.ownership.bank_mask(register)),
-            Register::Bank { register } => match self.ownership.bank_mask(register) {
-                0 => 0,
-                mask => gic.read_distributor(offset, Width::Word) & u64::from(mask),
-            },
-            Register::Priority { first } => {
-                match priority_lanes(first, width, |intid| self.ownership.owns_spi(intid)) {
+            Register::Group { register } => u64::from(
+                self.ownership.bank_mask(register) | self.virtual_spis.bank_mask(register),
+            ),
+            Register::Bank { register } => {
+                let physical = match self.ownership.bank_mask(register) {
                     0 => 0,
-                    lanes => gic.read_distributor(offset, width) & lanes,
-                }
+                    mask => gic.read_distributor(offset, Width::Word) & u64::from(mask),
+                };
+                let spis = &self.virtual_spis;
+                let virtual_bits = match offset & !(BIT_BANK_SIZE - 1) {
+                    GICD_ISENABLER | GICD_ICENABLER => spis.bank_bits(register, spis.enabled),
+                    GICD_ISPENDR | GICD_ICPENDR => spis.bank_bits(register, spis.latched),
+                    _ => 0,
+                };
+                physical | u64::from(virtual_bits)
             }
-            Register::Config { register } => match self.config_fields(register) {
-                0 => 0,
-                fields => gic.read_distributor(offset, Width::Word) & fields,
-            },
+            Register::Priority { first } => {
+                let physical =
+                    match priority_lanes(first, width, |intid| self.ownership.owns_spi(intid)) {
+                        0 => 0,
+                        lanes => gic.read_distributor(offset, width) & lanes,
+                    };
+                (0..width.bytes() as u32).fold(physical, |value, lane| {
+                    match self.virtual_spis.slot(first + lane) {
+                        Some(slot) => {
+                            value | u64::from(self.virtual_spis.priority[slot]) << (lane * 8)
+                        }
+                        None => value,
+                    }
+                })
+            }
+            Register::Config { register } => {
+                let physical = match self.config_fields(register) {
+                    0 => 0,
+                    fields => gic.read_distributor(offset, Width::Word) & fields,
+                };
+                (0..16).fold(physical, |value, field| {
+                    match self.virtual_spis.slot(register as u32 * 16 + field) {
+                        Some(slot) if self.virtual_spis.edge & (1 << slot) != 0 => {
+                            value | 0b10 << (field * 2)
+                        }
+                        _ => value,
+                    }
+                })
+            }
             Register::Route { intid, part } => {
+                if let Some(slot) = self.virtual_spis.slot(intid) {
+                    let route = Self::virtual_affinity(usize::from(self.virtual_spis.route[slot]));
+                    return part.extract(route);
+                }
                 if !self.ownership.owns_spi(intid) {
                     return 0;
                 }

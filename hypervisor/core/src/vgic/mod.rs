@@ -14,6 +14,7 @@ mod physical;
 mod redistributor;
 mod registers;
 mod virtual_gic;
+mod virtual_spis;
 
 #[cfg(test)]
 mod tests;
@@ -22,3 +23,4 @@ pub use ownership::Ownership;
 pub use physical::{PhysicalGic, Width};
 pub use registers::{DISTRIBUTOR_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE};
 pub use virtual_gic::VirtualGic;
+pub use virtual_spis::{virtual_spi_bit, VIRTUAL_SPI_COUNT};

@@ -821,3 +821,51 @@ proptest! {
         }
     }
 }
+
+/// Virtual SPIs (channel doorbells) live in the model only: the guest
+/// programs them like any SPI and nothing reaches the physical GIC.
+#[test]
+fn virtual_spis_are_modelled_not_passed_through() {
+    let doorbell = 961;
+    let mut vgic = VirtualGic::new(Ownership::new([40]), vec![0x100, 0x101])
+        .with_virtual_spis([doorbell, 962]);
+    let mut gic = FakeGic::new(2);
+    let bank = GICD_ISENABLER + u64::from(doorbell / 32) * 4;
+    let bit = 1u64 << (doorbell % 32);
+    // TYPER covers them.
+    let typer = vgic.distributor_read(&mut gic, GICD_TYPER, Width::Word);
+    assert_eq!(typer & u64::from(TYPER_IT_LINES_NUMBER), 31);
+    // Raised while disabled: latched, visible in ISPENDR.
+    assert_eq!(vgic.deliver_virtual_spi(doorbell), None);
+    let pending = GICD_ISPENDR + u64::from(doorbell / 32) * 4;
+    assert_eq!(vgic.distributor_read(&mut gic, pending, Width::Word), bit);
+    // Priority, edge trigger and a route to vCPU 1.
+    vgic.distributor_write(&mut gic, GICD_IPRIORITYR + u64::from(doorbell), Width::Byte, 0x80);
+    let icfgr = GICD_ICFGR + u64::from(doorbell / 16) * 4;
+    vgic.distributor_write(&mut gic, icfgr, Width::Word, 0b10 << ((doorbell % 16) * 2));
+    vgic.distributor_write(&mut gic, GICD_IROUTER + u64::from(doorbell) * 8, Width::Double, 1);
+    assert_eq!(
+        vgic.distributor_read(&mut gic, GICD_IROUTER + u64::from(doorbell) * 8, Width::Double),
+        1
+    );
+    assert_eq!(vgic.distributor_read(&mut gic, icfgr, Width::Word), 0b10 << ((doorbell % 16) * 2));
+    // Enabling with group 1 off delivers nothing yet.
+    vgic.distributor_write(&mut gic, bank, Width::Word, bit);
+    assert_eq!(vgic.distributor_read(&mut gic, bank, Width::Word), bit);
+    assert_eq!(vgic.take_deliverable().count(), 0);
+    vgic.distributor_write(&mut gic, GICD_CTLR, Width::Word, u64::from(CTLR_ENABLE_GRP1));
+    assert_eq!(vgic.take_deliverable().collect::<Vec<_>>(), [doorbell]);
+    assert_eq!(vgic.take_deliverable().count(), 0, "delivered once");
+    assert_eq!(vgic.deliver_virtual_spi(doorbell), Some((1, 0x80)));
+    assert_eq!(vgic.virtual_spi_route(doorbell), 1);
+    // None of it touched the physical GIC.
+    assert!(gic.writes.iter().all(|&(_, offset, _, _)| offset != bank));
+    // An INTID the partition lacks stays RAZ/WI.
+    let other = GICD_ISENABLER + 963 / 32 * 4;
+    vgic.distributor_write(&mut gic, other, Width::Word, 1 << (963 % 32));
+    assert_eq!(vgic.distributor_read(&mut gic, other, Width::Word) & (1 << (963 % 32)), 0);
+    assert_eq!(vgic.deliver_virtual_spi(963), None);
+    // A reset forgets it all.
+    vgic.reset();
+    assert_eq!(vgic.distributor_read(&mut gic, bank, Width::Word), 0);
+}

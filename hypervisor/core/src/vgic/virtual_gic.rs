@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use super::ownership::Ownership;
 use super::physical::{PhysicalGic, Width};
+use super::virtual_spis::{virtual_spi_bit, VirtualSpis};
 use super::registers::{
     AFFINITY_MASK, DEFAULT_PRIORITY, GICD_ICACTIVER, GICD_ICENABLER, GICD_ICPENDR, GICD_IGROUPR,
     GICD_IPRIORITYR, GICD_IROUTER, GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICPENDR0, GICR_IGROUPR0,
@@ -39,6 +40,8 @@ pub struct VirtualGic {
     /// GICD_CTLR.EnableGrp0/EnableGrp1 as last written.
     pub(super) distributor_control: u32,
     pub(super) vcpus: Vec<VcpuState>,
+    /// The partition's purely virtual SPIs (channel doorbells, virtual PCI INTx).
+    pub(super) virtual_spis: VirtualSpis,
 }
 
 impl Clone for VirtualGic {
@@ -48,6 +51,7 @@ impl Clone for VirtualGic {
             vcpu_mpidrs: self.vcpu_mpidrs.clone(),
             distributor_control: self.distributor_control,
             vcpus: self.vcpus.clone(),
+            virtual_spis: self.virtual_spis.clone(),
         }
     }
 
@@ -58,6 +62,7 @@ impl Clone for VirtualGic {
         self.vcpu_mpidrs.clone_from(&source.vcpu_mpidrs);
         self.distributor_control = source.distributor_control;
         self.vcpus.clone_from(&source.vcpus);
+        self.virtual_spis.clone_from(&source.virtual_spis);
     }
 }
 
@@ -71,7 +76,58 @@ impl VirtualGic {
             vcpu_mpidrs,
             distributor_control: 0,
             vcpus,
+            virtual_spis: VirtualSpis::new(core::iter::empty()),
         }
+    }
+
+    /// The same, with the purely virtual SPIs `intids` (those outside the
+    /// virtual range are ignored).
+    pub fn with_virtual_spis(mut self, intids: impl IntoIterator<Item = u32>) -> Self {
+        self.virtual_spis = VirtualSpis::new(intids);
+        self
+    }
+
+    /// Where a raised virtual SPI goes: `Some((vcpu, priority))` if the guest
+    /// has it enabled and group 1 on; otherwise it is latched (delivered by
+    /// [`VirtualGic::take_deliverable`] once enabled) and `None` returned.
+    pub fn deliver_virtual_spi(&mut self, intid: u32) -> Option<(usize, u8)> {
+        let slot = self.virtual_spis.slot(intid)?;
+        let bit = 1u64 << slot;
+        if self.virtual_spis.enabled & bit != 0 && self.group1_enabled() {
+            Some((
+                usize::from(self.virtual_spis.route[slot]),
+                self.virtual_spis.priority[slot],
+            ))
+        } else {
+            self.virtual_spis.latched |= bit;
+            None
+        }
+    }
+
+    /// Latched virtual SPIs that are now deliverable (enabled, group 1 on),
+    /// as INTIDs; they are no longer latched.
+    pub fn take_deliverable(&mut self) -> impl Iterator<Item = u32> {
+        let ready = if self.group1_enabled() {
+            self.virtual_spis.latched & self.virtual_spis.enabled
+        } else {
+            0
+        };
+        self.virtual_spis.latched &= !ready;
+        (0..64u32)
+            .filter(move |slot| ready & (1 << slot) != 0)
+            .map(|slot| crate::config::virtual_pci::FIRST_VIRTUAL_SPI + slot)
+    }
+
+    /// The vCPU virtual SPI `intid` is routed to (0 if it is not one).
+    pub fn virtual_spi_route(&self, intid: u32) -> usize {
+        self.virtual_spis
+            .slot(intid)
+            .map_or(0, |slot| usize::from(self.virtual_spis.route[slot]))
+    }
+
+    /// Whether `intid` is one of this partition's virtual SPIs.
+    pub fn has_virtual_spi(&self, intid: u32) -> bool {
+        virtual_spi_bit(intid).is_some() && self.virtual_spis.slot(intid).is_some()
     }
 
     /// Number of vCPUs (and of virtual redistributors).
@@ -168,6 +224,7 @@ impl VirtualGic {
     pub fn reset(&mut self) {
         self.distributor_control = 0;
         self.vcpus.fill(VcpuState::RESET);
+        self.virtual_spis.reset();
     }
 
     /// Affinity vCPU `vcpu` sees as its own (its MPIDR is `vcpu`), in MPIDR/IROUTER layout.
