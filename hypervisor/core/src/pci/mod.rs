@@ -9,6 +9,10 @@
 //! be moved, MSI and MSI-X are hidden (they could target interrupts the
 //! partition does not own), and only a driver's Command bits pass.
 //!
+//! Beside assigned functions, a virtual bus can hold functions Bulkhead
+//! emulates (ivshmem channel endpoints, the control function): see
+//! [`emulated`].
+//!
 //! DMA isolation is not here: it is the SMMU's job, keyed by
 //! [`FunctionAddress::routing_id`].
 //!
@@ -18,9 +22,11 @@
 //! capability clears the physical BARs behind this model's back.
 #![forbid(unsafe_code)]
 
+mod access;
 mod address;
 mod capabilities;
 mod config_space;
+pub mod emulated;
 mod enumerate;
 mod error;
 mod function;
@@ -42,6 +48,6 @@ pub use config_space::ConfigSpace;
 pub use enumerate::enumerate;
 pub use error::EnumerationError;
 pub use function::{Bar, BarKind, Function};
-pub use virtual_bus::VirtualBus;
+pub use virtual_bus::{Raise, SlotError, VirtualBus};
 pub use virtual_function::VirtualFunction;
 pub use window::{Window, WindowKind};

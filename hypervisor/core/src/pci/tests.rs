@@ -921,7 +921,9 @@ proptest! {
                     };
                     prop_assert!(value <= limit);
                 }
-                Access::Write(offset, width, value) => bus.write(&mut config, offset, width, value),
+                Access::Write(offset, width, value) => {
+                    prop_assert_eq!(bus.write(&mut config, offset, width, value), None);
+                }
             }
             for text in ["00:02.0", "00:03.0", "00:04.0", "00:04.1"] {
                 let function = address(text);

@@ -1,12 +1,13 @@
 //! One assigned function as its partition's guest sees it: a filtered window onto the physical header.
 
+use super::access::{self, byte_mask};
 use super::address::FunctionAddress;
 use super::capabilities::Capabilities;
 use super::config_space::ConfigSpace;
 use super::function::Function;
 use super::registers::{
-    BAR0, BAR_COUNT, CAPABILITY_POINTER, COMMAND, COMMAND_GUEST_WRITABLE, CONFIG_SIZE,
-    DEVICE_SPECIFIC, EXPANSION_ROM, EXTENDED, HEADER_TYPE_DWORD, INTERRUPT, STATUS_ERRORS,
+    BAR0, BAR_COUNT, CAPABILITY_POINTER, COMMAND, COMMAND_GUEST_WRITABLE, DEVICE_SPECIFIC,
+    EXPANSION_ROM, EXTENDED, HEADER_TYPE_DWORD, INTERRUPT, STATUS_ERRORS,
 };
 use super::virtual_bar::VirtualBars;
 use crate::vgic::Width;
@@ -73,39 +74,14 @@ impl VirtualFunction {
 
     /// A guest read of `width` at `offset` in this function's 4 KiB.
     pub fn read(&mut self, config: &mut impl ConfigSpace, offset: u16, width: Width) -> u64 {
-        if !accepted(offset, width) {
-            return width_mask(width);
-        }
-        match width {
-            Width::Double => {
-                let low = self.read_dword(config, offset);
-                let high = self.read_dword(config, offset + 4);
-                u64::from(low) | (u64::from(high) << 32)
-            }
-            _ => {
-                let dword = self.read_dword(config, offset & !3);
-                (u64::from(dword) >> byte_shift(offset)) & width_mask(width)
-            }
-        }
+        access::read(offset, width, |dword| self.read_dword(config, dword))
     }
 
     /// A guest write of the low `width` bytes of `value` at `offset` in this function's 4 KiB.
     pub fn write(&mut self, config: &mut impl ConfigSpace, offset: u16, width: Width, value: u64) {
-        if !accepted(offset, width) {
-            return;
-        }
-        match width {
-            Width::Double => {
-                self.write_dword(config, offset, value as u32, 0b1111);
-                self.write_dword(config, offset + 4, (value >> 32) as u32, 0b1111);
-            }
-            _ => {
-                let shift = byte_shift(offset);
-                let value = ((value & width_mask(width)) << shift) as u32;
-                let enables = (((1u16 << width.bytes()) - 1) << (offset & 3)) as u8;
-                self.write_dword(config, offset & !3, value, enables);
-            }
-        }
+        access::write(offset, width, value, |dword, value, enables| {
+            self.write_dword(config, dword, value, enables)
+        });
     }
 
     /// The guest's view of the dword at `offset` (4-aligned, below 4 KiB).
@@ -203,31 +179,4 @@ fn pass_through(
         0b1000 => config.write8(address, offset + 3, (value >> 24) as u8),
         _ => {}
     }
-}
-
-/// Naturally aligned and inside the 4 KiB (alignment keeps it from straddling the end).
-fn accepted(offset: u16, width: Width) -> bool {
-    offset < CONFIG_SIZE && offset.is_multiple_of(width.bytes() as u16)
-}
-
-/// Bits of a position within a dword.
-fn byte_shift(offset: u16) -> u32 {
-    u32::from(offset & 3) * 8
-}
-
-/// All bits an access of `width` carries: what an unanswered read returns.
-pub(super) fn width_mask(width: Width) -> u64 {
-    match width {
-        Width::Byte => 0xFF,
-        Width::Half => 0xFFFF,
-        Width::Word => 0xFFFF_FFFF,
-        Width::Double => u64::MAX,
-    }
-}
-
-/// A byte-enable nibble expanded to a bit mask over the dword.
-fn byte_mask(enables: u8) -> u32 {
-    (0..4)
-        .filter(|byte| enables & (1 << byte) != 0)
-        .fold(0, |mask, byte| mask | (0xFF << (8 * byte)))
 }
