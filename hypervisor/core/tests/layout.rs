@@ -70,6 +70,7 @@ fn good_two_partition_layout() {
                 manages: Vec::new(),
                 pci_functions: Vec::new(),
                 on_dma_fault: Default::default(),
+                channels: Vec::new(),
             },
             Partition {
                 id: 1,
@@ -108,8 +109,10 @@ fn good_two_partition_layout() {
                 manages: Vec::new(),
                 pci_functions: Vec::new(),
                 on_dma_fault: Default::default(),
+                channels: Vec::new(),
             },
         ],
+        channels: Vec::new(),
         test_hooks: false,
     };
     assert_eq!(layout, expected);

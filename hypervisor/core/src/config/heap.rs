@@ -33,8 +33,8 @@ fn blocks(start: u64, size: u64, span: u64) -> u64 {
 
 /// Upper bound of the stage-2 tables of `partition`: the root, one level-2
 /// table per GiB touched, and one level-3 table per 2 MiB touched by a range
-/// that may need pages (device windows, unaligned RAM, and all RAM of a
-/// checkpointed partition, which is split to pages at boot).
+/// that may need pages (device windows, channel memory, unaligned RAM, and
+/// all RAM of a checkpointed partition, which is split to pages at boot).
 pub fn stage2_tables(partition: &Partition) -> u64 {
     let mut tables = 1u64;
     let ram = partition
@@ -44,6 +44,12 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
     let devices: alloc::vec::Vec<(u64, u64)> = partition
         .mmio_ranges()
         .map(|range| (range.start.0, range.size))
+        .chain(
+            partition
+                .channels
+                .iter()
+                .map(|channel| (channel.ipa.0, channel.size)),
+        )
         .collect();
     for (start, size) in ram.clone().chain(devices.iter().copied()) {
         tables = tables.saturating_add(blocks(start, size, GIB));
@@ -137,6 +143,7 @@ mod tests {
             manages: alloc::vec::Vec::new(),
             pci_functions: alloc::vec::Vec::new(),
             on_dma_fault: Default::default(),
+            channels: alloc::vec::Vec::new(),
         }
     }
 
@@ -184,6 +191,53 @@ mod tests {
                 "{regions:x?}: bound {bound} is loose ({built})"
             );
         }
+    }
+
+    /// Channel memory, mapped at its own IPA in another GiB, is counted.
+    #[test]
+    fn stage2_bound_covers_channel_memory() {
+        use crate::address::{Ipa, PhysAddr};
+        use crate::config::PartitionChannel;
+        use crate::stage2::{Access, MemoryKind, Stage2};
+        let mut config = partition(&[(0x5000_0000, 0x4000_0000, 0x1000_0000)], false);
+        let without = stage2_tables(&config);
+        config.channels = alloc::vec![PartitionChannel {
+            id: 0,
+            label: "c".into(),
+            slot: 0,
+            index: 0,
+            pa: PhysAddr(0x9000_0000),
+            ipa: Ipa(0x1_0000_0000),
+            size: 0x1_0000,
+            read_only: false,
+            peers: alloc::vec![0, 1],
+        }];
+        let mut stage2 = Stage2::new();
+        for region in &config.memory {
+            stage2
+                .map(
+                    region.ipa,
+                    region.pa,
+                    region.size,
+                    MemoryKind::Normal,
+                    Access::ReadWrite,
+                )
+                .unwrap();
+        }
+        for channel in &config.channels {
+            stage2
+                .map(
+                    channel.ipa,
+                    channel.pa,
+                    channel.size,
+                    MemoryKind::Normal,
+                    Access::ReadWrite,
+                )
+                .unwrap();
+        }
+        let (built, bound) = (stage2.table_count() as u64, stage2_tables(&config));
+        assert!(built <= bound, "built {built} > bound {bound}");
+        assert!(bound > without);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::channel::{Channel, PartitionChannel};
 use super::checkpoint::CheckpointPolicy;
+use super::virtual_pci::{channel_doorbell_intid, channel_intx_intid, CONTROL_INTID};
 use crate::address::{Ipa, PhysAddr, PhysRange};
 use crate::pci::FunctionAddress;
 
@@ -116,6 +118,8 @@ pub struct Partition {
     pub pci_functions: Vec<PciFunction>,
     /// `on-dma-fault`: what a DMA fault of its devices does.
     pub on_dma_fault: OnDmaFault,
+    /// The channels it is an endpoint of, sorted by id (`slot` = position).
+    pub channels: Vec<PartitionChannel>,
 }
 
 impl Partition {
@@ -145,7 +149,26 @@ impl Partition {
         !self.pci_functions.is_empty() || self.devices.iter().any(|d| d.dma_capable)
     }
 
-    /// GIC INTIDs of its devices and of its PCI functions' INTx lines.
+    /// Whether it sees a virtual PCI host bridge: it has PCI functions,
+    /// channels (their endpoint functions) or partitions to manage (the
+    /// control function).
+    pub fn has_virtual_pci(&self) -> bool {
+        !self.pci_functions.is_empty() || !self.channels.is_empty() || !self.manages.is_empty()
+    }
+
+    /// Its virtual SPIs (never a board's): the control function's INTx if
+    /// it manages partitions, then per channel slot its doorbell and INTx.
+    pub fn virtual_spis(&self) -> impl Iterator<Item = u32> + '_ {
+        let control = (!self.manages.is_empty()).then_some(CONTROL_INTID);
+        control.into_iter().chain(
+            self.channels
+                .iter()
+                .flat_map(|c| [channel_doorbell_intid(c.slot), channel_intx_intid(c.slot)]),
+        )
+    }
+
+    /// GIC INTIDs of its devices and of its PCI functions' INTx lines
+    /// (physical ones only: see [`Partition::virtual_spis`]).
     pub fn interrupts(&self) -> impl Iterator<Item = u32> + '_ {
         self.devices
             .iter()
@@ -176,10 +199,12 @@ impl Partition {
     }
 }
 
-/// Every partition, sorted by id.
+/// Every partition and channel, each sorted by id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     pub partitions: Vec<Partition>,
+    /// Memory shared between partitions (`channel@<id>` nodes).
+    pub channels: Vec<Channel>,
     /// `test-hooks` in `/chosen/bulkhead`: enables hypercalls that exist only
     /// for Bulkhead's own tests (CHECKPOINT_CORRUPT_FOR_TEST). Never set it
     /// in production: a partition could then damage checkpoints it manages.

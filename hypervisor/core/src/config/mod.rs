@@ -23,13 +23,24 @@
 //!         on-fault = "stop";        /* optional: "stop" (default) | "restart" | "restore" */
 //!     };
 //! };
+//! channel@<id> {                 /* optional: memory shared between partitions */
+//!     reg = <id>;  label = "name";  /* label optional: "channel<id>"; at most 31 bytes */
+//!     memory = <PA(2) size(2)>;     /* RAM of nobody, 4 KiB aligned; size a power of two >= 4 KiB */
+//!     endpoints = <id id ...>;      /* at least two partition ids */
+//!     endpoint-ipa = <IPA(2) ...>;  /* one per endpoint, aligned to the size */
+//!     read-only = <id ...>;         /* optional: endpoints that may only read */
+//! };
 //! ```
 //!
 //! Errors on a checkpoint's properties name the `checkpoint` node itself
-//! (`.../partition@1/checkpoint: store: ...`); `manages` errors name the partition.
+//! (`.../partition@1/checkpoint: store: ...`); `manages` errors name the
+//! partition; a channel's errors name the channel node, except what clashes
+//! with a partition's own virtual PCI bus (its `pci-functions`, `memory`,
+//! `devices`), which names the partition.
 #![forbid(unsafe_code)]
 
 mod board;
+mod channel;
 pub mod checkpoint;
 pub mod dt;
 mod error;
@@ -44,6 +55,7 @@ pub mod virtual_pci;
 
 pub use crate::address::{Ipa, PhysAddr, PhysRange};
 pub use board::{parse_board, Board, BoardCpu, GicV3, MmioRegion};
+pub use channel::{Channel, ChannelEndpointConfig, PartitionChannel, MAX_CHANNEL_LABEL_BYTES};
 pub use checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 // For guest_dt, which derives the guest's GIC and copied nodes from the same board DT.
 pub(crate) use board::gic_node;

@@ -5,6 +5,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::board::{gic_node, mpidr_cells, Board};
+use super::channel::partition_channels;
 use super::checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 use super::dt::{cells_to_u64, DeviceTree, Node};
 use super::error::{Issue, LayoutError};
@@ -31,7 +32,11 @@ const CHECKPOINT_NODE: &str = "checkpoint";
 const STORE_CELLS: usize = 4;
 const MIB: u64 = 1 << 20;
 
+mod channel;
 mod pci;
+mod virtual_bus;
+
+use channel::{ChannelDraft, CHANNEL_NODE};
 
 /// Checks the layout at `/chosen/bulkhead` of `dtb` (the board DT with the
 /// layout overlay applied) against `board`.
@@ -65,21 +70,27 @@ pub fn parse_layout(
     };
     validator.check_compatible(&root);
     let mut drafts = Vec::new();
+    let mut channel_drafts: Vec<ChannelDraft> = Vec::new();
     for child in root.children() {
-        if child.base_name() == "partition" {
-            drafts.push(validator.partition(&child));
-        } else {
-            validator.error(
+        match child.base_name() {
+            "partition" => drafts.push(validator.partition(&child)),
+            CHANNEL_NODE => channel_drafts.push(validator.channel(&child)),
+            _ => validator.error(
                 &child.path(),
                 "name",
-                format!("unknown node {}: expected partition@<id>", child.name()),
-            );
+                format!(
+                    "unknown node {}: expected partition@<id> or channel@<id>",
+                    child.name()
+                ),
+            ),
         }
     }
     if drafts.is_empty() {
         validator.error(LAYOUT_PATH, "partition@*", "the layout has no partitions");
     }
     validator.cross_check(&drafts);
+    validator.cross_check_channels(&drafts, &channel_drafts);
+    validator.cross_check_virtual_bus(&drafts, &channel_drafts);
     if !validator.errors.is_empty() {
         // Grouped by node, each node's errors in the order they were found.
         validator.errors.sort_by(|a, b| a.node.cmp(&b.node));
@@ -90,6 +101,14 @@ pub fn parse_layout(
         partitions.push(draft.finish().map_err(|e| alloc::vec![e])?);
     }
     partitions.sort_by_key(|p| p.id);
+    let mut channels = Vec::with_capacity(channel_drafts.len());
+    for draft in channel_drafts {
+        channels.push(draft.finish().map_err(|e| alloc::vec![e])?);
+    }
+    channels.sort_by_key(|c| c.id);
+    for partition in &mut partitions {
+        partition.channels = partition_channels(&channels, partition.id);
+    }
     // Where the boot modules and the guest DT go, assuming the largest DT and
     // no image header (the hypervisor checks again with the real header).
     let errors: Vec<LayoutError> = partitions
@@ -104,6 +123,7 @@ pub fn parse_layout(
     let test_hooks = root.property("test-hooks").is_some();
     Ok(Layout {
         partitions,
+        channels,
         test_hooks,
     })
 }
@@ -158,6 +178,7 @@ impl Draft {
             cpus: self.cpus,
             memory: self.memory,
             devices: self.devices,
+            channels: Vec::new(),
         })
     }
 }

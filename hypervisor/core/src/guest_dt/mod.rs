@@ -1,6 +1,8 @@
 //! The device tree a partition's guest boots with, derived from the board's own DTB.
 
+mod channels;
 mod error;
+mod virtual_pci;
 mod writer;
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use vm_fdt::FdtWriter;
 
 use super::*;
 use crate::address::{Ipa, PhysAddr};
-use crate::config::{Device, MemoryRegion, Module, Partition};
+use crate::config::virtual_pci::{channel_device, CONTROL_DEVICE, VIRTUAL_MMIO};
+use crate::config::{Device, MemoryRegion, Module, Partition, PartitionChannel, PciFunction};
+use crate::pci::FunctionAddress;
 
 const GIC_PHANDLE: u32 = 0x8005;
 const CLOCK_PHANDLE: u32 = 0x8000;
@@ -189,6 +191,7 @@ fn partition(
         manages: Vec::new(),
         pci_functions: Vec::new(),
         on_dma_fault: Default::default(),
+        channels: Vec::new(),
     }
 }
 
@@ -805,4 +808,210 @@ fn boot_count_is_patched_in_place_as_if_rebuilt() {
         None,
         "no count, no offset"
     );
+}
+
+/// A channel as partition `peers[index]` sees it at `slot`.
+fn channel(
+    id: u32,
+    slot: usize,
+    index: usize,
+    ipa: u64,
+    size: u64,
+    read_only: bool,
+) -> PartitionChannel {
+    PartitionChannel {
+        id,
+        label: format!("ch{id}"),
+        slot,
+        index,
+        pa: PhysAddr(0x9000_0000 + u64::from(id) * 0x10_0000),
+        ipa: Ipa(ipa),
+        size,
+        read_only,
+        peers: vec![0, 1, 2],
+    }
+}
+
+/// `ranges` entry `<phys.hi addr(2)  addr(2)  size(2)>` with PCI address == CPU address.
+fn identity_range(phys_high: u32, start: u64, size: u64) -> [u32; 7] {
+    let (high, low) = ((start >> 32) as u32, start as u32);
+    [
+        phys_high,
+        high,
+        low,
+        high,
+        low,
+        (size >> 32) as u32,
+        size as u32,
+    ]
+}
+
+#[test]
+fn channels_and_the_control_function() {
+    let mut layout = first();
+    layout.manages = vec![1];
+    layout.channels = vec![
+        channel(0, 0, 1, 0x6000_0000, 0x1_0000, true),
+        channel(3, 1, 0, 0x1_0000_0000, 0x20_0000, false),
+    ];
+    let dtb = qemu_guest_dt(&layout, &GuestDtOptions::default());
+    let fdt = Fdt::new(&dtb).unwrap();
+
+    assert_eq!(cells(&fdt, "/chosen", "linux,pci-probe-only"), [1]);
+    let bulkhead = "/chosen/bulkhead";
+    assert_eq!(cells(&fdt, bulkhead, "#address-cells"), [1]);
+    assert_eq!(cells(&fdt, bulkhead, "#size-cells"), [0]);
+    assert_eq!(child_names(&fdt, bulkhead), ["channel@0", "channel@3"]);
+    let first_channel = "/chosen/bulkhead/channel@0";
+    assert_eq!(cells(&fdt, first_channel, "reg"), [0]);
+    assert_eq!(string(&fdt, first_channel, "label"), "ch0");
+    assert_eq!(
+        cells(&fdt, first_channel, "memory"),
+        [0, 0x6000_0000, 0, 0x1_0000]
+    );
+    assert_eq!(cells(&fdt, first_channel, "endpoint"), [1]);
+    assert_eq!(cells(&fdt, first_channel, "endpoints"), [3]);
+    // Doorbell of slot 0: INTID 961, SPI 929, edge rising.
+    assert_eq!(cells(&fdt, first_channel, "interrupts"), [0, 929, 1]);
+    assert_eq!(property(&fdt, first_channel, "read-only"), Some(&[][..]));
+    let second_channel = "/chosen/bulkhead/channel@3";
+    assert_eq!(cells(&fdt, second_channel, "reg"), [3]);
+    assert_eq!(cells(&fdt, second_channel, "memory"), [1, 0, 0, 0x20_0000]);
+    assert_eq!(cells(&fdt, second_channel, "endpoint"), [0]);
+    assert_eq!(cells(&fdt, second_channel, "interrupts"), [0, 931, 1]);
+    assert!(property(&fdt, second_channel, "read-only").is_none());
+
+    let pcie = "/pcie@3f000000";
+    assert_eq!(string(&fdt, pcie, "compatible"), "pci-host-ecam-generic");
+    assert_eq!(cells(&fdt, pcie, "reg"), [0, 0x3f00_0000, 0, 0x10_0000]);
+    assert_eq!(cells(&fdt, pcie, "bus-range"), [0, 0]);
+    let mut ranges = Vec::new();
+    ranges.extend(identity_range(
+        0x0200_0000,
+        VIRTUAL_MMIO.start.0,
+        VIRTUAL_MMIO.size,
+    ));
+    ranges.extend(identity_range(0x4300_0000, 0x6000_0000, 0x1_0000));
+    ranges.extend(identity_range(0x4300_0000, 0x1_0000_0000, 0x20_0000));
+    assert_eq!(cells(&fdt, pcie, "ranges"), ranges);
+    let gic_phandle = cells(&fdt, "/intc@8000000", "phandle")[0];
+    let device = |d: u8| u32::from(d) << 11;
+    // Channel INTx: slot 0 INTID 962 (SPI 930), slot 1 INTID 964 (SPI 932); control INTID 960.
+    let expected_map = [
+        [
+            device(channel_device(0)),
+            0,
+            0,
+            1,
+            gic_phandle,
+            0,
+            0,
+            0,
+            930,
+            4,
+        ],
+        [
+            device(channel_device(1)),
+            0,
+            0,
+            1,
+            gic_phandle,
+            0,
+            0,
+            0,
+            932,
+            4,
+        ],
+        [
+            device(CONTROL_DEVICE),
+            0,
+            0,
+            1,
+            gic_phandle,
+            0,
+            0,
+            0,
+            928,
+            4,
+        ],
+    ]
+    .concat();
+    assert_eq!(cells(&fdt, pcie, "interrupt-map"), expected_map);
+    assert_eq!(cells(&fdt, pcie, "interrupt-map-mask"), [0xff00, 0, 0, 7]);
+}
+
+#[test]
+fn a_manager_alone_gets_the_virtual_host() {
+    let mut layout = first();
+    layout.manages = vec![1];
+    let dtb = qemu_guest_dt(&layout, &GuestDtOptions::default());
+    let fdt = Fdt::new(&dtb).unwrap();
+    assert!(fdt.find_node("/chosen/bulkhead").is_none());
+    assert_eq!(cells(&fdt, "/chosen", "linux,pci-probe-only"), [1]);
+    let pcie = "/pcie@3f000000";
+    assert_eq!(
+        cells(&fdt, pcie, "ranges"),
+        identity_range(0x0200_0000, VIRTUAL_MMIO.start.0, VIRTUAL_MMIO.size)
+    );
+    assert_eq!(cells(&fdt, pcie, "interrupt-map").len(), 10);
+}
+
+#[test]
+fn pci_functions_and_a_channel_share_the_virtual_host() {
+    let mut layout = first();
+    layout.pci_functions = vec![PciFunction {
+        address: FunctionAddress {
+            bus: 0,
+            device: 2,
+            function: 0,
+        },
+        host: String::from("/pcie@10000000"),
+        interrupt: Some(37),
+        pin: 1,
+        bars: Vec::new(),
+        stream: Some(0x10),
+    }];
+    layout.channels = vec![channel(0, 0, 0, 0x6000_0000, 0x1_0000, false)];
+    let dtb = qemu_guest_dt(&layout, &GuestDtOptions::default());
+    let fdt = Fdt::new(&dtb).unwrap();
+    let pcie = "/pcie@3f000000";
+    // The board host's 32-bit window (its 64-bit one is beyond the IPA
+    // space, its I/O window is not memory), then the virtual windows.
+    let mut ranges = Vec::new();
+    ranges.extend(identity_range(0x0200_0000, 0x1000_0000, 0x2eff_0000));
+    ranges.extend(identity_range(
+        0x0200_0000,
+        VIRTUAL_MMIO.start.0,
+        VIRTUAL_MMIO.size,
+    ));
+    ranges.extend(identity_range(0x4300_0000, 0x6000_0000, 0x1_0000));
+    assert_eq!(cells(&fdt, pcie, "ranges"), ranges);
+    let gic_phandle = cells(&fdt, "/intc@8000000", "phandle")[0];
+    let expected_map = [
+        [2 << 11, 0, 0, 1, gic_phandle, 0, 0, 0, 5, 4],
+        [
+            u32::from(channel_device(0)) << 11,
+            0,
+            0,
+            1,
+            gic_phandle,
+            0,
+            0,
+            0,
+            930,
+            4,
+        ],
+    ]
+    .concat();
+    assert_eq!(cells(&fdt, pcie, "interrupt-map"), expected_map);
+    assert!(fdt.find_node("/chosen/bulkhead/channel@0").is_some());
+}
+
+#[test]
+fn no_virtual_bus_no_virtual_host() {
+    let dtb = qemu_guest_dt(&first(), &GuestDtOptions::default());
+    let fdt = Fdt::new(&dtb).unwrap();
+    assert!(fdt.find_node("/pcie@3f000000").is_none());
+    assert!(fdt.find_node("/chosen/bulkhead").is_none());
+    assert!(property(&fdt, "/chosen", "linux,pci-probe-only").is_none());
 }

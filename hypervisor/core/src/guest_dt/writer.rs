@@ -11,14 +11,12 @@ use alloc::vec::Vec;
 
 use vm_fdt::FdtWriter;
 
+use super::channels::write_channels;
+use super::virtual_pci::write_virtual_pci_host;
 use super::GuestDtError;
 use crate::address::Ipa;
-use crate::config::dt::cells_to_u64;
 use crate::config::dt::{DeviceTree, Node};
-use crate::config::{
-    gic_node, interrupt_map, pci_ranges, physical_regs, reachable_pci_ranges, Partition,
-    VIRTUAL_ECAM,
-};
+use crate::config::{gic_node, interrupt_map, physical_regs, reachable_pci_ranges, Partition};
 
 /// Choices that are not part of the layout proper.
 #[derive(Clone, Copy, Debug, Default)]
@@ -76,7 +74,9 @@ const MAX_VCPUS: usize = 256;
 /// `interrupt-parent`, its assigned devices and the clock providers they
 /// reference copied from the board at the same paths, the architected timer
 /// and PMU, and `/chosen` with `bootargs`, the first PL011 as `stdout-path`
-/// and the initrd range.
+/// and the initrd range. A partition with a virtual PCI bus also gets the
+/// virtual host bridge `pcie@<VIRTUAL_ECAM>` and `linux,pci-probe-only`,
+/// one with channels `/chosen/bulkhead/channel@<id>` nodes.
 ///
 /// Copied nodes lose their ITS and SMMU references (`msi-map`, `msi-parent`,
 /// `iommu-map`, `iommus`), a PCI host the `ranges` windows beyond the
@@ -128,7 +128,7 @@ pub fn build(
         console.as_deref(),
         bootargs,
         options,
-        !partition.pci_functions.is_empty(),
+        partition,
     )?;
     write_cpus(&mut writer, &cpu_compatibles)?;
     write_psci(&mut writer)?;
@@ -352,10 +352,10 @@ fn write_chosen(
     console: Option<&str>,
     bootargs: Option<&str>,
     options: &GuestDtOptions,
-    pci_probe_only: bool,
+    partition: &Partition,
 ) -> Result<(), GuestDtError> {
     let chosen = writer.begin_node("chosen")?;
-    if pci_probe_only {
+    if partition.has_virtual_pci() {
         // Bulkhead assigned the BARs and the guest cannot move them: Linux
         // must keep them as they are.
         writer.property_u32("linux,pci-probe-only", 1)?;
@@ -375,78 +375,13 @@ fn write_chosen(
         writer.property_u64("linux,initrd-start", start.0)?;
         writer.property_u64("linux,initrd-end", end.0)?;
     }
+    write_channels(writer, partition)?;
     writer.end_node(chosen)?;
     if let Some(console) = console {
         let aliases = writer.begin_node("aliases")?;
         writer.property_string("serial0", console)?;
         writer.end_node(aliases)?;
     }
-    Ok(())
-}
-
-/// The virtual PCI host bridge of a partition with individual functions:
-/// a generic ECAM host at [`VIRTUAL_ECAM`] (bus 0 only), the board host's
-/// memory windows that a guest can reach at IPA == PA, and one
-/// `interrupt-map` entry per function to its physical INTx SPI.
-fn write_virtual_pci_host(
-    writer: &mut FdtWriter,
-    tree: &DeviceTree<'_>,
-    partition: &Partition,
-    gic_phandle: u32,
-) -> Result<(), GuestDtError> {
-    let Some(first) = partition.pci_functions.first() else {
-        return Ok(());
-    };
-    let host = tree
-        .find(&first.host)
-        .ok_or_else(|| GuestDtError::DeviceNotFound(first.host.clone()))?;
-    let ecam = VIRTUAL_ECAM;
-    let node = writer.begin_node(&format!("pcie@{:x}", ecam.start.0))?;
-    writer.property_string("compatible", "pci-host-ecam-generic")?;
-    writer.property_string("device_type", "pci")?;
-    writer.property_u32("#address-cells", 3)?;
-    writer.property_u32("#size-cells", 2)?;
-    writer.property_u32("#interrupt-cells", 1)?;
-    writer.property_array_u64("reg", &[ecam.start.0, ecam.size])?;
-    writer.property_array_u32("bus-range", &[0, 0])?;
-    if host.property("dma-coherent").is_some() {
-        writer.property_null("dma-coherent")?;
-    }
-    let mut ranges = Vec::new();
-    for (cells, window) in pci_ranges(&host)? {
-        let Some(&space) = cells.first() else {
-            continue;
-        };
-        let is_memory = (space >> 24) & 0b10 != 0;
-        let identity = cells.get(1..3).and_then(cells_to_u64) == Some(window.start.0);
-        let reachable = window
-            .end()
-            .is_some_and(|end| end <= 1u64 << crate::stage2::IPA_BITS);
-        if is_memory && identity && reachable && window.size != 0 {
-            let split = |value: u64| [(value >> 32) as u32, value as u32];
-            ranges.extend_from_slice(cells.get(..3).unwrap_or_default());
-            ranges.extend_from_slice(&split(window.start.0));
-            ranges.extend_from_slice(&split(window.size));
-        }
-    }
-    writer.property_array_u32("ranges", &ranges)?;
-    let mut map = Vec::new();
-    for function in &partition.pci_functions {
-        let Some(intid) = function.interrupt.filter(|_| function.pin != 0) else {
-            continue;
-        };
-        let Some(spi) = intid.checked_sub(32) else {
-            continue;
-        };
-        let address = u32::from(function.address.routing_id()) << 8;
-        // Child: PCI address (3 cells), pin; parent: GIC phandle, its unit
-        // address (2 cells), SPI specifier (level-high).
-        map.extend_from_slice(&[address, 0, 0, u32::from(function.pin)]);
-        map.extend_from_slice(&[gic_phandle, 0, 0, 0, spi, 4]);
-    }
-    writer.property_array_u32("interrupt-map-mask", &[0xff00, 0, 0, 7])?;
-    writer.property_array_u32("interrupt-map", &map)?;
-    writer.end_node(node)?;
     Ok(())
 }
 

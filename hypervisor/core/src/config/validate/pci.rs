@@ -8,7 +8,6 @@ use super::{span, Draft, Validator};
 use crate::address::ranges_overlap;
 use crate::config::dt::Node;
 use crate::config::layout::{OnDmaFault, PciFunction};
-use crate::config::pci_host::VIRTUAL_ECAM;
 use crate::pci::FunctionAddress;
 
 const PROPERTY: &str = "pci-functions";
@@ -88,16 +87,11 @@ impl Validator<'_, '_, '_> {
                 stream: host.stream(address).map(|(_, stream)| stream),
             });
         }
-        // BARs are mapped at IPA == PA inside the host's windows, the
-        // virtual ECAM at its fixed IPA: RAM may not hide them.
+        // BARs are mapped at IPA == PA inside the host's windows: RAM may
+        // not hide them (the virtual ECAM: see `cross_check_virtual_bus`).
         let windows: Vec<(String, u64, u64)> = host
             .identity_memory_windows()
             .map(|w| (format!("{}'s window", host.path), w.cpu.start.0, w.cpu.size))
-            .chain(core::iter::once((
-                String::from("the virtual PCI host's ECAM"),
-                VIRTUAL_ECAM.start.0,
-                VIRTUAL_ECAM.size,
-            )))
             .collect();
         for region in &draft.memory {
             for (what, start, size) in &windows {
