@@ -16,6 +16,8 @@ pub enum Error {
     Busy,
     /// The partition is off, stopped or being reset.
     NotRunning,
+    /// A start of a partition that is running (or being reset).
+    AlreadyRunning,
     /// The partition has no checkpoint policy.
     NoCheckpointPolicy,
     /// The checkpoint store refused (or a checkpoint failed verification).
@@ -49,6 +51,7 @@ impl Error {
         match self {
             Error::Busy => ret::BUSY,
             Error::NotRunning => ret::DENIED,
+            Error::AlreadyRunning => ret::ALREADY_ON,
             Error::NoCheckpointPolicy => ret::NOT_SUPPORTED,
             _ => ret::INTERNAL_FAILURE,
         }
@@ -60,6 +63,7 @@ impl fmt::Display for Error {
         match self {
             Error::Busy => write!(f, "busy with another operation"),
             Error::NotRunning => write!(f, "partition is not running"),
+            Error::AlreadyRunning => write!(f, "partition is already running"),
             Error::NoCheckpointPolicy => write!(f, "no checkpoint policy"),
             Error::Store(error) => write!(f, "{error}"),
             Error::Stage2(error) => write!(f, "stage 2: {error:?}"),

@@ -19,6 +19,7 @@ pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> Trap
     };
     let far = vm::far();
     let partition_ref = caller.partition;
+    crate::partition::TrapCounters::bump(&partition_ref.traps.faults);
     // The layout may ask for a restart or a rollback instead of a stop.
     let on_fault = partition_ref
         .checkpointing

@@ -168,7 +168,8 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
         }
         queue.pop_front();
     }
-    vgic_hw::request_underflow_interrupt(left != 0 || !queue.is_empty());
+    let starved = crate::virtual_spi::flush(partition, vcpu);
+    vgic_hw::request_underflow_interrupt(left != 0 || !queue.is_empty() || starved);
 }
 
 /// A trapped write of an SGI register by `sender`: delivers the SGI to the

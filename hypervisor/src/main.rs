@@ -8,6 +8,7 @@ extern crate alloc;
 
 mod arch;
 mod boot;
+mod channel;
 mod console;
 mod emulated;
 mod error;
@@ -21,6 +22,7 @@ mod partition;
 mod pci;
 mod percpu;
 mod trap;
+mod virtual_spi;
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {

@@ -5,6 +5,7 @@ use crate::arch::aarch64::{sysreg::read_sysreg, vm};
 use crate::fault;
 use crate::hypercall::{self, Caller};
 use crate::partition::protocol::Site;
+use crate::partition::TrapCounters;
 use crate::partition::{checkpoint, leave_requested, system};
 use crate::percpu;
 use crate::{irq, mmio};
@@ -64,7 +65,8 @@ fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
     let outcome = match ExceptionKind::from_raw(kind) {
         ExceptionKind::Sync => handle_sync(&caller, frame),
         ExceptionKind::Irq => {
-            return irq::handle_physical_irqs(system, partition, placement.index, vcpu, frame)
+            TrapCounters::bump(&partition.traps.irq);
+            return irq::handle_physical_irqs(system, partition, placement.index, vcpu, frame);
         }
         ExceptionKind::Fiq | ExceptionKind::SError | ExceptionKind::Aarch32 => {
             fault::stop_for_fault(&caller, frame, read_sysreg!("esr_el2"))
@@ -84,6 +86,13 @@ fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
 /// A synchronous exception: a call, a fault, or a trapped register access.
 fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
     let esr = vm::esr();
+    let traps = &caller.partition.traps;
+    TrapCounters::bump(match Esr(esr).class() {
+        ExceptionClass::Hvc64 | ExceptionClass::Smc64 => &traps.hypercall,
+        ExceptionClass::DataAbortLower => &traps.mmio,
+        ExceptionClass::SysReg => &traps.sysreg,
+        _ => &traps.other,
+    });
     match Esr(esr).class() {
         ExceptionClass::Hvc64 => hypercall::dispatch(caller, frame),
         ExceptionClass::Smc64 => {

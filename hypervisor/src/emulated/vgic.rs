@@ -23,10 +23,10 @@ impl EmulatedDevice for VgicDistributor {
     fn write(&self, partition: &Partition, _vcpu: &Vcpu, offset: u64, width: Width, value: u64) {
         // The distributor's owner for the whole read-modify-write.
         let mut hardware = partition.hardware_gic();
-        partition
-            .vgic
-            .lock()
-            .distributor_write(&mut hardware, offset, width, value);
+        let mut vgic = partition.vgic.lock();
+        vgic.distributor_write(&mut hardware, offset, width, value);
+        let deliverable = vgic.take_deliverable();
+        crate::virtual_spi::after_distributor_write(partition, &vgic, deliverable);
     }
 }
 

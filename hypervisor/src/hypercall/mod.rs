@@ -1,6 +1,7 @@
 //! SMCCC dispatch of guest `hvc`/`smc` calls to PSCI, the Arm arch calls and Bulkhead's vendor calls.
 
 mod arch_calls;
+mod channel;
 pub mod checkpoint;
 mod psci;
 mod vendor;
@@ -33,6 +34,13 @@ pub fn dispatch(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
                 || function == bulkhead_abi::vendor::CHECKPOINT_CORRUPT_FOR_TEST
             {
                 return checkpoint::handle(caller, function, frame);
+            }
+            if matches!(
+                function,
+                bulkhead_abi::vendor::CHANNEL_INFO | bulkhead_abi::vendor::CHANNEL_NOTIFY
+            ) {
+                channel::handle(caller, function, frame);
+                return TrapOutcome::Resume;
             }
             vendor::handle(caller, function, frame)
         }

@@ -399,10 +399,12 @@ pub fn restore(
         protocol::let_go_others(partition, &operator);
         return Err(error);
     }
-    partition
-        .vgic
-        .lock()
-        .clone_from(&checkpointing.gic_model.lock());
+    {
+        let mut vgic = partition.vgic.lock();
+        vgic.clone_from(&checkpointing.gic_model.lock());
+        // Raises from before the restore are moot; routes are the checkpoint's.
+        partition.virtual_spis.reset(&vgic);
+    }
     let protected = protect_memory(partition, checkpointing);
     checkpointing
         .tracking

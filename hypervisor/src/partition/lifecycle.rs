@@ -161,6 +161,27 @@ pub fn stop_foreign(
     Ok(())
 }
 
+/// Boots a partition that is off or stopped from its pristine image, from
+/// another partition's core (a manager's `start`). Busy if another
+/// operation holds it; AlreadyRunning if it runs.
+pub fn start_foreign(system: &System, partition: &Partition) -> Result<(), Error> {
+    let claim = partition
+        .operation
+        .try_claim(Operation::Reset)
+        .map_err(|_| Error::Busy)?;
+    if matches!(
+        partition.state(),
+        PartitionState::Running | PartitionState::Resetting
+    ) {
+        return Err(Error::AlreadyRunning);
+    }
+    system.partition_revived();
+    // A failed start stops the partition again (and counts it dead again).
+    let started = reset_claimed(system, partition);
+    drop(claim);
+    started.map_err(|_| Error::NotRunning)
+}
+
 /// Waits (briefly, bounded) until no vCPU of a stopped `partition` but
 /// `except` is still in its guest, so that a report printed next comes
 /// after anything it printed. Gives up at the deadline or as soon as a

@@ -9,10 +9,10 @@ mod system;
 mod vcpu;
 
 pub use lifecycle::{
-    leave_requested, request_cpu_on, reset_foreign, reset_partition, stop_foreign, stop_partition,
-    wait_until_out, StopReason, Then,
+    leave_requested, request_cpu_on, reset_foreign, reset_partition, start_foreign, stop_foreign,
+    stop_partition, wait_until_out, StopReason, Then,
 };
 pub use memory::GuestBuffer;
-pub use runtime::{Partition, PartitionState};
+pub use runtime::{Partition, PartitionState, TrapCounters};
 pub use system::{system, System};
 pub use vcpu::Vcpu;

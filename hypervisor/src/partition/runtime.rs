@@ -1,7 +1,7 @@
 //! A partition at run time: its validated configuration, stage-2 map, guest DT and state.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::boot_image::{self, BootPlacement};
@@ -20,6 +20,7 @@ use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
 use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost};
 use crate::error::Error;
 use crate::pci::PciBus;
+use crate::virtual_spi::VirtualSpiLines;
 use bulkhead_core::config::VIRTUAL_ECAM;
 use bulkhead_core::pci::{VirtualBus, VirtualFunction};
 
@@ -107,6 +108,28 @@ pub struct Partition {
     /// The stage-2 table its devices' DMA goes through (SMMU): its RAM,
     /// never write-protected, so checkpointing never fails a DMA.
     pub dma_stage2: Option<Stage2>,
+    /// Its purely virtual SPIs (channel doorbells, virtual PCI INTx), raised from any core.
+    pub virtual_spis: VirtualSpiLines,
+    /// Traps taken by its vCPUs, by reason (the control function's table).
+    pub traps: TrapCounters,
+}
+
+/// Traps to Bulkhead by reason; relaxed counters, each bumped on the trapping core.
+#[derive(Default)]
+pub struct TrapCounters {
+    pub hypercall: AtomicU64,
+    pub mmio: AtomicU64,
+    pub sysreg: AtomicU64,
+    pub irq: AtomicU64,
+    pub other: AtomicU64,
+    /// Faults Bulkhead reported for the partition (stage-2 aborts it could not serve).
+    pub faults: AtomicU64,
+}
+
+impl TrapCounters {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The partition's virtual host bridge over its functions (leaked: boot only).
@@ -174,6 +197,22 @@ impl Partition {
                 // never allocates a table while the guest runs.
                 stage2.split_to_pages(region.ipa, region.size)?;
             }
+        }
+        for channel in &config.channels {
+            // Shared memory, plain RAM to both sides; a read-only endpoint's
+            // write is a stage-2 permission fault (reported, partition stopped).
+            let access = if channel.read_only {
+                Access::ReadOnly
+            } else {
+                Access::ReadWrite
+            };
+            stage2.map(
+                channel.ipa,
+                channel.pa,
+                channel.size,
+                MemoryKind::Normal,
+                access,
+            )?;
         }
         for reg in config.mmio_ranges() {
             // A window beyond the stage-2 IPA space (e.g. a PCIe host's
@@ -252,7 +291,8 @@ impl Partition {
             .iter()
             .map(|&cpu| board.cpus.get(cpu).map_or(0, |c| c.mpidr))
             .collect();
-        let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs);
+        let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs)
+            .with_virtual_spis(config.virtual_spis());
         let distributor = board.gic.as_ref().map_or(0, |gic| gic.distributor.start.0);
         let checkpointing = match config.checkpoint.as_ref() {
             Some(policy) => Some(super::checkpoint::Checkpointing::new(
@@ -290,7 +330,11 @@ impl Partition {
             None
         };
         let stage2_root = stage2.root_address();
+        let virtual_spis = VirtualSpiLines::new();
+        virtual_spis.refresh_routes(&vgic);
         Ok(Partition {
+            virtual_spis,
+            traps: TrapCounters::default(),
             virtual_pci,
             dma_stage2,
             emulated,
@@ -311,6 +355,11 @@ impl Partition {
             vcpus,
             state: AtomicU8::new(PartitionState::Running as u8),
         })
+    }
+
+    /// Rings the ivshmem function of channel slot `slot`; true if its INTx rose.
+    pub fn ring_ivshmem(&self, _slot: usize) -> bool {
+        false
     }
 
     pub fn owns_spi(&self, intid: u32) -> bool {
@@ -345,6 +394,7 @@ impl Partition {
         let mut vgic = self.vgic.lock();
         vgic.reset();
         vgic.reset_physical(&mut hardware);
+        self.virtual_spis.reset(&vgic);
     }
 
     pub fn label(&self) -> &str {

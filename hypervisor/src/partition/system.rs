@@ -89,6 +89,11 @@ impl System {
         self.alive.fetch_sub(1, Ordering::AcqRel).saturating_sub(1)
     }
 
+    /// Records that a stopped or powered-off partition starts again.
+    pub(super) fn partition_revived(&self) {
+        self.alive.fetch_add(1, Ordering::AcqRel);
+    }
+
     pub fn alive_partitions(&self) -> usize {
         self.alive.load(Ordering::Acquire)
     }

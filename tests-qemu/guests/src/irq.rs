@@ -9,8 +9,9 @@ use crate::timer;
 use core::arch::asm;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-/// INTIDs counted and dispatchable: SGIs, PPIs and SPIs up to 127.
-pub const INTIDS: usize = 128;
+/// INTIDs counted and dispatchable: every SGI, PPI and SPI (Bulkhead's
+/// virtual SPIs, channel doorbells, sit at 960 and up).
+pub const INTIDS: usize = 1020;
 /// vCPUs counted (as many as the runtime has stacks for).
 pub const VCPUS: usize = crate::entry::MAX_VCPUS as usize;
 

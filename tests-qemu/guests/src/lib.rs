@@ -7,6 +7,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod channel;
 pub mod checkpoint;
 pub mod console;
 pub mod dt;

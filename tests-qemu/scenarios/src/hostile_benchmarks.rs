@@ -13,7 +13,15 @@ use crate::scenarios::parse::{field_u64, guest_lines};
 use crate::{Benchmark, Measurement, Outcome};
 
 /// The storms measured, by the name their layout and figure carry.
-pub const STORMS: [&str; 6] = ["spin", "sgi", "timer", "hypercall", "console", "dma"];
+pub const STORMS: [&str; 7] = [
+    "spin",
+    "sgi",
+    "timer",
+    "hypercall",
+    "console",
+    "dma",
+    "doorbell",
+];
 
 const fn storm(name: &'static str, layout: &'static str) -> Benchmark {
     Benchmark {
@@ -51,6 +59,10 @@ pub fn benchmarks() -> Vec<Benchmark> {
         storm(
             "isolation_progress_ratio_dma",
             "tests-qemu/layouts/hostile_storm_dma.dtso",
+        ),
+        storm(
+            "isolation_progress_ratio_doorbell",
+            "tests-qemu/layouts/hostile_storm_doorbell.dtso",
         ),
     ]
 }

@@ -67,19 +67,6 @@ pub fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-/// The first line of `lines` starting with `prefix`, with its index.
-fn find<'a>(
-    what: &str,
-    lines: &[(usize, &'a str)],
-    prefix: &str,
-) -> Result<(usize, &'a str), String> {
-    lines
-        .iter()
-        .find(|(_, text)| text.starts_with(prefix))
-        .copied()
-        .ok_or(format!("{what}: no `{prefix}` line"))
-}
-
 fn check_timer(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;

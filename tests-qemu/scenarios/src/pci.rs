@@ -203,39 +203,6 @@ pub fn stream_id(bdf: &str) -> Option<u64> {
     Some(bus << 8 | device << 3 | function)
 }
 
-/// The first line of `lines` starting with `prefix`, with its index.
-fn find<'a>(
-    what: &str,
-    lines: &[(usize, &'a str)],
-    prefix: &str,
-) -> Result<(usize, &'a str), String> {
-    lines
-        .iter()
-        .find(|(_, text)| text.starts_with(prefix))
-        .copied()
-        .ok_or(format!("{what}: no `{prefix}` line"))
-}
-
-/// Every line of `lines` starting with `prefix`.
-fn find_all<'a>(lines: &[(usize, &'a str)], prefix: &str) -> Vec<(usize, &'a str)> {
-    lines
-        .iter()
-        .filter(|(_, text)| text.starts_with(prefix))
-        .copied()
-        .collect()
-}
-
-/// Checks `key=true`/`key=false` words.
-fn expect_flags(what: &str, line: &str, expected: &[(&str, bool)]) -> Result<(), String> {
-    for (key, want) in expected {
-        let want_text = if *want { "true" } else { "false" };
-        if field(line, key) != Some(want_text) {
-            return Err(format!("{what}: `{line}`: expected {key}={want_text}"));
-        }
-    }
-    Ok(())
-}
-
 /// Checks the bus scan and bring-up lines of a partition given exactly the
 /// edu `bdf` with INTx `intid`; returns its BAR0.
 fn expect_edu_scan(

@@ -3,6 +3,8 @@
 //! Guest names are the binaries of `tests-qemu/guests`; layouts live in
 //! `tests-qemu/layouts`. Each check quotes what it saw when it fails.
 
+#[path = "channel.rs"]
+mod channel;
 #[path = "checkpoint.rs"]
 mod checkpoint;
 #[path = "hostile.rs"]
@@ -100,6 +102,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(races::scenarios())
     .chain(hostile::scenarios())
     .chain(pci::scenarios())
+    .chain(channel::scenarios())
     .collect()
 }
 

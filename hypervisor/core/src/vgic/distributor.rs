@@ -233,7 +233,8 @@ impl VirtualGic {
             }
             Register::Route { intid, part } => {
                 if let Some(slot) = self.virtual_spis.slot(intid) {
-                    let current = Self::virtual_affinity(usize::from(self.virtual_spis.route[slot]));
+                    let current =
+                        Self::virtual_affinity(usize::from(self.virtual_spis.route[slot]));
                     let wanted = part.merge(current, value);
                     let vcpu = match wanted & IROUTER_IRM {
                         0 => self.vcpu_of_virtual_affinity(wanted).unwrap_or(0),

@@ -840,22 +840,44 @@ fn virtual_spis_are_modelled_not_passed_through() {
     let pending = GICD_ISPENDR + u64::from(doorbell / 32) * 4;
     assert_eq!(vgic.distributor_read(&mut gic, pending, Width::Word), bit);
     // Priority, edge trigger and a route to vCPU 1.
-    vgic.distributor_write(&mut gic, GICD_IPRIORITYR + u64::from(doorbell), Width::Byte, 0x80);
+    vgic.distributor_write(
+        &mut gic,
+        GICD_IPRIORITYR + u64::from(doorbell),
+        Width::Byte,
+        0x80,
+    );
     let icfgr = GICD_ICFGR + u64::from(doorbell / 16) * 4;
     vgic.distributor_write(&mut gic, icfgr, Width::Word, 0b10 << ((doorbell % 16) * 2));
-    vgic.distributor_write(&mut gic, GICD_IROUTER + u64::from(doorbell) * 8, Width::Double, 1);
+    vgic.distributor_write(
+        &mut gic,
+        GICD_IROUTER + u64::from(doorbell) * 8,
+        Width::Double,
+        1,
+    );
     assert_eq!(
-        vgic.distributor_read(&mut gic, GICD_IROUTER + u64::from(doorbell) * 8, Width::Double),
+        vgic.distributor_read(
+            &mut gic,
+            GICD_IROUTER + u64::from(doorbell) * 8,
+            Width::Double
+        ),
         1
     );
-    assert_eq!(vgic.distributor_read(&mut gic, icfgr, Width::Word), 0b10 << ((doorbell % 16) * 2));
+    assert_eq!(
+        vgic.distributor_read(&mut gic, icfgr, Width::Word),
+        0b10 << ((doorbell % 16) * 2)
+    );
     // Enabling with group 1 off delivers nothing yet.
     vgic.distributor_write(&mut gic, bank, Width::Word, bit);
     assert_eq!(vgic.distributor_read(&mut gic, bank, Width::Word), bit);
-    assert_eq!(vgic.take_deliverable().count(), 0);
-    vgic.distributor_write(&mut gic, GICD_CTLR, Width::Word, u64::from(CTLR_ENABLE_GRP1));
-    assert_eq!(vgic.take_deliverable().collect::<Vec<_>>(), [doorbell]);
-    assert_eq!(vgic.take_deliverable().count(), 0, "delivered once");
+    assert_eq!(vgic.take_deliverable(), 0);
+    vgic.distributor_write(
+        &mut gic,
+        GICD_CTLR,
+        Width::Word,
+        u64::from(CTLR_ENABLE_GRP1),
+    );
+    assert_eq!(vgic.take_deliverable(), virtual_spi_bit(doorbell).unwrap());
+    assert_eq!(vgic.take_deliverable(), 0, "delivered once");
     assert_eq!(vgic.deliver_virtual_spi(doorbell), Some((1, 0x80)));
     assert_eq!(vgic.virtual_spi_route(doorbell), 1);
     // None of it touched the physical GIC.
@@ -863,7 +885,10 @@ fn virtual_spis_are_modelled_not_passed_through() {
     // An INTID the partition lacks stays RAZ/WI.
     let other = GICD_ISENABLER + 963 / 32 * 4;
     vgic.distributor_write(&mut gic, other, Width::Word, 1 << (963 % 32));
-    assert_eq!(vgic.distributor_read(&mut gic, other, Width::Word) & (1 << (963 % 32)), 0);
+    assert_eq!(
+        vgic.distributor_read(&mut gic, other, Width::Word) & (1 << (963 % 32)),
+        0
+    );
     assert_eq!(vgic.deliver_virtual_spi(963), None);
     // A reset forgets it all.
     vgic.reset();

@@ -4,12 +4,12 @@ use alloc::vec::Vec;
 
 use super::ownership::Ownership;
 use super::physical::{PhysicalGic, Width};
-use super::virtual_spis::{virtual_spi_bit, VirtualSpis};
 use super::registers::{
     AFFINITY_MASK, DEFAULT_PRIORITY, GICD_ICACTIVER, GICD_ICENABLER, GICD_ICPENDR, GICD_IGROUPR,
     GICD_IPRIORITYR, GICD_IROUTER, GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICPENDR0, GICR_IGROUPR0,
     GICR_IPRIORITYR0, GUEST_PPIS, GUEST_PPI_MASK, INTID_COUNT, REDISTRIBUTOR_STRIDE, SGI_COUNT,
 };
+use super::virtual_spis::{virtual_spi_bit, VirtualSpis};
 
 /// State of one vCPU's redistributor that never reaches the hardware.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,17 +105,21 @@ impl VirtualGic {
     }
 
     /// Latched virtual SPIs that are now deliverable (enabled, group 1 on),
-    /// as INTIDs; they are no longer latched.
-    pub fn take_deliverable(&mut self) -> impl Iterator<Item = u32> {
+    /// as a slot mask (bit n: INTID FIRST_VIRTUAL_SPI + n); they are no
+    /// longer latched.
+    pub fn take_deliverable(&mut self) -> u64 {
         let ready = if self.group1_enabled() {
             self.virtual_spis.latched & self.virtual_spis.enabled
         } else {
             0
         };
         self.virtual_spis.latched &= !ready;
-        (0..64u32)
-            .filter(move |slot| ready & (1 << slot) != 0)
-            .map(|slot| crate::config::virtual_pci::FIRST_VIRTUAL_SPI + slot)
+        ready
+    }
+
+    /// Virtual SPIs raised while disabled, as a slot mask.
+    pub fn latched_virtual_spis(&self) -> u64 {
+        self.virtual_spis.latched
     }
 
     /// The vCPU virtual SPI `intid` is routed to (0 if it is not one).

@@ -1,6 +1,6 @@
 //! The GICv3 virtual CPU interface at EL2: list registers, ICH_HCR/VMCR, and the physical GIC as the vGIC model sees it.
 
-use bulkhead_core::decode::ListRegister;
+use bulkhead_core::decode::{Deactivation, ListRegister, ListRegisterState};
 use bulkhead_core::vgic::{PhysicalGic, Width};
 
 use super::gic;
@@ -109,6 +109,41 @@ pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// A purely virtual interrupt (no HW bit) that the guest has not yet
+/// deactivated: asks for a maintenance interrupt when it does (LR.EOI) and
+/// returns true; false if no list register holds it (it may be raised anew).
+pub fn request_eoi_if_in_flight(intid: u32) -> bool {
+    let empty = read_sysreg!("ich_elrsr_el2");
+    for index in (0..list_register_count()).filter(|index| empty & (1 << index) == 0) {
+        let mut lr = ListRegister::decode(read_lr(index));
+        if lr.virtual_intid != intid || lr.state == ListRegisterState::Invalid {
+            continue;
+        }
+        if let Deactivation::Virtual { eoi_maintenance } = &mut lr.deactivation {
+            *eoi_maintenance = true;
+            write_lr(index, lr.encode());
+            return true;
+        }
+    }
+    false
+}
+
+/// The purely virtual interrupts the guest deactivated since an EOI
+/// maintenance was asked for them: their list registers are freed (they
+/// would keep the maintenance interrupt asserted otherwise). Calls `each`
+/// with every such INTID.
+pub fn take_eoi_maintenance(mut each: impl FnMut(u32)) {
+    let ended = read_sysreg!("ich_eisr_el2");
+    if ended == 0 {
+        return;
+    }
+    for index in (0..list_register_count()).filter(|index| ended & (1 << index) != 0) {
+        let intid = ListRegister::decode(read_lr(index)).virtual_intid;
+        write_lr(index, 0);
+        each(intid);
     }
 }
 

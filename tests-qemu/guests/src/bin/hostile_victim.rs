@@ -25,12 +25,16 @@
 //! - with `windows=<b0>,<b1>,<s0>,<s1>` (absolute counter ms): `victim windows
 //!   baseline=<chunks> storm=<chunks>`, the 4 KiB chunks both vCPUs
 //!   checksummed in [b0, b1) and [s0, s1) (for the isolation benchmarks).
+//! - if it is an endpoint of channel 0: `victim doorbells taken=<n> acks=<a>`.
+//!   Its doorbell handler masks the doorbell (GICD_ICENABLER); vCPU 0
+//!   unmasks it at each progress line (the acknowledgement), so however
+//!   often a peer rings, it takes at most one doorbell per acknowledgement.
 #![no_std]
 #![no_main]
 
 use bulkhead_guests::gic::{self, gicd};
 use bulkhead_guests::pl011::{self, Pl011};
-use bulkhead_guests::{dt, guest_main, irq, println, psci, timer, BootInfo};
+use bulkhead_guests::{channel, dt, guest_main, irq, println, psci, timer, BootInfo};
 use bulkhead_workload as workload;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -99,6 +103,14 @@ fn receive(_irq: &irq::Irq) {
         RECEIVED_BYTES.fetch_add(1, Ordering::AcqRel);
     }
     uart.clear_interrupts(pl011::INT_RX | pl011::INT_RT);
+}
+
+/// The doorbell of channel 0, if the victim is an endpoint (0: none).
+static DOORBELL: AtomicU64 = AtomicU64::new(0);
+
+/// A doorbell: masked until vCPU 0 acknowledges it at its next progress line.
+fn doorbell(irq: &irq::Irq) {
+    gic::configured().disable_spi(irq.intid);
 }
 
 /// Enables SGIs and the virtual timer on this vCPU, arms it, unmasks IRQs.
@@ -174,7 +186,11 @@ fn counts(uart_intid: u32) -> Counts {
         counts.foreign_sgis += sgis - own;
         counts.timer += timer;
         counts.uart_rx += uart;
-        counts.other += irq::total(vcpu) - sgis - timer - uart;
+        let doorbell = match DOORBELL.load(Ordering::Acquire) {
+            0 => 0,
+            intid => irq::count(vcpu, intid as u32),
+        };
+        counts.other += irq::total(vcpu) - sgis - timer - uart - doorbell;
     }
     counts
 }
@@ -251,6 +267,13 @@ fn main(boot: &BootInfo) -> ! {
     listen(0);
     gic.enable_spi(uart_intid, gic::own_affinity());
     uart.set_interrupt_mask(pl011::INT_RX | pl011::INT_RT);
+    let channel = channel::info(0).ok();
+    if let Some(channel) = &channel {
+        irq::set_handler(channel.doorbell, doorbell);
+        channel.enable_doorbell();
+        DOORBELL.store(u64::from(channel.doorbell), Ordering::Release);
+    }
+    let mut acks = 0u64;
 
     let started = psci::cpu_on(1, 0);
     if started != 0 || !irq::wait_until(WAIT_MS, || SECONDARY_READY.load(Ordering::Acquire) != 0) {
@@ -281,6 +304,10 @@ fn main(boot: &BootInfo) -> ! {
                 c.other,
             );
             next_print = now + print_ticks;
+            if let Some(channel) = &channel {
+                channel.enable_doorbell();
+                acks += 1;
+            }
         }
         if now >= until {
             break;
@@ -340,6 +367,12 @@ fn main(boot: &BootInfo) -> ! {
         RECEIVED_BYTES.load(Ordering::Acquire) - bytes_before,
         LOOPBACK.len()
     );
+    if let Some(channel) = &channel {
+        println!(
+            "victim doorbells taken={} acks={acks}",
+            irq::count(0, channel.doorbell)
+        );
+    }
     if windows.is_some() {
         println!(
             "victim windows baseline={} storm={} cntfrq={}",

@@ -235,6 +235,39 @@ pub fn expect_fields(what: &str, line: &str, expected: &[(&str, u64)]) -> Result
     Ok(())
 }
 
+/// The first line of `lines` starting with `prefix`, with its index.
+pub fn find<'a>(
+    what: &str,
+    lines: &[(usize, &'a str)],
+    prefix: &str,
+) -> Result<(usize, &'a str), String> {
+    lines
+        .iter()
+        .find(|(_, text)| text.starts_with(prefix))
+        .copied()
+        .ok_or(format!("{what}: no `{prefix}` line"))
+}
+
+/// Every line of `lines` starting with `prefix`.
+pub fn find_all<'a>(lines: &[(usize, &'a str)], prefix: &str) -> Vec<(usize, &'a str)> {
+    lines
+        .iter()
+        .filter(|(_, text)| text.starts_with(prefix))
+        .copied()
+        .collect()
+}
+
+/// Checks `key=true`/`key=false` words.
+pub fn expect_flags(what: &str, line: &str, expected: &[(&str, bool)]) -> Result<(), String> {
+    for (key, want) in expected {
+        let want_text = if *want { "true" } else { "false" };
+        if field(line, key) != Some(want_text) {
+            return Err(format!("{what}: `{line}`: expected {key}={want_text}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

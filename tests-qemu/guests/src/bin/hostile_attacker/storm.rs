@@ -14,16 +14,18 @@
 //! - `timer`: its EL1 physical timer (PPI 30) with CVAL 0, always firing;
 //!   the handler only counts, and stops the timer at the end;
 //! - `hypercall`: NULL hypercalls in a tight loop;
-//! - `console`: CONSOLE_WRITE of 4 KiB buffers (one line) in a loop.
+//! - `console`: CONSOLE_WRITE of 4 KiB buffers (one line) in a loop;
+//! - `doorbell`: CHANNEL_NOTIFY of every peer of channel 0 in a tight loop.
 //!
 //! Prints `attack storm_<storm> result=done count=<n> spinner=<0|1>` (SGIs
 //! sent, timer interrupts taken, hypercalls or bytes written; whether vCPU 1
 //! spun all along and switched itself off at the end).
 
 use super::{spin_until, ticks_at_ms, wait_until_ms, Args, Done, Own};
+use bulkhead_abi::vendor;
 use bulkhead_guests::edu::{self, Direction};
 use bulkhead_guests::hypercall::{console_write, null_loop};
-use bulkhead_guests::{gic, irq, pci, println, psci, timer};
+use bulkhead_guests::{channel, gic, irq, pci, println, psci, timer};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -157,6 +159,17 @@ pub fn run(own: &Own, args: &Args) -> Done {
                 }
             }
             dmas
+        }
+        "doorbell" => {
+            let mut rings = 0u64;
+            while timer::now() < until {
+                for _ in 0..NULL_BATCH {
+                    if channel::notify(0, vendor::ALL_PEERS) == 0 {
+                        rings += 1;
+                    }
+                }
+            }
+            rings
         }
         "console" => {
             let mut bytes = 0u64;
