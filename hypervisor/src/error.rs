@@ -40,6 +40,8 @@ pub enum Error {
     ImageOutsideMemory,
     /// Two emulated devices of one partition claim the same IPAs.
     EmulatedOverlap,
+    /// A virtual PCI function could not be built (what failed).
+    VirtualPci(&'static str),
     /// The requesting vCPU was restored to a checkpoint while it waited:
     /// its request is moot.
     Reloaded,
@@ -64,6 +66,7 @@ impl fmt::Display for Error {
             Error::Busy => write!(f, "busy with another operation"),
             Error::NotRunning => write!(f, "partition is not running"),
             Error::AlreadyRunning => write!(f, "partition is already running"),
+            Error::VirtualPci(what) => write!(f, "virtual PCI bus: {what}"),
             Error::NoCheckpointPolicy => write!(f, "no checkpoint policy"),
             Error::Store(error) => write!(f, "{error}"),
             Error::Stage2(error) => write!(f, "stage 2: {error:?}"),

@@ -314,6 +314,13 @@ fn report(iommu: &Iommu, event: &Event) {
     }
 }
 
+/// DMA faults of the partition at `index` in the system so far (0 without an SMMU).
+pub fn dma_faults(index: usize) -> u64 {
+    IOMMU
+        .get()
+        .map_or(0, |iommu| iommu.faults.lock().count(index))
+}
+
 /// Prints each partition's DMA fault count, if it had any (at power-off).
 pub fn report_totals() {
     let (Some(iommu), Some(system)) = (IOMMU.get(), system()) else {

@@ -17,6 +17,7 @@ mod heap;
 mod hypercall;
 mod iommu;
 mod irq;
+mod manage;
 mod mmio;
 mod partition;
 mod pci;

@@ -5,30 +5,20 @@
 //! a manager's core is never made to wait for the partition it manages.
 
 use bulkhead_abi::{ret, vendor};
-use bulkhead_core::decode::{resolve_target, Target};
 
 use super::{set_result, Caller};
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::error::Error;
+use crate::manage;
 use crate::partition::checkpoint::{self, Origin, Requester, Restored};
 use crate::partition::protocol::Site;
 use crate::partition::{self, Partition, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
 
-/// The partition `x1` names, if the caller may act on it: an id that is no
-/// partition is INVALID_PARAMETERS, one the caller does not manage DENIED.
+/// The partition `x1` names, if the caller may act on it.
 fn target<'a>(caller: &Caller<'a>, id: u64) -> Result<&'a Partition, i64> {
-    let own = &caller.partition.config;
-    let existing = caller.system.partitions.iter().map(|p| p.config.id);
-    match resolve_target(own.id, &own.manages, id, existing) {
-        Ok(Target::Caller) => Ok(caller.partition),
-        Ok(Target::Managed(id)) => caller
-            .system
-            .partition_by_id(id)
-            .ok_or(ret::INVALID_PARAMETERS),
-        Err(error) => Err(error.smccc_code()),
-    }
+    manage::target(caller.system, caller.partition, id)
 }
 
 pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOutcome {
@@ -118,12 +108,20 @@ fn restore(
     itself: bool,
     frame: &mut GuestFrame,
 ) -> TrapOutcome {
+    if !itself {
+        // None: this vCPU was restored meanwhile and `frame` holds the
+        // checkpoint's state: the call is moot.
+        if let Some(code) = manage::restore_other(caller.system, caller.vcpu, target) {
+            set_result(frame, code);
+        }
+        return TrapOutcome::Resume;
+    }
     let requester = Requester {
         vcpu: caller.vcpu,
-        own_frame: itself.then_some(&mut *frame),
+        own_frame: Some(&mut *frame),
     };
     let result = checkpoint::restore(target, requester, false);
-    finish_restore(caller, target, itself, frame, result, Site::Hypercall)
+    finish_restore(caller, frame, result, Site::Hypercall)
 }
 
 /// `on-fault = "restore"`: rolls the faulting vCPU's own partition back.
@@ -133,24 +131,17 @@ pub fn restore_on_fault(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome 
         own_frame: Some(&mut *frame),
     };
     let result = checkpoint::restore(caller.partition, requester, true);
-    finish_restore(
-        caller,
-        caller.partition,
-        true,
-        frame,
-        result,
-        Site::Interrupted,
-    )
+    finish_restore(caller, frame, result, Site::Interrupted)
 }
 
+/// The end of a restore of the caller's own partition.
 fn finish_restore(
     caller: &Caller,
-    target: &Partition,
-    itself: bool,
     frame: &mut GuestFrame,
     result: Result<Restored, Error>,
     site: Site,
 ) -> TrapOutcome {
+    let target = caller.partition;
     match result {
         Ok(Restored::Checkpoint {
             generation,
@@ -160,10 +151,6 @@ fn finish_restore(
                 "partition {} restored to checkpoint {generation}",
                 target.label()
             );
-            if !itself {
-                set_result(frame, ret::SUCCESS);
-                return TrapOutcome::Resume;
-            }
             if caller_off {
                 // Off (or still to start) in the checkpoint: the run loop
                 // makes it pending again if it was to start.
@@ -172,24 +159,12 @@ fn finish_restore(
             }
             TrapOutcome::Resume
         }
-        Ok(Restored::NoCheckpoint) if itself => {
-            log::info!(
-                "partition {} has no checkpoint; restarting it from its image",
-                target.label()
-            );
-            partition::reset_partition(caller.system, target, caller.vcpu, frame, site).into()
-        }
         Ok(Restored::NoCheckpoint) => {
             log::info!(
                 "partition {} has no checkpoint; restarting it from its image",
                 target.label()
             );
-            let code = match partition::reset_foreign(caller.system, target) {
-                Ok(()) => ret::SUCCESS,
-                Err(error) => error.smccc_code(),
-            };
-            set_result(frame, code);
-            TrapOutcome::Resume
+            partition::reset_partition(caller.system, target, caller.vcpu, frame, site).into()
         }
         // Another operation restored this vCPU while it waited: `frame`
         // holds the checkpoint's state, the fault is moot.
@@ -201,32 +176,20 @@ fn finish_restore(
         Err(error) => {
             // Stopped first, reported after: once the report is out, the
             // partition prints nothing more.
-            let then = if itself {
-                partition::stop_partition(
-                    caller.system,
-                    target,
-                    caller.vcpu,
-                    frame,
-                    site,
-                    StopReason::Fault,
-                )
-            } else {
-                let _ = partition::stop_foreign(caller.system, target, StopReason::Fault);
-                partition::wait_until_out(target, Some(caller.vcpu));
-                // Its last lines out first (bounded: an error path).
-                crate::console::flush_bounded();
-                partition::Then::Leave
-            };
+            let then = partition::stop_partition(
+                caller.system,
+                target,
+                caller.vcpu,
+                frame,
+                site,
+                StopReason::Fault,
+            );
             println!(
                 "bulkhead: partition {} (id {}) restore refused: {error}; partition stopped",
                 target.label(),
                 target.config.id
             );
-            if itself {
-                return then.into();
-            }
-            set_result(frame, ret::INTERNAL_FAILURE);
-            TrapOutcome::Resume
+            then.into()
         }
     }
 }

@@ -18,6 +18,8 @@ pub enum StopReason {
     PowerOff,
     /// Bulkhead stopped it after a fault.
     Fault,
+    /// Its manager stopped it.
+    Manager,
 }
 
 /// What the vCPU that asked for a stop or reset does next.
@@ -65,7 +67,7 @@ pub fn stop_partition(
 pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopReason) {
     partition.set_state(match reason {
         StopReason::PowerOff => PartitionState::Off,
-        StopReason::Fault => PartitionState::Stopped,
+        StopReason::Fault | StopReason::Manager => PartitionState::Stopped,
     });
     // Its devices stop decoding and mastering DMA: nothing of a stopped
     // partition keeps writing memory.
@@ -89,10 +91,10 @@ pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopR
         "partition {} (id {}) is {}; {} partition(s) still running",
         partition.label(),
         partition.config.id,
-        if reason == StopReason::PowerOff {
-            "off"
-        } else {
-            "stopped"
+        match reason {
+            StopReason::PowerOff => "off",
+            StopReason::Fault => "stopped",
+            StopReason::Manager => "stopped by its manager",
         },
         remaining
     );

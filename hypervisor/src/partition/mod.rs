@@ -7,6 +7,7 @@ pub mod protocol;
 mod runtime;
 mod system;
 mod vcpu;
+mod virtual_pci;
 
 pub use lifecycle::{
     leave_requested, request_cpu_on, reset_foreign, reset_partition, start_foreign, stop_foreign,

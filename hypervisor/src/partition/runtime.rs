@@ -21,8 +21,8 @@ use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciH
 use crate::error::Error;
 use crate::pci::PciBus;
 use crate::virtual_spi::VirtualSpiLines;
-use bulkhead_core::config::VIRTUAL_ECAM;
-use bulkhead_core::pci::{VirtualBus, VirtualFunction};
+use alloc::sync::Arc;
+use bulkhead_core::pci::emulated::IntxLine;
 
 /// Where a partition is in its life.
 #[repr(u8)]
@@ -108,6 +108,8 @@ pub struct Partition {
     /// The stage-2 table its devices' DMA goes through (SMMU): its RAM,
     /// never write-protected, so checkpointing never fails a DMA.
     pub dma_stage2: Option<Stage2>,
+    /// The INTx line of each of its channel endpoints' PCI function, by slot.
+    channel_lines: Vec<Arc<IntxLine>>,
     /// Its purely virtual SPIs (channel doorbells, virtual PCI INTx), raised from any core.
     pub virtual_spis: VirtualSpiLines,
     /// Traps taken by its vCPUs, by reason (the control function's table).
@@ -130,30 +132,6 @@ impl TrapCounters {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The partition's virtual host bridge over its functions (leaked: boot only).
-fn virtual_pci_host(config: &config::Partition, bus: &PciBus) -> &'static VirtualPciHost {
-    let mut ecam = bus.ecam;
-    let functions: Vec<VirtualFunction> = config
-        .pci_functions
-        .iter()
-        .filter_map(|assigned| bus.functions.iter().find(|f| f.address == assigned.address))
-        .map(|function| VirtualFunction::new(function, &mut ecam))
-        .collect();
-    let addresses = config.pci_functions.iter().map(|f| f.address).collect();
-    let virtual_bus = VirtualBus::new(functions);
-    for hidden in virtual_bus.without_function_zero() {
-        log::warn!(
-            "partition {}: PCI function {hidden} has no function 0 beside it: guests scanning the bus will not find it",
-            config.label
-        );
-    }
-    alloc::boxed::Box::leak(alloc::boxed::Box::new(VirtualPciHost::new(
-        virtual_bus,
-        bus.ecam,
-        addresses,
-    )))
 }
 
 /// The SMMU's stage 2 for the partition: its RAM read/write, nothing else
@@ -314,16 +292,11 @@ impl Partition {
                 })
                 .map_err(|_| Error::EmulatedOverlap)?;
         }
-        let virtual_pci = match pci {
-            Some(bus) if !config.pci_functions.is_empty() => {
-                let host = virtual_pci_host(&config, bus);
-                emulated
-                    .add(VIRTUAL_ECAM.start.0, VIRTUAL_ECAM.size, host)
-                    .map_err(|_| Error::EmulatedOverlap)?;
-                Some(host)
-            }
-            _ => None,
-        };
+        let (virtual_pci, channel_lines) =
+            match super::virtual_pci::build(&config, pci, &mut emulated)? {
+                Some(built) => (Some(built.host), built.channel_lines),
+                None => (None, Vec::new()),
+            };
         let dma_stage2 = if config.dma_capable() {
             Some(dma_stage2(&config)?)
         } else {
@@ -333,6 +306,7 @@ impl Partition {
         let virtual_spis = VirtualSpiLines::new();
         virtual_spis.refresh_routes(&vgic);
         Ok(Partition {
+            channel_lines,
             virtual_spis,
             traps: TrapCounters::default(),
             virtual_pci,
@@ -357,9 +331,17 @@ impl Partition {
         })
     }
 
-    /// Rings the ivshmem function of channel slot `slot`; true if its INTx rose.
-    pub fn ring_ivshmem(&self, _slot: usize) -> bool {
-        false
+    /// Rings the PCI function of its endpoint of channel slot `slot`; true
+    /// if its INTx rose (the caller injects it).
+    pub fn ring_ivshmem(&self, slot: usize) -> bool {
+        self.channel_lines
+            .get(slot)
+            .is_some_and(|line| line.signal())
+    }
+
+    /// Starts so far (first boot and every reset).
+    pub fn boot_count(&self) -> u32 {
+        self.starts.load(Ordering::Acquire)
     }
 
     pub fn owns_spi(&self, intid: u32) -> bool {

@@ -20,6 +20,16 @@ impl Ecam {
         }
     }
 
+    /// No configuration space at all: every function reads absent (a
+    /// virtual bus with only emulated functions).
+    pub const fn absent() -> Ecam {
+        Ecam {
+            base: 0,
+            size: 0,
+            first_bus: 0,
+        }
+    }
+
     /// The register's address, if it lies inside the ECAM (else nothing is
     /// touched); `offset` is aligned down to `align` bytes.
     fn address(&self, function: FunctionAddress, offset: u16, align: u16) -> Option<u64> {
