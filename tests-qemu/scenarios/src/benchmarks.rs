@@ -5,6 +5,8 @@ use crate::scenarios::parse::{
 };
 use crate::{BareBoot, Benchmark, Measurement, Module, Outcome};
 
+#[path = "channel_benchmarks.rs"]
+mod channel_benchmarks;
 #[path = "checkpoint_benchmarks.rs"]
 mod checkpoint_benchmarks;
 
@@ -124,6 +126,7 @@ pub fn benchmarks() -> Vec<Benchmark> {
     ]
     .into_iter()
     .chain(checkpoint_benchmarks::benchmarks())
+    .chain(channel_benchmarks::benchmarks())
     .chain(crate::scenarios::hostile::benchmarks())
     .collect()
 }

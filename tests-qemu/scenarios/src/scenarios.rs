@@ -11,6 +11,8 @@ mod checkpoint;
 pub(crate) mod hostile;
 #[path = "interrupts.rs"]
 mod interrupts;
+#[path = "linux_channels.rs"]
+mod linux_channels;
 pub(crate) mod parse;
 #[path = "pci.rs"]
 mod pci;
@@ -103,6 +105,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(hostile::scenarios())
     .chain(pci::scenarios())
     .chain(channel::scenarios())
+    .chain(linux_channels::scenarios())
     .collect()
 }
 
