@@ -29,6 +29,8 @@ use crate::trap::TrapOutcome;
 #[derive(Clone, Copy, Debug, Default)]
 struct Followups {
     checkpoint_due: bool,
+    /// List registers drained or a virtual interrupt was deactivated: refill them.
+    refill: bool,
 }
 
 /// A handler of one of Bulkhead's own interrupts.
@@ -37,10 +39,12 @@ type Handler = fn(&mut Followups);
 /// Bulkhead's own interrupts and their handlers; the owner table marks
 /// exactly these INTIDs as Bulkhead's (see [`hypervisor_private`]).
 const HYPERVISOR_INTERRUPTS: [(u32, Handler); 3] = [
-    // The kick only makes the core look at its mailbox, after the loop.
+    // The kick only makes the core look at its mailbox, after the loop
+    // (an Inject request there refills the list registers).
     (KICK_SGI, |_| {}),
-    // List registers ran low: refilled by `flush_pending` after the loop.
-    (MAINTENANCE_PPI, |_| {}),
+    // List registers ran low or a virtual SPI was deactivated: refilled
+    // by `flush_pending` after the loop.
+    (MAINTENANCE_PPI, |followups| followups.refill = true),
     (HYPERVISOR_TIMER_PPI, |followups| {
         timer::disarm_hypervisor_timer();
         followups.checkpoint_due = true;
@@ -89,7 +93,9 @@ pub fn handle_physical_irqs(
             Owner::Partition(_) | Owner::Nobody => gic::deactivate(intid),
         }
     }
-    flush_pending(partition, vcpu);
+    if followups.refill {
+        flush_pending(partition, vcpu);
+    }
     // No console drain here: a core running one partition must not spend
     // its time emitting another partition's output (hostile_storm_console).
     if followups.checkpoint_due {

@@ -14,7 +14,7 @@ use bulkhead_core::config::virtual_pci::FIRST_VIRTUAL_SPI;
 use bulkhead_core::protocol::{PowerView, Request};
 use bulkhead_core::vgic::{virtual_spi_bit, VirtualGic, VIRTUAL_SPI_COUNT};
 
-use crate::arch::aarch64::vgic_hw::{self, VirtualInterrupt};
+use crate::arch::aarch64::vgic_hw::{self, Injection};
 use crate::partition::{Partition, Vcpu};
 
 /// A partition's virtual SPI lines, outside its vGIC lock.
@@ -28,6 +28,10 @@ pub struct VirtualSpiLines {
     latched: AtomicU64,
     /// Target vCPU of each, mirrored from the vGIC model's IROUTER.
     routes: [AtomicU8; VIRTUAL_SPI_COUNT],
+    /// Enabled with group 1 on, and the priority of each, mirrored from
+    /// the model so that delivery takes no lock.
+    deliverable: AtomicU64,
+    priorities: [AtomicU8; VIRTUAL_SPI_COUNT],
 }
 
 impl VirtualSpiLines {
@@ -37,24 +41,30 @@ impl VirtualSpiLines {
             in_flight: AtomicU64::new(0),
             latched: AtomicU64::new(0),
             routes: [const { AtomicU8::new(0) }; VIRTUAL_SPI_COUNT],
+            deliverable: AtomicU64::new(0),
+            priorities: [const { AtomicU8::new(0) }; VIRTUAL_SPI_COUNT],
         }
     }
 
-    /// Copies the routes the guest programmed (after a GICD write, a restore).
-    pub fn refresh_routes(&self, vgic: &VirtualGic) {
-        for (slot, route) in self.routes.iter().enumerate() {
+    /// Copies what the guest programmed (after a GICD write, a restore):
+    /// routes, priorities, which are deliverable, which latched.
+    pub fn refresh(&self, vgic: &VirtualGic) {
+        for (slot, (route, priority)) in self.routes.iter().zip(&self.priorities).enumerate() {
             let intid = FIRST_VIRTUAL_SPI + slot as u32;
             route.store(vgic.virtual_spi_route(intid) as u8, Ordering::Release);
+            priority.store(vgic.virtual_spi_priority(intid), Ordering::Release);
         }
+        self.deliverable
+            .store(vgic.deliverable_virtual_spis(), Ordering::Release);
+        self.latched
+            .store(vgic.latched_virtual_spis(), Ordering::Release);
     }
 
     /// Forgets every raise (partition reset or restore).
     pub fn reset(&self, vgic: &VirtualGic) {
         self.pending.store(0, Ordering::Release);
         self.in_flight.store(0, Ordering::Release);
-        self.latched
-            .store(vgic.latched_virtual_spis(), Ordering::Release);
-        self.refresh_routes(vgic);
+        self.refresh(vgic);
     }
 
     fn route(&self, slot: usize) -> usize {
@@ -108,10 +118,7 @@ fn kick(partition: &Partition, bits: u64) {
 /// have become deliverable (`deliverable`, a slot mask).
 pub fn after_distributor_write(partition: &Partition, vgic: &VirtualGic, deliverable: u64) {
     let lines = &partition.virtual_spis;
-    lines.refresh_routes(vgic);
-    lines
-        .latched
-        .store(vgic.latched_virtual_spis(), Ordering::Release);
+    lines.refresh(vgic);
     let pending = lines.pending.load(Ordering::Acquire);
     if pending != 0 {
         kick(partition, pending);
@@ -144,28 +151,27 @@ pub fn flush(partition: &Partition, vcpu: &Vcpu) -> bool {
         }
         let bit = 1u64 << slot;
         let intid = FIRST_VIRTUAL_SPI + slot as u32;
-        if vgic_hw::request_eoi_if_in_flight(intid) {
-            // Delivered once its current instance is deactivated.
-            lines.in_flight.fetch_or(bit, Ordering::AcqRel);
+        if lines.deliverable.load(Ordering::Acquire) & bit == 0
+            && partition.vgic.lock().deliver_virtual_spi(intid).is_none()
+        {
+            // Disabled: the model latched it for when the guest enables it.
+            lines.latched.fetch_or(bit, Ordering::AcqRel);
+            lines.pending.fetch_and(!bit, Ordering::AcqRel);
             continue;
         }
-        let delivery = partition.vgic.lock().deliver_virtual_spi(intid);
-        let delivered = match delivery {
-            Some((_, priority)) => vgic_hw::try_inject(VirtualInterrupt {
-                intid,
-                priority,
-                hardware: false,
-            }),
-            // Disabled: the model latched it for when the guest enables it.
-            None => {
-                lines.latched.fetch_or(bit, Ordering::AcqRel);
-                true
+        let priority = lines
+            .priorities
+            .get(slot)
+            .map_or(0, |priority| priority.load(Ordering::Acquire));
+        match vgic_hw::inject_virtual(intid, priority) {
+            Injection::Injected => {
+                lines.pending.fetch_and(!bit, Ordering::AcqRel);
             }
-        };
-        if delivered {
-            lines.pending.fetch_and(!bit, Ordering::AcqRel);
-        } else {
-            starved = true;
+            // Delivered again once its current instance is deactivated.
+            Injection::Chained => {
+                lines.in_flight.fetch_or(bit, Ordering::AcqRel);
+            }
+            Injection::Full => starved = true,
         }
     }
     starved

@@ -35,15 +35,11 @@ impl EmulatedDevice for ChannelRegisters {
         if effects.raise {
             virtual_spi::raise(partition, channel_intx_intid(self.slot));
         }
-        let (Some(ring), Some(system), Some(own)) = (
-            effects.ring,
-            system(),
-            partition.config.channels.get(self.slot),
-        ) else {
+        let (Some(ring), Some(system)) = (effects.ring, system()) else {
             return;
         };
         let peers = ring.peer.map_or(Peers::All, Peers::One);
         // The model already refused rings of itself or of no endpoint.
-        let _ = channel::ring(system, own, peers);
+        let _ = channel::ring(system, partition, self.slot, peers);
     }
 }

@@ -61,7 +61,7 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) {
                 vendor::ALL_PEERS => Peers::All,
                 index => Peers::One(usize::try_from(index).unwrap_or(usize::MAX)),
             };
-            let result = match channel::ring(caller.system, own, peers) {
+            let result = match channel::ring(caller.system, caller.partition, own.slot, peers) {
                 Ok(()) => ret::SUCCESS,
                 Err(_) => ret::INVALID_PARAMETERS,
             };

@@ -108,6 +108,8 @@ pub struct Partition {
     /// The stage-2 table its devices' DMA goes through (SMMU): its RAM,
     /// never write-protected, so checkpointing never fails a DMA.
     pub dma_stage2: Option<Stage2>,
+    /// Where its channels' other endpoints are (filled when the system is installed).
+    pub channel_routes: crate::channel::ChannelRoutes,
     /// The INTx line of each of its channel endpoints' PCI function, by slot.
     channel_lines: Vec<Arc<IntxLine>>,
     /// Its purely virtual SPIs (channel doorbells, virtual PCI INTx), raised from any core.
@@ -304,8 +306,9 @@ impl Partition {
         };
         let stage2_root = stage2.root_address();
         let virtual_spis = VirtualSpiLines::new();
-        virtual_spis.refresh_routes(&vgic);
+        virtual_spis.refresh(&vgic);
         Ok(Partition {
+            channel_routes: spin::Once::new(),
             channel_lines,
             virtual_spis,
             traps: TrapCounters::default(),

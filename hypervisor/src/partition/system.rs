@@ -50,6 +50,7 @@ impl System {
             }
         }
         let alive = AtomicUsize::new(partitions.len());
+        crate::channel::route_all(&partitions);
         SYSTEM.call_once(|| System {
             board,
             partitions,

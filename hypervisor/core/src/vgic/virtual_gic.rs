@@ -117,6 +117,22 @@ impl VirtualGic {
         ready
     }
 
+    /// Virtual SPIs the guest has enabled, with group 1 on, as a slot mask.
+    pub fn deliverable_virtual_spis(&self) -> u64 {
+        if self.group1_enabled() {
+            self.virtual_spis.enabled & self.virtual_spis.present
+        } else {
+            0
+        }
+    }
+
+    /// The priority the guest gave virtual SPI `intid` (0 if it is not one).
+    pub fn virtual_spi_priority(&self, intid: u32) -> u8 {
+        self.virtual_spis
+            .slot(intid)
+            .map_or(0, |slot| self.virtual_spis.priority[slot])
+    }
+
     /// Virtual SPIs raised while disabled, as a slot mask.
     pub fn latched_virtual_spis(&self) -> u64 {
         self.virtual_spis.latched

@@ -112,23 +112,51 @@ pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
     }
 }
 
-/// A purely virtual interrupt (no HW bit) that the guest has not yet
-/// deactivated: asks for a maintenance interrupt when it does (LR.EOI) and
-/// returns true; false if no list register holds it (it may be raised anew).
-pub fn request_eoi_if_in_flight(intid: u32) -> bool {
+/// What [`inject_virtual`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Injection {
+    /// Now pending in a free list register.
+    Injected,
+    /// Already in a list register, not yet deactivated: an EOI maintenance
+    /// interrupt is asked for (LR.EOI), to deliver it again afterwards.
+    Chained,
+    /// Every list register is busy.
+    Full,
+}
+
+/// Injects purely virtual (no HW bit) interrupt `intid` at `priority`, in
+/// one pass over the list registers.
+pub fn inject_virtual(intid: u32, priority: u8) -> Injection {
+    let count = list_register_count();
     let empty = read_sysreg!("ich_elrsr_el2");
-    for index in (0..list_register_count()).filter(|index| empty & (1 << index) == 0) {
+    let mut free = None;
+    for index in 0..count {
+        if empty & (1 << index) != 0 {
+            free.get_or_insert(index);
+            continue;
+        }
         let mut lr = ListRegister::decode(read_lr(index));
         if lr.virtual_intid != intid || lr.state == ListRegisterState::Invalid {
             continue;
         }
         if let Deactivation::Virtual { eoi_maintenance } = &mut lr.deactivation {
-            *eoi_maintenance = true;
-            write_lr(index, lr.encode());
-            return true;
+            if !*eoi_maintenance {
+                *eoi_maintenance = true;
+                write_lr(index, lr.encode());
+            }
+            return Injection::Chained;
         }
     }
-    false
+    match free {
+        Some(index) => {
+            write_lr(
+                index,
+                ListRegister::pending(intid, priority, false).encode(),
+            );
+            Injection::Injected
+        }
+        None => Injection::Full,
+    }
 }
 
 /// The purely virtual interrupts the guest deactivated since an EOI
