@@ -33,16 +33,41 @@ impl From<crate::partition::Then> for TrapOutcome {
 /// Called by the lower-EL vectors with the saved guest registers.
 #[no_mangle]
 extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
-    // The NULL call measures the bare trap round trip: answer it before
-    // looking anything up.
-    if kind == ExceptionKind::Sync as u64
-        && Esr(vm::esr()).class() == ExceptionClass::Hvc64
-        && frame.x[0] as u32 == bulkhead_abi::vendor::NULL
-    {
-        frame.x[0] = bulkhead_abi::ret::SUCCESS as u64;
-        return TrapOutcome::Resume;
+    if kind == ExceptionKind::Sync as u64 && Esr(vm::esr()).class() == ExceptionClass::Hvc64 {
+        match frame.x[0] as u32 {
+            // The NULL call measures the bare trap round trip: answer it
+            // before looking anything up.
+            bulkhead_abi::vendor::NULL => {
+                frame.x[0] = bulkhead_abi::ret::SUCCESS as u64;
+                return TrapOutcome::Resume;
+            }
+            // A doorbell is on the channels' latency path: no generic dispatch.
+            bulkhead_abi::vendor::CHANNEL_NOTIFY => return notify(frame),
+            _ => {}
+        }
     }
     handle_trap(frame, kind)
+}
+
+/// CHANNEL_NOTIFY (64-bit form), straight to its handler. A request posted
+/// to this vCPU meanwhile is taken at the next exit, which its kick brings
+/// at once.
+#[inline(never)]
+fn notify(frame: &mut GuestFrame) -> TrapOutcome {
+    let Some(system) = system() else {
+        return TrapOutcome::Exit;
+    };
+    let Some(placement) = system.placement(percpu::current_cpu()) else {
+        return TrapOutcome::Exit;
+    };
+    TrapCounters::bump(&placement.partition.traps.hypercall);
+    let caller = Caller {
+        system,
+        partition: placement.partition,
+        vcpu: placement.vcpu,
+    };
+    hypercall::channel_notify(&caller, frame);
+    TrapOutcome::Resume
 }
 
 /// Everything but the NULL call; kept out of line so that the NULL call's

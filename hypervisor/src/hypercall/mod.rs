@@ -49,6 +49,11 @@ pub fn dispatch(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
     TrapOutcome::Resume
 }
 
+/// CHANNEL_NOTIFY, for the trap handler's fast path.
+pub fn channel_notify(caller: &Caller, frame: &mut GuestFrame) {
+    channel::handle(caller, bulkhead_abi::vendor::CHANNEL_NOTIFY, frame);
+}
+
 /// Sets x0 to a signed SMCCC result.
 fn set_result(frame: &mut GuestFrame, value: i64) {
     frame.x[0] = value as u64;
