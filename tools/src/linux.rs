@@ -2,12 +2,21 @@
 //!
 //! Nothing here is committed: `ensure` downloads the two packages into
 //! `target/linux/` once (`apt-get download`, `dpkg -x`), and `initramfs`
-//! writes a cpio archive from `tests-qemu/linux/init` at every call.
+//! writes a cpio archive from `tests-qemu/linux/init` at every call, with
+//! the `bulkhead` tool (`tools/linux-cli`, built here for [`TOOL_TARGET`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-use crate::artifacts::{repo_root, run_checked, target_dir};
+use crate::artifacts::{cargo, repo_root, run_checked, target_dir};
+
+/// Target of `bulkhead`, the Linux guests' tool: a static musl binary,
+/// linked by rust-lld (`.cargo/config.toml`), so no cross C toolchain.
+pub const TOOL_TARGET: &str = "aarch64-unknown-linux-musl";
+/// The tool's package and binary names.
+const TOOL_PACKAGE: &str = "bulkhead-cli";
+const TOOL_BINARY: &str = "bulkhead";
 
 /// The one pinned kernel: Debian bookworm's `linux-image-<KERNEL_VERSION>-cloud-arm64`.
 pub const KERNEL_VERSION: &str = "6.1.0-50";
@@ -251,18 +260,46 @@ pub fn cpio_newc(entries: &[Entry<'_>]) -> Vec<u8> {
 
 /// Debian's own modules the test `/init` loads, in dependency order, by
 /// path under `lib/modules/<version>/kernel`: the virtio PCI transport and
-/// disk (the cloud kernel builds them as modules). No module of ours.
-const GUEST_MODULES: [&str; 6] = [
+/// disk (the cloud kernel builds them as modules), and uio_pci_generic,
+/// which gives `bulkhead` the channel doorbells' INTx. No module of ours.
+const GUEST_MODULES: [&str; 8] = [
     "drivers/virtio/virtio.ko",
     "drivers/virtio/virtio_ring.ko",
     "drivers/virtio/virtio_pci_legacy_dev.ko",
     "drivers/virtio/virtio_pci_modern_dev.ko",
     "drivers/virtio/virtio_pci.ko",
     "drivers/block/virtio_blk.ko",
+    "drivers/uio/uio.ko",
+    "drivers/uio/uio_pci_generic.ko",
 ];
 
+/// Builds `bulkhead` (release, [`TOOL_TARGET`]) once per run and returns the binary.
+pub fn build_tool() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            run_checked(
+                cargo().args([
+                    "build",
+                    "--release",
+                    "-p",
+                    TOOL_PACKAGE,
+                    "--target",
+                    TOOL_TARGET,
+                ]),
+                "building the bulkhead tool",
+            )?;
+            Ok(target_dir()
+                .join(TOOL_TARGET)
+                .join("release")
+                .join(TOOL_BINARY))
+        })
+        .clone()
+}
+
 /// Builds `target/linux/initramfs.cpio`: busybox, `/init`, `/bin/cntvct`,
-/// `/dev/console` and the stock modules of [`GUEST_MODULES`] in `/lib/modules`.
+/// `/bin/bulkhead`, `/dev/console` and the stock modules of
+/// [`GUEST_MODULES`] in `/lib/modules`.
 pub fn initramfs() -> Result<PathBuf, String> {
     let busybox_bytes = std::fs::read(busybox())
         .map_err(|error| format!("cannot read {}: {error}", busybox().display()))?;
@@ -270,6 +307,9 @@ pub fn initramfs() -> Result<PathBuf, String> {
     let init = std::fs::read(&init_path)
         .map_err(|error| format!("cannot read {}: {error}", init_path.display()))?;
     let cntvct = cntvct_elf();
+    let tool_path = build_tool()?;
+    let tool = std::fs::read(&tool_path)
+        .map_err(|error| format!("cannot read {}: {error}", tool_path.display()))?;
     let kernel_modules = cache_dir()
         .join("root/lib/modules")
         .join(format!("{KERNEL_VERSION}-cloud-arm64"))
@@ -280,8 +320,9 @@ pub fn initramfs() -> Result<PathBuf, String> {
         let bytes = std::fs::read(&path)
             .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
         let name = relative.rsplit('/').next().unwrap_or(relative);
-        // Numbered so that `/init` loads them in dependency order with a glob.
-        modules.push((format!("lib/modules/{order}-{name}"), bytes));
+        // Numbered so that `/init` loads them in dependency order with a glob
+        // (two digits, so that the glob's order stays numeric past ten).
+        modules.push((format!("lib/modules/{order:02}-{name}"), bytes));
     }
     let mut entries = vec![
         Entry::Directory("bin"),
@@ -294,6 +335,7 @@ pub fn initramfs() -> Result<PathBuf, String> {
         // /init's interpreter; it installs the other applets itself.
         Entry::Symlink("bin/sh", "busybox"),
         Entry::File("bin/cntvct", &cntvct),
+        Entry::File("bin/bulkhead", &tool),
         Entry::File("init", &init),
         Entry::Directory("lib"),
         Entry::Directory("lib/modules"),

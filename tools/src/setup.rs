@@ -7,7 +7,9 @@ use crate::artifacts::{run_checked, HYPERVISOR_TARGET, TARGET};
 /// Oldest QEMU whose `virt` machine behaves as the scenarios expect.
 const MIN_QEMU_MAJOR: u32 = 10;
 
-/// Makes sure the Rust target/components, QEMU >= 10 and dtc/fdtoverlay are present.
+/// Makes sure the Rust targets (the guests', the hypervisor's soft-float one
+/// and the Linux tool's musl one), rust-src and llvm-tools, QEMU >= 10 and
+/// dtc/fdtoverlay are present.
 /// Quick when everything already is (a few version queries).
 pub fn ensure() -> Result<(), String> {
     ensure_rust()?;
@@ -16,7 +18,7 @@ pub fn ensure() -> Result<(), String> {
 
 fn ensure_rust() -> Result<(), String> {
     let targets = output_of("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    for target in [TARGET, HYPERVISOR_TARGET] {
+    for target in [TARGET, HYPERVISOR_TARGET, crate::linux::TOOL_TARGET] {
         if !targets.lines().any(|line| line.trim() == target) {
             run_checked(
                 Command::new("rustup").args(["target", "add", target]),
