@@ -56,6 +56,9 @@ pub fn hypervisor_private() -> [u32; 3] {
     HYPERVISOR_INTERRUPTS.map(|(intid, _)| intid)
 }
 
+/// Most physical IRQs one exit acknowledges.
+const MOST_PER_EXIT: usize = 64;
+
 /// Handles the physical IRQs pending on this core while its vCPU runs.
 pub fn handle_physical_irqs(
     system: &System,
@@ -65,10 +68,22 @@ pub fn handle_physical_irqs(
     frame: &mut GuestFrame,
 ) -> TrapOutcome {
     let mut followups = Followups::default();
-    while let Some(intid) = gic::acknowledge() {
+    // Bounded: a level interrupt whose cause stays comes straight back; the
+    // rest wait for the next exit rather than hold the vCPU here.
+    for _ in 0..MOST_PER_EXIT {
+        let Some(intid) = gic::acknowledge() else {
+            break;
+        };
         gic::end_of_interrupt(intid);
         match system.interrupts.owner(intid, Some(partition_index)) {
             Owner::Hypervisor => {
+                if intid == MAINTENANCE_PPI {
+                    // Level-sensitive: its causes (deactivated virtual SPIs
+                    // that asked for an EOI maintenance, an underflow) go
+                    // before it is deactivated, or it is taken again at once.
+                    crate::virtual_spi::take_deactivated(partition);
+                    vgic_hw::request_underflow_interrupt(false);
+                }
                 if let Some((_, handler)) =
                     HYPERVISOR_INTERRUPTS.iter().find(|(own, _)| *own == intid)
                 {

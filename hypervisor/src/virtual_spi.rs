@@ -130,16 +130,24 @@ pub fn after_distributor_write(partition: &Partition, vgic: &VirtualGic, deliver
     }
 }
 
-/// Moves `vcpu`'s pending virtual SPIs into list registers; on its own
-/// core. True if some found every list register busy (the caller asks for
-/// the underflow maintenance interrupt).
-pub fn flush(partition: &Partition, vcpu: &Vcpu) -> bool {
+/// Frees the list registers of virtual SPIs the guest deactivated since an
+/// EOI maintenance was asked for them; they may be delivered again. On the
+/// vCPU's own core.
+pub fn take_deactivated(partition: &Partition) {
     let lines = &partition.virtual_spis;
     vgic_hw::take_eoi_maintenance(|intid| {
         if let Some(bit) = virtual_spi_bit(intid) {
             lines.in_flight.fetch_and(!bit, Ordering::AcqRel);
         }
     });
+}
+
+/// Moves `vcpu`'s pending virtual SPIs into list registers; on its own
+/// core. True if some found every list register busy (the caller asks for
+/// the underflow maintenance interrupt).
+pub fn flush(partition: &Partition, vcpu: &Vcpu) -> bool {
+    let lines = &partition.virtual_spis;
+    take_deactivated(partition);
     let waiting = lines.pending.load(Ordering::Acquire) & !lines.in_flight.load(Ordering::Acquire);
     if waiting == 0 {
         return false;

@@ -299,8 +299,8 @@ pub mod control {
 /// convention in the shared memory, not a hypervisor interface.
 ///
 /// Each endpoint `i` has a lane: a header at `i * LANE_HEADER` that only it
-/// writes (except `ACK` and `PONG`, written by the other side as noted) and
-/// a data area. Values are little-endian u64. A transfer sends chunks: the
+/// writes (except `ACK`, written by the receiver of its chunks) and a data
+/// area. Values are little-endian u64. A transfer sends chunks: the
 /// sender waits until `ACK == SEQUENCE`, writes the chunk, `LENGTH`,
 /// `CHECKSUM`, then `SEQUENCE + 1` and rings the receiver; the receiver
 /// checks the checksum, copies the chunk, writes `ACK = SEQUENCE` (in the
@@ -319,7 +319,8 @@ pub mod transfer {
     pub const ACK: u64 = 0x18;
     /// Ping counter the lane's owner last sent.
     pub const PING: u64 = 0x20;
-    /// Written by the pinged side: the last ping counter it answered.
+    /// The peer's last PING the lane's owner answered (the pinger waits
+    /// until the peer's lane shows its own counter here).
     pub const PONG: u64 = 0x28;
     /// Start of the data areas: each of the first two lanes gets half of
     /// the memory after it.
