@@ -11,8 +11,9 @@ use crate::runner::{self, Boot};
 use crate::{board, check};
 
 /// Crates with host unit tests.
-const HOST_CRATES: [&str; 6] = [
+const HOST_CRATES: [&str; 7] = [
     "bulkhead-abi",
+    "bulkhead-cli",
     "bulkhead-core",
     "bulkhead-platform",
     "bulkhead-workload",
@@ -107,8 +108,9 @@ fn host_tests() -> Result<(), String> {
 }
 
 /// `cargo clippy -D warnings`: the host crates with their tests, the
-/// hypervisor for its soft-float target and the guests for theirs (the
-/// crate roots deny undocumented unsafe blocks, so this is where it bites).
+/// hypervisor for its soft-float target, the guests for theirs and the
+/// Linux tool for its musl target (the crate roots deny undocumented unsafe
+/// blocks, so this is where it bites).
 fn lints() -> Result<(), String> {
     println!("== clippy");
     // The aarch64 targets may not be installed yet on a fresh machine.
@@ -123,6 +125,7 @@ fn lints() -> Result<(), String> {
     for (package, target) in [
         ("bulkhead", artifacts::HYPERVISOR_TARGET),
         ("bulkhead-guests", artifacts::TARGET),
+        ("bulkhead-cli", crate::linux::TOOL_TARGET),
     ] {
         let mut command = artifacts::cargo();
         command.args(["clippy", "--release", "-p", package, "--target", target]);

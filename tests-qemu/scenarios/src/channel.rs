@@ -48,7 +48,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 Module { address: 0x4a00_0000, guest: "chan_bulk" },
                 Module { address: 0x4b00_0000, guest: "chan_bulk" },
             ],
-            timeout_secs: 120,
+            timeout_secs: 60,
             icount: true,
             check: check_bulk,
         },

@@ -67,7 +67,7 @@ pub fn benchmarks() -> Vec<Benchmark> {
             name: "channel_doorbell_roundtrip_linux",
             layout: "tests-qemu/layouts/linux_channel.dtso",
             modules: LINUX_MODULES,
-            timeout_secs: 240,
+            timeout_secs: 180,
             bare: None,
             parse: |outcome, _| parse_linux_ping(outcome),
         },

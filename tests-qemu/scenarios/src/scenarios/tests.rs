@@ -388,3 +388,72 @@ fn bad_layout_rejects_running_guests_missing_lines_and_hangs() {
     bad.exit_code = None;
     assert!(check(&bad).is_err());
 }
+
+// ---- channels ----
+
+fn pingpong_good() -> Outcome {
+    let line = |role: &str| {
+        format!("chan pingpong role={role} rounds=10000 doorbells=10000 mismatches=0 notify_errors=0 ticks=99 cntfrq=62500000")
+    };
+    let uart0 = format!(
+        "{}{}bulkhead: all partitions are off; powering off\n",
+        prefixed("ping", &line("ping")),
+        prefixed("pong", &line("pong"))
+    );
+    outcome(uart0, String::new())
+}
+
+#[test]
+fn chan_pingpong_counts_every_doorbell() {
+    let check = scenario("chan_pingpong").check;
+    check(&pingpong_good()).unwrap();
+    let mut lost = pingpong_good();
+    lost.uart[0] = lost.uart[0].replacen("doorbells=10000", "doorbells=9999", 1);
+    assert!(check(&lost).is_err());
+    let mut doubled = pingpong_good();
+    doubled.uart[0] = doubled.uart[0].replacen("doorbells=10000", "doorbells=10001", 1);
+    assert!(check(&doubled).is_err());
+    let mut mismatched = pingpong_good();
+    mismatched.uart[0] = mismatched.uart[0].replacen("mismatches=0", "mismatches=1", 1);
+    assert!(check(&mismatched).is_err());
+}
+
+fn guard_good() -> Outcome {
+    let fill = bulkhead_workload::dma::pattern_sum(
+        bulkhead_workload::dma::seed(0x9a7d, 0),
+        (64 << 10) / 8,
+    );
+    let uart0 = format!(
+        "{}{}bulkhead: partition reader (id 1) stopped: stage-2 data abort (write) at IPA 0x80000040\n\
+         {}bulkhead: partition outsider (id 2) stopped: stage-2 data abort (read) at IPA 0x80000000\n{}",
+        prefixed("reader", &format!("chan guard reader read_only=1 checksum={fill:#018x}")),
+        prefixed("reader", "chan guard reader notify=0"),
+        prefixed("outsider", "chan guard outsider info=-3 notify=-3 notify_all=-3 info_missing=-2"),
+        prefixed(
+            "owner",
+            &format!("chan guard owner before={fill:#018x} after={fill:#018x} ring_self=-2 ring_missing=-2")
+        ),
+    );
+    outcome(uart0, String::new())
+}
+
+#[test]
+fn chan_guard_needs_the_reports_and_intact_data() {
+    let check = scenario("chan_guard").check;
+    check(&guard_good()).unwrap();
+    let mut wrote = guard_good();
+    wrote.uart[0].push_str("[reader] chan guard reader wrote\n");
+    assert!(check(&wrote).is_err());
+    let mut changed = guard_good();
+    changed.uart[0] = changed.uart[0].replacen("after=0x", "after=0x1", 1);
+    assert!(check(&changed).is_err());
+    let mut allowed = guard_good();
+    allowed.uart[0] = allowed.uart[0].replace("info=-3", "info=0");
+    assert!(check(&allowed).is_err());
+    let mut unstopped = guard_good();
+    unstopped.uart[0] = unstopped.uart[0].replace(
+        "bulkhead: partition reader (id 1) stopped: stage-2 data abort (write) at IPA 0x80000040\n",
+        "",
+    );
+    assert!(check(&unstopped).is_err());
+}
