@@ -125,10 +125,51 @@ pub fn summary(accepted: &Accepted) -> String {
         if partition.dma_capable() {
             let _ = writeln!(text, "  on-dma-fault: {:?}", partition.on_dma_fault);
         }
+        for channel in &partition.channels {
+            let _ = writeln!(
+                text,
+                "  channel {} ({}): endpoint {} of {}, IPA {:#x}, {}{}, doorbell intid {}, PCI device {}",
+                channel.id,
+                channel.label,
+                channel.index,
+                channel.peers.len(),
+                channel.ipa.0,
+                human_size(channel.size),
+                if channel.read_only { ", read-only" } else { "" },
+                bulkhead_core::config::virtual_pci::channel_doorbell_intid(channel.slot),
+                bulkhead_core::config::virtual_pci::channel_device(channel.slot),
+            );
+        }
+        if !partition.manages.is_empty() {
+            let managed: Vec<String> = partition.manages.iter().map(u32::to_string).collect();
+            let _ = writeln!(
+                text,
+                "  manages: {} (control function at PCI device {})",
+                managed.join(", "),
+                bulkhead_core::config::virtual_pci::CONTROL_DEVICE
+            );
+        }
         let _ = writeln!(
             text,
             "  kernel: PA {:#x}, {:#x} bytes, entered at IPA {:#x}",
             partition.kernel.pa.0, partition.kernel.size, partition.load_address.0
+        );
+    }
+    for channel in &layout.channels {
+        let endpoints: Vec<String> = channel
+            .endpoints
+            .iter()
+            .map(|endpoint| endpoint.partition.to_string())
+            .collect();
+        let _ = writeln!(
+            text,
+            "channel {} ({}) {}: PA {:#x}, {}, endpoints {}",
+            channel.id,
+            channel.label,
+            channel.node,
+            channel.pa.0,
+            human_size(channel.size),
+            endpoints.join(", ")
         );
     }
     text
