@@ -3,9 +3,10 @@
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use bulkhead_abi::transfer::{ACK, CHECKSUM, LENGTH, SEQUENCE};
 use bulkhead_abi::{ret, transfer, vendor};
 
-use crate::{gic, irq};
+use crate::{gic, irq, println, psci, BootInfo};
 
 /// One channel as CHANNEL_INFO describes it to this endpoint.
 #[derive(Clone, Copy, Debug)]
@@ -20,6 +21,39 @@ pub struct Channel {
     pub read_only: bool,
     /// The doorbell's INTID (an edge-triggered virtual SPI).
     pub doorbell: u32,
+}
+
+/// Brings up this vCPU's GIC and returns channel `id`, its doorbell enabled
+/// (IRQs still masked); if the partition is not an endpoint, prints
+/// `<what> error: CHANNEL_INFO(<id>) = <code>` and powers off.
+pub fn open(boot: &BootInfo, id: u64, what: &str) -> Channel {
+    gic::configure(boot.gic());
+    let gic = gic::configured();
+    gic.init_distributor();
+    gic.init_cpu();
+    match info(id) {
+        Ok(channel) => {
+            channel.enable_doorbell();
+            channel
+        }
+        Err(error) => {
+            println!("{what} error: CHANNEL_INFO({id}) = {error}");
+            psci::system_off()
+        }
+    }
+}
+
+/// What one side of a stream (the `abi::transfer` convention) moved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stream {
+    pub bytes: u64,
+    pub chunks: u64,
+    /// FNV-1a of the whole stream.
+    pub checksum: u64,
+    /// Chunks whose checksum did not match their header (receiver).
+    pub bad_chunks: u64,
+    /// Words that differed from the expected pattern (receiver, if given one).
+    pub bad_words: u64,
 }
 
 /// CHANNEL_INFO(id): x0..x6.
@@ -112,6 +146,84 @@ impl Channel {
     /// Writes a lane field.
     pub fn set(&self, lane: u64, field: u64, value: u64) {
         self.lane(lane, field).store(value, Ordering::Release);
+    }
+
+    /// Sends `bytes` (a multiple of 8) of the words `word(i)` through this
+    /// endpoint's lane to the peer, chunk by chunk, then the end marker;
+    /// sleeps on the doorbell for each acknowledgement.
+    pub fn send_words(&self, bytes: u64, word: impl Fn(u64) -> u64) -> Stream {
+        let (own, peer) = (self.index, self.peer());
+        let (offset, capacity) = transfer::data_area(self.size, own);
+        let mut sequence = self.get(own, SEQUENCE);
+        let mut stream = Stream {
+            checksum: transfer::CHECKSUM_SEED,
+            ..Stream::default()
+        };
+        loop {
+            irq::sleep_until(|| self.get(own, ACK) == sequence);
+            let len = capacity.min(bytes - stream.bytes);
+            let mut sum = transfer::CHECKSUM_SEED;
+            for index in 0..len / 8 {
+                let value = word(stream.bytes / 8 + index);
+                self.word(offset + index * 8)
+                    .store(value, Ordering::Relaxed);
+                sum = transfer::checksum(sum, &value.to_le_bytes());
+                stream.checksum = transfer::checksum(stream.checksum, &value.to_le_bytes());
+            }
+            self.set(own, LENGTH, len);
+            self.set(own, CHECKSUM, sum);
+            sequence += 1;
+            self.set(own, SEQUENCE, sequence);
+            let _ = notify(self.id, peer);
+            if len == 0 {
+                break;
+            }
+            stream.bytes += len;
+            stream.chunks += 1;
+        }
+        irq::sleep_until(|| self.get(own, ACK) == sequence);
+        stream
+    }
+
+    /// Receives one stream from the peer's lane, checking every chunk's
+    /// checksum and, with `expected`, every whole word against `expected(i)`;
+    /// acknowledges each chunk with a doorbell.
+    pub fn receive(&self, expected: Option<&dyn Fn(u64) -> u64>) -> Stream {
+        let peer = self.peer();
+        let (offset, _) = transfer::data_area(self.size, peer);
+        let mut acked = self.get(peer, ACK);
+        let mut stream = Stream {
+            checksum: transfer::CHECKSUM_SEED,
+            ..Stream::default()
+        };
+        loop {
+            irq::sleep_until(|| self.get(peer, SEQUENCE) > acked);
+            let sequence = self.get(peer, SEQUENCE);
+            let len = self.get(peer, LENGTH);
+            let chunk = self.bytes(offset, len);
+            if transfer::checksum(transfer::CHECKSUM_SEED, chunk) != self.get(peer, CHECKSUM) {
+                stream.bad_chunks += 1;
+            }
+            stream.checksum = transfer::checksum(stream.checksum, chunk);
+            if let Some(expected) = expected {
+                for (index, bytes) in chunk.chunks_exact(8).enumerate() {
+                    let mut word = [0; 8];
+                    word.copy_from_slice(bytes);
+                    if u64::from_le_bytes(word) != expected(stream.bytes / 8 + index as u64) {
+                        stream.bad_words += 1;
+                    }
+                }
+            }
+            acked = sequence;
+            self.set(peer, ACK, acked);
+            let _ = notify(self.id, peer);
+            if len == 0 {
+                break;
+            }
+            stream.bytes += len;
+            stream.chunks += 1;
+        }
+        stream
     }
 
     /// The shared bytes `[offset, offset + len)`, clamped to the channel.

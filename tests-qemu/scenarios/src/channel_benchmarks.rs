@@ -30,21 +30,6 @@ const PINGPONG_MODULES: &[Module] = &[
     },
 ];
 
-const LINUX_MODULES: &[Module] = &[
-    Module {
-        address: 0x4400_0000,
-        guest: "linux:kernel",
-    },
-    Module {
-        address: 0x4900_0000,
-        guest: "linux:initramfs",
-    },
-    Module {
-        address: 0x4f00_0000,
-        guest: "chan_partner",
-    },
-];
-
 pub fn benchmarks() -> Vec<Benchmark> {
     vec![
         Benchmark {
@@ -66,7 +51,7 @@ pub fn benchmarks() -> Vec<Benchmark> {
         Benchmark {
             name: "channel_doorbell_roundtrip_linux",
             layout: "tests-qemu/layouts/linux_channel.dtso",
-            modules: LINUX_MODULES,
+            modules: crate::scenarios::linux_channels::PARTNER_MODULES,
             timeout_secs: 180,
             bare: None,
             parse: |outcome, _| parse_linux_ping(outcome),

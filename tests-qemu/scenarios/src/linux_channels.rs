@@ -5,6 +5,7 @@
 //! the bare-metal partners print their own side on UART1 or through
 //! CONSOLE_WRITE. Checks compare both sides' byte counts and checksums.
 
+use crate::linux::LINUX_MODULES;
 use crate::scenarios::parse::*;
 use crate::{Module, Outcome, Scenario};
 use bulkhead_workload::dma;
@@ -20,16 +21,21 @@ pub const fn partner_seed() -> u64 {
     dma::seed(0x11a7, 1)
 }
 
-const LINUX: [Module; 2] = [
-    Module {
-        address: 0x4400_0000,
-        guest: "linux:kernel",
-    },
-    Module {
-        address: 0x4900_0000,
-        guest: "linux:initramfs",
-    },
-];
+/// Debian's kernel and initramfs, and a bare-metal guest at 0x4f00_0000.
+const fn linux_and(guest: &'static str) -> [Module; 3] {
+    [
+        LINUX_MODULES[0],
+        LINUX_MODULES[1],
+        Module {
+            address: 0x4f00_0000,
+            guest,
+        },
+    ]
+}
+
+/// `linux_channel`'s boot modules (its benchmark boots the same).
+pub const PARTNER_MODULES: &[Module] = &linux_and("chan_partner");
+const MANAGE_MODULES: &[Module] = &linux_and("managed_counter");
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -37,11 +43,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "linux_channel",
             description: "Linux userspace (stock uio_pci_generic, `bulkhead` tool) and a bare-metal partner on one channel: a file out and a 1 MiB stream back with equal checksums on both sides, 1,000 pings answered",
             layout: "tests-qemu/layouts/linux_channel.dtso",
-            modules: &[
-                LINUX[0],
-                LINUX[1],
-                Module { address: 0x4f00_0000, guest: "chan_partner" },
-            ],
+            modules: PARTNER_MODULES,
             timeout_secs: 180,
             icount: false,
             check: check_channel,
@@ -50,7 +52,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "linux_pair",
             description: "two Linux partitions on one channel: /bin/bulkhead crosses with equal checksum and md5, 500 pings answered",
             layout: "tests-qemu/layouts/linux_pair.dtso",
-            modules: &LINUX,
+            modules: LINUX_MODULES,
             timeout_secs: 180,
             icount: false,
             check: check_pair,
@@ -59,11 +61,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "linux_manage",
             description: "Linux manages a bare-metal worker through its control function: ps, stats, checkpoint then restore rolls the worker's counter back, restart/stop/start act on it only; the unmanaged bystander is DENIED (exit 1)",
             layout: "tests-qemu/layouts/linux_manage.dtso",
-            modules: &[
-                LINUX[0],
-                LINUX[1],
-                Module { address: 0x4f00_0000, guest: "managed_counter" },
-            ],
+            modules: MANAGE_MODULES,
             timeout_secs: 180,
             icount: true,
             check: check_manage,

@@ -12,7 +12,7 @@ pub(crate) mod hostile;
 #[path = "interrupts.rs"]
 mod interrupts;
 #[path = "linux_channels.rs"]
-mod linux_channels;
+pub(crate) mod linux_channels;
 pub(crate) mod parse;
 #[path = "pci.rs"]
 mod pci;

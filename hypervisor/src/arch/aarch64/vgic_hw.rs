@@ -88,27 +88,41 @@ pub fn list_register_count() -> usize {
     (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
 }
 
-/// Puts `interrupt` in a free list register, unless it is already pending
-/// there. Returns false if every list register is busy.
-pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
-    let count = list_register_count();
+/// One pass over the list registers: the first free one, or stops at the
+/// first one in use for which `holds` says so (its index and value).
+fn scan(mut holds: impl FnMut(&ListRegister) -> bool) -> Scan {
     let empty = read_sysreg!("ich_elrsr_el2");
     let mut free = None;
-    for index in 0..count {
+    for index in 0..list_register_count() {
         if empty & (1 << index) != 0 {
             free.get_or_insert(index);
             continue;
         }
-        if ListRegister::decode(read_lr(index)).is_pending(interrupt.intid) {
-            return true;
+        let lr = ListRegister::decode(read_lr(index));
+        if holds(&lr) {
+            return Scan::Holds(index, lr);
         }
     }
-    match free {
-        Some(index) => {
+    free.map_or(Scan::Full, Scan::Free)
+}
+
+/// What [`scan`] found.
+enum Scan {
+    Holds(usize, ListRegister),
+    Free(usize),
+    Full,
+}
+
+/// Puts `interrupt` in a free list register, unless it is already pending
+/// there. Returns false if every list register is busy.
+pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
+    match scan(|lr| lr.is_pending(interrupt.intid)) {
+        Scan::Holds(..) => true,
+        Scan::Free(index) => {
             write_lr(index, interrupt.encode());
             true
         }
-        None => false,
+        Scan::Full => false,
     }
 }
 
@@ -127,35 +141,29 @@ pub enum Injection {
 /// Injects purely virtual (no HW bit) interrupt `intid` at `priority`, in
 /// one pass over the list registers.
 pub fn inject_virtual(intid: u32, priority: u8) -> Injection {
-    let count = list_register_count();
-    let empty = read_sysreg!("ich_elrsr_el2");
-    let mut free = None;
-    for index in 0..count {
-        if empty & (1 << index) != 0 {
-            free.get_or_insert(index);
-            continue;
-        }
-        let mut lr = ListRegister::decode(read_lr(index));
-        if lr.virtual_intid != intid || lr.state == ListRegisterState::Invalid {
-            continue;
-        }
-        if let Deactivation::Virtual { eoi_maintenance } = &mut lr.deactivation {
-            if !*eoi_maintenance {
-                *eoi_maintenance = true;
-                write_lr(index, lr.encode());
+    let held = |lr: &ListRegister| {
+        lr.virtual_intid == intid
+            && lr.state != ListRegisterState::Invalid
+            && matches!(lr.deactivation, Deactivation::Virtual { .. })
+    };
+    match scan(held) {
+        Scan::Holds(index, mut lr) => {
+            if let Deactivation::Virtual { eoi_maintenance } = &mut lr.deactivation {
+                if !*eoi_maintenance {
+                    *eoi_maintenance = true;
+                    write_lr(index, lr.encode());
+                }
             }
-            return Injection::Chained;
+            Injection::Chained
         }
-    }
-    match free {
-        Some(index) => {
+        Scan::Free(index) => {
             write_lr(
                 index,
                 ListRegister::pending(intid, priority, false).encode(),
             );
             Injection::Injected
         }
-        None => Injection::Full,
+        Scan::Full => Injection::Full,
     }
 }
 

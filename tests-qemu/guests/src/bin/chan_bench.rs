@@ -86,18 +86,7 @@ fn bandwidth(ch: &Channel, boot: &BootInfo) {
 }
 
 fn main(boot: &BootInfo) -> ! {
-    gic::configure(boot.gic());
-    let gic = gic::configured();
-    gic.init_distributor();
-    gic.init_cpu();
-    let ch = match channel::info(0) {
-        Ok(ch) => ch,
-        Err(error) => {
-            mark!("chan bench error: CHANNEL_INFO(0) = {error}");
-            psci::system_off()
-        }
-    };
-    ch.enable_doorbell();
+    let ch = channel::open(boot, 0, "chan bench");
     let peer = ch.peer();
     if ch.index == 0 {
         for _ in 0..WARMUP {

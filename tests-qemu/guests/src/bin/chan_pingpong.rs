@@ -13,7 +13,7 @@
 #![no_main]
 
 use bulkhead_abi::transfer::{PING, PONG};
-use bulkhead_guests::{channel, gic, guest_main, irq, mark, psci, timer, BootInfo};
+use bulkhead_guests::{channel, guest_main, irq, mark, psci, timer, BootInfo};
 
 /// Round trips (the ping-pong test).
 pub const ROUNDS: u64 = 10_000;
@@ -21,18 +21,7 @@ pub const ROUNDS: u64 = 10_000;
 const SETTLE_MS: u64 = 20;
 
 fn main(boot: &BootInfo) -> ! {
-    gic::configure(boot.gic());
-    let gic = gic::configured();
-    gic.init_distributor();
-    gic.init_cpu();
-    let ch = match channel::info(0) {
-        Ok(ch) => ch,
-        Err(error) => {
-            mark!("chan pingpong error: CHANNEL_INFO(0) = {error}");
-            psci::system_off()
-        }
-    };
-    ch.enable_doorbell();
+    let ch = channel::open(boot, 0, "chan pingpong");
     irq::enable();
     let (own, peer) = (ch.index, ch.peer());
     let ping = own == 0;
