@@ -73,9 +73,7 @@ mod tests {
     fn places_do_not_collide() {
         assert_eq!(channel_device(0), 30);
         assert_eq!(*CHANNEL_DEVICES.start(), 15);
-        const {
-            assert!(channel_registers(MAX_CHANNELS_PER_PARTITION - 1) + 4096 <= CONTROL_REGISTERS)
-        };
+        const { assert!(channel_registers(MAX_CHANNELS_PER_PARTITION - 1) + 4096 <= CONTROL_REGISTERS) };
         const { assert!(CONTROL_REGISTERS + 4096 <= VIRTUAL_MMIO.start.0 + VIRTUAL_MMIO.size) };
         const { assert!(VIRTUAL_SPI_END <= 1020) };
         const { assert!(is_virtual_spi(CONTROL_INTID) && !is_virtual_spi(959)) };
