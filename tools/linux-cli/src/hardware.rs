@@ -51,105 +51,79 @@ fn page_size() -> u64 {
 
 /// Single-instruction MMIO accesses.
 mod access {
-    /// Loads the u32 at `address`.
-    ///
-    /// # Safety
-    /// `address` must be 4-aligned and inside a live mapping.
-    pub unsafe fn read_u32(address: *const u32) -> u32 {
-        #[cfg(target_arch = "aarch64")]
-        {
-            let value: u32;
-            // SAFETY: the caller guarantees an aligned address in a live
-            // mapping; one `ldr` reads 4 bytes there and nothing else.
-            unsafe {
-                core::arch::asm!(
-                    "ldr {value:w}, [{address}]",
-                    address = in(reg) address,
-                    value = out(reg) value,
-                    options(nostack, preserves_flags)
-                );
+    /// Defines the load and the store of one access width: on aarch64 one
+    /// `ldr`/`str` of one register (`$load_asm`/`$store_asm`, whose operand
+    /// modifier gives the width), elsewhere a volatile access.
+    macro_rules! accessors {
+        ($load:ident, $store:ident, $type:ty, $bytes:literal, $load_asm:literal, $store_asm:literal) => {
+            #[doc = concat!("Loads the ", stringify!($type), " at `address`.")]
+            ///
+            /// # Safety
+            #[doc = concat!("`address` must be ", $bytes, "-aligned and inside a live mapping.")]
+            pub unsafe fn $load(address: *const $type) -> $type {
+                #[cfg(target_arch = "aarch64")]
+                {
+                    let value: $type;
+                    // SAFETY: the caller guarantees an aligned address in a live
+                    // mapping; one `ldr` reads the value's bytes there and nothing else.
+                    unsafe {
+                        core::arch::asm!(
+                            $load_asm,
+                            address = in(reg) address,
+                            value = out(reg) value,
+                            options(nostack, preserves_flags)
+                        );
+                    }
+                    value
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                // SAFETY: the caller guarantees an aligned address in a live mapping.
+                unsafe {
+                    address.read_volatile()
+                }
             }
-            value
-        }
-        #[cfg(not(target_arch = "aarch64"))]
-        // SAFETY: the caller guarantees an aligned address in a live mapping.
-        unsafe {
-            address.read_volatile()
-        }
-    }
 
-    /// Loads the u64 at `address`.
-    ///
-    /// # Safety
-    /// `address` must be 8-aligned and inside a live mapping.
-    pub unsafe fn read_u64(address: *const u64) -> u64 {
-        #[cfg(target_arch = "aarch64")]
-        {
-            let value: u64;
-            // SAFETY: the caller guarantees an aligned address in a live
-            // mapping; one `ldr` reads 8 bytes there and nothing else.
-            unsafe {
-                core::arch::asm!(
-                    "ldr {value}, [{address}]",
-                    address = in(reg) address,
-                    value = out(reg) value,
-                    options(nostack, preserves_flags)
-                );
+            /// Stores `value` at `address`.
+            ///
+            /// # Safety
+            #[doc = concat!("`address` must be ", $bytes, "-aligned and inside a live writable mapping.")]
+            pub unsafe fn $store(address: *mut $type, value: $type) {
+                #[cfg(target_arch = "aarch64")]
+                // SAFETY: the caller guarantees an aligned address in a live writable
+                // mapping; one `str` writes the value's bytes there and nothing else.
+                unsafe {
+                    core::arch::asm!(
+                        $store_asm,
+                        address = in(reg) address,
+                        value = in(reg) value,
+                        options(nostack, preserves_flags)
+                    );
+                }
+                #[cfg(not(target_arch = "aarch64"))]
+                // SAFETY: the caller guarantees an aligned address in a live writable mapping.
+                unsafe {
+                    address.write_volatile(value)
+                }
             }
-            value
-        }
-        #[cfg(not(target_arch = "aarch64"))]
-        // SAFETY: the caller guarantees an aligned address in a live mapping.
-        unsafe {
-            address.read_volatile()
-        }
+        };
     }
 
-    /// Stores `value` at `address`.
-    ///
-    /// # Safety
-    /// `address` must be 4-aligned and inside a live writable mapping.
-    pub unsafe fn write_u32(address: *mut u32, value: u32) {
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: the caller guarantees an aligned address in a live writable
-        // mapping; one `str` writes 4 bytes there and nothing else.
-        unsafe {
-            core::arch::asm!(
-                "str {value:w}, [{address}]",
-                address = in(reg) address,
-                value = in(reg) value,
-                options(nostack, preserves_flags)
-            );
-        }
-        #[cfg(not(target_arch = "aarch64"))]
-        // SAFETY: the caller guarantees an aligned address in a live writable mapping.
-        unsafe {
-            address.write_volatile(value)
-        }
-    }
-
-    /// Stores `value` at `address`.
-    ///
-    /// # Safety
-    /// `address` must be 8-aligned and inside a live writable mapping.
-    pub unsafe fn write_u64(address: *mut u64, value: u64) {
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: the caller guarantees an aligned address in a live writable
-        // mapping; one `str` writes 8 bytes there and nothing else.
-        unsafe {
-            core::arch::asm!(
-                "str {value}, [{address}]",
-                address = in(reg) address,
-                value = in(reg) value,
-                options(nostack, preserves_flags)
-            );
-        }
-        #[cfg(not(target_arch = "aarch64"))]
-        // SAFETY: the caller guarantees an aligned address in a live writable mapping.
-        unsafe {
-            address.write_volatile(value)
-        }
-    }
+    accessors!(
+        read_u32,
+        write_u32,
+        u32,
+        4,
+        "ldr {value:w}, [{address}]",
+        "str {value:w}, [{address}]"
+    );
+    accessors!(
+        read_u64,
+        write_u64,
+        u64,
+        8,
+        "ldr {value}, [{address}]",
+        "str {value}, [{address}]"
+    );
 }
 
 /// One memory BAR mapped through `/sys/bus/pci/devices/<bdf>/resourceN`.

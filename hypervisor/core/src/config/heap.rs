@@ -101,6 +101,8 @@ pub fn partition_heap_required(partition: &Partition, guest_dt_bytes: u64) -> u6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::{Ipa, PhysAddr};
+    use crate::stage2::{Access, MemoryKind, Stage2};
 
     #[test]
     fn blocks_touched() {
@@ -112,7 +114,7 @@ mod tests {
     }
 
     fn partition(regions: &[(u64, u64, u64)], checkpointed: bool) -> Partition {
-        use crate::address::{Ipa, PhysAddr, PhysRange};
+        use crate::address::PhysRange;
         use crate::config::{CheckpointPolicy, MemoryRegion, Module, OnFault};
         Partition {
             id: 0,
@@ -147,10 +149,17 @@ mod tests {
         }
     }
 
+    /// Maps `size` bytes at `ipa` to `pa` as read-write Normal memory, as
+    /// boot maps a partition's RAM and its channels.
+    fn map_read_write(stage2: &mut Stage2, ipa: Ipa, pa: PhysAddr, size: u64) {
+        stage2
+            .map(ipa, pa, size, MemoryKind::Normal, Access::ReadWrite)
+            .unwrap();
+    }
+
     /// The bound holds for the tables the stage-2 builder really makes.
     #[test]
     fn stage2_bound_covers_the_built_tables() {
-        use crate::stage2::{Access, MemoryKind, Stage2};
         let cases = [
             (alloc::vec![(0x5000_0000, 0x4000_0000, 0x1000_0000)], false),
             (alloc::vec![(0x5000_0000, 0x4000_0000, 0x1000_0000)], true),
@@ -167,15 +176,7 @@ mod tests {
             let config = partition(&regions, checkpointed);
             let mut stage2 = Stage2::new();
             for region in &config.memory {
-                stage2
-                    .map(
-                        region.ipa,
-                        region.pa,
-                        region.size,
-                        MemoryKind::Normal,
-                        Access::ReadWrite,
-                    )
-                    .unwrap();
+                map_read_write(&mut stage2, region.ipa, region.pa, region.size);
                 if checkpointed {
                     stage2.split_to_pages(region.ipa, region.size).unwrap();
                 }
@@ -196,9 +197,7 @@ mod tests {
     /// Channel memory, mapped at its own IPA in another GiB, is counted.
     #[test]
     fn stage2_bound_covers_channel_memory() {
-        use crate::address::{Ipa, PhysAddr};
         use crate::config::PartitionChannel;
-        use crate::stage2::{Access, MemoryKind, Stage2};
         let mut config = partition(&[(0x5000_0000, 0x4000_0000, 0x1000_0000)], false);
         let without = stage2_tables(&config);
         config.channels = alloc::vec![PartitionChannel {
@@ -214,26 +213,10 @@ mod tests {
         }];
         let mut stage2 = Stage2::new();
         for region in &config.memory {
-            stage2
-                .map(
-                    region.ipa,
-                    region.pa,
-                    region.size,
-                    MemoryKind::Normal,
-                    Access::ReadWrite,
-                )
-                .unwrap();
+            map_read_write(&mut stage2, region.ipa, region.pa, region.size);
         }
         for channel in &config.channels {
-            stage2
-                .map(
-                    channel.ipa,
-                    channel.pa,
-                    channel.size,
-                    MemoryKind::Normal,
-                    Access::ReadWrite,
-                )
-                .unwrap();
+            map_read_write(&mut stage2, channel.ipa, channel.pa, channel.size);
         }
         let (built, bound) = (stage2.table_count() as u64, stage2_tables(&config));
         assert!(built <= bound, "built {built} > bound {bound}");

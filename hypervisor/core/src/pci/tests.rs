@@ -870,7 +870,8 @@ enum Access {
     Write(u64, Width, u64),
 }
 
-fn width() -> impl Strategy<Value = Width> {
+/// Any access width, equally likely (the emulated functions' property tests use it too).
+pub(super) fn width() -> impl Strategy<Value = Width> {
     prop_oneof![
         Just(Width::Byte),
         Just(Width::Half),

@@ -29,6 +29,15 @@ pub fn strings(values: &[&str]) -> Vec<u8> {
     values.iter().flat_map(|s| s.bytes().chain([0])).collect()
 }
 
+/// Cells of 64-bit values, two each (high, then low).
+pub fn wide(values: &[u64]) -> Vec<u8> {
+    let words: Vec<u32> = values
+        .iter()
+        .flat_map(|&v| [(v >> 32) as u32, v as u32])
+        .collect();
+    cells(&words)
+}
+
 impl TestNode {
     pub fn new(name: &str) -> Self {
         TestNode {
@@ -397,6 +406,31 @@ pub fn merge(mut board: TestNode, layout: TestNode) -> TestNode {
     board
 }
 
+/// The edit `first`, then `second`.
+pub fn both(
+    first: impl FnOnce(&mut TestNode),
+    second: impl FnOnce(&mut TestNode),
+) -> impl FnOnce(&mut TestNode) {
+    move |tree| {
+        first(tree);
+        second(tree);
+    }
+}
+
+/// The edit that sets `property` of the node at `path` to `value`.
+pub fn set(
+    path: &'static str,
+    property: &'static str,
+    value: Vec<u8>,
+) -> impl FnOnce(&mut TestNode) {
+    move |tree| tree.at(path).set(property, value)
+}
+
+/// The edit that removes `property` from the node at `path`.
+pub fn remove(path: &'static str, property: &'static str) -> impl FnOnce(&mut TestNode) {
+    move |tree| tree.at(path).remove(property)
+}
+
 /// The merged DTB of the board and the good layout after `edit`.
 pub fn edited_dtb(edit: impl FnOnce(&mut TestNode)) -> Vec<u8> {
     let mut tree = merge(qemu_virt_board(), good_layout());
@@ -430,4 +464,21 @@ pub fn expect_error(errors: &[LayoutError], node: &str, property: &str) -> Strin
         .find(|e| e.node == node && e.property == property)
         .map(|e| e.reason.clone())
         .unwrap_or_else(|| panic!("no error for {node}: {property} in {errors:#?}"))
+}
+
+/// Asserts that an error names this node and property with `fragment` in its reason.
+pub fn expect_reason(errors: &[LayoutError], node: &str, property: &str, fragment: &str) {
+    let found = errors
+        .iter()
+        .any(|e| e.node == node && e.property == property && e.reason.contains(fragment));
+    assert!(
+        found,
+        "no error for {node}: {property}: ...{fragment}... in {errors:#?}"
+    );
+}
+
+/// Asserts that the only error is this one.
+pub fn expect_only_reason(errors: &[LayoutError], node: &str, property: &str, fragment: &str) {
+    assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+    expect_reason(errors, node, property, fragment);
 }

@@ -143,6 +143,21 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
         draft
     }
 
+    /// `property` of `node` as 32-bit cells; if it is missing, says so with
+    /// `hint` on what to give.
+    fn required_cells(
+        &mut self,
+        node: &Node<'_, '_>,
+        property: &str,
+        hint: &str,
+    ) -> Option<Vec<u32>> {
+        if node.property(property).is_none() {
+            self.error(&node.path(), property, format!("is missing: {hint}"));
+            return None;
+        }
+        self.cells(node, property, true)
+    }
+
     /// `label`, or "channel<id>" without one.
     fn channel_label(&mut self, node: &Node<'_, '_>, id: Option<u32>) -> Option<String> {
         let path = node.path();
@@ -179,15 +194,11 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
     /// against partitions, MMIO and other channels in `cross_check_channels`.
     fn channel_memory(&mut self, node: &Node<'_, '_>, draft: &mut ChannelDraft) {
         let path = node.path();
-        if node.property("memory").is_none() {
-            self.error(
-                &path,
-                "memory",
-                "is missing: give the channel memory's PA and size (2 cells each)",
-            );
-            return;
-        }
-        let Some(cells) = self.cells(node, "memory", true) else {
+        let Some(cells) = self.required_cells(
+            node,
+            "memory",
+            "give the channel memory's PA and size (2 cells each)",
+        ) else {
             return;
         };
         if cells.len() != MEMORY_CELLS {
@@ -259,15 +270,11 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
     /// `endpoints`: at least two partition ids, none repeated; whether they
     /// exist is checked in `cross_check_channels`.
     fn endpoints(&mut self, node: &Node<'_, '_>, draft: &mut ChannelDraft) {
-        if node.property("endpoints").is_none() {
-            self.error(
-                &draft.node,
-                "endpoints",
-                "is missing: list the ids of the partitions that share the channel",
-            );
-            return;
-        }
-        let Some(ids) = self.cells(node, "endpoints", true) else {
+        let Some(ids) = self.required_cells(
+            node,
+            "endpoints",
+            "list the ids of the partitions that share the channel",
+        ) else {
             return;
         };
         for &id in &ids {
@@ -296,15 +303,11 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
     /// inside the stage-2 IPA space and clear of the GIC and the virtual
     /// PCI host; the endpoint's own map is checked in `cross_check_channels`.
     fn endpoint_ipa(&mut self, node: &Node<'_, '_>, draft: &mut ChannelDraft) {
-        if node.property("endpoint-ipa").is_none() {
-            self.error(
-                &draft.node,
-                "endpoint-ipa",
-                "is missing: give the IPA (2 cells) where each endpoint sees the channel, in endpoints order",
-            );
-            return;
-        }
-        let Some(cells) = self.cells(node, "endpoint-ipa", true) else {
+        let Some(cells) = self.required_cells(
+            node,
+            "endpoint-ipa",
+            "give the IPA (2 cells) where each endpoint sees the channel, in endpoints order",
+        ) else {
             return;
         };
         if draft.endpoints.is_empty() {

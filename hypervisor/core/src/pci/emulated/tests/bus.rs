@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use proptest::prelude::*;
 
 use super::super::super::fake::{FakeConfig, FakeFunction};
+use super::super::super::tests::width;
 use super::super::super::{
     enumerate, FunctionAddress, Raise, SlotError, VirtualBus, VirtualFunction, Window, WindowKind,
 };
@@ -197,15 +198,6 @@ enum Step {
     RegisterRead(u64, Width),
     RegisterWrite(u64, Width, u64),
     Ring,
-}
-
-fn width() -> impl Strategy<Value = Width> {
-    prop_oneof![
-        Just(Width::Byte),
-        Just(Width::Half),
-        Just(Width::Word),
-        Just(Width::Double)
-    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {

@@ -79,50 +79,67 @@ impl ControlBackend for FakeBackend {
     }
 }
 
-fn registers() -> ControlRegisters {
-    ControlRegisters::new(0x0001_0000, Arc::new(IntxLine::new()))
+/// BAR0 and the backend behind it, as the function's guest and the hypervisor see them.
+struct Bar {
+    registers: ControlRegisters,
+    backend: FakeBackend,
 }
 
-fn word(registers: &ControlRegisters, backend: &FakeBackend, offset: u64) -> u64 {
-    registers.read(backend, offset, Width::Word)
-}
+impl Bar {
+    /// Fresh registers (version 1.0) over `count` partitions.
+    fn new(count: usize) -> Bar {
+        Bar {
+            registers: ControlRegisters::new(0x0001_0000, Arc::new(IntxLine::new())),
+            backend: FakeBackend::new(count),
+        }
+    }
 
-fn write(
-    registers: &mut ControlRegisters,
-    backend: &mut FakeBackend,
-    offset: u64,
-    value: u32,
-) -> Effects {
-    registers.write(backend, offset, Width::Word, u64::from(value))
-}
+    fn read(&self, offset: u64, width: Width) -> u64 {
+        self.registers.read(&self.backend, offset, width)
+    }
 
-#[test]
-fn header_reads() {
-    let (registers, backend) = (registers(), FakeBackend::new(3));
-    assert_eq!(word(&registers, &backend, MAGIC), u64::from(MAGIC_VALUE));
-    assert_eq!(word(&registers, &backend, VERSION), 0x0001_0000);
-    assert_eq!(word(&registers, &backend, PARTITION_COUNT), 3);
-    assert_eq!(word(&registers, &backend, OWN_ID), 100);
-    for offset in [
-        TARGET,
-        COMMAND,
-        RESULT,
-        SEQUENCE,
-        INTR_STATUS,
-        INTR_MASK,
-        RESULT_VALUE,
-    ] {
-        assert_eq!(word(&registers, &backend, offset), 0, "offset {offset:#x}");
+    fn word(&self, offset: u64) -> u64 {
+        self.read(offset, Width::Word)
+    }
+
+    fn write(&mut self, offset: u64, value: u32) -> Effects {
+        self.registers
+            .write(&mut self.backend, offset, Width::Word, u64::from(value))
+    }
+
+    /// Asserts that every register holding state reads 0, as at power-on and after reset.
+    fn assert_state_cleared(&self) {
+        for offset in [
+            TARGET,
+            RESULT,
+            SEQUENCE,
+            INTR_STATUS,
+            INTR_MASK,
+            RESULT_VALUE,
+        ] {
+            assert_eq!(self.word(offset), 0, "offset {offset:#x}");
+        }
     }
 }
 
 #[test]
+fn header_reads() {
+    let bar = Bar::new(3);
+    assert_eq!(bar.word(MAGIC), u64::from(MAGIC_VALUE));
+    assert_eq!(bar.word(VERSION), 0x0001_0000);
+    assert_eq!(bar.word(PARTITION_COUNT), 3);
+    assert_eq!(bar.word(OWN_ID), 100);
+    assert_eq!(bar.word(COMMAND), 0);
+    bar.assert_state_cleared();
+}
+
+#[test]
 fn table_renders_every_field_live() {
-    let (registers, mut backend) = (registers(), FakeBackend::new(2));
+    let mut bar = Bar::new(2);
     for index in 0..2u64 {
         let base = TABLE + index * ENTRY_SIZE;
         let expected = row(index as usize);
-        let at = |field| word(&registers, &backend, base + field);
+        let at = |field| bar.word(base + field);
         assert_eq!(at(entry::ID), u64::from(expected.id));
         assert_eq!(at(entry::STATE), u64::from(states::STOPPED));
         assert_eq!(at(entry::VCPUS), 2);
@@ -140,7 +157,7 @@ fn table_renders_every_field_live() {
             (entry::TRAPS_OTHER, expected.traps.other),
         ];
         for (field, value) in doubles {
-            assert_eq!(registers.read(&backend, base + field, Width::Double), value);
+            assert_eq!(bar.read(base + field, Width::Double), value);
             assert_eq!(at(field), value & 0xFFFF_FFFF);
             assert_eq!(at(field + 4), value >> 32);
         }
@@ -149,57 +166,44 @@ fn table_renders_every_field_live() {
             .collect();
         assert_eq!(&label[..], &expected.label.bytes()[..]);
         // No u64 field at a u32 one, nothing past the label.
-        assert_eq!(registers.read(&backend, base + entry::ID, Width::Double), 0);
-        assert_eq!(
-            registers.read(&backend, base + entry::LABEL, Width::Double),
-            0
-        );
+        assert_eq!(bar.read(base + entry::ID, Width::Double), 0);
+        assert_eq!(bar.read(base + entry::LABEL, Width::Double), 0);
     }
     // Past the last partition: zeros.
-    assert_eq!(word(&registers, &backend, TABLE + 2 * ENTRY_SIZE), 0);
+    assert_eq!(bar.word(TABLE + 2 * ENTRY_SIZE), 0);
     // Live: the table follows the backend.
-    backend.count = 3;
-    assert_eq!(word(&registers, &backend, PARTITION_COUNT), 3);
-    assert_eq!(word(&registers, &backend, TABLE + 2 * ENTRY_SIZE), 102);
+    bar.backend.count = 3;
+    assert_eq!(bar.word(PARTITION_COUNT), 3);
+    assert_eq!(bar.word(TABLE + 2 * ENTRY_SIZE), 102);
 }
 
 #[test]
 fn table_shows_at_most_max_entries() {
-    let (registers, backend) = (registers(), FakeBackend::new(100));
-    assert_eq!(word(&registers, &backend, PARTITION_COUNT), MAX_ENTRIES);
+    let bar = Bar::new(100);
+    assert_eq!(bar.word(PARTITION_COUNT), MAX_ENTRIES);
     let last = TABLE + (MAX_ENTRIES - 1) * ENTRY_SIZE;
-    assert_eq!(word(&registers, &backend, last), 100 + MAX_ENTRIES - 1);
-    assert_eq!(
-        word(&registers, &backend, last + ENTRY_SIZE),
-        0,
-        "BAR0 ends"
-    );
-    assert_eq!(word(&registers, &backend, 0x1000), 0);
+    assert_eq!(bar.word(last), 100 + MAX_ENTRIES - 1);
+    assert_eq!(bar.word(last + ENTRY_SIZE), 0, "BAR0 ends");
+    assert_eq!(bar.word(0x1000), 0);
 }
 
 #[test]
 fn command_runs_on_target_and_completes() {
-    let (mut registers, mut backend) = (registers(), FakeBackend::new(3));
-    assert_eq!(
-        write(&mut registers, &mut backend, TARGET, 102),
-        Effects::NONE
-    );
-    assert_eq!(word(&registers, &backend, TARGET), 102);
-    let effects = write(&mut registers, &mut backend, COMMAND, commands::CHECKPOINT);
+    let mut bar = Bar::new(3);
+    assert_eq!(bar.write(TARGET, 102), Effects::NONE);
+    assert_eq!(bar.word(TARGET), 102);
+    let effects = bar.write(COMMAND, commands::CHECKPOINT);
     assert_eq!(effects, Effects::NONE, "completion is masked by default");
-    assert_eq!(backend.ran, [(ControlCommand::Checkpoint, 102)]);
-    assert_eq!(word(&registers, &backend, RESULT), 0);
-    assert_eq!(word(&registers, &backend, SEQUENCE), 1);
-    assert_eq!(word(&registers, &backend, RESULT_VALUE), 2);
-    assert_eq!(word(&registers, &backend, RESULT_VALUE + 4), 1);
-    assert_eq!(
-        registers.read(&backend, RESULT_VALUE, Width::Double),
-        0x1_0000_0002
-    );
-    assert_eq!(word(&registers, &backend, INTR_STATUS), 1);
-    assert_eq!(word(&registers, &backend, INTR_STATUS), 0, "read clears");
+    assert_eq!(bar.backend.ran, [(ControlCommand::Checkpoint, 102)]);
+    assert_eq!(bar.word(RESULT), 0);
+    assert_eq!(bar.word(SEQUENCE), 1);
+    assert_eq!(bar.word(RESULT_VALUE), 2);
+    assert_eq!(bar.word(RESULT_VALUE + 4), 1);
+    assert_eq!(bar.read(RESULT_VALUE, Width::Double), 0x1_0000_0002);
+    assert_eq!(bar.word(INTR_STATUS), 1);
+    assert_eq!(bar.word(INTR_STATUS), 0, "read clears");
 
-    backend.answer = CommandResult {
+    bar.backend.answer = CommandResult {
         result: ret::DENIED,
         value: 0,
     };
@@ -209,87 +213,61 @@ fn command_runs_on_target_and_completes() {
         (commands::STOP, ControlCommand::Stop),
         (commands::START, ControlCommand::Start),
     ] {
-        let _ = write(&mut registers, &mut backend, COMMAND, value);
-        assert_eq!(backend.ran.last(), Some(&(command, 102)));
+        let _ = bar.write(COMMAND, value);
+        assert_eq!(bar.backend.ran.last(), Some(&(command, 102)));
         assert_eq!(ControlCommand::from_register(value), Some(command));
         assert_eq!(command.register(), value);
     }
-    assert_eq!(word(&registers, &backend, SEQUENCE), 5);
-    assert_eq!(
-        word(&registers, &backend, RESULT),
-        u64::from(ret::DENIED as u32)
-    );
-    assert_eq!(registers.read(&backend, RESULT_VALUE, Width::Double), 0);
+    assert_eq!(bar.word(SEQUENCE), 5);
+    assert_eq!(bar.word(RESULT), u64::from(ret::DENIED as u32));
+    assert_eq!(bar.read(RESULT_VALUE, Width::Double), 0);
 }
 
 #[test]
 fn unknown_commands_fail_without_reaching_the_backend() {
-    let (mut registers, mut backend) = (registers(), FakeBackend::new(3));
+    let mut bar = Bar::new(3);
     for value in [0, 6, 0xFFFF_FFFF] {
-        let _ = write(&mut registers, &mut backend, COMMAND, value);
-        assert_eq!(
-            word(&registers, &backend, RESULT),
-            0xFFFF_FFFF,
-            "NOT_SUPPORTED"
-        );
+        let _ = bar.write(COMMAND, value);
+        assert_eq!(bar.word(RESULT), 0xFFFF_FFFF, "NOT_SUPPORTED");
     }
-    assert!(backend.ran.is_empty());
-    assert_eq!(
-        word(&registers, &backend, SEQUENCE),
-        3,
-        "they still complete"
-    );
-    assert_eq!(word(&registers, &backend, INTR_STATUS), 1);
+    assert!(bar.backend.ran.is_empty());
+    assert_eq!(bar.word(SEQUENCE), 3, "they still complete");
+    assert_eq!(bar.word(INTR_STATUS), 1);
 }
 
 #[test]
 fn completion_raises_when_unmasked_and_intx_enabled() {
-    let (mut registers, mut backend) = (registers(), FakeBackend::new(1));
-    assert_eq!(
-        write(&mut registers, &mut backend, INTR_MASK, 1),
-        Effects::NONE
-    );
-    assert_eq!(word(&registers, &backend, INTR_MASK), 1);
+    let mut bar = Bar::new(1);
+    assert_eq!(bar.write(INTR_MASK, 1), Effects::NONE);
+    assert_eq!(bar.word(INTR_MASK), 1);
     let raise = Effects {
         raise: true,
         ring: None,
     };
+    assert_eq!(bar.write(COMMAND, commands::STOP), raise);
     assert_eq!(
-        write(&mut registers, &mut backend, COMMAND, commands::STOP),
-        raise
-    );
-    assert_eq!(
-        write(&mut registers, &mut backend, COMMAND, commands::STOP),
+        bar.write(COMMAND, commands::STOP),
         Effects::NONE,
         "status still set: the line is already up"
     );
-    assert_eq!(word(&registers, &backend, INTR_STATUS), 1);
-    assert_eq!(
-        write(&mut registers, &mut backend, COMMAND, commands::STOP),
-        raise
-    );
+    assert_eq!(bar.word(INTR_STATUS), 1);
+    assert_eq!(bar.write(COMMAND, commands::STOP), raise);
     // Masking lowers; unmasking with the completion pending raises.
-    assert_eq!(
-        write(&mut registers, &mut backend, INTR_MASK, 0),
-        Effects::NONE
-    );
-    assert_eq!(write(&mut registers, &mut backend, INTR_MASK, 1), raise);
+    assert_eq!(bar.write(INTR_MASK, 0), Effects::NONE);
+    assert_eq!(bar.write(INTR_MASK, 1), raise);
     // INTx Disable (Command bit 10 on the function) masks too.
-    let _ = word(&registers, &backend, INTR_STATUS);
-    assert!(!registers.line().set_intx_disabled(true));
-    assert_eq!(
-        write(&mut registers, &mut backend, COMMAND, commands::STOP),
-        Effects::NONE
-    );
-    assert!(registers.line().pending());
-    assert!(registers.line().set_intx_disabled(false));
+    let _ = bar.word(INTR_STATUS);
+    assert!(!bar.registers.line().set_intx_disabled(true));
+    assert_eq!(bar.write(COMMAND, commands::STOP), Effects::NONE);
+    assert!(bar.registers.line().pending());
+    assert!(bar.registers.line().set_intx_disabled(false));
 }
 
 #[test]
 fn other_widths_and_offsets_are_raz_wi() {
-    let (mut registers, mut backend) = (registers(), FakeBackend::new(2));
-    let _ = write(&mut registers, &mut backend, COMMAND, commands::START);
-    let ran = backend.ran.len();
+    let mut bar = Bar::new(2);
+    let _ = bar.write(COMMAND, commands::START);
+    let ran = bar.backend.ran.len();
     for (offset, width) in [
         (COMMAND, Width::Byte),
         (COMMAND, Width::Half),
@@ -308,17 +286,18 @@ fn other_widths_and_offsets_are_raz_wi() {
         (u64::MAX - 3, Width::Word),
     ] {
         assert_eq!(
-            registers.write(&mut backend, offset, width, u64::MAX),
+            bar.registers
+                .write(&mut bar.backend, offset, width, u64::MAX),
             Effects::NONE,
             "offset {offset:#x}"
         );
     }
-    assert_eq!(backend.ran.len(), ran);
-    assert_eq!(word(&registers, &backend, TARGET), 0);
-    assert_eq!(word(&registers, &backend, INTR_MASK), 0);
-    assert_eq!(word(&registers, &backend, SEQUENCE), 1);
-    assert_eq!(word(&registers, &backend, MAGIC), u64::from(MAGIC_VALUE));
-    assert_eq!(word(&registers, &backend, TABLE), 100);
+    assert_eq!(bar.backend.ran.len(), ran);
+    assert_eq!(bar.word(TARGET), 0);
+    assert_eq!(bar.word(INTR_MASK), 0);
+    assert_eq!(bar.word(SEQUENCE), 1);
+    assert_eq!(bar.word(MAGIC), u64::from(MAGIC_VALUE));
+    assert_eq!(bar.word(TABLE), 100);
     // Narrow or misaligned reads: 0, and INTR_STATUS is not cleared by them.
     for (offset, width) in [
         (MAGIC, Width::Byte),
@@ -334,33 +313,20 @@ fn other_widths_and_offsets_are_raz_wi() {
         (0xFC, Width::Word),
         (u64::MAX - 7, Width::Double),
     ] {
-        assert_eq!(
-            registers.read(&backend, offset, width),
-            0,
-            "offset {offset:#x}"
-        );
+        assert_eq!(bar.read(offset, width), 0, "offset {offset:#x}");
     }
-    assert_eq!(word(&registers, &backend, INTR_STATUS), 1);
+    assert_eq!(bar.word(INTR_STATUS), 1);
 }
 
 #[test]
 fn reset_clears_registers_and_line() {
-    let (mut registers, mut backend) = (registers(), FakeBackend::new(2));
-    let _ = write(&mut registers, &mut backend, TARGET, 101);
-    let _ = write(&mut registers, &mut backend, INTR_MASK, 1);
-    let _ = write(&mut registers, &mut backend, COMMAND, commands::CHECKPOINT);
-    assert!(registers.line().asserted());
-    registers.reset();
-    for offset in [
-        TARGET,
-        RESULT,
-        SEQUENCE,
-        INTR_STATUS,
-        INTR_MASK,
-        RESULT_VALUE,
-    ] {
-        assert_eq!(word(&registers, &backend, offset), 0, "offset {offset:#x}");
-    }
-    assert!(!registers.line().asserted());
-    assert_eq!(word(&registers, &backend, VERSION), 0x0001_0000);
+    let mut bar = Bar::new(2);
+    let _ = bar.write(TARGET, 101);
+    let _ = bar.write(INTR_MASK, 1);
+    let _ = bar.write(COMMAND, commands::CHECKPOINT);
+    assert!(bar.registers.line().asserted());
+    bar.registers.reset();
+    bar.assert_state_cleared();
+    assert!(!bar.registers.line().asserted());
+    assert_eq!(bar.word(VERSION), 0x0001_0000);
 }
