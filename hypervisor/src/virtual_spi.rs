@@ -49,10 +49,14 @@ impl VirtualSpiLines {
     /// Copies what the guest programmed (after a GICD write, a restore):
     /// routes, priorities, which are deliverable, which latched.
     pub fn refresh(&self, vgic: &VirtualGic) {
-        for (slot, (route, priority)) in self.routes.iter().zip(&self.priorities).enumerate() {
+        for slot in slots(vgic.virtual_spi_slots()) {
             let intid = FIRST_VIRTUAL_SPI + slot as u32;
-            route.store(vgic.virtual_spi_route(intid) as u8, Ordering::Release);
-            priority.store(vgic.virtual_spi_priority(intid), Ordering::Release);
+            if let (Some(route), Some(priority)) =
+                (self.routes.get(slot), self.priorities.get(slot))
+            {
+                route.store(vgic.virtual_spi_route(intid) as u8, Ordering::Release);
+                priority.store(vgic.virtual_spi_priority(intid), Ordering::Release);
+            }
         }
         self.deliverable
             .store(vgic.deliverable_virtual_spis(), Ordering::Release);
@@ -117,6 +121,10 @@ fn kick(partition: &Partition, bits: u64) {
 /// After a guest GICD write: routes may have moved and latched SPIs may
 /// have become deliverable (`deliverable`, a slot mask).
 pub fn after_distributor_write(partition: &Partition, vgic: &VirtualGic, deliverable: u64) {
+    // Most partitions have none: their GICD writes pay nothing here.
+    if vgic.virtual_spi_slots() == 0 {
+        return;
+    }
     let lines = &partition.virtual_spis;
     lines.refresh(vgic);
     let pending = lines.pending.load(Ordering::Acquire);

@@ -548,9 +548,9 @@ fn check_psci(outcome: &Outcome) -> Result<(), String> {
 
 /// Function numbers `smccc.rs` tries in every owner range, its x1, and the
 /// IDs it skips (mirrors the guest).
-pub const SMCCC_FUNCTIONS: [u32; 21] = [
-    0x0, 0x1, 0x2, 0x3, 0x4, 0x6, 0xA, 0x10, 0x11, 0x12, 0xF0, 0xFF, 0x3FFF, 0x7FFF, 0x8000,
-    0xFF00, 0xFF01, 0xFF02, 0xFF03, 0xFFFE, 0xFFFF,
+pub const SMCCC_FUNCTIONS: [u32; 23] = [
+    0x0, 0x1, 0x2, 0x3, 0x4, 0x6, 0xA, 0x10, 0x11, 0x12, 0x20, 0x21, 0xF0, 0xFF, 0x3FFF, 0x7FFF,
+    0x8000, 0xFF00, 0xFF01, 0xFF02, 0xFF03, 0xFFFE, 0xFFFF,
 ];
 pub const SMCCC_SKIPPED: [u32; 3] = [0x8400_0002, 0x8400_0008, 0x8400_0009];
 
@@ -596,6 +596,8 @@ pub const SMCCC_ANSWERS: &[(u32, i64)] = &[
     (0xC600_0010, -2),      // CHECKPOINT_* of partition 0x8000_0001: none
     (0xC600_0011, -2),
     (0xC600_0012, -2),
+    (0xC600_0020, -2), // CHANNEL_INFO / CHANNEL_NOTIFY of channel 0x8000_0001: none
+    (0xC600_0021, -2),
     (0x8600_0000, 0x10000), // the 32-bit forms of the same
     (0x8600_0001, 0),
     (0x8600_0002, 0),
@@ -603,7 +605,9 @@ pub const SMCCC_ANSWERS: &[(u32, i64)] = &[
     (0x8600_0010, -2),
     (0x8600_0011, -2),
     (0x8600_0012, -2),
-    (0x8600_FF00, 8),           // CALL_COUNT
+    (0x8600_0020, -2),
+    (0x8600_0021, -2),
+    (0x8600_FF00, 10),          // CALL_COUNT
     (0x8600_FF01, 0x6b75_6c62), // CALL_UID, first word
     (0x8600_FF03, 1),           // REVISION major
 ];

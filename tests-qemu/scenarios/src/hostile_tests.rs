@@ -218,14 +218,14 @@ fn smccc_lines(extra: &str) -> String {
 #[test]
 fn smccc_only_documented_ids_answer() {
     let check = scenario("hostile_smccc").check;
-    assert_eq!(smccc_ids().len(), 64 * 4 * 21 - 1);
+    assert_eq!(smccc_ids().len(), 64 * 4 * 23 - 1);
     assert_eq!(check(&survived(&smccc_lines(""))), Ok(()));
     let extra = "attack smccc_answer id=0xc5000000 conduit=hvc x0=0\n";
     assert!(check(&survived(&smccc_lines(extra))).is_err());
     let wrong = smccc_lines("").replacen("x0=65537", "x0=65536", 1);
     assert!(check(&survived(&wrong)).is_err());
     let missing = smccc_lines("").replacen(
-        "attack smccc_answer id=0x8600ff00 conduit=smc x0=8\n",
+        "attack smccc_answer id=0x8600ff00 conduit=smc x0=10\n",
         "",
         1,
     );

@@ -117,6 +117,11 @@ impl VirtualGic {
         ready
     }
 
+    /// The partition's virtual SPIs, as a slot mask (0: it has none).
+    pub fn virtual_spi_slots(&self) -> u64 {
+        self.virtual_spis.present
+    }
+
     /// Virtual SPIs the guest has enabled, with group 1 on, as a slot mask.
     pub fn deliverable_virtual_spis(&self) -> u64 {
         if self.group1_enabled() {
