@@ -6,7 +6,9 @@
 //! target core moves pending bits into list registers. While one is still
 //! in a list register (not yet deactivated by the guest), a new raise asks
 //! for an EOI maintenance interrupt instead and stays pending: the guest
-//! takes one interrupt per acknowledgement, however many raises came.
+//! takes one interrupt per acknowledgement, however many raises came. A
+//! raise while the guest has the SPI disabled is latched in its vGIC model
+//! and, until the guest enables it, further raises cost nothing at all.
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
