@@ -125,11 +125,11 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
             frame.elr = frame.elr.wrapping_add(4);
             hypercall::dispatch(caller, frame)
         }
-        ExceptionClass::DataAbortLower
+        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower
             if is_write_permission_fault(esr)
                 && checkpoint::handle_write_fault(caller.partition, vm::fault_ipa()) =>
         {
-            // Re-run the write, now allowed.
+            // Re-run the access, its write now allowed.
             TrapOutcome::Resume
         }
         ExceptionClass::DataAbortLower => match mmio::handle_data_abort(caller, frame, esr) {
@@ -159,10 +159,15 @@ fn sgi_register_write(esr: u64) -> Option<usize> {
         .map(|_| usize::from(access.register.number()))
 }
 
-/// A data abort that is a stage-2 permission fault on a write (DFSC
-/// 0b0011xx, WnR set): how checkpoint tracking sees the first write to a page.
+/// A stage-2 permission fault that is a write: a data abort with WnR, or a
+/// stage-1 table walk of a load or fetch updating a descriptor (FEAT_HAFDBS
+/// cores: -cpu max, neoverse-v1): how checkpoint tracking sees the first
+/// write to a page.
 fn is_write_permission_fault(esr: u64) -> bool {
-    bulkhead_core::decode::Esr(esr)
-        .data_abort()
+    let esr = bulkhead_core::decode::Esr(esr);
+    esr.data_abort()
         .is_some_and(|abort| abort.is_write_permission_fault())
+        || esr
+            .instruction_abort()
+            .is_some_and(|abort| abort.is_walk_write_permission_fault())
 }

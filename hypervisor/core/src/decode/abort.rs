@@ -116,10 +116,14 @@ impl DataAbort {
         }
     }
 
-    /// A permission fault on a write (DFSC 0b0011xx with WnR): how
-    /// checkpoint tracking sees the first write to a write-protected page.
+    /// A permission fault that can only be a write: WnR, or a stage-1
+    /// table walk (reads and fetches are allowed wherever a walk may go, so
+    /// a walk faults only when it writes: the hardware updating a stage-1
+    /// descriptor's access flag or dirty state, FEAT_HAFDBS, whatever WnR
+    /// says). How checkpoint tracking sees the first write to a
+    /// write-protected page.
     pub const fn is_write_permission_fault(&self) -> bool {
-        self.write && matches!(self.status, FaultStatus::Permission { .. })
+        (self.write || self.stage1_walk) && matches!(self.status, FaultStatus::Permission { .. })
     }
 
     /// The single load or store to emulate, if the syndrome is valid (ISV);
@@ -199,6 +203,14 @@ impl InstructionAbort {
             status: FaultStatus::from_code((iss & FSC_MASK) as u8),
         }
     }
+
+    /// A permission fault on the stage-1 table walk of a fetch: the walk
+    /// wrote (FEAT_HAFDBS sets the access flag of the descriptor it used)
+    /// to a page stage 2 lets it read. On a page checkpoint tracking
+    /// write-protected, it is that page's first write.
+    pub const fn is_walk_write_permission_fault(&self) -> bool {
+        self.stage1_walk && matches!(self.status, FaultStatus::Permission { .. })
+    }
 }
 
 #[cfg(test)]
@@ -206,6 +218,21 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// -cpu max / neoverse-v1 under checkpoint tracking: the ESRs of a
+    /// stage-1 walk's access-flag update into a write-protected table page.
+    #[test]
+    fn stage1_walk_writes_count_as_writes() {
+        // EC 0x20, IL, ISS 0x8f: S1PTW, IFSC permission level 3.
+        let fetch = InstructionAbort::from_iss(0x8f);
+        assert!(fetch.is_walk_write_permission_fault());
+        // The same walk for a load, with WnR clear.
+        assert!(DataAbort::from_iss(0x8f).is_write_permission_fault());
+        // A translation fault on a walk, or a plain read, is not one.
+        assert!(!InstructionAbort::from_iss(0x87).is_walk_write_permission_fault());
+        assert!(!InstructionAbort::from_iss(0x0f).is_walk_write_permission_fault());
+        assert!(!DataAbort::from_iss(0x0f).is_write_permission_fault());
+    }
 
     /// A data abort ISS from its fields.
     fn data_iss(isv: bool, sas: u32, sse: bool, srt: u32, sf: bool, wnr: bool, dfsc: u32) -> u32 {
