@@ -2,8 +2,11 @@
 //!
 //! Taken while the vCPU is trapped in EL2 on its own core: the trap frame
 //! (x0..x30, PC, PSTATE), the EL1 system registers KVM saves, FP/SIMD, the
-//! EL1 timers and the GIC virtual CPU interface. The hypervisor is built
-//! soft-float, so the FP/SIMD registers still hold the guest's values here.
+//! EL1 timers, the GIC virtual CPU interface and, on cores with pointer
+//! authentication, its five keys (EL1 uses them untrapped: HCR_EL2.API/APK).
+//! The hypervisor is built soft-float, so the FP/SIMD registers still hold
+//! the guest's values here. A snapshot records the features it was taken
+//! with; one taken with others is refused.
 
 use super::exception::GuestFrame;
 use super::sysreg::{isb, read_sysreg, write_sysreg};
@@ -38,12 +41,44 @@ macro_rules! write_names {
     }};
 }
 
+/// Calls `$callback!` with the pointer-authentication key registers
+/// (APIA, APIB, APDA, APDB, APGA, each Lo then Hi), by encoding: they exist
+/// only on cores with FEAT_PAuth.
+macro_rules! with_pauth_keys {
+    ($callback:ident $(, $argument:expr)?) => {
+        $callback!(
+            $($argument;)?
+            "s3_0_c2_c1_0", "s3_0_c2_c1_1", "s3_0_c2_c1_2", "s3_0_c2_c1_3", "s3_0_c2_c2_0",
+            "s3_0_c2_c2_1", "s3_0_c2_c2_2", "s3_0_c2_c2_3", "s3_0_c2_c3_0", "s3_0_c2_c3_1"
+        )
+    };
+}
+
 const SYSREG_COUNT: usize = with_vcpu_registers!(count_names);
+const PAUTH_KEY_WORDS: usize = with_pauth_keys!(count_names);
 const FRAME_WORDS: usize = 33;
 const FP_WORDS: usize = 64 + 2;
 const MAX_LIST_REGISTERS: usize = 16;
 /// Words in a serialized snapshot.
-pub const SNAPSHOT_WORDS: usize = FRAME_WORDS + SYSREG_COUNT + FP_WORDS + MAX_LIST_REGISTERS + 1;
+pub const SNAPSHOT_WORDS: usize =
+    FRAME_WORDS + SYSREG_COUNT + FP_WORDS + MAX_LIST_REGISTERS + 1 + 1 + PAUTH_KEY_WORDS;
+
+/// Bits of [`VcpuSnapshot::features`]: the optional state it holds.
+const FEATURE_PAUTH: u64 = 1 << 0;
+
+/// The optional vCPU state this core has (the same on every core).
+fn features() -> u64 {
+    // ID_AA64ISAR1_EL1 APA [7:4], API [11:8], GPA [27:24], GPI [31:28];
+    // ID_AA64ISAR2_EL1 (RAZ where not implemented) GPA3 [11:8], APA3 [15:12].
+    let isar1 = read_sysreg!("id_aa64isar1_el1");
+    let isar2 = read_sysreg!("s3_0_c0_c6_2");
+    let pauth = isar1 & 0xff00_0ff0 != 0 || isar2 & 0xff00 != 0;
+    if pauth {
+        FEATURE_PAUTH
+    } else {
+        0
+    }
+}
 /// Bytes in a serialized snapshot.
 pub const SNAPSHOT_BYTES: usize = SNAPSHOT_WORDS * 8;
 
@@ -56,6 +91,10 @@ pub struct VcpuSnapshot {
     list_registers: [u64; MAX_LIST_REGISTERS],
     /// Virtual SGIs waiting for a list register (bit n = SGI n).
     pub pending_sgis: u64,
+    /// The optional state below that this snapshot holds (`FEATURE_*`).
+    features: u64,
+    /// Pointer-authentication keys (zero without FEAT_PAuth).
+    pauth_keys: [u64; PAUTH_KEY_WORDS],
 }
 
 impl VcpuSnapshot {
@@ -89,12 +128,20 @@ impl VcpuSnapshot {
         {
             *slot = vgic_hw::read_list_register(index);
         }
+        let features = features();
+        let pauth_keys = if features & FEATURE_PAUTH != 0 {
+            with_pauth_keys!(read_names)
+        } else {
+            [0; PAUTH_KEY_WORDS]
+        };
         VcpuSnapshot {
             frame: frame.clone(),
             sysregs: with_vcpu_registers!(read_names),
             fp,
             list_registers,
             pending_sgis: u64::from(pending_sgis),
+            features,
+            pauth_keys,
         }
     }
 
@@ -102,6 +149,10 @@ impl VcpuSnapshot {
     pub fn apply(&self, frame: &mut GuestFrame) {
         *frame = self.frame.clone();
         with_vcpu_registers!(write_names, self.sysregs);
+        // Same features as this core: `from_bytes` refuses others.
+        if self.features & FEATURE_PAUTH != 0 {
+            with_pauth_keys!(write_names, self.pauth_keys);
+        }
         // SAFETY: loads the 32 SIMD registers and FPSR/FPCR from `fp`; the
         // hypervisor is soft-float, so no compiled code relies on them.
         unsafe {
@@ -152,12 +203,17 @@ impl VcpuSnapshot {
             .chain(self.sysregs.iter())
             .chain(self.fp.iter())
             .chain(self.list_registers.iter())
-            .chain(core::iter::once(&self.pending_sgis));
+            .chain(core::iter::once(&self.pending_sgis))
+            .chain(core::iter::once(&self.features))
+            .chain(self.pauth_keys.iter());
         for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
     }
 
+    /// A serialized snapshot, if it is whole and was taken with this core's
+    /// features (a checkpoint from a core without pointer authentication,
+    /// say, cannot give a guest the keys it uses).
     pub fn from_bytes(bytes: &[u8]) -> Option<VcpuSnapshot> {
         if bytes.len() < SNAPSHOT_BYTES {
             return None;
@@ -181,12 +237,20 @@ impl VcpuSnapshot {
         let mut list_registers = [0; MAX_LIST_REGISTERS];
         list_registers.iter_mut().for_each(|word| *word = take());
         let pending_sgis = take();
+        let features = take();
+        if features != self::features() {
+            return None;
+        }
+        let mut pauth_keys = [0; PAUTH_KEY_WORDS];
+        pauth_keys.iter_mut().for_each(|word| *word = take());
         Some(VcpuSnapshot {
             frame,
             sysregs,
             fp,
             list_registers,
             pending_sgis,
+            features,
+            pauth_keys,
         })
     }
 }
