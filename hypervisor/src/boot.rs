@@ -374,15 +374,18 @@ fn wait_for_power_on(
     }
 }
 
-/// Powers the machine off once the last partition is gone; the first core
-/// to notice reports it, and every core that notices asks the firmware.
+/// Powers the machine off once the last partition is gone. The first core
+/// to notice reports it, flushes the console and asks the firmware; the
+/// others wait: one of them powering off first would cut the report short
+/// (it may not even be in the console yet).
 fn power_off_machine() -> ! {
     static REPORTED: AtomicBool = AtomicBool::new(false);
-    if !REPORTED.swap(true, Ordering::AcqRel) {
-        log::info!("all partitions are off; powering off");
-        iommu::report_totals();
-        heap::report_after_boot();
+    if REPORTED.swap(true, Ordering::AcqRel) {
+        idle_forever()
     }
+    log::info!("all partitions are off; powering off");
+    iommu::report_totals();
+    heap::report_after_boot();
     console::flush_bounded();
     firmware::system_off()
 }
