@@ -69,9 +69,9 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) -> TrapOut
                         .vcpus
                         .get(index)
                         .map_or(ret::INVALID_PARAMETERS, |vcpu| match vcpu.state().power() {
-                            PowerView::On => psci::AFFINITY_ON as i64,
+                            // Synchronous answers: a started CPU_ON is on.
+                            PowerView::On | PowerView::OnPending => psci::AFFINITY_ON as i64,
                             PowerView::Off => psci::AFFINITY_OFF as i64,
-                            PowerView::OnPending => psci::AFFINITY_ON_PENDING as i64,
                         })
                 }
                 _ => ret::INVALID_PARAMETERS,
@@ -153,9 +153,10 @@ fn cpu_on(caller: &Caller, target: u64, entry: u64, context: u64) -> i64 {
     {
         return ret::INVALID_ADDRESS;
     }
+    // As a synchronous implementation answers: a target another CPU_ON
+    // already started (it runs as soon as its core takes the request) is on.
     match partition::request_cpu_on(caller.partition, index, entry, context) {
         Ok(()) => ret::SUCCESS,
-        Err(PowerOnRefused::AlreadyOn) => ret::ALREADY_ON,
-        Err(PowerOnRefused::OnPending) => ret::ON_PENDING,
+        Err(PowerOnRefused::AlreadyOn | PowerOnRefused::OnPending) => ret::ALREADY_ON,
     }
 }

@@ -105,6 +105,15 @@ pub fn scenarios() -> Vec<Scenario> {
             check: check_cpu_on_vs_off,
         },
         Scenario {
+            name: "race_psci_on_same_target",
+            description: "three vCPUs CPU_ON the same target at once, 1,000 rounds: exactly one SUCCESS and two ALREADY_ON per round (as a synchronous PSCI answers), the target runs once per round with that round's context",
+            layout: "tests-qemu/layouts/psci_on_race.dtso",
+            modules: &[Module { address: 0x4a00_0000, guest: "psci_on_race" }],
+            timeout_secs: TIMEOUT_SECS,
+            icount: false,
+            check: check_psci_on_same_target,
+        },
+        Scenario {
             name: "race_take_vs_cpu_on",
             description: "a partition checkpoints itself right after CPU_ON(1) (the vCPU still on its way in) and restores that checkpoint, 200 rounds: vCPU 1 runs after every restore",
             layout: "tests-qemu/layouts/race_take_vs_cpu_on.dtso",
@@ -1459,4 +1468,28 @@ mod tests {
             .unwrap_err()
             .contains("gicd-p"));
     }
+}
+
+/// Rounds of `psci_on_race` (mirror `psci_on_race.rs`).
+pub const PSCI_RACE_ROUNDS: u64 = 1000;
+
+fn check_psci_on_same_target(outcome: &Outcome) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    expect_no_guest_errors(outcome)?;
+    let lines = guest_lines(outcome, "racer");
+    let (_, line) = find("racer", &lines, "psci race rounds=")?;
+    let rounds = PSCI_RACE_ROUNDS;
+    expect_fields(
+        "racer",
+        line,
+        &[
+            ("rounds", rounds),
+            ("success", rounds),
+            ("already_on", 2 * rounds),
+            ("other", 0),
+            ("bad_rounds", 0),
+            ("target_runs", rounds),
+            ("context_sum", rounds * (rounds + 1) / 2),
+        ],
+    )
 }
