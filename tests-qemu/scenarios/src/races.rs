@@ -959,6 +959,30 @@ fn check_gicd_shared_words(outcome: &Outcome) -> Result<(), String> {
     expect_gicd("gicd-q (uart1)", &q, "edge")
 }
 
+/// Rounds of `psci_on_race` (mirror `psci_on_race.rs`).
+pub const PSCI_RACE_ROUNDS: u64 = 1000;
+
+fn check_psci_on_same_target(outcome: &Outcome) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    expect_no_guest_errors(outcome)?;
+    let lines = guest_lines(outcome, "racer");
+    let (_, line) = find("racer", &lines, "psci race rounds=")?;
+    let rounds = PSCI_RACE_ROUNDS;
+    expect_fields(
+        "racer",
+        line,
+        &[
+            ("rounds", rounds),
+            ("success", rounds),
+            ("already_on", 2 * rounds),
+            ("other", 0),
+            ("bad_rounds", 0),
+            ("target_runs", rounds),
+            ("context_sum", rounds * (rounds + 1) / 2),
+        ],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1468,28 +1492,4 @@ mod tests {
             .unwrap_err()
             .contains("gicd-p"));
     }
-}
-
-/// Rounds of `psci_on_race` (mirror `psci_on_race.rs`).
-pub const PSCI_RACE_ROUNDS: u64 = 1000;
-
-fn check_psci_on_same_target(outcome: &Outcome) -> Result<(), String> {
-    expect_clean_exit(outcome)?;
-    expect_no_guest_errors(outcome)?;
-    let lines = guest_lines(outcome, "racer");
-    let (_, line) = find("racer", &lines, "psci race rounds=")?;
-    let rounds = PSCI_RACE_ROUNDS;
-    expect_fields(
-        "racer",
-        line,
-        &[
-            ("rounds", rounds),
-            ("success", rounds),
-            ("already_on", 2 * rounds),
-            ("other", 0),
-            ("bad_rounds", 0),
-            ("target_runs", rounds),
-            ("context_sum", rounds * (rounds + 1) / 2),
-        ],
-    )
 }
