@@ -96,7 +96,11 @@ fn secondary(vcpu: u64, context: u64) -> ! {
         // would rightly succeed again).
         CONTEXT_SUM.fetch_add(context, Ordering::AcqRel);
         TARGET_RUNS.fetch_add(1, Ordering::AcqRel);
-        wait_for(|| ANSWERED.iter().all(|a| a.load(Ordering::Acquire) == context));
+        wait_for(|| {
+            ANSWERED
+                .iter()
+                .all(|a| a.load(Ordering::Acquire) == context)
+        });
         let _ = psci::cpu_off();
         psci::park()
     }
