@@ -259,14 +259,19 @@ fn parse_smmu_fault_report(outcome: &Outcome) -> Result<Vec<Measurement>, String
     }])
 }
 
-/// Instructions Linux spent reading (and checksumming) the whole virtio disk.
-fn disk_read_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
-    let line = marked_line(what, outcome, "linux disk_read ")?;
-    let (Some(ticks), Some(frequency)) = (field_u64(line, "ticks"), field_u64(line, "cntfrq"))
+/// Instructions from `<ticks_key>=` and `cntfrq=` of `line`.
+fn line_instructions(what: &str, line: &str, ticks_key: &str) -> Result<f64, String> {
+    let (Some(ticks), Some(frequency)) = (field_u64(line, ticks_key), field_u64(line, "cntfrq"))
     else {
         return Err(format!("{what}: bad line: {line}"));
     };
     ticks_to_instructions(ticks, frequency)
+}
+
+/// Instructions Linux spent reading (and checksumming) the whole virtio disk.
+fn disk_read_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = marked_line(what, outcome, "linux disk_read ")?;
+    line_instructions(what, line, "ticks")
 }
 
 /// `virtio_blk_read`: Linux reads the 4 MiB disk through Bulkhead's virtual
@@ -277,33 +282,13 @@ fn parse_virtio_blk_read(
 ) -> Result<Vec<Measurement>, String> {
     let bulkhead = disk_read_instructions("bulkhead", outcome)?;
     let bare = disk_read_instructions("bare", bare.ok_or("no bare run")?)?;
-    Ok(vec![
-        Measurement {
-            name: "virtio_blk_read_bulkhead".into(),
-            value: bulkhead,
-            unit: "instructions",
-        },
-        Measurement {
-            name: "virtio_blk_read_bare".into(),
-            value: bare,
-            unit: "instructions",
-        },
-        Measurement {
-            name: "virtio_blk_read_ratio".into(),
-            value: bulkhead / bare,
-            unit: "ratio",
-        },
-    ])
+    Ok(comparison("virtio_blk_read", bulkhead, bare))
 }
 
 /// Instructions from reset to Linux's first userspace line (`/init`'s CNTVCT read).
 fn linux_userspace_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
     let line = marked_line(what, outcome, "linux userspace ")?;
-    let (Some(ticks), Some(frequency)) = (field_u64(line, "cntvct"), field_u64(line, "cntfrq"))
-    else {
-        return Err(format!("{what}: bad line: {line}"));
-    };
-    ticks_to_instructions(ticks, frequency)
+    line_instructions(what, line, "cntvct")
 }
 
 fn parse_linux_boot(outcome: &Outcome, bare: Option<&Outcome>) -> Result<Vec<Measurement>, String> {
@@ -320,11 +305,7 @@ fn compute_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
         .flat_map(|text| own_lines(text))
         .find(|line| line.starts_with("compute checksum="))
         .ok_or(format!("{what}: no `compute checksum=` line"))?;
-    let (Some(ticks), Some(frequency)) = (field_u64(line, "ticks"), field_u64(line, "cntfrq"))
-    else {
-        return Err(format!("{what}: bad line: {line}"));
-    };
-    ticks_to_instructions(ticks, frequency)
+    line_instructions(what, line, "ticks")
 }
 
 fn parse_compute_slowdown(

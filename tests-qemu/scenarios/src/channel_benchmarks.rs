@@ -1,6 +1,6 @@
 //! Channel benchmarks: the doorbell round trip (bare-metal and from Linux userspace) and the channel memory's bandwidth.
 
-use super::{marked_line, Benchmark, Measurement, Module, Outcome};
+use super::{line_instructions, marked_line, Benchmark, Measurement, Module, Outcome};
 use crate::scenarios::parse::{field_u64, ticks_to_instructions};
 
 /// Round trips `chan_bench` times (mirror `chan_bench.rs`).
@@ -94,11 +94,9 @@ fn parse_bench(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
 /// The same round trip with each doorbell taken through the guest's IRQ vector (`chan_pingpong`).
 fn parse_pingpong(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
     let line = marked_line("chan_pingpong", outcome, "chan pingpong role=ping ")?;
-    let ticks = value(line, "ticks")?;
-    let frequency = value(line, "cntfrq")?;
     Ok(vec![Measurement {
         name: "channel_doorbell_roundtrip_vector".into(),
-        value: ticks_to_instructions(ticks, frequency)? / PINGPONG_ROUNDS as f64,
+        value: line_instructions("chan_pingpong", line, "ticks")? / PINGPONG_ROUNDS as f64,
         unit: "instructions",
     }])
 }
@@ -106,11 +104,9 @@ fn parse_pingpong(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
 /// `bulkhead ping` from Linux userspace (uio) to the bare-metal partner.
 fn parse_linux_ping(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
     let line = marked_line("linux", outcome, "ping avg_ticks=")?;
-    let ticks = value(line, "avg_ticks")?;
-    let frequency = value(line, "cntfrq")?;
     Ok(vec![Measurement {
         name: "channel_doorbell_roundtrip_linux".into(),
-        value: ticks_to_instructions(ticks, frequency)?,
+        value: line_instructions("linux", line, "avg_ticks")?,
         unit: "instructions",
     }])
 }
