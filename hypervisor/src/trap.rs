@@ -1,7 +1,7 @@
 //! What happens when a guest traps to EL2: decode the syndrome, then call, kick or fault.
 
 use crate::arch::aarch64::exception::{ExceptionKind, GuestFrame};
-use crate::arch::aarch64::{sysreg::read_sysreg, vm};
+use crate::arch::aarch64::{id_registers, sysreg::read_sysreg, vm};
 use crate::fault;
 use crate::hypercall::{self, Caller};
 use crate::partition::protocol::Site;
@@ -9,6 +9,7 @@ use crate::partition::TrapCounters;
 use crate::partition::{checkpoint, leave_requested, system};
 use crate::percpu;
 use crate::{irq, mmio};
+use bulkhead_core::cpu_features::IdRegister;
 use bulkhead_core::decode::{Esr, ExceptionClass};
 
 /// What the vector code does after a handler.
@@ -143,7 +144,16 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
                 frame.elr = frame.elr.wrapping_add(4);
                 TrapOutcome::Resume
             }
-            None => fault::stop_for_fault(caller, frame, esr),
+            None => match id_register_read(esr) {
+                Some((id, register)) => {
+                    if register != 31 {
+                        frame.x[register] = id_registers::guest_read(id);
+                    }
+                    frame.elr = frame.elr.wrapping_add(4);
+                    TrapOutcome::Resume
+                }
+                None => fault::stop_for_fault(caller, frame, esr),
+            },
         },
         _ => fault::stop_for_fault(caller, frame, esr),
     }
@@ -157,6 +167,13 @@ fn sgi_register_write(esr: u64) -> Option<usize> {
     access
         .sgi_register()
         .map(|_| usize::from(access.register.number()))
+}
+
+/// If a trapped system-register access is a read of an ID register
+/// (HCR_EL2.TID3), which one and the general register to read it into.
+fn id_register_read(esr: u64) -> Option<(IdRegister, usize)> {
+    let access = bulkhead_core::decode::Esr(esr).sys_reg_access()?;
+    IdRegister::read_by(&access).map(|id| (id, usize::from(access.register.number())))
 }
 
 /// A stage-2 permission fault that is a write: a data abort with WnR, or a

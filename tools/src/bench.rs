@@ -17,7 +17,8 @@ fn run_benchmark(
     kernel: &std::path::Path,
 ) -> Result<Vec<Measurement>, String> {
     let dir = target_dir().join("bench").join(benchmark.name);
-    let prepared = prepare(benchmark.layout, benchmark.modules, &dir)?;
+    let cpu = bulkhead_scenarios::cpu_models(benchmark.name)[0];
+    let prepared = prepare(benchmark.layout, benchmark.modules, cpu, &dir)?;
     if !prepared.check_errors.is_empty() {
         return Err(format!(
             "layout refused:\n{}",
@@ -32,6 +33,7 @@ fn run_benchmark(
         icount: true,
         timeout: Duration::from_secs(benchmark.timeout_secs),
         live: false,
+        cpu,
     })?;
     outcome.check_errors = prepared.check_errors;
     if outcome.timed_out {
@@ -44,7 +46,7 @@ fn run_benchmark(
     let bare = match &benchmark.bare {
         Some(bare) => {
             let bare_dir = dir.join("bare");
-            let config = bare_config(bare)?;
+            let config = bare_config(bare, cpu)?;
             let outcome = runner::boot_bare(
                 &config,
                 &bare_dir,
@@ -80,7 +82,7 @@ fn bare_file(name: &str) -> Result<std::path::PathBuf, String> {
 }
 
 /// The QEMU options of a benchmark's bare boot (the UART logs are set by the runner).
-fn bare_config(bare: &BareBoot) -> Result<qemu::BareConfig, String> {
+fn bare_config(bare: &BareBoot, cpu: bulkhead_scenarios::CpuModel) -> Result<qemu::BareConfig, String> {
     Ok(qemu::BareConfig {
         kernel: bare_file(bare.kernel)?,
         initrd: bare.initrd.map(bare_file).transpose()?,
@@ -90,6 +92,7 @@ fn bare_config(bare: &BareBoot) -> Result<qemu::BareConfig, String> {
         uart_logs: [std::path::PathBuf::new(), std::path::PathBuf::new()],
         icount: true,
         disk: artifacts::pci_disk_image()?,
+        cpu,
     })
 }
 

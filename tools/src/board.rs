@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use bulkhead_scenarios::CpuModel;
+
 use crate::artifacts::target_dir;
 use crate::qemu;
 
@@ -11,13 +13,14 @@ fn board_dir() -> PathBuf {
     target_dir().join("board")
 }
 
-/// The QEMU virt board DTB for exactly the machine we boot, dumped once and
-/// cached in `target/board/` (re-dumped when the QEMU version or options change).
-pub fn default_board() -> Result<PathBuf, String> {
+/// The QEMU virt board DTB for exactly the machine we boot (with `cpu`),
+/// dumped once and cached in `target/board/` (re-dumped when the QEMU
+/// version or options change).
+pub fn default_board(cpu: CpuModel) -> Result<PathBuf, String> {
     let dir = board_dir();
-    let dtb = dir.join("qemu-virt.dtb");
-    let stamp_path = dir.join("qemu-virt.stamp");
-    let args = qemu::dumpdtb_args(&dtb);
+    let dtb = dir.join(format!("qemu-virt-{}.dtb", cpu.name()));
+    let stamp_path = dir.join(format!("qemu-virt-{}.stamp", cpu.name()));
+    let args = qemu::dumpdtb_args(&dtb, cpu);
     let version = Command::new(qemu::QEMU)
         .arg("--version")
         .output()
@@ -102,13 +105,14 @@ pub fn merge(board: &Path, overlay: &Path, merged: &Path) -> Result<(), String> 
 pub fn merged_layout(
     layout: &Path,
     board: Option<&Path>,
+    cpu: CpuModel,
     work_dir: &Path,
 ) -> Result<PathBuf, String> {
     std::fs::create_dir_all(work_dir)
         .map_err(|error| format!("cannot create {}: {error}", work_dir.display()))?;
     let board = match board {
         Some(board) => board.to_path_buf(),
-        None => default_board()?,
+        None => default_board(cpu)?,
     };
     let overlay = compile_overlay(layout, work_dir)?;
     let merged = work_dir.join("merged.dtb");

@@ -178,7 +178,12 @@ pub fn summary(accepted: &Accepted) -> String {
 /// `cargo xtask check FILE [--board BOARD.dtb]`.
 pub fn check_command(layout: &Path, board: Option<&Path>) -> Result<ExitCode, String> {
     crate::setup::ensure()?;
-    let merged = board::merged_layout(layout, board, &target_dir().join("check"))?;
+    let merged = board::merged_layout(
+        layout,
+        board,
+        bulkhead_scenarios::CpuModel::CortexA72,
+        &target_dir().join("check"),
+    )?;
     match validate_file(&merged)? {
         Ok(accepted) => {
             print!("{}", summary(&accepted));

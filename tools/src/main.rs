@@ -64,6 +64,20 @@ struct RunArgs {
     /// Boot even if the host validator refuses the layout (to see the hypervisor refuse it).
     #[arg(long)]
     skip_check: bool,
+    /// QEMU CPU model: cortex-a72, neoverse-v1 (SVE 256-bit, PAuth) or max
+    /// (SVE, PAuth, MTE, SME: guests see what Bulkhead virtualizes whole).
+    #[arg(long, value_name = "MODEL", default_value = "cortex-a72", value_parser = parse_cpu)]
+    cpu: bulkhead_scenarios::CpuModel,
+}
+
+fn parse_cpu(name: &str) -> Result<bulkhead_scenarios::CpuModel, String> {
+    bulkhead_scenarios::CpuModel::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = bulkhead_scenarios::cpu_models::ALL
+            .iter()
+            .map(|model| model.name())
+            .collect();
+        format!("unknown CPU model `{name}` (known: {})", known.join(", "))
+    })
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,6 +136,7 @@ fn main() -> ExitCode {
             icount: args.icount,
             timeout_secs: args.timeout,
             skip_check: args.skip_check,
+            cpu: args.cpu,
         }),
         Command::Check(args) => check::check_command(&args.layout, args.board.as_deref()),
         Command::Test(args) => test::test_command(test::TestRequest {

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use bulkhead_scenarios::CpuModel;
+
 use crate::artifacts::LoadedModule;
 
 /// The QEMU binary.
@@ -10,9 +12,17 @@ pub const QEMU: &str = "qemu-system-aarch64";
 /// The machine every boot and every board DTB dump uses; the merged DTB only
 /// describes the machine truly if both use exactly these options.
 const MACHINE: &str = "virt,virtualization=on,gic-version=3,iommu=smmuv3";
-const CPU: &str = "cortex-a72";
 const CPUS: &str = "4";
 const MEMORY: &str = "2G";
+
+/// `-cpu` and the `-M` suboptions a CPU model needs: `max` implements MTE,
+/// which exists only with the machine's tag memory (`mte=on`).
+fn cpu_options(cpu: CpuModel) -> (&'static str, &'static str) {
+    match cpu {
+        CpuModel::Max => ("max", ",mte=on"),
+        other => (other.name(), ""),
+    }
+}
 
 /// Deterministic instruction counting: one instruction per nanosecond of virtual time.
 const ICOUNT: &str = "shift=0,align=off,sleep=off";
@@ -62,6 +72,7 @@ pub struct BootConfig<'a> {
     pub icount: bool,
     /// Raw image behind the virtio-blk PCI function.
     pub disk: &'a Path,
+    pub cpu: CpuModel,
 }
 
 /// QEMU option values are comma-separated; a literal comma is written twice.
@@ -70,12 +81,13 @@ fn escape(value: &Path) -> String {
 }
 
 /// The options that define the machine, with extra `-M` suboptions appended.
-fn machine_args(machine_suffix: &str) -> Vec<String> {
+fn machine_args(machine_suffix: &str, cpu: CpuModel) -> Vec<String> {
+    let (cpu, cpu_machine) = cpu_options(cpu);
     [
         "-M",
-        &format!("{MACHINE}{machine_suffix}"),
+        &format!("{MACHINE}{cpu_machine}{machine_suffix}"),
         "-cpu",
-        CPU,
+        cpu,
         "-smp",
         CPUS,
         "-m",
@@ -94,7 +106,7 @@ fn machine_args(machine_suffix: &str) -> Vec<String> {
 
 /// Arguments (after the program name) to boot Bulkhead with its layout and modules.
 pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
-    let mut args = machine_args("");
+    let mut args = machine_args("", config.cpu);
     args.extend(pci_device_args(config.disk));
     for log in &config.uart_logs {
         args.push("-serial".into());
@@ -134,6 +146,7 @@ pub struct BareConfig {
     pub icount: bool,
     /// Raw image behind the virtio-blk PCI function (bare boots keep the same devices).
     pub disk: PathBuf,
+    pub cpu: CpuModel,
 }
 
 /// The machine of bare comparison boots: no `virtualization=on`, so the
@@ -144,11 +157,12 @@ const BARE_MACHINE: &str = "virt,gic-version=3,highmem-ecam=off";
 
 /// Arguments (after the program name) to boot a guest bare on QEMU.
 pub fn bare_args(config: &BareConfig) -> Vec<String> {
+    let (cpu, cpu_machine) = cpu_options(config.cpu);
     let mut args: Vec<String> = [
         "-M",
-        BARE_MACHINE,
+        &format!("{BARE_MACHINE}{cpu_machine}"),
         "-cpu",
-        CPU,
+        cpu,
         "-smp",
         &config.cpus.to_string(),
         "-m",
@@ -188,8 +202,8 @@ pub fn bare_args(config: &BareConfig) -> Vec<String> {
 /// Arguments to write the board DTB QEMU generates for the same machine to
 /// `out`, then exit. PCI functions are not in a DT (they are enumerated), so
 /// the dump leaves them out.
-pub fn dumpdtb_args(out: &Path) -> Vec<String> {
-    let mut args = machine_args(&format!(",dumpdtb={}", escape(out)));
+pub fn dumpdtb_args(out: &Path, cpu: CpuModel) -> Vec<String> {
+    let mut args = machine_args(&format!(",dumpdtb={}", escape(out)), cpu);
     // The two PL011s exist whatever -serial says; keep stdio quiet.
     args.extend(["-serial", "null", "-serial", "null"].map(String::from));
     args
@@ -217,6 +231,7 @@ mod tests {
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
             icount,
             disk: Path::new("/w/disk.img"),
+            cpu: CpuModel::CortexA72,
         }
     }
 
@@ -271,6 +286,7 @@ mod tests {
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
             icount: true,
             disk: PathBuf::from("/w/disk.img"),
+            cpu: CpuModel::CortexA72,
         }));
         assert_eq!(
             line,
@@ -288,7 +304,7 @@ mod tests {
 
     #[test]
     fn dump_uses_the_same_machine() {
-        let dump = dumpdtb_args(Path::new("/b/board.dtb"));
+        let dump = dumpdtb_args(Path::new("/b/board.dtb"), CpuModel::CortexA72);
         let boot = boot_args(&config(&[], false));
         assert_eq!(dump[1], format!("{},dumpdtb=/b/board.dtb", boot[1]));
         // Every machine-defining option after -M is identical.

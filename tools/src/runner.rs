@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use bulkhead_scenarios::Outcome;
+use bulkhead_scenarios::{CpuModel, Outcome};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
 use crate::{board, check, qemu};
@@ -28,6 +28,7 @@ pub struct Boot<'a> {
     pub timeout: Duration,
     /// Print both UARTs to stdout as they arrive, prefixed `uart0| ` / `uart1| `.
     pub live: bool,
+    pub cpu: CpuModel,
 }
 
 /// Kills QEMU when dropped while it still runs, so no error path (or panic) leaves it behind.
@@ -117,6 +118,7 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
                 uart_logs,
                 icount: boot.icount,
                 disk: &disk,
+                cpu: boot.cpu,
             })
         },
     )
@@ -221,6 +223,7 @@ pub struct RunRequest {
     pub icount: bool,
     pub timeout_secs: u64,
     pub skip_check: bool,
+    pub cpu: CpuModel,
 }
 
 /// The default demo: its layout and modules come from the scenario named
@@ -259,7 +262,7 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
         }
     };
     let work_dir = target_dir().join("run");
-    let merged = board::merged_layout(&layout, None, &work_dir)?;
+    let merged = board::merged_layout(&layout, None, request.cpu, &work_dir)?;
     let accepted = match check::validate_file(&merged)? {
         Ok(accepted) => {
             print!("{}", check::summary(&accepted));
@@ -295,6 +298,7 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
         icount: request.icount,
         timeout: Duration::from_secs(request.timeout_secs),
         live: true,
+        cpu: request.cpu,
     })?;
     if outcome.timed_out {
         println!(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bulkhead_scenarios::{Module, Outcome, Scenario};
+use bulkhead_scenarios::{CpuModel, Module, Outcome, Scenario};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
 use crate::runner::{self, Boot};
@@ -45,9 +45,10 @@ pub struct Prepared {
 pub fn prepare(
     layout: &str,
     modules: &[Module],
+    cpu: CpuModel,
     dir: &std::path::Path,
 ) -> Result<Prepared, String> {
-    let merged = board::merged_layout(&runner::repo_path(layout), None, dir)?;
+    let merged = board::merged_layout(&runner::repo_path(layout), None, cpu, dir)?;
     let specs: Vec<ModuleSpec> = modules.iter().map(ModuleSpec::from_module).collect();
     let loaded = artifacts::resolve_modules(&specs)?;
     let check_errors = match check::validate_file(&merged)? {
@@ -135,13 +136,38 @@ fn lints() -> Result<(), String> {
     Ok(())
 }
 
+/// One boot of a scenario on one CPU model.
+struct Run {
+    scenario: Scenario,
+    cpu: CpuModel,
+    /// The scenario's name, with `@model` off the default model.
+    name: String,
+}
+
+/// Every run the scenarios make (each on each of its CPU models) whose
+/// name passes `filter`.
+fn runs(filter: Option<&str>) -> Vec<Run> {
+    bulkhead_scenarios::all()
+        .into_iter()
+        .flat_map(|scenario| {
+            bulkhead_scenarios::cpu_models(scenario.name)
+                .iter()
+                .map(move |&cpu| Run {
+                    name: bulkhead_scenarios::run_name(scenario.name, cpu),
+                    scenario: scenario.clone(),
+                    cpu,
+                })
+        })
+        .filter(|run| selected(&run.name, filter))
+        .collect()
+}
+
 /// Boots one scenario; `Ok(())` if its check accepts what was seen.
-fn run_scenario(
-    scenario: &Scenario,
-    kernel: &std::path::Path,
-) -> Result<(), (String, Option<Outcome>)> {
-    let dir = target_dir().join("scenarios").join(scenario.name);
-    let prepared = prepare(scenario.layout, scenario.modules, &dir).map_err(|e| (e, None))?;
+fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Option<Outcome>)> {
+    let scenario = &run.scenario;
+    let dir = target_dir().join("scenarios").join(&run.name);
+    let prepared =
+        prepare(scenario.layout, scenario.modules, run.cpu, &dir).map_err(|e| (e, None))?;
     let mut outcome = runner::boot(&Boot {
         kernel,
         dtb: &prepared.merged,
@@ -150,6 +176,7 @@ fn run_scenario(
         icount: scenario.icount,
         timeout: Duration::from_secs(scenario.timeout_secs),
         live: false,
+        cpu: run.cpu,
     })
     .map_err(|e| (e, None))?;
     outcome.check_errors = prepared.check_errors;
@@ -182,10 +209,7 @@ fn no_runtime_allocation(outcome: &Outcome) -> Result<(), String> {
 }
 
 fn qemu_scenarios(filter: Option<&str>) -> Result<(usize, usize), String> {
-    let scenarios: Vec<Scenario> = bulkhead_scenarios::all()
-        .into_iter()
-        .filter(|s| selected(s.name, filter))
-        .collect();
+    let scenarios = runs(filter);
     if scenarios.is_empty() {
         return Err(format!("no scenario matches `{}`", filter.unwrap_or("")));
     }
@@ -198,22 +222,19 @@ fn qemu_scenarios(filter: Option<&str>) -> Result<(usize, usize), String> {
         if scenarios.len() == 1 { "" } else { "s" }
     );
     let mut failed = 0;
-    for scenario in &scenarios {
+    for run in &scenarios {
         let started = Instant::now();
-        match run_scenario(scenario, &kernel) {
+        match run_scenario(run, &kernel) {
             Ok(()) => println!(
                 "PASS {} ({:.1} s)",
-                scenario.name,
+                run.name,
                 started.elapsed().as_secs_f64()
             ),
             Err((reason, outcome)) => {
                 failed += 1;
-                println!("FAIL {}: {reason}", scenario.name);
+                println!("FAIL {}: {reason}", run.name);
                 if let Some(outcome) = outcome {
-                    print_tails(
-                        &outcome,
-                        &target_dir().join("scenarios").join(scenario.name),
-                    );
+                    print_tails(&outcome, &target_dir().join("scenarios").join(&run.name));
                 }
             }
         }

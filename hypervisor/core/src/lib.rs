@@ -15,6 +15,7 @@ pub mod bounded;
 pub mod checkpoint;
 pub mod config;
 pub mod console_ring;
+pub mod cpu_features;
 pub mod decode;
 pub mod guest_dt;
 pub mod irq_owner;

@@ -239,6 +239,7 @@ pub fn take(partition: &Partition, mut requester: Requester, origin: Origin) -> 
         let snapshot = VcpuSnapshot::capture(
             &resumed,
             requester.vcpu.pending_sgis.load(Ordering::Acquire),
+            &mut requester.vcpu.sve.lock(),
         );
         *requester.vcpu.snapshot.lock() = Some(snapshot);
     }
@@ -290,8 +291,7 @@ fn write_checkpoint(
         let length = match snapshot.as_ref() {
             Some(snapshot) if on => {
                 state[0] = STATE_ON;
-                snapshot.write_bytes(&mut state[1..]);
-                state.len()
+                1 + snapshot.write_bytes(&vcpu.sve.lock(), &mut state[1..])
             }
             // Held while its start was pending: a restore must start it again.
             _ if vcpu.state() == VcpuState::HeldOnPending => {
@@ -462,7 +462,7 @@ fn copy_back(
     for vcpu in &partition.vcpus {
         let state = store.vcpu_state(slot, vcpu.index)?;
         let parses = match state.split_first() {
-            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes).is_some(),
+            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, None).is_some(),
             Some((&STATE_PENDING, _)) => pending_start(state).is_some(),
             _ => true,
         };
@@ -484,7 +484,7 @@ fn copy_back(
     for vcpu in &partition.vcpus {
         let state = store.vcpu_state(slot, vcpu.index)?;
         *vcpu.snapshot.lock() = match state.split_first() {
-            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes),
+            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, Some(&mut vcpu.sve.lock())),
             _ => None,
         };
         *vcpu.restored_start.lock() = pending_start(state);

@@ -77,6 +77,7 @@ fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site: Site) 
         &resumed,
         vcpu.pending_sgis
             .load(core::sync::atomic::Ordering::Acquire),
+        &mut vcpu.sve.lock(),
     );
     *vcpu.snapshot.lock() = Some(snapshot);
     if vcpu.cell.apply(Transition::Park).is_err() {
@@ -99,10 +100,10 @@ fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site: Site) 
 
 /// Loads `vcpu.snapshot` into this core and `frame`.
 pub fn load_snapshot(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame) {
-    let snapshot = vcpu.snapshot.lock().clone();
-    if let Some(snapshot) = snapshot {
+    let snapshot = vcpu.snapshot.lock();
+    if let Some(snapshot) = snapshot.as_ref() {
         vcpu.clear_pending_interrupts();
-        snapshot.apply(frame);
+        snapshot.apply(frame, &vcpu.sve.lock());
         vcpu.pending_sgis.store(
             snapshot.pending_sgis as u32,
             core::sync::atomic::Ordering::Release,

@@ -8,6 +8,7 @@ use spin::Mutex;
 
 use crate::arch::aarch64::gic;
 use crate::arch::aarch64::snapshot::VcpuSnapshot;
+use crate::arch::aarch64::sve::SveRegisters;
 use crate::arch::aarch64::vgic_hw::VirtualInterrupt;
 
 /// What a parked vCPU does once its partition's operation lets it go.
@@ -41,6 +42,8 @@ pub struct Vcpu {
     pub overflow: Mutex<BoundedQueue<VirtualInterrupt>>,
     /// State saved at the last pause (checkpoint), or to load on a restore.
     pub snapshot: Mutex<Option<VcpuSnapshot>>,
+    /// The SVE registers that go with `snapshot` (on cores with SVE).
+    pub sve: Mutex<SveRegisters>,
     /// Set by an operation before it lets a parked vCPU go.
     after_park: AtomicU8,
     /// Start from `snapshot` instead of a PSCI entry point (restored while off).
@@ -62,6 +65,7 @@ impl Vcpu {
             pending_sgis: AtomicU32::new(0),
             overflow: Mutex::new(BoundedQueue::with_capacity(interrupts)),
             snapshot: Mutex::new(None),
+            sve: Mutex::new(SveRegisters::new()),
             after_park: AtomicU8::new(AfterPark::Resume as u8),
             start_from_snapshot: AtomicBool::new(false),
             restored_start: Mutex::new(None),

@@ -10,6 +10,8 @@
 pub mod channel;
 pub mod checkpoint;
 pub mod console;
+#[macro_use]
+pub mod cpu;
 pub mod dt;
 pub mod edu;
 pub mod entry;

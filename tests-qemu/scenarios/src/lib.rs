@@ -5,11 +5,13 @@
 //! the guests whose output they read.
 
 mod benchmarks;
+pub mod cpu_models;
 pub mod disk;
 mod linux;
 mod scenarios;
 
 pub use benchmarks::benchmarks;
+pub use cpu_models::{cpu_models, run_name, CpuModel};
 pub use scenarios::all;
 
 /// What Bulkhead's power-off report says it allocated after boot
@@ -65,6 +67,7 @@ pub struct Outcome {
 }
 
 /// One QEMU boot with a verdict.
+#[derive(Clone)]
 pub struct Scenario {
     pub name: &'static str,
     /// One line: what this proves.

@@ -16,6 +16,8 @@ pub(crate) mod linux_channels;
 pub(crate) mod parse;
 #[path = "pci.rs"]
 mod pci;
+#[path = "cpu_features.rs"]
+mod cpu_features;
 #[path = "races.rs"]
 mod races;
 
@@ -102,6 +104,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(interrupts::scenarios())
     .chain(checkpoint::scenarios())
     .chain(races::scenarios())
+    .chain(cpu_features::scenarios())
     .chain(hostile::scenarios())
     .chain(pci::scenarios())
     .chain(channel::scenarios())

@@ -6,12 +6,12 @@ use crate::address::PAGE_SIZE;
 /// `"BHCKPT\0\x01"` read as a little-endian u64.
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"BHCKPT\0\x01");
 /// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Bytes of a slot header.
 pub(super) const HEADER_SIZE: u64 = 4096;
 /// Bytes reserved per vCPU for its saved state.
-pub(super) const VCPU_AREA_SIZE: u64 = 4096;
+pub(super) const VCPU_AREA_SIZE: u64 = 16384;
 /// The largest vCPU state the store holds.
 pub const VCPU_STATE_MAX: usize = VCPU_AREA_SIZE as usize;
 /// Bytes of one page record (`ipa: u64, checksum: u64`).

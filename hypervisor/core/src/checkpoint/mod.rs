@@ -42,11 +42,11 @@
 //! | offset in slot | size | content |
 //! |---|---|---|
 //! | 0 | 4 KiB | header (below) |
-//! | 4 KiB | `V × 4 KiB` | vCPU `i`'s state at `4 KiB × (1 + i)`, length in the header |
-//! | `4 KiB × (1 + V)` | `round_up(P × 16, 4 KiB)` | page records: record `n` = `{ ipa: u64, checksum: u64 }` of page `n` |
+//! | 4 KiB | `V × 16 KiB` | vCPU `i`'s state at `4 KiB + 16 KiB × i`, length in the header (room for SVE at 2048 bits) |
+//! | `4 KiB + 16 KiB × V` | `round_up(P × 16, 4 KiB)` | page records: record `n` = `{ ipa: u64, checksum: u64 }` of page `n` |
 //! | after the records | `P × 4 KiB` | page data: page `n` at `data + 4 KiB × n` |
 //!
-//! so `store_size = 2 × (4 KiB + V × 4 KiB + round_up(P × 16, 4 KiB) + P × 4 KiB)`,
+//! so `store_size = 2 × (4 KiB + V × 16 KiB + round_up(P × 16, 4 KiB) + P × 4 KiB)`,
 //! the same arithmetic as the layout validator's store-size check
 //! ([`store_size`]). Page data stays 4 KiB aligned when the store is.
 //!
@@ -55,7 +55,7 @@
 //! | offset | type | field |
 //! |---|---|---|
 //! | 0 | u64 | magic `"BHCKPT\0\x01"` |
-//! | 8 | u32 | format version (1) |
+//! | 8 | u32 | format version (2) |
 //! | 12 | u32 | state: 0 Empty, 1 Writing, 2 Complete (written last) |
 //! | 16 | u64 | generation |
 //! | 24 | u64 | taken-at (counter ticks, as the hypervisor reads them) |

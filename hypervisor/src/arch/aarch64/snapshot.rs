@@ -3,12 +3,15 @@
 //! Taken while the vCPU is trapped in EL2 on its own core: the trap frame
 //! (x0..x30, PC, PSTATE), the EL1 system registers KVM saves, FP/SIMD, the
 //! EL1 timers, the GIC virtual CPU interface and, on cores with pointer
-//! authentication, its five keys (EL1 uses them untrapped: HCR_EL2.API/APK).
+//! authentication, its five keys (EL1 uses them untrapped: HCR_EL2.API/APK),
+//! and on cores with SVE the whole Z/P/FFR file and ZCR_EL1, which live in
+//! the vCPU's [`SveRegisters`] (too large to copy around with a snapshot).
 //! The hypervisor is built soft-float, so the FP/SIMD registers still hold
 //! the guest's values here. A snapshot records the features it was taken
-//! with; one taken with others is refused.
+//! with (and the vector length); one taken with others is refused.
 
 use super::exception::GuestFrame;
+use super::sve::{self, SveRegisters};
 use super::sysreg::{isb, read_sysreg, write_sysreg};
 use super::vgic_hw;
 
@@ -59,12 +62,19 @@ const PAUTH_KEY_WORDS: usize = with_pauth_keys!(count_names);
 const FRAME_WORDS: usize = 33;
 const FP_WORDS: usize = 64 + 2;
 const MAX_LIST_REGISTERS: usize = 16;
-/// Words in a serialized snapshot.
-pub const SNAPSHOT_WORDS: usize =
+/// Words in a serialized snapshot before its optional SVE part.
+const BASE_WORDS: usize =
     FRAME_WORDS + SYSREG_COUNT + FP_WORDS + MAX_LIST_REGISTERS + 1 + 1 + PAUTH_KEY_WORDS;
+/// Bytes in the largest serialized snapshot: ZCR_EL1 and the SVE registers
+/// at the largest vector length follow the words.
+pub const SNAPSHOT_BYTES: usize = BASE_WORDS * 8 + 8 + sve::MAX_STATE_BYTES;
 
 /// Bits of [`VcpuSnapshot::features`]: the optional state it holds.
 const FEATURE_PAUTH: u64 = 1 << 0;
+const FEATURE_SVE: u64 = 1 << 1;
+/// Where the SVE vector length (bytes) is kept in the features word, so
+/// that a snapshot from another length is refused like another feature.
+const VECTOR_BYTES_SHIFT: u32 = 16;
 
 /// The optional vCPU state this core has (the same on every core).
 fn features() -> u64 {
@@ -73,14 +83,17 @@ fn features() -> u64 {
     let isar1 = read_sysreg!("id_aa64isar1_el1");
     let isar2 = read_sysreg!("s3_0_c0_c6_2");
     let pauth = isar1 & 0xff00_0ff0 != 0 || isar2 & 0xff00 != 0;
-    if pauth {
-        FEATURE_PAUTH
-    } else {
-        0
+    let mut features = if pauth { FEATURE_PAUTH } else { 0 };
+    if let Some(bytes) = sve::vector_bytes() {
+        features |= FEATURE_SVE | (bytes as u64) << VECTOR_BYTES_SHIFT;
     }
+    features
 }
-/// Bytes in a serialized snapshot.
-pub const SNAPSHOT_BYTES: usize = SNAPSHOT_WORDS * 8;
+
+/// The SVE vector length (bytes) a features word records, if SVE is in it.
+fn sve_vector_bytes(features: u64) -> Option<usize> {
+    (features & FEATURE_SVE != 0).then_some((features >> VECTOR_BYTES_SHIFT & 0xffff) as usize)
+}
 
 #[derive(Clone, Debug)]
 pub struct VcpuSnapshot {
@@ -98,8 +111,9 @@ pub struct VcpuSnapshot {
 }
 
 impl VcpuSnapshot {
-    /// Reads this core's live vCPU state; `frame` is its trap frame.
-    pub fn capture(frame: &GuestFrame, pending_sgis: u32) -> VcpuSnapshot {
+    /// Reads this core's live vCPU state; `frame` is its trap frame. The
+    /// SVE registers, if the core has them, go to the vCPU's `sve`.
+    pub fn capture(frame: &GuestFrame, pending_sgis: u32, sve: &mut SveRegisters) -> VcpuSnapshot {
         let mut fp = [0u64; FP_WORDS];
         // SAFETY: stores the 32 SIMD registers and FPSR/FPCR into `fp`,
         // which has room for exactly 64 + 2 words; nothing else is touched.
@@ -129,6 +143,9 @@ impl VcpuSnapshot {
             *slot = vgic_hw::read_list_register(index);
         }
         let features = features();
+        if let Some(bytes) = sve_vector_bytes(features) {
+            sve.capture(bytes);
+        }
         let pauth_keys = if features & FEATURE_PAUTH != 0 {
             with_pauth_keys!(read_names)
         } else {
@@ -145,8 +162,9 @@ impl VcpuSnapshot {
         }
     }
 
-    /// Loads the snapshot into this core's registers and `frame`.
-    pub fn apply(&self, frame: &mut GuestFrame) {
+    /// Loads the snapshot (and the vCPU's `sve` registers captured or read
+    /// with it) into this core's registers and `frame`.
+    pub fn apply(&self, frame: &mut GuestFrame, sve: &SveRegisters) {
         *frame = self.frame.clone();
         with_vcpu_registers!(write_names, self.sysregs);
         // Same features as this core: `from_bytes` refuses others.
@@ -172,6 +190,10 @@ impl VcpuSnapshot {
                 options(nostack),
             )
         };
+        // After the Q registers, whose loads zero the Z registers' upper bits.
+        if let Some(bytes) = sve_vector_bytes(self.features) {
+            sve.apply(bytes);
+        }
         vgic_hw::clear_list_registers();
         for (index, &value) in self
             .list_registers
@@ -191,9 +213,10 @@ impl VcpuSnapshot {
             .filter_map(|&lr| vgic_hw::hardware_intid(lr))
     }
 
-    /// Serializes the snapshot into the first [`SNAPSHOT_BYTES`] of `out`
-    /// (a shorter `out` gets what fits); no allocation.
-    pub fn write_bytes(&self, out: &mut [u8]) {
+    /// Serializes the snapshot and the vCPU's `sve` registers into `out`
+    /// ([`SNAPSHOT_BYTES`] always suffice; a shorter `out` gets what fits);
+    /// returns the length written. No allocation.
+    pub fn write_bytes(&self, sve: &SveRegisters, out: &mut [u8]) -> usize {
         let return_state = [self.frame.elr, self.frame.spsr];
         let words = self
             .frame
@@ -209,13 +232,25 @@ impl VcpuSnapshot {
         for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
             chunk.copy_from_slice(&word.to_le_bytes());
         }
+        let mut length = (BASE_WORDS * 8).min(out.len());
+        if let Some(bytes) = sve_vector_bytes(self.features) {
+            let state = &sve.state[..sve::state_bytes(bytes).min(sve::MAX_STATE_BYTES)];
+            let zcr = sve.zcr_el1.to_le_bytes();
+            for part in [&zcr[..], state] {
+                let end = (length + part.len()).min(out.len());
+                out[length..end].copy_from_slice(&part[..end - length]);
+                length = end;
+            }
+        }
+        length
     }
 
     /// A serialized snapshot, if it is whole and was taken with this core's
     /// features (a checkpoint from a core without pointer authentication,
-    /// say, cannot give a guest the keys it uses).
-    pub fn from_bytes(bytes: &[u8]) -> Option<VcpuSnapshot> {
-        if bytes.len() < SNAPSHOT_BYTES {
+    /// say, cannot give a guest the keys it uses). Its SVE registers go to
+    /// `sve` if given (and only if it parses).
+    pub fn from_bytes(bytes: &[u8], sve: Option<&mut SveRegisters>) -> Option<VcpuSnapshot> {
+        if bytes.len() < BASE_WORDS * 8 {
             return None;
         }
         let mut words = bytes.chunks_exact(8).map(|chunk| {
@@ -243,6 +278,21 @@ impl VcpuSnapshot {
         }
         let mut pauth_keys = [0; PAUTH_KEY_WORDS];
         pauth_keys.iter_mut().for_each(|word| *word = take());
+        if let Some(vector_bytes) = sve_vector_bytes(features) {
+            let state_bytes = sve::state_bytes(vector_bytes);
+            if vector_bytes > sve::MAX_VECTOR_BYTES
+                || bytes.len() < BASE_WORDS * 8 + 8 + state_bytes
+            {
+                return None;
+            }
+            if let Some(sve) = sve {
+                let tail = &bytes[BASE_WORDS * 8..];
+                let mut zcr = [0; 8];
+                zcr.copy_from_slice(&tail[..8]);
+                sve.zcr_el1 = u64::from_le_bytes(zcr);
+                sve.state[..state_bytes].copy_from_slice(&tail[8..8 + state_bytes]);
+            }
+        }
         Some(VcpuSnapshot {
             frame,
             sysregs,

@@ -11,8 +11,10 @@ use super::sysreg::{dsb_ish, isb, read_sysreg, write_sysreg};
 
 /// HCR_EL2 for every guest: stage 2 on, IRQ/FIQ/SError to EL2, SMC trapped
 /// (so both conduits reach the SMCCC dispatcher), implementation-defined
-/// registers trapped, EL1 is AArch64, TLB/cache maintenance broadcast
-/// inner-shareable, pointer authentication left to the guest.
+/// registers trapped, the ID registers trapped (guests see the features
+/// Bulkhead virtualizes whole: `bulkhead_core::cpu_features`), EL1 is
+/// AArch64, TLB/cache maintenance broadcast inner-shareable, pointer
+/// authentication left to the guest.
 const HCR_GUEST: u64 = (1 << 0) // VM
     | (1 << 1) // SWIO
     | (1 << 3) // FMO
@@ -20,13 +22,15 @@ const HCR_GUEST: u64 = (1 << 0) // VM
     | (1 << 5) // AMO
     | (1 << 9) // FB
     | (0b01 << 10) // BSU: inner shareable
+    | (1 << 18) // TID3
     | (1 << 19) // TSC
     | (1 << 20) // TIDCP
     | (1 << 31) // RW
     | (1 << 40) // APK
     | (1 << 41); // API
 
-/// CPTR_EL2 RES1 bits; TFP (bit 10) clear so guests use FP/SIMD untrapped.
+/// CPTR_EL2 RES1 bits; TFP (bit 10) and TZ (bit 8) clear so guests use
+/// FP/SIMD and SVE untrapped; TSM (bit 12) set: SME is hidden and trapped.
 const CPTR_GUEST: u64 = 0x32ff;
 /// SCTLR_EL1 at vCPU reset: RES1 bits, MMU and caches off, little-endian.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
@@ -41,6 +45,7 @@ pub fn enter_partition(stage2_root: u64, vmid: u16) {
     VTTBR_EL2.set(stage2_root | (u64::from(vmid) << 48));
     HCR_EL2.set(HCR_GUEST);
     CPTR_EL2.set(CPTR_GUEST);
+    super::sve::allow_full_length();
     // Guests own their core's PMU and debug state; EL2 keeps none of it.
     let pmu_counters = (read_sysreg!("pmcr_el0") >> 11) & 0x1f;
     MDCR_EL2.set(pmu_counters);
