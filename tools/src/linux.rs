@@ -273,7 +273,13 @@ const GUEST_MODULES: [&str; 8] = [
     "drivers/uio/uio_pci_generic.ko",
 ];
 
-/// Builds `bulkhead` (release, [`TOOL_TARGET`]) once per run and returns the binary.
+/// The test programs of `tests-qemu/linux-programs`, built for
+/// [`TOOL_TARGET`] like the tool and put in the initramfs's `/bin`.
+const TEST_PROGRAMS_PACKAGE: &str = "bulkhead-linux-programs";
+const TEST_PROGRAMS: [&str; 1] = ["sve_check"];
+
+/// Builds `bulkhead` and the test programs (release, [`TOOL_TARGET`]) once
+/// per run and returns the tool's binary.
 pub fn build_tool() -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
@@ -284,21 +290,25 @@ pub fn build_tool() -> Result<PathBuf, String> {
                     "--release",
                     "-p",
                     TOOL_PACKAGE,
+                    "-p",
+                    TEST_PROGRAMS_PACKAGE,
                     "--target",
                     TOOL_TARGET,
                 ]),
-                "building the bulkhead tool",
+                "building the bulkhead tool and the Linux test programs",
             )?;
-            Ok(target_dir()
-                .join(TOOL_TARGET)
-                .join("release")
-                .join(TOOL_BINARY))
+            Ok(musl_binary(TOOL_BINARY))
         })
         .clone()
 }
 
+/// A binary built for [`TOOL_TARGET`].
+fn musl_binary(name: &str) -> PathBuf {
+    target_dir().join(TOOL_TARGET).join("release").join(name)
+}
+
 /// Builds `target/linux/initramfs.cpio`: busybox, `/init`, `/bin/cntvct`,
-/// `/bin/bulkhead`, `/dev/console` and the stock modules of
+/// `/bin/bulkhead`, the test programs, `/dev/console` and the stock modules of
 /// [`GUEST_MODULES`] in `/lib/modules`.
 pub fn initramfs() -> Result<PathBuf, String> {
     let busybox_bytes = std::fs::read(busybox())
@@ -310,6 +320,13 @@ pub fn initramfs() -> Result<PathBuf, String> {
     let tool_path = build_tool()?;
     let tool = std::fs::read(&tool_path)
         .map_err(|error| format!("cannot read {}: {error}", tool_path.display()))?;
+    let mut programs = Vec::new();
+    for name in TEST_PROGRAMS {
+        let path = musl_binary(name);
+        let bytes = std::fs::read(&path)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        programs.push((format!("bin/{name}"), bytes));
+    }
     let kernel_modules = cache_dir()
         .join("root/lib/modules")
         .join(format!("{KERNEL_VERSION}-cloud-arm64"))
@@ -340,7 +357,7 @@ pub fn initramfs() -> Result<PathBuf, String> {
         Entry::Directory("lib"),
         Entry::Directory("lib/modules"),
     ];
-    for (path, bytes) in &modules {
+    for (path, bytes) in modules.iter().chain(&programs) {
         entries.push(Entry::File(path, bytes));
     }
     let archive = cpio_newc(&entries);

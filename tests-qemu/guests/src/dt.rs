@@ -146,3 +146,12 @@ fn stdout_uart(fdt: &Fdt) -> Option<(u64, Option<u32>)> {
     // Only the identity map's Device window may hold a UART we write to.
     (base < crate::mmu::DEVICE_WINDOW_END).then_some((base, first_intid(&node)))
 }
+
+/// The number after `key=` in the `/chosen/bootargs` of the DT at `ipa`.
+pub fn bootarg_u64(ipa: u64, key: &str) -> Option<u64> {
+    let args = blob(ipa)?.find_node("/chosen")?.property("bootargs")?.as_str()?;
+    args.split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?
+        .parse()
+        .ok()
+}

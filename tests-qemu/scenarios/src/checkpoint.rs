@@ -129,7 +129,7 @@ pub fn scenarios() -> Vec<Scenario> {
 }
 
 /// Linux's lines on UART0 that signal a kernel in trouble.
-const KERNEL_ERRORS: [&str; 6] = [
+pub(crate) const KERNEL_ERRORS: [&str; 6] = [
     "Oops",
     "BUG:",
     "Kernel panic",

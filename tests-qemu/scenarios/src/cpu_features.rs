@@ -35,6 +35,19 @@ pub fn scenarios() -> Vec<Scenario> {
             check: check_ckpt_sve,
         },
         Scenario {
+            name: "ckpt_sve_linux",
+            description: "Linux checkpointed every 25 ms while a static SVE program holds a new pattern in the whole register file each round; a manager rolls Linux back mid-run: zero mismatches at the kernel's full vector length",
+            layout: "tests-qemu/layouts/ckpt_sve_linux.dtso",
+            modules: &[
+                Module { address: 0x4400_0000, guest: "linux:kernel" },
+                Module { address: 0x4900_0000, guest: "linux:initramfs" },
+                Module { address: 0x4f00_0000, guest: "ckpt_linux_manager" },
+            ],
+            timeout_secs: 180,
+            icount: false,
+            check: check_ckpt_sve_linux,
+        },
+        Scenario {
             name: "ckpt_pauth",
             description: "an address signed with key K1 before a checkpoint authenticates after the guest switched to K2 and was rolled back (the keys are restored)",
             layout: "tests-qemu/layouts/ckpt_pauth.dtso",
@@ -140,4 +153,57 @@ fn check_ckpt_pauth(outcome: &Outcome) -> Result<(), String> {
         restored,
         &[("key_restored", true), ("authenticated", true)],
     )
+}
+
+fn check_ckpt_sve_linux(outcome: &Outcome) -> Result<(), String> {
+    if outcome.timed_out {
+        return Err("timed out".into());
+    }
+    let text = &outcome.uart[0];
+    if let Some(error) = super::checkpoint::KERNEL_ERRORS
+        .iter()
+        .find(|error| text.contains(*error))
+    {
+        return Err(format!("the kernel reported `{error}`"));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let position = |needle: &str| lines.iter().position(|line| line.contains(needle));
+    // The kernel's own view of the longest vector: what the program must get.
+    let kernel_vl = lines
+        .iter()
+        .find_map(|line| {
+            let at = line.find("SVE: maximum available vector length ")?;
+            line[at..].split_whitespace().nth(5)?.parse::<u64>().ok()
+        })
+        .ok_or("Linux printed no `SVE: maximum available vector length`")?;
+    let restored = position("partition linux restored to checkpoint")
+        .ok_or("no `partition linux restored to checkpoint` line")?;
+    let sve: Vec<(usize, &str)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(index, line)| Some((index, &line[line.find("linux sve ")?..])))
+        .collect();
+    if !sve.iter().any(|(index, _)| *index < restored) || !sve.iter().any(|(index, _)| *index > restored) {
+        return Err(format!(
+            "the rollback (UART0 line {restored}) did not land while sve_check ran ({} lines of it)",
+            sve.len()
+        ));
+    }
+    for (_, line) in &sve {
+        if line.starts_with("linux sve exit=") {
+            continue;
+        }
+        expect_fields("sve_check", line, &[("mismatches", 0), ("vl", kernel_vl)])?;
+    }
+    let (_, done) = sve
+        .iter()
+        .find(|(_, line)| line.starts_with("linux sve done"))
+        .ok_or("no `linux sve done` line")?;
+    if kernel_vl != 32 && kernel_vl != 256 {
+        return Err(format!("Linux sees {kernel_vl}-byte vectors, not the core's full length"));
+    }
+    if !text.contains("linux sve exit=0") || !text.contains("linux shell answers: OK") {
+        return Err(format!("sve_check or the shell did not finish cleanly: `{done}`"));
+    }
+    Ok(())
 }

@@ -2,16 +2,16 @@
 #![no_std]
 #![no_main]
 
-use bulkhead_guests::{checkpoint, guest_main, mark, psci, timer, BootInfo};
+use bulkhead_guests::{checkpoint, dt, guest_main, mark, psci, timer, BootInfo};
 
 /// The Linux partition's id in the layout.
 const LINUX: u64 = 0;
 
-fn main(_boot: &BootInfo) -> ! {
+fn main(boot: &BootInfo) -> ! {
     // Wait until Linux has been checkpointed through its boot and into its
-    // workload, then restore it.
+    // workload (`wait_ms=` in the bootargs, 15 s by default), then restore it.
     let start = timer::now();
-    let wait_ms = 15_000;
+    let wait_ms = dt::bootarg_u64(boot.dtb, "wait_ms").unwrap_or(15_000);
     while timer::elapsed_ms(start) < wait_ms {
         timer::delay_ms(100);
     }

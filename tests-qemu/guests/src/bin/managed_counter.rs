@@ -28,18 +28,9 @@ fn chosen_u32(boot: &BootInfo, name: &str) -> Option<usize> {
         .as_usize()
 }
 
-fn bootarg(boot: &BootInfo, key: &str) -> Option<u64> {
-    let fdt = dt::blob(boot.dtb)?;
-    let args = fdt.find_node("/chosen")?.property("bootargs")?.as_str()?;
-    args.split_whitespace()
-        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?
-        .parse()
-        .ok()
-}
-
 fn main(boot: &BootInfo) -> ! {
     let boot_count = chosen_u32(boot, "bulkhead,boot-count").unwrap_or(0);
-    let run_ticks = bootarg(boot, "run_ms").map(timer::ticks_from_ms);
+    let run_ticks = dt::bootarg_u64(boot.dtb, "run_ms").map(timer::ticks_from_ms);
     gic::configure(boot.gic());
     let gic = gic::configured();
     gic.init_distributor();
