@@ -43,8 +43,32 @@ fn run_benchmark(
             benchmark.timeout_secs
         ));
     }
-    let bare = match &benchmark.bare {
-        Some(bare) => {
+    let second_cpu = bulkhead_scenarios::cpu_models(benchmark.name).get(1).copied();
+    let bare = match (&benchmark.bare, second_cpu) {
+        // The same Bulkhead boot on the benchmark's second CPU model.
+        (None, Some(other)) => {
+            let other_dir = dir.join(other.name());
+            let outcome = runner::boot(&Boot {
+                kernel,
+                dtb: &prepare(benchmark.layout, benchmark.modules, other, &other_dir)?.merged,
+                modules: &prepared.modules,
+                log_dir: &other_dir,
+                icount: true,
+                timeout: Duration::from_secs(benchmark.timeout_secs),
+                live: false,
+                cpu: other,
+            })?;
+            if outcome.timed_out {
+                print_tails(&outcome, &other_dir);
+                return Err(format!(
+                    "QEMU ({}) killed at the {} s timeout",
+                    other.name(),
+                    benchmark.timeout_secs
+                ));
+            }
+            Some((outcome, other_dir))
+        }
+        (Some(bare), _) => {
             let bare_dir = dir.join("bare");
             let config = bare_config(bare, cpu)?;
             let outcome = runner::boot_bare(
@@ -61,7 +85,7 @@ fn run_benchmark(
             }
             Some((outcome, bare_dir))
         }
-        None => None,
+        (None, None) => None,
     };
     let result = (benchmark.parse)(&outcome, bare.as_ref().map(|(outcome, _)| outcome));
     if result.is_err() {

@@ -51,6 +51,17 @@ pub fn benchmarks() -> Vec<Benchmark> {
             bare: None,
             parse: |outcome, _| parse_full("256mib", outcome),
         },
+        Benchmark {
+            name: "ckpt_sve_state",
+            layout: "tests-qemu/layouts/ckpt_bench_state.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "ckpt_bench_state",
+            }],
+            timeout_secs: 60,
+            bare: None,
+            parse: parse_sve_state,
+        },
         periodic(
             "ckpt_periodic_40hz_1pct",
             "tests-qemu/layouts/ckpt_bench_periodic_40hz_1pct.dtso",
@@ -128,6 +139,41 @@ fn measurement(name: impl Into<String>, value: f64, unit: &'static str) -> Measu
         value,
         unit,
     }
+}
+
+/// `ckpt_sve_state`: the mean pause of a checkpoint that copies almost
+/// only the vCPU state, on `max` (SVE at 2048 bits, PAuth) and on
+/// cortex-a72 (neither); the difference is what the SVE state (and the
+/// five PAuth keys) add per vCPU.
+fn parse_sve_state(
+    outcome: &Outcome,
+    baseline: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let mean = |outcome: &Outcome| -> Result<(f64, u64, f64), String> {
+        let lines = bench_lines(outcome)?;
+        let [takes, pause, pages, vl, cntfrq] =
+            find(&lines, "state ", ["takes", "pause_ticks", "pages", "vl", "cntfrq"])?;
+        if takes == 0 {
+            return Err("state takes=0".into());
+        }
+        let pause = ticks_to_instructions(pause, cntfrq)? / takes as f64;
+        Ok((pause, vl, pages as f64 / takes as f64))
+    };
+    let (with_sve, vl, pages) = mean(outcome)?;
+    let baseline = baseline.ok_or("no cortex-a72 comparison boot")?;
+    let (without, base_vl, base_pages) = mean(baseline)?;
+    if vl == 0 || base_vl != 0 {
+        return Err(format!(
+            "expected SVE on the first model and none on the second: vl={vl} and vl={base_vl}"
+        ));
+    }
+    Ok(vec![
+        measurement("ckpt_vcpu_state_pause_sve", with_sve, "instructions"),
+        measurement("ckpt_vcpu_state_pause_no_sve", without, "instructions"),
+        measurement("ckpt_sve_state", with_sve - without, "instructions"),
+        measurement("ckpt_sve_state_vector_bytes", vl as f64, "bytes"),
+        measurement("ckpt_vcpu_state_pages", pages.max(base_pages), "pages"),
+    ])
 }
 
 /// The counter frequency, from the `cntfrq=` of the first line giving it.

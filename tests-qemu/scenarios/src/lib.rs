@@ -115,6 +115,8 @@ pub struct Benchmark {
     pub timeout_secs: u64,
     /// Booted after the Bulkhead boot, with the same timeout.
     pub bare: Option<BareBoot>,
-    /// Figures from the Bulkhead boot and, if `bare` is set, the bare one.
+    /// Figures from the Bulkhead boot and a comparison boot: the bare one
+    /// if `bare` is set, else the same Bulkhead boot on the benchmark's
+    /// second CPU model if it has one (`cpu_models`).
     pub parse: fn(&Outcome, Option<&Outcome>) -> Result<Vec<Measurement>, String>,
 }
