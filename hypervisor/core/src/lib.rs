@@ -18,6 +18,7 @@ pub mod console_ring;
 pub mod decode;
 pub mod guest_dt;
 pub mod irq_owner;
+pub mod level_irq;
 pub mod pci;
 pub mod protocol;
 pub mod smmu;
