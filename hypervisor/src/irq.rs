@@ -101,14 +101,11 @@ pub fn handle_physical_irqs(
                 gic::deactivate(intid);
             }
             Owner::Partition(index) if index == partition_index => {
-                // Cheapest test first: the usual guest runs with IRQs unmasked.
-                let masked = frame.spsr & SPSR_I != 0;
-                let arrival = if masked {
-                    level_irq::on_arrival(intid, partition.owns_level_spi(intid), masked)
-                } else {
-                    Arrival::Inject
-                };
-                if arrival == Arrival::Defer && defer(vcpu, intid) {
+                // Cheap tests first: PPIs and unmasked guests are the hot path.
+                if frame.spsr & SPSR_I != 0
+                    && level_irq::SPIS.contains(&intid)
+                    && try_defer(partition, vcpu, intid)
+                {
                     continue;
                 }
                 inject_hardware(partition, vcpu, intid);
@@ -143,6 +140,7 @@ const SPSR_I: u64 = 1 << 7;
 /// to a few microseconds), short enough that a real event waits little.
 const DEFERRAL_US: u64 = 50;
 
+#[inline(always)]
 fn inject_hardware(partition: &Partition, vcpu: &Vcpu, intid: u32) {
     let priority = partition.hardware_priority(vcpu.index, intid);
     queue_or_inject(
@@ -156,8 +154,16 @@ fn inject_hardware(partition: &Partition, vcpu: &Vcpu, intid: u32) {
 }
 
 /// Holds `intid` (acknowledged, priority dropped, still active) until its
-/// line is checked; false if the vCPU holds too many already.
-fn defer(vcpu: &Vcpu, intid: u32) -> bool {
+/// line is checked, if it is a level SPI of the partition (the guest masks
+/// IRQs); false if it is to be injected now (not level, or the vCPU holds
+/// too many already).
+#[cold]
+#[inline(never)]
+fn try_defer(partition: &Partition, vcpu: &Vcpu, intid: u32) -> bool {
+    let level = partition.owns_level_spi(intid);
+    if level_irq::on_arrival(intid, level, true) != Arrival::Defer {
+        return false;
+    }
     let due = timer::now().saturating_add(timer::ticks_from_us(DEFERRAL_US));
     let mut deferred = vcpu.deferred_level.lock();
     if deferred.defer(intid, due).is_err() {
@@ -171,6 +177,8 @@ fn defer(vcpu: &Vcpu, intid: u32) -> bool {
 /// whose line is still asserted is injected (it stays active, so the
 /// guest's EOI deactivates it as for any other), the others are
 /// deactivated unseen. The timer is set for what is left.
+#[cold]
+#[inline(never)]
 fn settle_due(partition: &Partition, vcpu: &Vcpu) {
     let mut deferred = vcpu.deferred_level.lock();
     deferred.take_due(timer::now(), |intid| {
