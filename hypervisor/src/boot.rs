@@ -329,6 +329,7 @@ fn run_core(cpu: usize) -> ! {
         }
         vm::reset_vcpu(vcpu.index);
         vcpu.clear_pending_interrupts();
+        irq::release_deferred(vcpu);
         vgic_hw::reset_virtual_interface();
         let mut frame = GuestFrame::default();
         frame.x[0] = context;
@@ -343,6 +344,7 @@ fn run_core(cpu: usize) -> ! {
         // for its partition above; SPSR names EL1h.
         unsafe { exception::enter_guest(&frame) };
         timer::disarm_hypervisor_timer();
+        irq::release_deferred(vcpu);
         vm::stop_guest_timers();
         vgic_hw::disable_virtual_interface();
         vcpu.leave();

@@ -7,7 +7,10 @@
 //! goes into a list register with the HW bit, so the guest's EOI
 //! deactivates it (when every list register is busy it waits in the
 //! vCPU's bounded queue, refilled on the maintenance interrupt); anything
-//! else is deactivated and dropped. Virtual SGIs never touch the physical
+//! else is deactivated and dropped. A level SPI that arrives while the
+//! guest masks IRQs is held active for a short grace period and injected
+//! only if its line is still asserted then (`bulkhead_core::level_irq`:
+//! a handler that EOIs before clearing its device takes no second one). Virtual SGIs never touch the physical
 //! GIC: the sender marks them pending on the target vCPU and posts it an
 //! Inject request.
 
@@ -15,6 +18,7 @@ use core::sync::atomic::Ordering;
 
 use bulkhead_core::decode::SgiRequest;
 use bulkhead_core::irq_owner::Owner;
+use bulkhead_core::level_irq::{self, Arrival, Settle};
 use bulkhead_core::protocol::{PowerView, Request};
 
 use crate::arch::aarch64::exception::GuestFrame;
@@ -29,6 +33,8 @@ use crate::trap::TrapOutcome;
 #[derive(Clone, Copy, Debug, Default)]
 struct Followups {
     checkpoint_due: bool,
+    /// Deferred level interrupts may be due for settling.
+    deferred_due: bool,
     /// List registers drained or a virtual interrupt was deactivated: refill them.
     refill: bool,
 }
@@ -46,8 +52,9 @@ const HYPERVISOR_INTERRUPTS: [(u32, Handler); 3] = [
     // by `flush_pending` after the loop.
     (MAINTENANCE_PPI, |followups| followups.refill = true),
     (HYPERVISOR_TIMER_PPI, |followups| {
-        timer::disarm_hypervisor_timer();
-        followups.checkpoint_due = true;
+        let expired = timer::take_expired();
+        followups.checkpoint_due = expired.checkpoint;
+        followups.deferred_due = expired.deferred;
     }),
 ];
 
@@ -94,19 +101,21 @@ pub fn handle_physical_irqs(
                 gic::deactivate(intid);
             }
             Owner::Partition(index) if index == partition_index => {
-                let priority = partition.hardware_priority(vcpu.index, intid);
-                queue_or_inject(
-                    vcpu,
-                    VirtualInterrupt {
-                        intid,
-                        priority,
-                        hardware: true,
-                    },
-                );
+                // Cheap tests first: PPIs and unmasked guests are the hot path.
+                if frame.spsr & SPSR_I != 0
+                    && level_irq::SPIS.contains(&intid)
+                    && try_defer(partition, vcpu, intid)
+                {
+                    continue;
+                }
+                inject_hardware(partition, vcpu, intid);
             }
             // Not this core's to take: drop it rather than wedge it active.
             Owner::Partition(_) | Owner::Nobody => gic::deactivate(intid),
         }
+    }
+    if followups.deferred_due {
+        settle_due(partition, vcpu);
     }
     if followups.refill {
         flush_pending(partition, vcpu);
@@ -121,6 +130,73 @@ pub fn handle_physical_irqs(
     } else {
         TrapOutcome::Resume
     }
+}
+
+/// SPSR_EL2.I: the interrupted guest context masks IRQs.
+const SPSR_I: u64 = 1 << 7;
+
+/// How long a deferred level interrupt is held before its line is checked:
+/// time for a handler that EOIed to clear its device (a few instructions
+/// to a few microseconds), short enough that a real event waits little.
+const DEFERRAL_US: u64 = 50;
+
+#[inline(always)]
+fn inject_hardware(partition: &Partition, vcpu: &Vcpu, intid: u32) {
+    let priority = partition.hardware_priority(vcpu.index, intid);
+    queue_or_inject(
+        vcpu,
+        VirtualInterrupt {
+            intid,
+            priority,
+            hardware: true,
+        },
+    );
+}
+
+/// Holds `intid` (acknowledged, priority dropped, still active) until its
+/// line is checked, if it is a level SPI of the partition (the guest masks
+/// IRQs); false if it is to be injected now (not level, or the vCPU holds
+/// too many already).
+#[cold]
+#[inline(never)]
+fn try_defer(partition: &Partition, vcpu: &Vcpu, intid: u32) -> bool {
+    let level = partition.owns_level_spi(intid);
+    if level_irq::on_arrival(intid, level, true) != Arrival::Defer {
+        return false;
+    }
+    let due = timer::now().saturating_add(timer::ticks_from_us(DEFERRAL_US));
+    let mut deferred = vcpu.deferred_level.lock();
+    if deferred.defer(intid, due).is_err() {
+        return false;
+    }
+    timer::set_deferred_deadline(deferred.next_due());
+    true
+}
+
+/// Settles the deferred level interrupts whose grace period is over: one
+/// whose line is still asserted is injected (it stays active, so the
+/// guest's EOI deactivates it as for any other), the others are
+/// deactivated unseen. The timer is set for what is left.
+#[cold]
+#[inline(never)]
+fn settle_due(partition: &Partition, vcpu: &Vcpu) {
+    let mut deferred = vcpu.deferred_level.lock();
+    deferred.take_due(timer::now(), |intid| {
+        match level_irq::settle(partition.spi_line_asserted(intid)) {
+            Settle::Inject => inject_hardware(partition, vcpu, intid),
+            Settle::Deactivate => gic::deactivate(intid),
+        }
+    });
+    timer::set_deferred_deadline(deferred.next_due());
+}
+
+/// Deactivates every deferred level interrupt of this core's vCPU (it
+/// starts, stops or is restored): one whose line is still asserted pends
+/// again at once and is taken afresh, so nothing is lost.
+pub fn release_deferred(vcpu: &Vcpu) {
+    let mut deferred = vcpu.deferred_level.lock();
+    deferred.take_all(gic::deactivate);
+    timer::set_deferred_deadline(None);
 }
 
 /// Bulkhead's own SPIs (its devices': the SMMU's event queue and global

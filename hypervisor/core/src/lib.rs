@@ -19,6 +19,7 @@ pub mod cpu_features;
 pub mod decode;
 pub mod guest_dt;
 pub mod irq_owner;
+pub mod level_irq;
 pub mod pci;
 pub mod protocol;
 pub mod smmu;

@@ -103,6 +103,8 @@ pub fn load_snapshot(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame)
     let snapshot = vcpu.snapshot.lock();
     if let Some(snapshot) = snapshot.as_ref() {
         vcpu.clear_pending_interrupts();
+        // Held level interrupts belong to the state being left.
+        crate::irq::release_deferred(vcpu);
         snapshot.apply(frame, &vcpu.sve.lock());
         vcpu.pending_sgis.store(
             snapshot.pending_sgis as u32,

@@ -367,6 +367,17 @@ impl Partition {
         }
     }
 
+    /// Whether `intid` is one of this partition's SPIs, configured level-sensitive.
+    pub fn owns_level_spi(&self, intid: u32) -> bool {
+        intid >= 32 && self.owns_spi(intid) && vgic_hw::spi_is_level(self.distributor, intid)
+    }
+
+    /// Whether this partition's SPI `intid` reads pending physically (for a
+    /// level one: its line is asserted, even while it is active).
+    pub fn spi_line_asserted(&self, intid: u32) -> bool {
+        self.owns_spi(intid) && vgic_hw::spi_is_pending(self.distributor, intid)
+    }
+
     /// The physical GIC as this partition's vGIC model may reach it, owned
     /// while the value lives (take it before the vGIC lock).
     pub fn hardware_gic(&self) -> HardwareGic<'_> {

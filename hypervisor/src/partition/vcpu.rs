@@ -3,6 +3,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use bulkhead_core::bounded::BoundedQueue;
+use bulkhead_core::level_irq::Deferred;
 use bulkhead_core::protocol::{PowerOnRefused, Request, Transition, VcpuCell, VcpuState};
 use spin::Mutex;
 
@@ -44,6 +45,9 @@ pub struct Vcpu {
     pub snapshot: Mutex<Option<VcpuSnapshot>>,
     /// The SVE registers that go with `snapshot` (on cores with SVE).
     pub sve: Mutex<SveRegisters>,
+    /// Level interrupts held physically active until their line is checked
+    /// (`bulkhead_core::level_irq`); only the vCPU's own core touches them.
+    pub deferred_level: Mutex<Deferred>,
     /// Set by an operation before it lets a parked vCPU go.
     after_park: AtomicU8,
     /// Start from `snapshot` instead of a PSCI entry point (restored while off).
@@ -66,6 +70,7 @@ impl Vcpu {
             overflow: Mutex::new(BoundedQueue::with_capacity(interrupts)),
             snapshot: Mutex::new(None),
             sve: Mutex::new(SveRegisters::new()),
+            deferred_level: Mutex::new(Deferred::new()),
             after_park: AtomicU8::new(AfterPark::Resume as u8),
             start_from_snapshot: AtomicBool::new(false),
             restored_start: Mutex::new(None),

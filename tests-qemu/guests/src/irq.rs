@@ -7,7 +7,7 @@
 use crate::gic;
 use crate::timer;
 use core::arch::asm;
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 /// INTIDs counted and dispatchable: every SGI, PPI and SPI (Bulkhead's
 /// virtual SPIs, channel doorbells, sit at 960 and up).
@@ -41,12 +41,25 @@ static COUNTS: [[AtomicU64; INTIDS]; VCPUS] = [ROW; VCPUS];
 static OUT_OF_RANGE: [AtomicU64; VCPUS] = [ZERO; VCPUS];
 /// Handlers by INTID, as `Handler` pointers (null: count only).
 static HANDLERS: [AtomicPtr<()>; INTIDS] = [NO_HANDLER; INTIDS];
+#[allow(clippy::declare_interior_mutable_const)]
+const DISPATCH_EOIS: AtomicBool = AtomicBool::new(false);
+/// INTIDs whose handler writes its own EOI (the dispatcher then does not).
+static HANDLER_EOIS: [AtomicBool; INTIDS] = [DISPATCH_EOIS; INTIDS];
 
 /// Registers `handler` for `intid` (ignored for INTIDs not dispatchable).
 pub fn set_handler(intid: u32, handler: Handler) {
     if let Some(slot) = HANDLERS.get(intid as usize) {
         slot.store(handler as *mut (), Ordering::Release);
     }
+}
+
+/// Registers `handler` for `intid` as one that writes the EOI itself,
+/// wherever it chooses (say before it clears the device).
+pub fn set_handler_that_eois(intid: u32, handler: Handler) {
+    if let Some(flag) = HANDLER_EOIS.get(intid as usize) {
+        flag.store(true, Ordering::Release);
+    }
+    set_handler(intid, handler);
 }
 
 /// Interrupts `vcpu` acknowledged with `intid` so far.
@@ -103,7 +116,13 @@ pub(crate) fn dispatch(entry_ticks: u64) {
                 entry_ticks,
             });
         }
-        gic::end_of_interrupt(intid);
+        let handler_eoied = !handler.is_null()
+            && HANDLER_EOIS
+                .get(intid as usize)
+                .is_some_and(|flag| flag.load(Ordering::Acquire));
+        if !handler_eoied {
+            gic::end_of_interrupt(intid);
+        }
     }
 }
 

@@ -96,6 +96,15 @@ pub fn scenarios() -> Vec<Scenario> {
             check: check_pci_checkpoint_dma,
         },
         Scenario {
+            name: "irq_level_eoi_first",
+            description: "a passed-through level interrupt (edu INTx) whose handler EOIs before it clears the device is taken exactly once per device event, as on a bare machine",
+            layout: "tests-qemu/layouts/irq_level_eoi_first.dtso",
+            modules: &[Module { address: 0x4a00_0000, guest: "irq_level_eoi_first" }],
+            timeout_secs: 60,
+            icount: true,
+            check: check_irq_level_eoi_first,
+        },
+        Scenario {
             name: "pci_absent_function_at_boot",
             description: "a layout naming a PCI function the bus does not have passes the host check (it cannot enumerate) and is refused at boot with a layout error line naming node and property",
             layout: "tests-qemu/layouts/pci_absent_function.dtso",
@@ -327,6 +336,26 @@ fn check_pci_edu(outcome: &Outcome) -> Result<(), String> {
     expect_no_dma_faults(outcome)?;
     expect_assigned_streams(outcome, 1)?;
     expect_edu_partition(outcome, "edu-a", 0, "00:02.0", 37).map(|_| ())
+}
+
+/// `irq_level_eoi_first`'s events (mirror `irq_level_eoi_first.rs`).
+pub const LEVEL_EOI_FIRST_EVENTS: u64 = 1000;
+
+fn check_irq_level_eoi_first(outcome: &Outcome) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    expect_no_guest_errors(outcome)?;
+    let lines = guest_lines(outcome, "level");
+    let (_, line) = find("level", &lines, "level eoi_first ")?;
+    expect_fields(
+        "level",
+        line,
+        &[
+            ("events", LEVEL_EOI_FIRST_EVENTS),
+            ("interrupts", LEVEL_EOI_FIRST_EVENTS),
+            ("spurious", 0),
+            ("timeouts", 0),
+        ],
+    )
 }
 
 /// Bulkhead's SMMU line: `assigned` streams translate, every other one

@@ -258,6 +258,22 @@ pub fn read_priority(base: u64, offset: u64) -> u8 {
     mmio_read(base + offset, Width::Byte) as u8
 }
 
+/// Whether SPI `intid` is configured level-sensitive (GICD_ICFGR bit
+/// 2n+1 clear) in the distributor at `distributor`. A lone read: no lock.
+pub fn spi_is_level(distributor: u64, intid: u32) -> bool {
+    let word = mmio_read(distributor + 0xC00 + u64::from(intid / 16) * 4, Width::Word);
+    word & (0b10 << ((intid % 16) * 2)) == 0
+}
+
+/// Whether SPI `intid` reads pending (GICD_ISPENDR). For a level interrupt
+/// that is its line (or a software latch) even while it is active: what
+/// the GICv3 architecture specifies and QEMU's model does (the pending
+/// latch ORed with the level of a level-sensitive input).
+pub fn spi_is_pending(distributor: u64, intid: u32) -> bool {
+    let word = mmio_read(distributor + 0x200 + u64::from(intid / 32) * 4, Width::Word);
+    word & (1 << (intid % 32)) != 0
+}
+
 fn mmio_read(address: u64, width: Width) -> u64 {
     // SAFETY: callers pass addresses inside the GIC's distributor or a
     // redistributor frame, identity-mapped as device memory at EL2; GIC
