@@ -154,8 +154,17 @@ impl Vcpu {
     }
 
     /// Forgets every interrupt waiting for this vCPU (it is starting afresh).
+    /// Called on the vCPU's own core: hardware interrupts among them were
+    /// acknowledged there and are still physically active, so they are
+    /// deactivated (a line still asserted pends again and is taken anew)
+    /// rather than left active forever, deaf to their device.
     pub fn clear_pending_interrupts(&self) {
         self.pending_sgis.store(0, Ordering::Release);
-        self.overflow.lock().clear();
+        let mut overflow = self.overflow.lock();
+        while let Some(interrupt) = overflow.pop_front() {
+            if interrupt.hardware {
+                gic::deactivate(interrupt.intid);
+            }
+        }
     }
 }
