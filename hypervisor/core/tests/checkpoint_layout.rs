@@ -93,11 +93,11 @@ fn every_on_fault_value_parses() {
 
 #[test]
 fn store_size_formula() {
-    // Per slot: header 4 KiB, 4 KiB per vCPU, 16-byte records for 0x10000 pages
+    // Per slot: header 4 KiB, 16 KiB per vCPU, 16-byte records for 0x10000 pages
     // (1 MiB), 256 MiB of data; two slots.
     assert_eq!(
         checkpoint_store_required(0x1000_0000, 2),
-        2 * (0x1000 + 0x2000 + 0x10_0000 + 0x1000_0000)
+        2 * (0x1000 + 0x8000 + 0x10_0000 + 0x1000_0000)
     );
     // A store of exactly the required size is accepted.
     let required = checkpoint_store_required(0x1100_0000, 2);
@@ -250,19 +250,19 @@ fn store_over_another_store() {
         &errors,
         BETA_CKPT,
         "store",
-        "overlaps the checkpoint store 0x90000000+0x20206000 of partition@0 (alpha)",
+        "overlaps the checkpoint store 0x90000000+0x20212000 of partition@0 (alpha)",
     );
 }
 
 #[test]
 fn store_too_small() {
-    // alpha: 256 MiB and 2 vCPUs need 2 * (0x1000 + 0x2000 + 0x100000 + 0x10000000).
+    // alpha: 256 MiB and 2 vCPUs need 2 * (0x1000 + 0x8000 + 0x100000 + 0x10000000).
     let errors = refusals(alpha_store(0x8000_0000 + 0x2400_0000, 0x1000_0000));
     expect_only_reason(
         &errors,
         ALPHA_CKPT,
         "store",
-        "needs at least 0x20206000 bytes for two checkpoints of 256 MiB and 2 vCPUs, has 0x10000000",
+        "needs at least 0x20212000 bytes for two checkpoints of 256 MiB and 2 vCPUs, has 0x10000000",
     );
     let message = errors[0].to_string();
     assert!(

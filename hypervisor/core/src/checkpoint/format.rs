@@ -11,7 +11,7 @@ pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of a slot header.
 pub(super) const HEADER_SIZE: u64 = 4096;
 /// Bytes reserved per vCPU for its saved state.
-pub(super) const VCPU_AREA_SIZE: u64 = 16384;
+pub(super) const VCPU_AREA_SIZE: u64 = crate::config::checkpoint::VCPU_STATE_BYTES;
 /// The largest vCPU state the store holds.
 pub const VCPU_STATE_MAX: usize = VCPU_AREA_SIZE as usize;
 /// Bytes of one page record (`ipa: u64, checksum: u64`).

@@ -176,14 +176,14 @@ fn page_map_refuses_bad_regions() {
 
 #[test]
 fn store_size_matches_the_validator_arithmetic() {
-    // 256 MiB, 2 vCPUs: header + 2 vCPU pages + 1 MiB of records + the pages, twice.
+    // 256 MiB, 2 vCPUs: header + 2 vCPU areas of 16 KiB + 1 MiB of records + the pages, twice.
     let pages = (256u64 << 20) / 4096;
-    let slot = 4096 + 2 * 4096 + pages * 16 + pages * 4096;
+    let slot = 4096 + 2 * 16384 + pages * 16 + pages * 4096;
     assert_eq!(store_size(256 << 20, 2), Some(2 * slot));
     // Records round up to a whole page: 3 pages need 48 bytes -> 4 KiB.
     assert_eq!(
         store_size(3 * 4096, 1),
-        Some(2 * (4096 + 4096 + 4096 + 3 * 4096))
+        Some(2 * (4096 + 16384 + 4096 + 3 * 4096))
     );
     assert_eq!(store_size(u64::MAX, 1), None);
 
@@ -416,7 +416,7 @@ fn corrupted_header_record_and_vcpu_state_are_detected() {
     // vCPU 1's state.
     check(
         &mut bytes,
-        4096 * 2 + 5,
+        4096 + 16384 + 5,
         StoreError::VcpuStateCorrupt {
             slot: Slot::A,
             index: 1,
@@ -425,7 +425,7 @@ fn corrupted_header_record_and_vcpu_state_are_detected() {
     // Record of page 2 (0x8000_2000): its IPA field.
     check(
         &mut bytes,
-        4096 * 3 + 2 * 16 + 1,
+        4096 + 16384 * 2 + 2 * 16 + 1,
         StoreError::RecordCorrupt {
             slot: Slot::A,
             ipa: Ipa(0x8000_2000),

@@ -18,8 +18,9 @@ use crate::address::{PhysRange, PAGE_SIZE};
 pub const CHECKPOINT_SLOTS: u64 = 2;
 /// Fixed header at the start of each slot.
 pub const SLOT_HEADER_BYTES: u64 = 4096;
-/// Saved state of one vCPU in a slot.
-pub const VCPU_STATE_BYTES: u64 = 4096;
+/// Saved state of one vCPU in a slot: room for the SVE register file at
+/// the largest vector length (8.5 KiB) besides the rest.
+pub const VCPU_STATE_BYTES: u64 = 16384;
 /// One record per page of partition memory: its IPA and its checksum.
 pub const PAGE_RECORD_BYTES: u64 = 16;
 
@@ -96,16 +97,16 @@ mod tests {
 
     #[test]
     fn size_of_a_256_mib_two_vcpu_partition() {
-        // Per slot: header 0x1000 + 2 vCPUs 0x2000 + 0x10000 records of 16 bytes
+        // Per slot: header 0x1000 + 2 vCPUs 0x8000 + 0x10000 records of 16 bytes
         // (0x100000) + 0x10000000 of data.
-        assert_eq!(checkpoint_slot_bytes(0x1000_0000, 2), 0x1010_3000);
-        assert_eq!(checkpoint_store_required(0x1000_0000, 2), 0x2020_6000);
+        assert_eq!(checkpoint_slot_bytes(0x1000_0000, 2), 0x1010_9000);
+        assert_eq!(checkpoint_store_required(0x1000_0000, 2), 0x2021_2000);
     }
 
     #[test]
     fn records_round_up_to_a_page() {
         // One page of memory: one 16-byte record still takes a whole page.
-        assert_eq!(checkpoint_slot_bytes(0x1000, 1), 0x1000 * 4);
+        assert_eq!(checkpoint_slot_bytes(0x1000, 1), 0x1000 * 3 + 0x4000);
         assert_eq!(checkpoint_slot_bytes(1, 0), 0x1000 * 3);
     }
 
