@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod console_ring;
 pub mod decode;
+pub mod external_abort;
 pub mod guest_dt;
 pub mod irq_owner;
 pub mod pci;
