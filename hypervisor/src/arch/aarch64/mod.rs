@@ -5,6 +5,7 @@ pub mod entry;
 pub mod exception;
 pub mod firmware;
 pub mod gic;
+pub mod inject;
 pub mod mmu;
 pub mod smmu;
 pub mod snapshot;
