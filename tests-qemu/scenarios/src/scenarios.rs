@@ -3,6 +3,8 @@
 //! Guest names are the binaries of `tests-qemu/guests`; layouts live in
 //! `tests-qemu/layouts`. Each check quotes what it saw when it fails.
 
+#[path = "aborts.rs"]
+mod aborts;
 #[path = "channel.rs"]
 mod channel;
 #[path = "checkpoint.rs"]
@@ -106,6 +108,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(pci::scenarios())
     .chain(channel::scenarios())
     .chain(linux_channels::scenarios())
+    .chain(aborts::scenarios())
     .collect()
 }
 
