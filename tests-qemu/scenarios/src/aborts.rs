@@ -17,8 +17,6 @@ const LOOP_PAGES: u64 = 64;
 const TOTAL_ABORTS: u64 = 3 + LOOP_FAULTS;
 /// Mirrors `bulkhead_core::external_abort::REPORTED_IN_FULL`.
 const REPORTED_IN_FULL: usize = 8;
-/// What Bulkhead's full report line says after the fault's description.
-pub const DELIVERED: &str = ", delivered to the guest as a synchronous external abort";
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![Scenario {

@@ -137,6 +137,7 @@ fn default_rejects_wrong_checksum_sequential_runs_and_bad_exit() {
 
 // ---- isolation ----
 
+/// The stop variant (isolation_stop); [`isolation_delivered_good`] is the default's.
 fn isolation_good() -> Outcome {
     let checksum = bulkhead_workload::expected_checksum(0..bulkhead_workload::VICTIM_WORDS);
     let progress = |n: u64| format!("victim progress={n} checksum={checksum:#x}\n");
@@ -159,18 +160,67 @@ fn isolation_good() -> Outcome {
     outcome(uart0, uart1)
 }
 
+/// isolation's output: each attacker takes the abort in its own vectors.
+fn isolation_delivered_good() -> Outcome {
+    let mut good = isolation_good();
+    for (id, (label, ipa)) in ATTACK_TARGETS.iter().enumerate() {
+        good.uart[0] = good.uart[0].replace(
+            &format!(
+                "bulkhead: partition {label} (id {id}) stopped: stage-2 data abort (read) at IPA {ipa:#x}\n\
+                 bulkhead:   vcpu 0: esr=0x92000007 far={ipa:#x} ipa={ipa:#x} elr=0x40001234\n"
+            ),
+            &format!(
+                "bulkhead: partition {label} (id {id}): stage-2 data abort (read) at IPA {ipa:#x}, delivered to the guest \
+                 as a synchronous external abort (vcpu 0 esr=0x92000007 far={ipa:#x} elr=0x40001234 esr_el1=0x96000010 vector=0x40000a00)\n\
+                 [{label}] guest exception: sync current-el spx esr=0x96000010 far={ipa:#x} elr=0x40001234\n"
+            ),
+        );
+    }
+    good
+}
+
+#[test]
+fn isolation_accepts_delivered_aborts() {
+    let check = scenario("isolation").check;
+    let good = isolation_delivered_good();
+    check(&good).unwrap();
+    // The stop variant's output is not the default's, nor the other way round.
+    assert!(check(&isolation_good()).is_err());
+    assert!((scenario("isolation_stop").check)(&good).is_err());
+    // The attacker's vectors must have seen the abort, at its address.
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace(
+        "[attacker-1] guest exception",
+        "[attacker-1] guest exceptional",
+    );
+    assert!(check(&bad).is_err());
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace(
+        "esr=0x96000010 far=0x71000000",
+        "esr=0x96000011 far=0x71000000",
+    );
+    assert!(check(&bad).is_err());
+    let mut bad = good;
+    bad.uart[1] = bad.uart[1].replacen(
+        "victim progress=4 checksum=0x",
+        "victim progress=4 checksum=0x1",
+        1,
+    );
+    assert!(check(&bad).is_err());
+}
+
 fn progress_mirror(line: &str) -> String {
     prefixed("victim", line)
 }
 
 #[test]
 fn isolation_accepts_good_output() {
-    (scenario("isolation").check)(&isolation_good()).unwrap();
+    (scenario("isolation_stop").check)(&isolation_good()).unwrap();
 }
 
 #[test]
 fn isolation_rejects_breaches_wrong_ipas_and_stalls() {
-    let check = scenario("isolation").check;
+    let check = scenario("isolation_stop").check;
     let good = isolation_good();
 
     let mut bad = good.clone();
