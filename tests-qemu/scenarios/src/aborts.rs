@@ -4,6 +4,10 @@
 //! its map, takes its own aborts with the architecture's syndromes and runs
 //! on; Bulkhead's report lines respect the rate limit (8 in full, then a
 //! summary at each power of two: `bulkhead_core::external_abort`).
+//!
+//! `linux_sigbus`: Debian's Linux reads and writes an unassigned address
+//! through /dev/mem (`bulkhead.script=sigbus` in tests-qemu/linux/init);
+//! the process gets SIGBUS and Linux runs on.
 
 use crate::scenarios::parse::*;
 use crate::{Module, Outcome, Scenario};
@@ -18,8 +22,23 @@ const TOTAL_ABORTS: u64 = 3 + LOOP_FAULTS;
 /// Mirrors `bulkhead_core::external_abort::REPORTED_IN_FULL`.
 const REPORTED_IN_FULL: usize = 8;
 
+/// The address `init`'s `sigbus` script reads (and writes at +0x10).
+const SIGBUS_ADDRESS: u64 = 0x0a00_0000;
+/// The shell's status for a process killed by SIGBUS (7 on arm64).
+const SIGBUS_STATUS: u64 = 128 + 7;
+
 pub fn scenarios() -> Vec<Scenario> {
-    vec![Scenario {
+    vec![
+        Scenario {
+            name: "linux_sigbus",
+            description: "Linux userspace reading and writing an unassigned address through /dev/mem gets SIGBUS (Bulkhead delivers a synchronous external abort) and Linux runs on",
+            layout: "tests-qemu/layouts/linux_sigbus.dtso",
+            modules: crate::linux::LINUX_MODULES,
+            timeout_secs: 180,
+            icount: false,
+            check: check_linux_sigbus,
+        },
+        Scenario {
         name: "abort_delivery",
         description: "a guest reading, writing and jumping outside its map takes its own data and prefetch aborts (EC 0x25/0x21, DFSC/IFSC 0x10, FAR, ELR) and runs on through 1,000 more; Bulkhead reports 8 of them in full and then only at powers of two",
         layout: "tests-qemu/layouts/abort_delivery.dtso",
@@ -27,7 +46,50 @@ pub fn scenarios() -> Vec<Scenario> {
         timeout_secs: 30,
         icount: false,
         check: check_abort_delivery,
-    }]
+    },
+    ]
+}
+
+fn check_linux_sigbus(outcome: &Outcome) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    let linux: Vec<&str> = lines(&outcome.uart[1]).collect();
+    let find = |prefix: &str| {
+        linux
+            .iter()
+            .copied()
+            .find(|line| line.starts_with(prefix))
+            .ok_or(format!("linux: no `{prefix}` line on uart1"))
+    };
+    for access in ["read", "write"] {
+        let line = find(&format!("linux sigbus {access} "))?;
+        expect_fields("linux", line, &[("exit", SIGBUS_STATUS)])?;
+    }
+    let after = find("linux after_sigbus ")?;
+    if field(after, "md5") != Some(crate::linux::WORKLOAD_MD5) {
+        return Err(format!(
+            "linux: {after}: expected md5={}",
+            crate::linux::WORKLOAD_MD5
+        ));
+    }
+    find("linux script_done=sigbus")?;
+    find("linux poweroff")?;
+
+    let uart0 = &outcome.uart[0];
+    if let Some(stop) = stop_reports(uart0).first() {
+        return Err(format!("linux was stopped: {stop:?}"));
+    }
+    let reports = delivered_reports(uart0);
+    for (ipa, access) in [(SIGBUS_ADDRESS, "read"), (SIGBUS_ADDRESS + 0x10, "write")] {
+        if !reports
+            .iter()
+            .any(|r| r.label == "linux" && r.ipa == Some(ipa) && r.reason.contains(access))
+        {
+            return Err(format!(
+                "no report of a delivered {access} abort at IPA {ipa:#x}: {reports:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// One `abort_probe <what> ...` line, its fields checked.
