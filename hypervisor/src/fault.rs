@@ -1,4 +1,4 @@
-//! Guest faults: a one-paragraph report, then the faulting partition (only) stops.
+//! Guest faults: a stage-2 abort outside the map is delivered to the guest (rate-limited report); anything else is reported and stops the faulting partition (only).
 
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::vm;
@@ -8,8 +8,60 @@ use crate::partition::{self, StopReason};
 use crate::println;
 use crate::trap::TrapOutcome;
 use bulkhead_core::address::Ipa;
-use bulkhead_core::config::OnFault;
+use bulkhead_core::config::{OnFault, Stage2Fault};
 use bulkhead_core::decode::esr::{describe, Esr, ExceptionClass};
+use bulkhead_core::external_abort::{self, Report};
+
+/// A stage-2 data or instruction abort no emulated device served. Outside
+/// the partition's map (translation or address-size fault) and with
+/// `stage2-fault = "deliver"` (the default), the guest takes a synchronous
+/// external abort at its EL1 and runs on; otherwise, as any fault.
+pub fn stage2_abort(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
+    if caller.partition.config.stage2_fault == Stage2Fault::Stop {
+        return stop_for_fault(caller, frame, esr);
+    }
+    let trapped = crate::arch::aarch64::inject::trapped_abort(frame);
+    let delivery =
+        match external_abort::deliver(&trapped, crate::arch::aarch64::inject::pstate_features()) {
+            Ok(delivery) => delivery,
+            // Inside the map (a write to a read-only page), or a mode no guest
+            // can trap from: the partition's fault, as before.
+            Err(_) => return stop_for_fault(caller, frame, esr),
+        };
+    let partition = caller.partition;
+    crate::partition::TrapCounters::bump(&partition.traps.faults);
+    let count = partition
+        .traps
+        .delivered_aborts
+        .fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+        .wrapping_add(1);
+    match external_abort::report_kind(count) {
+        Report::Full => println!(
+            "bulkhead: partition {} (id {}): {}, delivered to the guest as a synchronous external abort \
+             (vcpu {} esr={:#x} far={:#x} elr={:#x} esr_el1={:#x} vector={:#x})",
+            partition.label(),
+            partition.config.id,
+            describe(Esr(esr), Ipa(vm::fault_ipa())),
+            caller.vcpu.index,
+            esr,
+            trapped.far,
+            trapped.elr,
+            delivery.esr_el1,
+            delivery.vector,
+        ),
+        Report::Summary => println!(
+            "bulkhead: partition {} (id {}): {} stage-2 aborts delivered to the guest so far \
+             (after the first {} only every power of two is reported)",
+            partition.label(),
+            partition.config.id,
+            count,
+            external_abort::REPORTED_IN_FULL,
+        ),
+        Report::Silent => {}
+    }
+    crate::arch::aarch64::inject::deliver(frame, &delivery);
+    TrapOutcome::Resume
+}
 
 /// Reports the fault and stops the caller's partition; the vCPU leaves its guest.
 pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {

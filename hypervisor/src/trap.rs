@@ -135,8 +135,9 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
         }
         ExceptionClass::DataAbortLower => match mmio::handle_data_abort(caller, frame, esr) {
             Some(outcome) => outcome,
-            None => fault::stop_for_fault(caller, frame, esr),
+            None => fault::stage2_abort(caller, frame, esr),
         },
+        ExceptionClass::InstructionAbortLower => fault::stage2_abort(caller, frame, esr),
         ExceptionClass::SysReg => match sgi_register_write(esr) {
             Some(register) => {
                 let value = if register == 31 { 0 } else { frame.x[register] };

@@ -125,6 +125,16 @@ pub fn summary(accepted: &Accepted) -> String {
         if partition.dma_capable() {
             let _ = writeln!(text, "  on-dma-fault: {:?}", partition.on_dma_fault);
         }
+        let _ = writeln!(
+            text,
+            "  stage2-fault: {} (an access outside the map {})",
+            partition.stage2_fault.name(),
+            match partition.stage2_fault {
+                bulkhead_core::config::Stage2Fault::Deliver =>
+                    "is a synchronous external abort for the guest",
+                bulkhead_core::config::Stage2Fault::Stop => "is reported, then on-fault applies",
+            }
+        );
         for channel in &partition.channels {
             let _ = writeln!(
                 text,

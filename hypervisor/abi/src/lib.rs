@@ -265,7 +265,8 @@ pub mod control {
         pub const BOOT_COUNT: u64 = 0x0C;
         /// u64: RAM bytes.
         pub const MEMORY: u64 = 0x10;
-        /// u64: faults reported (stage-2 aborts Bulkhead could not serve, DMA faults).
+        /// u64: faults reported (stage-2 aborts Bulkhead could not serve, those
+        /// delivered to the guest as external aborts included; DMA faults).
         pub const FAULTS: u64 = 0x18;
         /// u64: current checkpoint generation (0: none).
         pub const CHECKPOINT_GENERATION: u64 = 0x20;

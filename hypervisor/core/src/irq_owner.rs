@@ -182,6 +182,7 @@ mod tests {
             manages: Vec::new(),
             pci_functions: Vec::new(),
             on_dma_fault: Default::default(),
+            stage2_fault: Default::default(),
             channels: Vec::new(),
         }
     }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod console_ring;
 pub mod cpu_features;
 pub mod decode;
+pub mod external_abort;
 pub mod guest_dt;
 pub mod irq_owner;
 pub mod level_irq;

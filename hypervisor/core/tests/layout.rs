@@ -70,6 +70,7 @@ fn good_two_partition_layout() {
                 manages: Vec::new(),
                 pci_functions: Vec::new(),
                 on_dma_fault: Default::default(),
+                stage2_fault: Default::default(),
                 channels: Vec::new(),
             },
             Partition {
@@ -109,6 +110,7 @@ fn good_two_partition_layout() {
                 manages: Vec::new(),
                 pci_functions: Vec::new(),
                 on_dma_fault: Default::default(),
+                stage2_fault: Default::default(),
                 channels: Vec::new(),
             },
         ],

@@ -126,8 +126,13 @@ pub struct TrapCounters {
     pub sysreg: AtomicU64,
     pub irq: AtomicU64,
     pub other: AtomicU64,
-    /// Faults Bulkhead reported for the partition (stage-2 aborts it could not serve).
+    /// Faults Bulkhead reported for the partition (stage-2 aborts it could
+    /// not serve, whether delivered to the guest or fatal).
     pub faults: AtomicU64,
+    /// Stage-2 aborts delivered to the guest as external aborts: the report
+    /// rate limit's count (`bulkhead_core::external_abort::report_kind`),
+    /// never reset, so a restart buys no fresh budget.
+    pub delivered_aborts: AtomicU64,
 }
 
 impl TrapCounters {

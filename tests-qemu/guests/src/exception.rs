@@ -1,5 +1,9 @@
 //! EL1 exception vectors: IRQs go to `irq`; anything else is reported and powers the partition off.
 //!
+//! A guest that expects synchronous exceptions (its own aborts) installs a
+//! [`SyncHook`] with [`set_sync_hook`]: it sees each one first and may
+//! resume the guest somewhere instead.
+//!
 //! One more case is handled instead: `hvc`/`smc` that are UNDEFINED (no hypervisor
 //! and no firmware, i.e. the guest runs bare on QEMU) return NOT_SUPPORTED, so
 //! the same guest images can run without Bulkhead for comparison.
@@ -155,6 +159,29 @@ bulkhead_vector_common:
     handler = sym exception_handler,
 );
 
+/// A synchronous exception as a [`SyncHook`] sees it.
+pub struct SyncException<'a> {
+    /// Vector slot index (4: current EL on SP_EL1, 8: lower EL AArch64, ...).
+    pub kind: u64,
+    pub esr: u64,
+    pub far: u64,
+    pub elr: u64,
+    /// The interrupted registers; the hook may change them.
+    pub frame: &'a mut Frame,
+}
+
+/// Sees a synchronous exception first: returns the address to resume at
+/// (written to ELR_EL1), or None to leave it to the default path (report
+/// and power off).
+pub type SyncHook = fn(&mut SyncException<'_>) -> Option<u64>;
+
+static SYNC_HOOK: spin::Once<SyncHook> = spin::Once::new();
+
+/// Installs the guest's synchronous-exception hook (the first call wins).
+pub fn set_sync_hook(hook: SyncHook) {
+    SYNC_HOOK.call_once(|| hook);
+}
+
 /// Vector slot of an IRQ taken from EL1 on SP_EL1, where guests run.
 const KIND_IRQ_CURRENT_SPX: u64 = 5;
 
@@ -178,6 +205,24 @@ extern "C" fn exception_handler(kind: u64, frame: &mut Frame) {
             elr = out(reg) elr,
             options(nomem, nostack),
         );
+    }
+    if let Some(hook) = SYNC_HOOK.get() {
+        let is_sync = kind.is_multiple_of(4);
+        let mut exception = SyncException {
+            kind,
+            esr,
+            far,
+            elr,
+            frame,
+        };
+        if is_sync {
+            if let Some(resume) = hook(&mut exception) {
+                // SAFETY: the hook chose where its own code resumes; the
+                // vector stub restores the (possibly changed) frame and erets.
+                unsafe { asm!("msr elr_el1, {}", in(reg) resume, options(nomem, nostack)) };
+                return;
+            }
+        }
     }
     if kind == 4 && esr >> 26 == EC_UNKNOWN && elr.is_multiple_of(4) {
         // SAFETY: ELR points at the instruction that raised a synchronous

@@ -3,6 +3,8 @@
 //! Guest names are the binaries of `tests-qemu/guests`; layouts live in
 //! `tests-qemu/layouts`. Each check quotes what it saw when it fails.
 
+#[path = "aborts.rs"]
+mod aborts;
 #[path = "channel.rs"]
 mod channel;
 #[path = "checkpoint.rs"]
@@ -37,6 +39,35 @@ pub const PSCI_CONTEXT: u64 = 0x0123_4567_89ab_cdef;
 /// The text of `hvc_args`' valid CONSOLE_WRITE (mirrors `hvc_args.rs`).
 pub const HVC_ARGS_VALID_TEXT: &str = "hvc_args valid console write\n";
 
+/// The isolation scenarios' guests (mirrors isolation*.dtso).
+const ISOLATION_MODULES: &[Module] = &[
+    Module {
+        address: 0x4a00_0000,
+        guest: "attacker",
+    },
+    Module {
+        address: 0x4b00_0000,
+        guest: "attacker",
+    },
+    Module {
+        address: 0x4c00_0000,
+        guest: "attacker",
+    },
+    Module {
+        address: 0x4d00_0000,
+        guest: "victim",
+    },
+];
+
+/// What the isolation attackers' layout says a stage-2 fault outside the map does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage2Fault {
+    /// The attacker takes the abort in its own vectors, reports it and powers off.
+    Deliver,
+    /// Bulkhead stops the attacker.
+    Stop,
+}
+
 pub fn all() -> Vec<Scenario> {
     vec![
         Scenario {
@@ -53,17 +84,21 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "isolation",
-            description: "three attackers touching foreign RAM, Bulkhead's memory and a foreign UART are stopped; the victim runs on untouched",
+            description: "three attackers touching foreign RAM, Bulkhead's memory and a foreign UART take a synchronous external abort in their own vectors (stage2-fault = \"deliver\", the default) and power off; the victim runs on untouched",
             layout: "tests-qemu/layouts/isolation.dtso",
-            modules: &[
-                Module { address: 0x4a00_0000, guest: "attacker" },
-                Module { address: 0x4b00_0000, guest: "attacker" },
-                Module { address: 0x4c00_0000, guest: "attacker" },
-                Module { address: 0x4d00_0000, guest: "victim" },
-            ],
+            modules: ISOLATION_MODULES,
             timeout_secs: 30,
             icount: false,
-            check: check_isolation,
+            check: |outcome| check_isolation(outcome, Stage2Fault::Deliver),
+        },
+        Scenario {
+            name: "isolation_stop",
+            description: "the isolation attackers with stage2-fault = \"stop\" are stopped at their first foreign access; the victim runs on untouched",
+            layout: "tests-qemu/layouts/isolation_stop.dtso",
+            modules: ISOLATION_MODULES,
+            timeout_secs: 30,
+            icount: false,
+            check: |outcome| check_isolation(outcome, Stage2Fault::Stop),
         },
         Scenario {
             name: "psci",
@@ -109,6 +144,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(pci::scenarios())
     .chain(channel::scenarios())
     .chain(linux_channels::scenarios())
+    .chain(aborts::scenarios())
     .collect()
 }
 
@@ -204,7 +240,7 @@ fn check_default(outcome: &Outcome) -> Result<(), String> {
     Ok(())
 }
 
-fn check_isolation(outcome: &Outcome) -> Result<(), String> {
+fn check_isolation(outcome: &Outcome, policy: Stage2Fault) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     let uart0 = &outcome.uart[0];
     for (uart, text) in outcome.uart.iter().enumerate() {
@@ -213,7 +249,13 @@ fn check_isolation(outcome: &Outcome) -> Result<(), String> {
         }
     }
 
-    let reports = stop_reports(uart0);
+    let (reports, other) = match policy {
+        Stage2Fault::Deliver => (delivered_reports(uart0), stop_reports(uart0)),
+        Stage2Fault::Stop => (stop_reports(uart0), delivered_reports(uart0)),
+    };
+    if let Some(report) = other.first() {
+        return Err(format!("with {policy:?}, unexpected report {report:?}"));
+    }
     for (index, (label, ipa)) in ATTACK_TARGETS.iter().enumerate() {
         let about = format!("attacker id={index} about to read");
         if !labelled_lines(uart0, label).any(|(_, text)| text.starts_with(&about)) {
@@ -221,8 +263,18 @@ fn check_isolation(outcome: &Outcome) -> Result<(), String> {
         }
         let mine: Vec<_> = reports.iter().filter(|r| r.label == *label).collect();
         let [report] = mine.as_slice() else {
-            return Err(format!("{label}: expected one stop report, got {mine:?}"));
+            return Err(format!(
+                "{label}: expected one {policy:?} report, got {mine:?}"
+            ));
         };
+        if policy == Stage2Fault::Deliver {
+            // The attacker's own vectors saw a data abort from EL1 (EC 0x25,
+            // DFSC 0x10 synchronous external abort) at the address it read.
+            let seen = format!("guest exception: sync current-el spx esr=0x96000010 far={ipa:#x} ");
+            if !labelled_lines(uart0, label).any(|(_, text)| text.starts_with(&seen)) {
+                return Err(format!("{label}: no `[{label}] {seen}...` line on uart0"));
+            }
+        }
         if report.id != index as u64 || report.ipa != Some(*ipa) || !report.reason.contains("read")
         {
             return Err(format!(
@@ -232,7 +284,7 @@ fn check_isolation(outcome: &Outcome) -> Result<(), String> {
     }
     if reports.len() != ATTACK_TARGETS.len() {
         return Err(format!(
-            "expected {} stop reports, got {reports:?}",
+            "expected {} {policy:?} reports, got {reports:?}",
             ATTACK_TARGETS.len()
         ));
     }

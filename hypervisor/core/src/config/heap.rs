@@ -145,6 +145,7 @@ mod tests {
             manages: alloc::vec::Vec::new(),
             pci_functions: alloc::vec::Vec::new(),
             on_dma_fault: Default::default(),
+            stage2_fault: Default::default(),
             channels: alloc::vec::Vec::new(),
         }
     }

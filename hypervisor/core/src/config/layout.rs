@@ -80,6 +80,44 @@ impl OnDmaFault {
     }
 }
 
+/// What a stage-2 abort outside the partition's map (an access to an IPA
+/// no memory region, device or emulated device covers) does
+/// (`stage2-fault`). Faults inside the map (permission) and other unhandled
+/// traps always follow `on-fault`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stage2Fault {
+    /// The guest takes a synchronous external abort at its EL1, as on
+    /// hardware; Bulkhead reports it (rate-limited) and the partition runs on.
+    #[default]
+    Deliver,
+    /// Bulkhead reports the fault and applies `on-fault` (stop by default).
+    Stop,
+}
+
+impl Stage2Fault {
+    /// The binding's spelling of each value.
+    pub const NAMES: [(&'static str, Stage2Fault); 2] = [
+        ("deliver", Stage2Fault::Deliver),
+        ("stop", Stage2Fault::Stop),
+    ];
+
+    /// Parses a `stage2-fault` value.
+    pub fn from_name(name: &str) -> Option<Stage2Fault> {
+        Self::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// The binding's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage2Fault::Deliver => "deliver",
+            Stage2Fault::Stop => "stop",
+        }
+    }
+}
+
 /// A boot module (the guest image) in physical memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Module {
@@ -118,6 +156,8 @@ pub struct Partition {
     pub pci_functions: Vec<PciFunction>,
     /// `on-dma-fault`: what a DMA fault of its devices does.
     pub on_dma_fault: OnDmaFault,
+    /// `stage2-fault`: what an access outside its stage-2 map does.
+    pub stage2_fault: Stage2Fault,
     /// The channels it is an endpoint of, sorted by id (`slot` = position).
     pub channels: Vec<PartitionChannel>,
 }

@@ -15,6 +15,8 @@
 //!     manages = <id ...>;        /* optional: other partitions it may checkpoint/restore */
 //!     pci-functions = "00:02.0", ...; /* optional: PCI functions, through a virtual host bridge */
 //!     on-dma-fault = "report";   /* optional: "report" (default) | "stop" */
+//!     stage2-fault = "deliver";  /* optional: "deliver" (default: the guest takes a synchronous
+//!                                   external abort) | "stop" (report, then on-fault) */
 //!     checkpoint {               /* optional: this partition is checkpointed */
 //!         store = <PA(2) size(2)>;  /* RAM of nobody: no partition, module, MMIO,
 //!                                      reserved area or other store; at least
@@ -63,7 +65,9 @@ pub use dt::DtError;
 pub(crate) use error::Issue;
 pub use error::{BoardError, LayoutError};
 pub(crate) use interrupts::interrupt_map;
-pub use layout::{Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction};
+pub use layout::{
+    Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction, Stage2Fault,
+};
 pub use pci_assign::assign_pci_functions;
 pub use pci_host::{IntxRoute, IommuMap, PciHost, PciSpace, PciWindow, SmmuNode, VIRTUAL_ECAM};
 pub(crate) use regs::{pci_ranges, physical_regs, reachable_pci_ranges};

@@ -10,7 +10,9 @@ use super::checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 use super::dt::{cells_to_u64, DeviceTree, Node};
 use super::error::{Issue, LayoutError};
 use super::interrupts::device_interrupts;
-use super::layout::{Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction};
+use super::layout::{
+    Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction, Stage2Fault,
+};
 use super::regs::{pci_windows, physical_regs};
 use crate::address::{is_aligned, ranges_overlap, Ipa, PhysAddr, PhysRange, PAGE_SIZE};
 use crate::boot_image::{placement, DTB_AREA};
@@ -150,6 +152,7 @@ struct Draft {
     manages: Vec<u32>,
     pci_functions: Vec<PciFunction>,
     on_dma_fault: OnDmaFault,
+    stage2_fault: Stage2Fault,
 }
 
 impl Draft {
@@ -174,6 +177,7 @@ impl Draft {
             manages: self.manages,
             pci_functions: self.pci_functions,
             on_dma_fault: self.on_dma_fault,
+            stage2_fault: self.stage2_fault,
             node: self.node,
             cpus: self.cpus,
             memory: self.memory,
@@ -331,6 +335,7 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             manages: Vec::new(),
             pci_functions: Vec::new(),
             on_dma_fault: OnDmaFault::default(),
+            stage2_fault: Stage2Fault::default(),
         };
         let errors_before = self.errors.len();
         self.cpus(node, &mut draft);
@@ -343,7 +348,32 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
         self.manages(node, &mut draft);
         self.pci_functions(node, &mut draft);
         self.on_dma_fault(node, &mut draft);
+        self.stage2_fault(node, &mut draft);
         draft
+    }
+
+    /// Reads `stage2-fault`.
+    fn stage2_fault(&mut self, node: &Node<'_, '_>, draft: &mut Draft) {
+        let choices = "must be \"deliver\" or \"stop\"";
+        draft.stage2_fault = match node.property("stage2-fault").map(|p| p.as_str()) {
+            None => Stage2Fault::default(),
+            Some(None) => {
+                self.error(
+                    &draft.node,
+                    "stage2-fault",
+                    format!("must be one UTF-8 string: {choices}"),
+                );
+                Stage2Fault::default()
+            }
+            Some(Some(name)) => Stage2Fault::from_name(name).unwrap_or_else(|| {
+                self.error(
+                    &draft.node,
+                    "stage2-fault",
+                    format!("{name:?} is unknown: {choices}"),
+                );
+                Stage2Fault::default()
+            }),
+        };
     }
 
     /// The optional `checkpoint { store; interval-ms; on-fault; }` child.

@@ -191,6 +191,7 @@ fn partition(
         manages: Vec::new(),
         pci_functions: Vec::new(),
         on_dma_fault: Default::default(),
+        stage2_fault: Default::default(),
         channels: Vec::new(),
     }
 }

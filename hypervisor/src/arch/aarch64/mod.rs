@@ -6,6 +6,7 @@ pub mod exception;
 pub mod firmware;
 pub mod gic;
 pub mod id_registers;
+pub mod inject;
 pub mod mmu;
 pub mod smmu;
 pub mod snapshot;

@@ -118,6 +118,37 @@ pub fn stop_reports(text: &str) -> Vec<StopReport> {
         .collect()
 }
 
+/// What Bulkhead's report of a delivered abort says after the fault's description.
+pub const DELIVERED: &str = ", delivered to the guest as a synchronous external abort";
+
+/// Every full report of a stage-2 abort delivered to a guest
+/// (`bulkhead: partition <label> (id <n>): <reason>, delivered to the guest
+/// as a synchronous external abort (...)`), as [`StopReport`]s.
+pub fn delivered_reports(text: &str) -> Vec<StopReport> {
+    lines(text)
+        .enumerate()
+        .filter_map(|(line_index, line)| {
+            let rest = line.strip_prefix("bulkhead: partition ")?;
+            let (head, after) = rest.split_once("): ")?;
+            let (reason, _) = after.split_once(DELIVERED)?;
+            let (label, id) = head.split_once(" (id ")?;
+            let ipa = reason
+                .split_once("at IPA ")
+                .and_then(|(_, after)| {
+                    number(after.split_whitespace().next()?.trim_end_matches(','))
+                })
+                .and_then(|n| u64::try_from(n).ok());
+            Some(StopReport {
+                line_index,
+                label: label.to_string(),
+                id: u64::try_from(number(id)?).ok()?,
+                reason: reason.to_string(),
+                ipa,
+            })
+        })
+        .collect()
+}
+
 /// Lines a partition printed on a UART it owns: everything except Bulkhead's
 /// log (`bulkhead:`) and CONSOLE_WRITE lines (`[label] `) sharing the UART.
 pub fn own_lines(text: &str) -> impl Iterator<Item = &str> {

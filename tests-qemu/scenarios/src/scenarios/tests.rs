@@ -137,6 +137,7 @@ fn default_rejects_wrong_checksum_sequential_runs_and_bad_exit() {
 
 // ---- isolation ----
 
+/// The stop variant (isolation_stop); [`isolation_delivered_good`] is the default's.
 fn isolation_good() -> Outcome {
     let checksum = bulkhead_workload::expected_checksum(0..bulkhead_workload::VICTIM_WORDS);
     let progress = |n: u64| format!("victim progress={n} checksum={checksum:#x}\n");
@@ -159,18 +160,67 @@ fn isolation_good() -> Outcome {
     outcome(uart0, uart1)
 }
 
+/// isolation's output: each attacker takes the abort in its own vectors.
+fn isolation_delivered_good() -> Outcome {
+    let mut good = isolation_good();
+    for (id, (label, ipa)) in ATTACK_TARGETS.iter().enumerate() {
+        good.uart[0] = good.uart[0].replace(
+            &format!(
+                "bulkhead: partition {label} (id {id}) stopped: stage-2 data abort (read) at IPA {ipa:#x}\n\
+                 bulkhead:   vcpu 0: esr=0x92000007 far={ipa:#x} ipa={ipa:#x} elr=0x40001234\n"
+            ),
+            &format!(
+                "bulkhead: partition {label} (id {id}): stage-2 data abort (read) at IPA {ipa:#x}, delivered to the guest \
+                 as a synchronous external abort (vcpu 0 esr=0x92000007 far={ipa:#x} elr=0x40001234 esr_el1=0x96000010 vector=0x40000a00)\n\
+                 [{label}] guest exception: sync current-el spx esr=0x96000010 far={ipa:#x} elr=0x40001234\n"
+            ),
+        );
+    }
+    good
+}
+
+#[test]
+fn isolation_accepts_delivered_aborts() {
+    let check = scenario("isolation").check;
+    let good = isolation_delivered_good();
+    check(&good).unwrap();
+    // The stop variant's output is not the default's, nor the other way round.
+    assert!(check(&isolation_good()).is_err());
+    assert!((scenario("isolation_stop").check)(&good).is_err());
+    // The attacker's vectors must have seen the abort, at its address.
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace(
+        "[attacker-1] guest exception",
+        "[attacker-1] guest exceptional",
+    );
+    assert!(check(&bad).is_err());
+    let mut bad = good.clone();
+    bad.uart[0] = bad.uart[0].replace(
+        "esr=0x96000010 far=0x71000000",
+        "esr=0x96000011 far=0x71000000",
+    );
+    assert!(check(&bad).is_err());
+    let mut bad = good;
+    bad.uart[1] = bad.uart[1].replacen(
+        "victim progress=4 checksum=0x",
+        "victim progress=4 checksum=0x1",
+        1,
+    );
+    assert!(check(&bad).is_err());
+}
+
 fn progress_mirror(line: &str) -> String {
     prefixed("victim", line)
 }
 
 #[test]
 fn isolation_accepts_good_output() {
-    (scenario("isolation").check)(&isolation_good()).unwrap();
+    (scenario("isolation_stop").check)(&isolation_good()).unwrap();
 }
 
 #[test]
 fn isolation_rejects_breaches_wrong_ipas_and_stalls() {
-    let check = scenario("isolation").check;
+    let check = scenario("isolation_stop").check;
     let good = isolation_good();
 
     let mut bad = good.clone();
@@ -456,4 +506,92 @@ fn chan_guard_needs_the_reports_and_intact_data() {
         "",
     );
     assert!(check(&unstopped).is_err());
+}
+
+// ---- abort_delivery and linux_sigbus ----
+
+fn abort_delivery_good() -> Outcome {
+    let mut uart1 = boot_lines(0, 1, 16 << 20);
+    uart1 += "abort_probe read esr=0x96000010 far=0x70000000 elr=0x400000c0 expected_elr=0x400000c0 vector=4 aborts=1\n\
+              abort_probe write esr=0x96000050 far=0x70000008 elr=0x40000178 expected_elr=0x40000178 vector=4 aborts=2\n\
+              abort_probe fetch esr=0x86000010 far=0x80000000 elr=0x80000000 expected_elr=0x80000000 vector=4 aborts=3\n\
+              abort_probe loop aborts=1000 far_sum=0x1b58792fe80\n\
+              abort_probe done aborts=1003\n";
+    let head = "bulkhead: partition prober (id 0): ";
+    let tail = ", delivered to the guest as a synchronous external abort (vcpu 0 esr=0x93cb8006)\n";
+    let mut uart0 = format!("{head}1 vCPU(s), 16 MiB, entry 0x40000000, DT at 0x40e00000\n");
+    uart0 += &format!("{head}stage-2 data abort (read) at IPA 0x70000000{tail}");
+    uart0 += &format!("{head}stage-2 data abort (write) at IPA 0x70000008{tail}");
+    uart0 += &format!(
+        "{head}stage-2 instruction abort at IPA 0x80000000 (translation fault, level 1){tail}"
+    );
+    for page in 0..5 {
+        uart0 += &format!(
+            "{head}stage-2 data abort (read) at IPA {:#x}{tail}",
+            0x7000_0010 + page * 0x1000
+        );
+    }
+    for count in [16, 32, 64, 128, 256, 512] {
+        uart0 += &format!("{head}{count} stage-2 aborts delivered to the guest so far (after the first 8 only every power of two is reported)\n");
+    }
+    uart0 += "bulkhead: partition prober (id 0) is off; 0 partition(s) still running\n";
+    outcome(uart0, uart1)
+}
+
+#[test]
+fn abort_delivery_values() {
+    let check = scenario("abort_delivery").check;
+    let good = abort_delivery_good();
+    check(&good).unwrap();
+    for (uart, from, to) in [
+        (
+            1,
+            "esr=0x96000010 far=0x70000000",
+            "esr=0x96000011 far=0x70000000",
+        ),
+        (1, "esr=0x96000050", "esr=0x96000010"),
+        (1, "elr=0x40000178 expected", "elr=0x4000017c expected"),
+        (
+            1,
+            "far=0x80000000 elr=0x80000000",
+            "far=0x80000000 elr=0x80000004",
+        ),
+        (1, "loop aborts=1000", "loop aborts=999"),
+        (1, "done aborts=1003", "done aborts=1002"),
+        (0, "512 stage-2", "513 stage-2"),
+        (0, "(write) at IPA 0x70000008", "(read) at IPA 0x70000008"),
+    ] {
+        let mut bad = good.clone();
+        bad.uart[uart] = bad.uart[uart].replace(from, to);
+        assert!(check(&bad).is_err(), "{from} -> {to}");
+    }
+    // A ninth full report breaks the rate limit.
+    let mut bad = good.clone();
+    bad.uart[0] += "bulkhead: partition prober (id 0): stage-2 data abort (read) at IPA 0x70005010, delivered to the guest as a synchronous external abort (x)\n";
+    assert!(check(&bad).is_err());
+    let mut bad = good;
+    bad.uart[0] +=
+        "bulkhead: partition prober (id 0) stopped: stage-2 data abort (read) at IPA 0x70000000\n";
+    assert!(check(&bad).is_err());
+}
+
+#[test]
+fn linux_sigbus_values() {
+    let check = scenario("linux_sigbus").check;
+    let uart0 = "bulkhead: partition linux (id 0): stage-2 data abort (read) at IPA 0xa000000, delivered to the guest as a synchronous external abort (vcpu 0)\n\
+                 bulkhead: partition linux (id 0): stage-2 data abort (write) at IPA 0xa000010, delivered to the guest as a synchronous external abort (vcpu 0)\n";
+    let uart1 = "linux script=sigbus\nBus error\nlinux sigbus read exit=135\nBus error\nlinux sigbus write exit=135\n\
+                 linux after_sigbus md5=e071f707df7bbeee2a6a1eb48011ddd0 nproc=1\nlinux script_done=sigbus\nlinux poweroff\n";
+    let good = outcome(uart0.into(), uart1.into());
+    check(&good).unwrap();
+    for (uart, from, to) in [
+        (1, "read exit=135", "read exit=0"),
+        (1, "md5=e0", "md5=f0"),
+        (1, "linux script_done=sigbus\n", ""),
+        (0, "(write) at IPA 0xa000010", "(write) at IPA 0xa000014"),
+    ] {
+        let mut bad = good.clone();
+        bad.uart[uart] = bad.uart[uart].replace(from, to);
+        assert!(check(&bad).is_err(), "{from} -> {to}");
+    }
 }
