@@ -63,6 +63,51 @@ pub fn stage2_abort(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOu
     TrapOutcome::Resume
 }
 
+/// A trapped access to a feature the guest is not shown (SME, an MTE
+/// register, a RAS error record, ...): the guest takes the UNDEFINED
+/// exception a core without that feature raises, with a report line under
+/// the same rate limit as delivered aborts.
+pub fn undefined(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
+    let trapped = crate::arch::aarch64::inject::trapped_instruction(frame);
+    let delivery = match external_abort::undefined(
+        &trapped,
+        crate::arch::aarch64::inject::pstate_features(),
+    ) {
+        Ok(delivery) => delivery,
+        Err(_) => return stop_for_fault(caller, frame, esr),
+    };
+    let partition = caller.partition;
+    crate::partition::TrapCounters::bump(&partition.traps.faults);
+    let count = partition
+        .traps
+        .delivered_undefined
+        .fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+        .wrapping_add(1);
+    match external_abort::report_kind(count) {
+        Report::Full => println!(
+            "bulkhead: partition {} (id {}): {} (a feature it is not shown), delivered to the guest as UNDEFINED \
+             (vcpu {} esr={:#x} elr={:#x})",
+            partition.label(),
+            partition.config.id,
+            describe(Esr(esr), Ipa(0)),
+            caller.vcpu.index,
+            esr,
+            trapped.elr,
+        ),
+        Report::Summary => println!(
+            "bulkhead: partition {} (id {}): {} accesses to hidden features made UNDEFINED so far \
+             (after the first {} only every power of two is reported)",
+            partition.label(),
+            partition.config.id,
+            count,
+            external_abort::REPORTED_IN_FULL,
+        ),
+        Report::Silent => {}
+    }
+    crate::arch::aarch64::inject::deliver(frame, &delivery);
+    TrapOutcome::Resume
+}
+
 /// Reports the fault and stops the caller's partition; the vCPU leaves its guest.
 pub fn stop_for_fault(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
     let ipa = match Esr(esr).class() {

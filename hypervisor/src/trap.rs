@@ -153,9 +153,11 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
                     frame.elr = frame.elr.wrapping_add(4);
                     TrapOutcome::Resume
                 }
+                None if hidden_feature_register(esr) => fault::undefined(caller, frame, esr),
                 None => fault::stop_for_fault(caller, frame, esr),
             },
         },
+        ExceptionClass::Sme => fault::undefined(caller, frame, esr),
         _ => fault::stop_for_fault(caller, frame, esr),
     }
 }
@@ -175,6 +177,14 @@ fn sgi_register_write(esr: u64) -> Option<usize> {
 fn id_register_read(esr: u64) -> Option<(IdRegister, usize)> {
     let access = bulkhead_core::decode::Esr(esr).sys_reg_access()?;
     IdRegister::read_by(&access).map(|id| (id, usize::from(access.register.number())))
+}
+
+/// Whether a trapped system-register access names a register of a feature
+/// guests are not shown (`cpu_features::is_hidden_feature_register`).
+fn hidden_feature_register(esr: u64) -> bool {
+    bulkhead_core::decode::Esr(esr)
+        .sys_reg_access()
+        .is_some_and(|access| bulkhead_core::cpu_features::is_hidden_feature_register(&access))
 }
 
 /// A stage-2 permission fault that is a write: a data abort with WnR, or a

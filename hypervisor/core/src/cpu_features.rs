@@ -269,6 +269,63 @@ pub fn guest_value(register: IdRegister, hardware: u64) -> u64 {
     })
 }
 
+/// System registers of features guests are not shown, by (op0, op1, CRn,
+/// CRm, op2): on a core that has the feature, EL2's trap controls left at
+/// their reset values (HCR_EL2.ATA, TERR, EnSCXT, HCRX_EL2, CPTR_EL2.TSM)
+/// send a guest's access here; it gets what a core without the feature
+/// gives, an UNDEFINED exception.
+const HIDDEN_FEATURE_REGISTERS: &[(u8, u8, u8, u8, u8)] = &[
+    // MTE: RGSR_EL1, GCR_EL1, TFSR_EL1, TFSRE0_EL1, GMID_EL1.
+    (3, 0, 1, 0, 5),
+    (3, 0, 1, 0, 6),
+    (3, 0, 5, 6, 0),
+    (3, 0, 5, 6, 1),
+    (3, 1, 0, 0, 4),
+    // SME: SMPRI_EL1, SMCR_EL1, SVCR, TPIDR2_EL0, SMIDR_EL1.
+    (3, 0, 1, 2, 4),
+    (3, 0, 1, 2, 6),
+    (3, 3, 4, 2, 2),
+    (3, 3, 13, 0, 5),
+    (3, 1, 0, 0, 6),
+    // SCTLR2_EL1, TCR2_EL1.
+    (3, 0, 1, 0, 3),
+    (3, 0, 2, 0, 3),
+    // Permission indirection and overlays: PIRE0_EL1, PIR_EL1, POR_EL1, POR_EL0.
+    (3, 0, 10, 2, 2),
+    (3, 0, 10, 2, 3),
+    (3, 0, 10, 2, 4),
+    (3, 3, 10, 2, 4),
+    // GCS: GCSCR_EL1, GCSPR_EL1, GCSCRE0_EL1, GCSPR_EL0.
+    (3, 0, 2, 5, 0),
+    (3, 0, 2, 5, 1),
+    (3, 0, 2, 5, 2),
+    (3, 3, 2, 5, 1),
+    // SCXTNUM_EL1, SCXTNUM_EL0 (CSV2 >= 2), ACCDATA_EL1 (LS64).
+    (3, 0, 13, 0, 7),
+    (3, 3, 13, 0, 7),
+    (3, 0, 13, 0, 5),
+    // FPMR.
+    (3, 3, 4, 4, 2),
+];
+
+/// Whether a trapped MSR/MRS names a register of a feature guests are not
+/// shown, or a RAS error record (the machine's, not a partition's:
+/// ERRIDR_EL1, ERRSELR_EL1 and the ERX* window, S3_0_C5_C3..C5_*).
+pub fn is_hidden_feature_register(access: &SysRegAccess) -> bool {
+    let encoding = (access.op0, access.op1, access.crn, access.crm, access.op2);
+    let ras_record = access.op0 == 3
+        && access.op1 == 0
+        && access.crn == 5
+        && (3..=5).contains(&access.crm);
+    ras_record || HIDDEN_FEATURE_REGISTERS.contains(&encoding)
+}
+
+/// Whether a core's ID_AA64PFR0_EL1 shows RAS (its error-record registers
+/// must then be trapped: HCR_EL2.TERR).
+pub fn has_ras(aa64pfr0: u64) -> bool {
+    (aa64pfr0 >> 28) & 0xf != 0
+}
+
 /// Whether a core's ID_AA64PFR0_EL1 shows SVE.
 pub fn has_sve(aa64pfr0: u64) -> bool {
     (aa64pfr0 >> 32) & 0xf != 0
@@ -362,6 +419,27 @@ mod tests {
         assert_eq!(IdRegister::read_by(&access(3, 0, 0, 0, 0, true)), None); // MIDR
         assert_eq!(IdRegister::read_by(&access(3, 1, 0, 4, 1, true)), None);
         assert_eq!(IdRegister::read_by(&access(3, 0, 1, 4, 1, true)), None);
+    }
+
+    #[test]
+    fn hidden_feature_registers_are_recognized_others_not() {
+        let access = |op0, op1, crn, crm, op2| SysRegAccess {
+            op0,
+            op1,
+            crn,
+            crm,
+            op2,
+            register: crate::decode::GeneralRegister::from_field(0),
+            read: false,
+        };
+        assert!(is_hidden_feature_register(&access(3, 0, 1, 0, 6)), "GCR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 5, 6, 0)), "TFSR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 1, 2, 6)), "SMCR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 5, 3, 1)), "ERRSELR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 5, 4, 0)), "ERXFR_EL1");
+        assert!(!is_hidden_feature_register(&access(3, 0, 1, 0, 0)), "SCTLR_EL1");
+        assert!(!is_hidden_feature_register(&access(3, 0, 12, 11, 5)), "ICC_SGI1R_EL1");
+        assert!(!is_hidden_feature_register(&access(3, 0, 5, 2, 0)), "ESR_EL1");
     }
 
     proptest! {

@@ -135,17 +135,21 @@ pub struct Trapped {
     pub sctlr: u64,
 }
 
-/// Whether a stage-2 abort was a load/store or an instruction fetch.
+/// What the guest takes: an abort for a load/store or an instruction fetch
+/// outside its map, or an UNDEFINED exception for an access to a feature
+/// it is not shown ([`undefined`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AbortKind {
-    Data,
-    Instruction,
+pub enum Injected {
+    DataAbort,
+    InstructionAbort,
+    /// An UNDEFINED instruction (EC 0x00).
+    Undefined,
 }
 
 /// What the guest sees: the EL1 registers to write and where it resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    pub kind: AbortKind,
+    pub kind: Injected,
     pub esr_el1: u64,
     pub far_el1: u64,
     pub elr_el1: u64,
@@ -170,15 +174,15 @@ pub enum Undeliverable {
 
 /// Whether `esr` is a stage-2 abort outside the map: a translation or
 /// address-size fault of a lower-EL data or instruction abort.
-pub fn outside_the_map(esr: Esr) -> Result<(AbortKind, bool, FaultStatus), Undeliverable> {
+pub fn outside_the_map(esr: Esr) -> Result<(Injected, bool, FaultStatus), Undeliverable> {
     let (kind, walk, status) = match esr.class() {
         ExceptionClass::DataAbortLower => {
             let abort = crate::decode::DataAbort::from_iss(esr.iss());
-            (AbortKind::Data, abort.stage1_walk, abort.status)
+            (Injected::DataAbort, abort.stage1_walk, abort.status)
         }
         ExceptionClass::InstructionAbortLower => {
             let abort = crate::decode::InstructionAbort::from_iss(esr.iss());
-            (AbortKind::Instruction, abort.stage1_walk, abort.status)
+            (Injected::InstructionAbort, abort.stage1_walk, abort.status)
         }
         _ => return Err(Undeliverable::NotAnAbort),
     };
@@ -194,6 +198,57 @@ pub fn outside_the_map(esr: Esr) -> Result<(AbortKind, bool, FaultStatus), Undel
 /// (AArch64 `TakeException` to EL1 with a synchronous external abort).
 pub fn deliver(trapped: &Trapped, features: Features) -> Result<Delivery, Undeliverable> {
     let (kind, walk, _) = outside_the_map(Esr(trapped.esr))?;
+    let (from_el1, vector, pstate) = entry(trapped, features)?;
+    let class: u64 = match (kind, from_el1) {
+        (Injected::DataAbort, false) => 0x24,
+        (Injected::DataAbort, true) => 0x25,
+        (Injected::InstructionAbort, false) => 0x20,
+        (Injected::InstructionAbort, true) => 0x21,
+        // `outside_the_map` names aborts only.
+        (Injected::Undefined, _) => return Err(Undeliverable::NotAnAbort),
+    };
+    let status = if walk {
+        FSC_EXTERNAL_WALK
+    } else {
+        FSC_EXTERNAL
+    };
+    let kept = match kind {
+        Injected::DataAbort => trapped.esr & (WNR | CM),
+        Injected::InstructionAbort | Injected::Undefined => 0,
+    };
+    let esr_el1 = class << EC_SHIFT | IL | kept | status;
+    Ok(Delivery {
+        kind,
+        esr_el1,
+        far_el1: trapped.far,
+        elr_el1: trapped.elr,
+        spsr_el1: trapped.spsr,
+        vector,
+        pstate,
+    })
+}
+
+/// The UNDEFINED exception (EC 0x00) the guest's EL1 takes for the trapped
+/// instruction, as a core without the feature it uses raises it: ESR_EL1
+/// has only IL (the trapped instruction's, from ESR_EL2); FAR_EL1 is
+/// UNKNOWN for it and is left as it was (`far_el1` = `trapped.far`, which
+/// the caller sets to the guest's current FAR_EL1).
+pub fn undefined(trapped: &Trapped, features: Features) -> Result<Delivery, Undeliverable> {
+    let (_, vector, pstate) = entry(trapped, features)?;
+    Ok(Delivery {
+        kind: Injected::Undefined,
+        esr_el1: trapped.esr & IL,
+        far_el1: trapped.far,
+        elr_el1: trapped.elr,
+        spsr_el1: trapped.spsr,
+        vector,
+        pstate,
+    })
+}
+
+/// Where a synchronous exception to EL1 taken from PSTATE `trapped.spsr`
+/// goes: whether it came from EL1, its vector, and the entry PSTATE.
+fn entry(trapped: &Trapped, features: Features) -> Result<(bool, u64, u64), Undeliverable> {
     let spsr = trapped.spsr;
     // Where the exception came from picks the EC and the vector group.
     let (from_el1, vector_offset) = if spsr & pstate::M_AARCH32 != 0 {
@@ -211,31 +266,11 @@ pub fn deliver(trapped: &Trapped, features: Features) -> Result<Delivery, Undeli
             _ => return Err(Undeliverable::BadMode(spsr)),
         }
     };
-    let class: u64 = match (kind, from_el1) {
-        (AbortKind::Data, false) => 0x24,
-        (AbortKind::Data, true) => 0x25,
-        (AbortKind::Instruction, false) => 0x20,
-        (AbortKind::Instruction, true) => 0x21,
-    };
-    let status = if walk {
-        FSC_EXTERNAL_WALK
-    } else {
-        FSC_EXTERNAL
-    };
-    let kept = match kind {
-        AbortKind::Data => trapped.esr & (WNR | CM),
-        AbortKind::Instruction => 0,
-    };
-    let esr_el1 = class << EC_SHIFT | IL | kept | status;
-    Ok(Delivery {
-        kind,
-        esr_el1,
-        far_el1: trapped.far,
-        elr_el1: trapped.elr,
-        spsr_el1: spsr,
-        vector: trapped.vbar.wrapping_add(vector_offset),
-        pstate: entry_pstate(spsr, trapped.sctlr, features),
-    })
+    Ok((
+        from_el1,
+        trapped.vbar.wrapping_add(vector_offset),
+        entry_pstate(spsr, trapped.sctlr, features),
+    ))
 }
 
 /// PSTATE on exception entry to AArch64 EL1 from PSTATE `old`, as

@@ -133,6 +133,8 @@ pub struct TrapCounters {
     /// rate limit's count (`bulkhead_core::external_abort::report_kind`),
     /// never reset, so a restart buys no fresh budget.
     pub delivered_aborts: AtomicU64,
+    /// Accesses to hidden features made UNDEFINED, under the same rate limit.
+    pub delivered_undefined: AtomicU64,
 }
 
 impl TrapCounters {

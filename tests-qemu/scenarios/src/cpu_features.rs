@@ -18,7 +18,7 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "cpu_features",
-            description: "the ID registers show SVE and PAuth where the core has them, never MTE, SME, EL2 or EL3; SVE reaches the core's full vector length",
+            description: "the ID registers show SVE and PAuth where the core has them, never MTE, SME, EL2 or EL3; SVE reaches the core's full vector length; an MTE register, RDSVL and a RAS record raise UNDEFINED in the guest, which goes on",
             layout: "tests-qemu/layouts/cpu_features.dtso",
             modules: &[Module { address: 0x4a00_0000, guest: "cpu_features" }],
             timeout_secs: 30,
@@ -123,6 +123,15 @@ fn check_cpu_features(outcome: &Outcome) -> Result<(), String> {
     expect_fields(name, line, &[("vl", vl as u64)])?;
     if vl != 0 {
         expect_fields(name, line, &[("zcr", 0xf)])?;
+    }
+    // Hidden features behave as absent: UNDEFINED (EC 0), the guest goes on.
+    let (_, undefined) = find("the hidden-feature probes", &lines, "features undefined")?;
+    for probe in ["gcr", "tfsr", "rdsvl", "errselr"] {
+        if field(undefined, probe) != Some("0x00") {
+            return Err(format!(
+                "{name}: {probe} did not raise UNDEFINED in the guest: `{undefined}`"
+            ));
+        }
     }
     find("the last line", &lines, "features done").map(|_| ())
 }

@@ -58,6 +58,8 @@ pub enum ExceptionClass {
     Smc64,
     /// 0x18: MSR, MRS or system instruction from AArch64.
     SysReg,
+    /// 0x1d: an SME instruction or register, trapped by CPTR_EL2.TSM.
+    Sme,
     /// 0x20: instruction abort from a lower EL (for a guest: stage 2).
     InstructionAbortLower,
     /// 0x24: data abort from a lower EL (for a guest: stage 2).
@@ -73,6 +75,7 @@ impl ExceptionClass {
             0x16 => ExceptionClass::Hvc64,
             0x17 => ExceptionClass::Smc64,
             0x18 => ExceptionClass::SysReg,
+            0x1d => ExceptionClass::Sme,
             0x20 => ExceptionClass::InstructionAbortLower,
             0x24 => ExceptionClass::DataAbortLower,
             other => ExceptionClass::Other(other),
@@ -85,6 +88,7 @@ impl ExceptionClass {
             ExceptionClass::Hvc64 => 0x16,
             ExceptionClass::Smc64 => 0x17,
             ExceptionClass::SysReg => 0x18,
+            ExceptionClass::Sme => 0x1d,
             ExceptionClass::InstructionAbortLower => 0x20,
             ExceptionClass::DataAbortLower => 0x24,
             ExceptionClass::Other(code) => code & 0x3f,

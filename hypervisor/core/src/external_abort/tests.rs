@@ -35,7 +35,7 @@ fn read_from_el1h() {
         Features::default(),
     )
     .unwrap();
-    assert_eq!(got.kind, AbortKind::Data);
+    assert_eq!(got.kind, Injected::DataAbort);
     assert_eq!(got.esr_el1, 0x9600_0010);
     assert_eq!(got.far_el1, 0x1234_5678);
     assert_eq!(got.elr_el1, 0x4008_1000);
@@ -57,7 +57,7 @@ fn write_keeps_wnr() {
 #[test]
 fn fetch_from_el1h() {
     let got = deliver(&trapped(esr(0x20, 0x06), EL1H_GUEST), Features::default()).unwrap();
-    assert_eq!(got.kind, AbortKind::Instruction);
+    assert_eq!(got.kind, Injected::InstructionAbort);
     assert_eq!(got.esr_el1, 0x8600_0010);
 }
 
@@ -225,4 +225,26 @@ proptest! {
             prop_assert_eq!(got.esr_el1 >> 32, 0);
         }
     }
+}
+
+#[test]
+fn undefined_goes_to_the_current_or_lower_vector_with_only_il() {
+    let trapped = |spsr| Trapped {
+        esr: 0x623c_0521,
+        far: 0x1234,
+        elr: 0x4000_02a4,
+        spsr,
+        vbar: 0x4000_0800,
+        sctlr: 0,
+    };
+    let from_el1 = undefined(&trapped(0x3c5), Features::default()).unwrap();
+    assert_eq!(from_el1.kind, Injected::Undefined);
+    assert_eq!(from_el1.esr_el1, 1 << 25, "EC 0, IL as trapped");
+    assert_eq!(from_el1.vector, 0x4000_0a00);
+    assert_eq!(from_el1.far_el1, 0x1234, "FAR_EL1 left as it was");
+    assert_eq!(from_el1.elr_el1, 0x4000_02a4);
+    assert_eq!(from_el1.spsr_el1, 0x3c5);
+    let from_el0 = undefined(&trapped(0), Features::default()).unwrap();
+    assert_eq!(from_el0.vector, 0x4000_0c00);
+    assert!(undefined(&trapped(0x3c9), Features::default()).is_err(), "EL2h is no guest mode");
 }

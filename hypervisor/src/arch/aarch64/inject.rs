@@ -19,6 +19,16 @@ pub fn trapped_abort(frame: &GuestFrame) -> Trapped {
     }
 }
 
+/// The guest state a trapped instruction (a system register or SME access)
+/// trapped with: as for an abort, but FAR is the guest's own FAR_EL1, which
+/// an UNDEFINED exception leaves as it is.
+pub fn trapped_instruction(frame: &GuestFrame) -> Trapped {
+    Trapped {
+        far: read_sysreg!("far_el1"),
+        ..trapped_abort(frame)
+    }
+}
+
 /// What this core implements of the PSTATE fields exception entry sets
 /// (EL2 reads the real ID registers, whatever the guest is shown).
 pub fn pstate_features() -> Features {

@@ -29,6 +29,9 @@ const HCR_GUEST: u64 = (1 << 0) // VM
     | (1 << 40) // APK
     | (1 << 41); // API
 
+/// HCR_EL2.TERR: trap the RAS error-record registers (RES0 without FEAT_RAS).
+const HCR_TERR: u64 = 1 << 36;
+
 /// CPTR_EL2 RES1 bits; TFP (bit 10) and TZ (bit 8) clear so guests use
 /// FP/SIMD and SVE untrapped; TSM (bit 12) set: SME is hidden and trapped.
 const CPTR_GUEST: u64 = 0x32ff;
@@ -43,7 +46,10 @@ pub fn enter_partition(stage2_root: u64, vmid: u16) {
     let pa_range = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange);
     VTCR_EL2.set(vtcr_el2(pa_range));
     VTTBR_EL2.set(stage2_root | (u64::from(vmid) << 48));
-    HCR_EL2.set(HCR_GUEST);
+    // RAS error records are the machine's: a core with them traps a
+    // guest's accesses (TERR), which then take UNDEFINED (RAS is hidden).
+    let ras = bulkhead_core::cpu_features::has_ras(read_sysreg!("id_aa64pfr0_el1"));
+    HCR_EL2.set(HCR_GUEST | if ras { HCR_TERR } else { 0 });
     CPTR_EL2.set(CPTR_GUEST);
     super::sve::allow_full_length();
     // Guests own their core's PMU and debug state; EL2 keeps none of it.
