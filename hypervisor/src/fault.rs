@@ -21,46 +21,29 @@ pub fn stage2_abort(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOu
         return stop_for_fault(caller, frame, esr);
     }
     let trapped = crate::arch::aarch64::inject::trapped_abort(frame);
-    let delivery =
-        match external_abort::deliver(&trapped, crate::arch::aarch64::inject::pstate_features()) {
-            Ok(delivery) => delivery,
-            // Inside the map (a write to a read-only page), or a mode no guest
-            // can trap from: the partition's fault, as before.
-            Err(_) => return stop_for_fault(caller, frame, esr),
-        };
-    let partition = caller.partition;
-    crate::partition::TrapCounters::bump(&partition.traps.faults);
-    let count = partition
-        .traps
-        .delivered_aborts
-        .fetch_add(1, core::sync::atomic::Ordering::Relaxed)
-        .wrapping_add(1);
-    match external_abort::report_kind(count) {
-        Report::Full => println!(
-            "bulkhead: partition {} (id {}): {}, delivered to the guest as a synchronous external abort \
-             (vcpu {} esr={:#x} far={:#x} elr={:#x} esr_el1={:#x} vector={:#x})",
-            partition.label(),
-            partition.config.id,
-            describe(Esr(esr), Ipa(vm::fault_ipa())),
-            caller.vcpu.index,
-            esr,
-            trapped.far,
-            trapped.elr,
-            delivery.esr_el1,
-            delivery.vector,
+    match external_abort::deliver(&trapped, crate::arch::aarch64::inject::pstate_features()) {
+        Ok(delivery) => deliver_reported(
+            caller,
+            frame,
+            &delivery,
+            &caller.partition.traps.delivered_aborts,
+            format_args!(
+                "{}, delivered to the guest as a synchronous external abort \
+                 (vcpu {} esr={:#x} far={:#x} elr={:#x} esr_el1={:#x} vector={:#x})",
+                describe(Esr(esr), Ipa(vm::fault_ipa())),
+                caller.vcpu.index,
+                esr,
+                trapped.far,
+                trapped.elr,
+                delivery.esr_el1,
+                delivery.vector,
+            ),
+            "stage-2 aborts delivered to the guest",
         ),
-        Report::Summary => println!(
-            "bulkhead: partition {} (id {}): {} stage-2 aborts delivered to the guest so far \
-             (after the first {} only every power of two is reported)",
-            partition.label(),
-            partition.config.id,
-            count,
-            external_abort::REPORTED_IN_FULL,
-        ),
-        Report::Silent => {}
+        // Inside the map (a write to a read-only page), or a mode no guest
+        // can trap from: the partition's fault, as before.
+        Err(_) => stop_for_fault(caller, frame, esr),
     }
-    crate::arch::aarch64::inject::deliver(frame, &delivery);
-    TrapOutcome::Resume
 }
 
 /// A trapped access to a feature the guest is not shown (SME, an MTE
@@ -69,42 +52,62 @@ pub fn stage2_abort(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOu
 /// the same rate limit as delivered aborts.
 pub fn undefined(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
     let trapped = crate::arch::aarch64::inject::trapped_instruction(frame);
-    let delivery = match external_abort::undefined(
-        &trapped,
-        crate::arch::aarch64::inject::pstate_features(),
-    ) {
-        Ok(delivery) => delivery,
-        Err(_) => return stop_for_fault(caller, frame, esr),
-    };
+    match external_abort::undefined(&trapped, crate::arch::aarch64::inject::pstate_features()) {
+        Ok(delivery) => deliver_reported(
+            caller,
+            frame,
+            &delivery,
+            &caller.partition.traps.delivered_undefined,
+            format_args!(
+                "{} (a feature it is not shown), delivered to the guest as UNDEFINED \
+                 (vcpu {} esr={:#x} elr={:#x})",
+                describe(Esr(esr), Ipa(0)),
+                caller.vcpu.index,
+                esr,
+                trapped.elr,
+            ),
+            "accesses to hidden features made UNDEFINED",
+        ),
+        Err(_) => stop_for_fault(caller, frame, esr),
+    }
+}
+
+/// Counts the exception the guest is about to take in `faults` and in
+/// `count` (the rate limit's, never reset), reports it (`what` in full,
+/// then a summary of `summary` at each power of two), and makes the
+/// guest take it when it resumes.
+fn deliver_reported(
+    caller: &Caller,
+    frame: &mut GuestFrame,
+    delivery: &external_abort::Delivery,
+    count: &core::sync::atomic::AtomicU64,
+    what: core::fmt::Arguments<'_>,
+    summary: &str,
+) -> TrapOutcome {
     let partition = caller.partition;
     crate::partition::TrapCounters::bump(&partition.traps.faults);
-    let count = partition
-        .traps
-        .delivered_undefined
+    let count = count
         .fetch_add(1, core::sync::atomic::Ordering::Relaxed)
         .wrapping_add(1);
     match external_abort::report_kind(count) {
         Report::Full => println!(
-            "bulkhead: partition {} (id {}): {} (a feature it is not shown), delivered to the guest as UNDEFINED \
-             (vcpu {} esr={:#x} elr={:#x})",
+            "bulkhead: partition {} (id {}): {}",
             partition.label(),
             partition.config.id,
-            describe(Esr(esr), Ipa(0)),
-            caller.vcpu.index,
-            esr,
-            trapped.elr,
+            what
         ),
         Report::Summary => println!(
-            "bulkhead: partition {} (id {}): {} accesses to hidden features made UNDEFINED so far \
+            "bulkhead: partition {} (id {}): {} {} so far \
              (after the first {} only every power of two is reported)",
             partition.label(),
             partition.config.id,
             count,
+            summary,
             external_abort::REPORTED_IN_FULL,
         ),
         Report::Silent => {}
     }
-    crate::arch::aarch64::inject::deliver(frame, &delivery);
+    crate::arch::aarch64::inject::deliver(frame, delivery);
     TrapOutcome::Resume
 }
 

@@ -345,6 +345,19 @@ mod tests {
         (value >> shift) & 0xf
     }
 
+    /// An MRS (`read`) or MSR of S<op0>_<op1>_C<crn>_C<crm>_<op2> with x3.
+    fn access(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8, read: bool) -> SysRegAccess {
+        SysRegAccess {
+            op0,
+            op1,
+            crn,
+            crm,
+            op2,
+            register: crate::decode::GeneralRegister::from_field(3),
+            read,
+        }
+    }
+
     #[test]
     fn mte_and_sme_are_hidden_bti_and_ssbs_are_not() {
         let guest = guest_value(IdRegister::AA64PFR1, MAX_PFR1);
@@ -402,15 +415,6 @@ mod tests {
 
     #[test]
     fn only_group_reads_are_id_registers() {
-        let access = |op0, op1, crn, crm, op2, read| SysRegAccess {
-            op0,
-            op1,
-            crn,
-            crm,
-            op2,
-            register: crate::decode::GeneralRegister::from_field(3),
-            read,
-        };
         assert_eq!(
             IdRegister::read_by(&access(3, 0, 0, 4, 1, true)),
             Some(IdRegister::AA64PFR1)
@@ -423,23 +427,14 @@ mod tests {
 
     #[test]
     fn hidden_feature_registers_are_recognized_others_not() {
-        let access = |op0, op1, crn, crm, op2| SysRegAccess {
-            op0,
-            op1,
-            crn,
-            crm,
-            op2,
-            register: crate::decode::GeneralRegister::from_field(0),
-            read: false,
-        };
-        assert!(is_hidden_feature_register(&access(3, 0, 1, 0, 6)), "GCR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 5, 6, 0)), "TFSR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 1, 2, 6)), "SMCR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 5, 3, 1)), "ERRSELR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 5, 4, 0)), "ERXFR_EL1");
-        assert!(!is_hidden_feature_register(&access(3, 0, 1, 0, 0)), "SCTLR_EL1");
-        assert!(!is_hidden_feature_register(&access(3, 0, 12, 11, 5)), "ICC_SGI1R_EL1");
-        assert!(!is_hidden_feature_register(&access(3, 0, 5, 2, 0)), "ESR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 1, 0, 6, false)), "GCR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 5, 6, 0, false)), "TFSR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 1, 2, 6, false)), "SMCR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 5, 3, 1, false)), "ERRSELR_EL1");
+        assert!(is_hidden_feature_register(&access(3, 0, 5, 4, 0, false)), "ERXFR_EL1");
+        assert!(!is_hidden_feature_register(&access(3, 0, 1, 0, 0, false)), "SCTLR_EL1");
+        assert!(!is_hidden_feature_register(&access(3, 0, 12, 11, 5, false)), "ICC_SGI1R_EL1");
+        assert!(!is_hidden_feature_register(&access(3, 0, 5, 2, 0, false)), "ESR_EL1");
     }
 
     proptest! {

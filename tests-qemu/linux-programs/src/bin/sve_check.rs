@@ -52,40 +52,10 @@ fn counter() -> (u64, u64) {
     (ticks, frequency)
 }
 
-/// The asm lines that load (`ldr`) or store (`str`) Z0..Z31 at `$base` and
-/// P0..P15 right after them (x23 holds the P base afterwards).
-macro_rules! sve_file {
-    ($op:ident, $base:literal) => {
-        concat!(
-            stringify!($op), " z0, [", $base, ", #0, mul vl]\n", stringify!($op), " z1, [", $base, ", #1, mul vl]\n",
-            stringify!($op), " z2, [", $base, ", #2, mul vl]\n", stringify!($op), " z3, [", $base, ", #3, mul vl]\n",
-            stringify!($op), " z4, [", $base, ", #4, mul vl]\n", stringify!($op), " z5, [", $base, ", #5, mul vl]\n",
-            stringify!($op), " z6, [", $base, ", #6, mul vl]\n", stringify!($op), " z7, [", $base, ", #7, mul vl]\n",
-            stringify!($op), " z8, [", $base, ", #8, mul vl]\n", stringify!($op), " z9, [", $base, ", #9, mul vl]\n",
-            stringify!($op), " z10, [", $base, ", #10, mul vl]\n", stringify!($op), " z11, [", $base, ", #11, mul vl]\n",
-            stringify!($op), " z12, [", $base, ", #12, mul vl]\n", stringify!($op), " z13, [", $base, ", #13, mul vl]\n",
-            stringify!($op), " z14, [", $base, ", #14, mul vl]\n", stringify!($op), " z15, [", $base, ", #15, mul vl]\n",
-            stringify!($op), " z16, [", $base, ", #16, mul vl]\n", stringify!($op), " z17, [", $base, ", #17, mul vl]\n",
-            stringify!($op), " z18, [", $base, ", #18, mul vl]\n", stringify!($op), " z19, [", $base, ", #19, mul vl]\n",
-            stringify!($op), " z20, [", $base, ", #20, mul vl]\n", stringify!($op), " z21, [", $base, ", #21, mul vl]\n",
-            stringify!($op), " z22, [", $base, ", #22, mul vl]\n", stringify!($op), " z23, [", $base, ", #23, mul vl]\n",
-            stringify!($op), " z24, [", $base, ", #24, mul vl]\n", stringify!($op), " z25, [", $base, ", #25, mul vl]\n",
-            stringify!($op), " z26, [", $base, ", #26, mul vl]\n", stringify!($op), " z27, [", $base, ", #27, mul vl]\n",
-            stringify!($op), " z28, [", $base, ", #28, mul vl]\n", stringify!($op), " z29, [", $base, ", #29, mul vl]\n",
-            stringify!($op), " z30, [", $base, ", #30, mul vl]\n", stringify!($op), " z31, [", $base, ", #31, mul vl]\n",
-            "addvl x23, ", $base, ", #31\n",
-            "addvl x23, x23, #1\n",
-            stringify!($op), " p0, [x23, #0, mul vl]\n", stringify!($op), " p1, [x23, #1, mul vl]\n",
-            stringify!($op), " p2, [x23, #2, mul vl]\n", stringify!($op), " p3, [x23, #3, mul vl]\n",
-            stringify!($op), " p4, [x23, #4, mul vl]\n", stringify!($op), " p5, [x23, #5, mul vl]\n",
-            stringify!($op), " p6, [x23, #6, mul vl]\n", stringify!($op), " p7, [x23, #7, mul vl]\n",
-            stringify!($op), " p8, [x23, #8, mul vl]\n", stringify!($op), " p9, [x23, #9, mul vl]\n",
-            stringify!($op), " p10, [x23, #10, mul vl]\n", stringify!($op), " p11, [x23, #11, mul vl]\n",
-            stringify!($op), " p12, [x23, #12, mul vl]\n", stringify!($op), " p13, [x23, #13, mul vl]\n",
-            stringify!($op), " p14, [x23, #14, mul vl]\n", stringify!($op), " p15, [x23, #15, mul vl]\n",
-        )
-    };
-}
+// The same asm as the bare-metal guests' (one copy of the register list).
+#[path = "../../../guests/src/sve_file.rs"]
+#[macro_use]
+mod sve_file;
 
 /// One round: the register file loaded from `pattern` (FFR: the first
 /// `ffr_true` byte elements), held `SPIN` iterations, stored into `seen`.
