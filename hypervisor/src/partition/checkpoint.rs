@@ -24,6 +24,9 @@ use super::runtime::{Partition, PartitionState};
 use super::vcpu::{AfterPark, Vcpu};
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::snapshot::{VcpuSnapshot, SNAPSHOT_BYTES};
+
+/// A state byte and the largest snapshot fit a vCPU's area in the store.
+const _: () = assert!(1 + SNAPSHOT_BYTES <= bulkhead_core::checkpoint::VCPU_STATE_MAX);
 use crate::arch::aarch64::{timer, vm};
 use crate::error::Error;
 
@@ -283,12 +286,12 @@ fn write_checkpoint(
     if writer.needs_every_page() || dma {
         tracker.invalidate(slot);
     }
-    let mut state = [0u8; 1 + SNAPSHOT_BYTES];
     for vcpu in &partition.vcpus {
         let on =
             own.is_some_and(|own| core::ptr::eq(own, vcpu)) || vcpu.state() == VcpuState::Parked;
         let snapshot = vcpu.snapshot.lock();
-        let length = match snapshot.as_ref() {
+        // Serialized straight into the store (a state with SVE is 9 KiB).
+        writer.write_vcpu_state_with(vcpu.index, |state| match snapshot.as_ref() {
             Some(snapshot) if on => {
                 state[0] = STATE_ON;
                 1 + snapshot.write_bytes(&vcpu.sve.lock(), &mut state[1..])
@@ -305,8 +308,7 @@ fn write_checkpoint(
                 state[0] = STATE_OFF;
                 1
             }
-        };
-        writer.write_vcpu_state(vcpu.index, &state[..length])?;
+        })?;
     }
     let mut pages = 0;
     for ipa in tracker.since(slot).iter_dirty() {

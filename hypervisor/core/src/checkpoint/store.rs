@@ -488,8 +488,14 @@ impl Writer<'_, '_> {
         !self.base_valid
     }
 
-    /// Saves vCPU `index`'s state (at most [`VCPU_STATE_MAX`] bytes).
-    pub fn write_vcpu_state(&mut self, index: usize, state: &[u8]) -> Result<(), StoreError> {
+    /// Saves vCPU `index`'s state as `fill` writes it straight into the
+    /// store's area for it ([`VCPU_STATE_MAX`] bytes, returning the length
+    /// used): no intermediate copy of a state that can be 9 KiB (SVE).
+    pub fn write_vcpu_state_with(
+        &mut self,
+        index: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), StoreError> {
         let store = &mut *self.store;
         if index as u64 >= store.geometry.vcpus {
             return Err(StoreError::VcpuOutOfRange {
@@ -497,6 +503,26 @@ impl Writer<'_, '_> {
                 count: store.geometry.vcpus,
             });
         }
+        let area = store.slot_range(self.slot, vcpu_area_offset(index), VCPU_STATE_MAX as u64)?;
+        let offset = area.start as u64;
+        let bytes = store
+            .bytes
+            .get_mut(area)
+            .ok_or(StoreError::OutOfBounds { offset })?;
+        let length = fill(bytes).min(VCPU_STATE_MAX);
+        let sum = checksum(&bytes[..length]);
+        let entry = store.header_offset(self.slot, OFFSET_VCPU_TABLE + index * ENTRY_SIZE)?;
+        write_u32(store.bytes, entry, length as u32)?;
+        write_u32(store.bytes, entry + 4, 0)?;
+        write_u64(store.bytes, entry + 8, sum)?;
+        if let Some(written) = store.vcpus_written.get_mut(index) {
+            *written = true;
+        }
+        Ok(())
+    }
+
+    /// Saves vCPU `index`'s state (at most [`VCPU_STATE_MAX`] bytes).
+    pub fn write_vcpu_state(&mut self, index: usize, state: &[u8]) -> Result<(), StoreError> {
         if state.len() > VCPU_STATE_MAX {
             return Err(StoreError::VcpuStateTooLarge {
                 index,
@@ -504,21 +530,10 @@ impl Writer<'_, '_> {
                 max: VCPU_STATE_MAX,
             });
         }
-        let area = store.slot_range(self.slot, vcpu_area_offset(index), state.len() as u64)?;
-        let offset = area.start as u64;
-        store
-            .bytes
-            .get_mut(area)
-            .ok_or(StoreError::OutOfBounds { offset })?
-            .copy_from_slice(state);
-        let entry = store.header_offset(self.slot, OFFSET_VCPU_TABLE + index * ENTRY_SIZE)?;
-        write_u32(store.bytes, entry, state.len() as u32)?;
-        write_u32(store.bytes, entry + 4, 0)?;
-        write_u64(store.bytes, entry + 8, checksum(state))?;
-        if let Some(written) = store.vcpus_written.get_mut(index) {
-            *written = true;
-        }
-        Ok(())
+        self.write_vcpu_state_with(index, |area| {
+            area[..state.len()].copy_from_slice(state);
+            state.len()
+        })
     }
 
     /// Saves the page at `ipa` (4 KiB aligned, inside the partition's memory).
