@@ -110,7 +110,7 @@ fn host_tests() -> Result<(), String> {
 
 /// `cargo clippy -D warnings`: the host crates with their tests, the
 /// hypervisor for its soft-float target, the guests for theirs and the
-/// Linux tool for its musl target (the crate roots deny undocumented unsafe
+/// Linux tool and test programs for their musl target (the crate roots deny undocumented unsafe
 /// blocks, so this is where it bites).
 fn lints() -> Result<(), String> {
     println!("== clippy");
@@ -127,6 +127,7 @@ fn lints() -> Result<(), String> {
         ("bulkhead", artifacts::HYPERVISOR_TARGET),
         ("bulkhead-guests", artifacts::TARGET),
         ("bulkhead-cli", crate::linux::TOOL_TARGET),
+        ("bulkhead-linux-programs", crate::linux::TOOL_TARGET),
     ] {
         let mut command = artifacts::cargo();
         command.args(["clippy", "--release", "-p", package, "--target", target]);
