@@ -547,19 +547,21 @@ pub fn print(args: fmt::Arguments) {
 /// position in the system), labelled `label`: `[label] ` at each line start,
 /// `\r` dropped, control bytes as `?`. The line state carries over from one
 /// call to the next. Bytes that find no room in the partition's ring are
-/// dropped and reported later; this never waits for the UART.
-pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
+/// dropped and reported later (their count, as the ring counts them, is
+/// returned); this never waits for the UART.
+pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) -> u64 {
     let console = PARTITIONS
         .get(partition)
         .filter(|_| BUFFERED.load(Ordering::Acquire));
     let Some(console) = console else {
         direct(|out| write_guest_direct(out, label, bytes));
-        return;
+        return 0;
     };
     let Some(entered) = Entered::new() else {
         direct(|out| write_guest_direct(out, label, bytes));
-        return;
+        return 0;
     };
+    let mut dropped = 0u64;
     let after = switch_to(partition + 1);
     let mut rest = bytes;
     let mut refills = 0;
@@ -567,7 +569,7 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
     loop {
         let Some(mut locked) = lock_within(console, LOCK_WAIT_US) else {
             DIRECT_DROPPED.fetch_add(rest.len() as u64, Ordering::Relaxed);
-            return;
+            return dropped.saturating_add(rest.len() as u64);
         };
         if first {
             locked.set_label(label);
@@ -577,7 +579,9 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
             first = false;
         }
         let PartitionConsole { ring, text, .. } = &mut *locked;
+        let unreported = ring.dropped();
         let taken = text.fill(ring, label, rest, refills >= REFILLS);
+        dropped = dropped.saturating_add(ring.dropped().saturating_sub(unreported));
         let free = locked.ring.free();
         drop(locked);
         rest = rest.get(taken..).unwrap_or(&[]);
@@ -592,6 +596,7 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
     }
     drop(entered);
     drain();
+    dropped
 }
 
 /// The direct path of [`write_guest_bytes`] (each call starts a line).

@@ -17,6 +17,7 @@ use bulkhead_core::external_abort::{self, Report};
 /// `stage2-fault = "deliver"` (the default), the guest takes a synchronous
 /// external abort at its EL1 and runs on; otherwise, as any fault.
 pub fn stage2_abort(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> TrapOutcome {
+    crate::partition::TrapCounters::bump(&caller.partition.traps.stage2_faults);
     if caller.partition.config.stage2_fault == Stage2Fault::Stop {
         return stop_for_fault(caller, frame, esr);
     }

@@ -142,6 +142,7 @@ const DEFERRAL_US: u64 = 50;
 
 #[inline(always)]
 fn inject_hardware(partition: &Partition, vcpu: &Vcpu, intid: u32) {
+    crate::partition::TrapCounters::bump(&partition.traps.irqs_injected);
     let priority = partition.hardware_priority(vcpu.index, intid);
     queue_or_inject(
         vcpu,

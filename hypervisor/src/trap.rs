@@ -130,6 +130,7 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
             if is_write_permission_fault(esr)
                 && checkpoint::handle_write_fault(caller.partition, vm::fault_ipa()) =>
         {
+            TrapCounters::bump(&caller.partition.traps.write_faults);
             // Re-run the access, its write now allowed.
             TrapOutcome::Resume
         }
@@ -141,6 +142,7 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
         ExceptionClass::SysReg => match sgi_register_write(esr) {
             Some(register) => {
                 let value = if register == 31 { 0 } else { frame.x[register] };
+                TrapCounters::bump(&caller.partition.traps.sgis);
                 irq::send_sgi(caller.partition, caller.vcpu, value);
                 frame.elr = frame.elr.wrapping_add(4);
                 TrapOutcome::Resume

@@ -81,6 +81,14 @@ pub mod vendor {
     pub const CONSOLE_WRITE: u32 = 0xC600_0002;
     /// Does nothing and returns SUCCESS: the cost of a bare hypercall.
     pub const NULL: u32 = 0xC600_0003;
+    /// STATS(x1 = target partition id, or [`SELF`]): x0 <- SUCCESS, x1..x8
+    /// <- the target's counters since boot, in [`stats`] order: hypercalls
+    /// (NULL, the bare-trap probe, is not counted), trapped GIC register
+    /// accesses, SGIs sent, physical interrupts injected, stage-2 faults,
+    /// checkpoint write faults, console bytes written, console bytes
+    /// dropped. Errors as CHECKPOINT_STATUS's: DENIED (not the caller and
+    /// not one it manages), INVALID_PARAMETERS (no such partition).
+    pub const STATS: u32 = 0xC600_0004;
     /// CHECKPOINT_TAKE(x1 = target partition id, or [`SELF`]): pauses the
     /// target's vCPUs, saves its state and memory, resumes it. x0 <- SUCCESS
     /// and x1 <- the new generation; when the caller's own partition is later
@@ -144,7 +152,32 @@ pub mod vendor {
     /// UID of the vendor service (a random UUID, as four 32-bit words).
     pub const UID: [u32; 4] = [0x6b75_6c62, 0x6568_6164, 0x9a3e_51c2, 0x0d4f_7e18];
     /// Number of vendor calls Bulkhead implements.
-    pub const COUNT: u64 = 10;
+    pub const COUNT: u64 = 11;
+
+    /// STATS's counters: their order (x1 is index 0) and names.
+    pub mod stats {
+        pub const HYPERCALLS: usize = 0;
+        pub const GIC_TRAPS: usize = 1;
+        pub const SGIS: usize = 2;
+        pub const IRQS_INJECTED: usize = 3;
+        pub const STAGE2_FAULTS: usize = 4;
+        pub const WRITE_FAULTS: usize = 5;
+        pub const CONSOLE_BYTES: usize = 6;
+        pub const CONSOLE_DROPPED: usize = 7;
+        /// Number of counters.
+        pub const COUNT: usize = 8;
+        /// Their names, as Bulkhead's stop line and the tools print them.
+        pub const NAMES: [&str; COUNT] = [
+            "hypercalls",
+            "gic",
+            "sgis",
+            "irqs",
+            "stage2_faults",
+            "write_faults",
+            "console_bytes",
+            "console_dropped",
+        ];
+    }
 
     /// Maps the 32-bit form of a vendor ID onto its 64-bit form.
     pub const fn canonical(function_id: u32) -> u32 {

@@ -3,7 +3,7 @@
 use bulkhead_core::vgic::Width;
 
 use super::EmulatedDevice;
-use crate::partition::{Partition, Vcpu};
+use crate::partition::{Partition, TrapCounters, Vcpu};
 
 /// The emulated GICD (one 64 KiB frame at the board's distributor address).
 pub struct VgicDistributor;
@@ -13,6 +13,7 @@ pub struct VgicRedistributors;
 
 impl EmulatedDevice for VgicDistributor {
     fn read(&self, partition: &Partition, _vcpu: &Vcpu, offset: u64, width: Width) -> u64 {
+        TrapCounters::bump(&partition.traps.gic);
         let mut hardware = partition.hardware_gic();
         partition
             .vgic
@@ -21,6 +22,7 @@ impl EmulatedDevice for VgicDistributor {
     }
 
     fn write(&self, partition: &Partition, _vcpu: &Vcpu, offset: u64, width: Width, value: u64) {
+        TrapCounters::bump(&partition.traps.gic);
         // The distributor's owner for the whole read-modify-write.
         let mut hardware = partition.hardware_gic();
         let mut vgic = partition.vgic.lock();
@@ -32,6 +34,7 @@ impl EmulatedDevice for VgicDistributor {
 
 impl EmulatedDevice for VgicRedistributors {
     fn read(&self, partition: &Partition, _vcpu: &Vcpu, offset: u64, width: Width) -> u64 {
+        TrapCounters::bump(&partition.traps.gic);
         let mut hardware = partition.hardware_gic();
         partition
             .vgic
@@ -40,6 +43,7 @@ impl EmulatedDevice for VgicRedistributors {
     }
 
     fn write(&self, partition: &Partition, _vcpu: &Vcpu, offset: u64, width: Width, value: u64) {
+        TrapCounters::bump(&partition.traps.gic);
         let mut hardware = partition.hardware_gic();
         partition
             .vgic

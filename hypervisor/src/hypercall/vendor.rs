@@ -5,7 +5,7 @@ use bulkhead_abi::{ret, vendor};
 use super::{set_result, Caller};
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::console;
-use crate::partition::GuestBuffer;
+use crate::partition::{GuestBuffer, TrapCounters};
 
 pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) {
     match vendor::canonical(function) {
@@ -22,6 +22,13 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) {
             frame.x[4] = config.memory_bytes();
         }
         vendor::CONSOLE_WRITE => console_write(caller, frame),
+        vendor::STATS => match crate::manage::target(caller.system, caller.partition, frame.x[1]) {
+            Ok(target) => {
+                frame.x[0] = ret::SUCCESS as u64;
+                frame.x[1..=vendor::stats::COUNT].copy_from_slice(&target.traps.stats());
+            }
+            Err(code) => set_result(frame, code),
+        },
         vendor::NULL => set_result(frame, ret::SUCCESS),
         vendor::CALL_COUNT => set_result(frame, vendor::COUNT as i64),
         vendor::CALL_UID => {
@@ -55,6 +62,9 @@ fn console_write(caller: &Caller, frame: &mut GuestFrame) {
         .iter()
         .position(|partition| core::ptr::eq(partition, caller.partition))
         .unwrap_or(usize::MAX);
-    console::write_guest_bytes(partition, caller.partition.label(), &bytes[..count]);
+    let dropped = console::write_guest_bytes(partition, caller.partition.label(), &bytes[..count]);
+    let traps = &caller.partition.traps;
+    TrapCounters::add(&traps.console_bytes, count as u64);
+    TrapCounters::add(&traps.console_dropped, dropped);
     set_result(frame, count as i64);
 }

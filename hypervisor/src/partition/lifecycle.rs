@@ -98,6 +98,12 @@ pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopR
         },
         remaining
     );
+    log::info!(
+        "partition {} (id {}) stats: {}",
+        partition.label(),
+        partition.config.id,
+        super::StatsLine(partition.traps.stats())
+    );
 }
 
 /// Why a reset did not happen (the partition was stopped instead).

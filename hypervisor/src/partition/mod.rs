@@ -14,6 +14,6 @@ pub use lifecycle::{
     stop_partition, wait_until_out, StopReason, Then,
 };
 pub use memory::GuestBuffer;
-pub use runtime::{Partition, PartitionState, TrapCounters};
+pub use runtime::{Partition, PartitionState, StatsLine, TrapCounters};
 pub use system::{system, System};
 pub use vcpu::Vcpu;

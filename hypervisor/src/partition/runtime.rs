@@ -135,11 +135,55 @@ pub struct TrapCounters {
     pub delivered_aborts: AtomicU64,
     /// Accesses to hidden features made UNDEFINED, under the same rate limit.
     pub delivered_undefined: AtomicU64,
+    /// What STATS reports beyond the above (`bulkhead_abi::vendor::stats`).
+    pub gic: AtomicU64,
+    pub sgis: AtomicU64,
+    pub irqs_injected: AtomicU64,
+    pub stage2_faults: AtomicU64,
+    pub write_faults: AtomicU64,
+    pub console_bytes: AtomicU64,
+    pub console_dropped: AtomicU64,
 }
 
 impl TrapCounters {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add(counter: &AtomicU64, count: u64) {
+        counter.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// The counters STATS returns, in `bulkhead_abi::vendor::stats` order.
+    pub fn stats(&self) -> [u64; bulkhead_abi::vendor::stats::COUNT] {
+        [
+            &self.hypercall,
+            &self.gic,
+            &self.sgis,
+            &self.irqs_injected,
+            &self.stage2_faults,
+            &self.write_faults,
+            &self.console_bytes,
+            &self.console_dropped,
+        ]
+        .map(|counter| counter.load(Ordering::Relaxed))
+    }
+}
+
+/// The one-line rendering of a partition's STATS counters (`name=value ...`).
+pub struct StatsLine(pub [u64; bulkhead_abi::vendor::stats::COUNT]);
+
+impl core::fmt::Display for StatsLine {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (index, (name, value)) in bulkhead_abi::vendor::stats::NAMES
+            .iter()
+            .zip(self.0)
+            .enumerate()
+        {
+            let separator = if index == 0 { "" } else { " " };
+            write!(out, "{separator}{name}={value}")?;
+        }
+        Ok(())
     }
 }
 

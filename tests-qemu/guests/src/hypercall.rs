@@ -131,3 +131,28 @@ pub fn null_loop(calls: u64) {
         );
     }
 }
+
+/// STATS on `target` (or [`vendor::SELF`]): its counters in
+/// `vendor::stats` order (x1..x8), or the SMCCC error.
+pub fn stats(target: u64) -> Result<[u64; vendor::stats::COUNT], i64> {
+    let mut r = [0u64; 9];
+    // SAFETY: register values only; all caller-saved registers are clobbered.
+    unsafe {
+        asm!(
+            "hvc #0",
+            inout("x0") u64::from(vendor::STATS) => r[0],
+            inout("x1") target => r[1],
+            out("x2") r[2], out("x3") r[3], out("x4") r[4], out("x5") r[5],
+            out("x6") r[6], out("x7") r[7], out("x8") r[8],
+            out("x9") _, out("x10") _, out("x11") _, out("x12") _, out("x13") _,
+            out("x14") _, out("x15") _, out("x16") _, out("x17") _,
+            options(nostack),
+        );
+    }
+    if r[0] as i64 != bulkhead_abi::ret::SUCCESS {
+        return Err(r[0] as i64);
+    }
+    let mut values = [0; vendor::stats::COUNT];
+    values.copy_from_slice(&r[1..=vendor::stats::COUNT]);
+    Ok(values)
+}

@@ -20,6 +20,8 @@ pub(crate) mod parse;
 mod pci;
 #[path = "cpu_features.rs"]
 mod cpu_features;
+#[path = "stats.rs"]
+mod stats;
 #[path = "races.rs"]
 mod races;
 
@@ -140,6 +142,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(checkpoint::scenarios())
     .chain(races::scenarios())
     .chain(cpu_features::scenarios())
+    .chain(stats::scenarios())
     .chain(hostile::scenarios())
     .chain(pci::scenarios())
     .chain(channel::scenarios())
