@@ -292,7 +292,6 @@ fn check_isolation(outcome: &Outcome, policy: Stage2Fault) -> Result<(), String>
         ));
     }
     let last_report = reports.iter().map(|r| r.line_index).max().unwrap_or(0);
-    let first_report = reports.iter().map(|r| r.line_index).min().unwrap_or(0);
 
     // The victim's own UART: rising progress, one unchanging, correct checksum.
     let expected = bulkhead_workload::expected_checksum(0..bulkhead_workload::VICTIM_WORDS);
@@ -322,14 +321,13 @@ fn check_isolation(outcome: &Outcome, policy: Stage2Fault) -> Result<(), String>
         return Err(format!("victim: {done} after {previous} progress lines"));
     }
 
-    // Its mirror on UART0 orders it against the reports: up before the first
-    // attack, still progressing after the last.
+    // Its mirror on UART0 orders it against the reports: still progressing
+    // after the last. (Whether it printed before the first attack depends
+    // on how the host schedules its vCPU threads in the first 200 ms, so it
+    // is not asserted: a fresh-clone run under load saw it fail.)
     let mirror: Vec<(usize, u64)> = labelled_lines(uart0, "victim")
         .filter_map(|(index, text)| Some((index, field_u64(text, "progress")?)))
         .collect();
-    if !mirror.iter().any(|(index, _)| *index < first_report) {
-        return Err("victim: no progress on uart0 before the first attack was reported".into());
-    }
     let before = mirror
         .iter()
         .filter(|(index, _)| *index < last_report)
