@@ -139,7 +139,7 @@ fn value_argument(value: &[u8]) -> Option<String> {
                 .join(" "),
         );
     }
-    if value.len() % 4 == 0 {
+    if value.len().is_multiple_of(4) {
         let cells: Vec<String> = value
             .chunks_exact(4)
             .map(|cell| {

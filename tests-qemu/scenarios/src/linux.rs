@@ -263,7 +263,7 @@ fn check_uboot_demo(outcome: &Outcome) -> Result<(), String> {
     let text = &outcome.uart[0];
     let position = |what: &str, found: &dyn Fn(&str) -> bool| {
         lines(text)
-            .position(|line| found(line))
+            .position(found)
             .ok_or(format!("uart0: no {what}"))
     };
     let banner = position("U-Boot banner (`U-Boot 20..`)", &|line| {
