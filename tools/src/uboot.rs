@@ -187,34 +187,40 @@ pub fn boot_script(
     let from = "${devtype} ${devnum}:${distro_bootpart}";
     let load = PLATFORM.load_address;
     let dt = BOARD_DT_ADDRESS;
+    // U-Boot's shell cannot leave a script from inside `||` (`exit` there
+    // only ends the `||`), so a failed step clears a flag that `booti` needs.
+    let step = |command: String| format!("{command} || setenv bulkhead_ok no\n");
     let mut script = format!(
         "# Boots Bulkhead with the layout {layout_name} (written by cargo xtask; see README, \"Booting through U-Boot\").\n\
-         echo \"bulkhead-boot: loading Bulkhead and {count} module(s) from {from}\"\n\
-         load {from} {load:#x} /bulkhead/bulkhead.bin || exit\n",
+         setenv bulkhead_ok yes\n\
+         echo \"bulkhead-boot: loading Bulkhead and {count} module(s) from {from}\"\n",
         count = modules.len(),
     );
+    script.push_str(&step(format!(
+        "load {from} {load:#x} /bulkhead/bulkhead.bin"
+    )));
     for module in modules {
-        script.push_str(&format!(
-            "load {from} {:#x} /{} || exit\n",
+        script.push_str(&step(format!(
+            "load {from} {:#x} /{}",
             module.address,
             module_file(module)
-        ));
+        )));
     }
-    script.push_str(&format!(
-        "# The DT U-Boot runs with is QEMU's board DT; edit a copy.\n\
-         fdt addr ${{fdtcontroladdr}}\n\
-         fdt move ${{fdtcontroladdr}} {dt:#x} {BOARD_DT_SPACE:#x}\n\
-         # The layout overlay, as `fdt apply` would apply it.\n"
-    ));
+    script.push_str("# The DT U-Boot runs with is QEMU's board DT; edit a copy.\n");
+    script.push_str(&step("fdt addr ${fdtcontroladdr}".to_string()));
+    script.push_str(&step(format!(
+        "fdt move ${{fdtcontroladdr}} {dt:#x} {BOARD_DT_SPACE:#x}"
+    )));
+    script.push_str("# The layout overlay, as `fdt apply` would apply it.\n");
     for command in overlay {
-        script.push_str(command);
-        script.push('\n');
+        script.push_str(&step(command.clone()));
     }
+    script.push_str(&step("fdt resize".to_string()));
     script.push_str(&format!(
-        "fdt resize\n\
-         fdt get value bulkhead_compatible /chosen/bulkhead compatible\n\
+        "fdt get value bulkhead_compatible /chosen/bulkhead compatible\n\
          echo \"{marker}${{bulkhead_compatible}}\"\n\
-         booti {load:#x} - {dt:#x}\n",
+         if test \"${{bulkhead_ok}}\" = yes; then booti {load:#x} - {dt:#x}; \
+         else echo \"bulkhead-boot: a step above failed; not starting Bulkhead\"; fi\n",
         marker = bulkhead_scenarios::firmware::UBOOT_LAYOUT_MARKER,
     ));
     if let Some(line) = script.lines().find(|line| line.len() > MAX_LINE) {
@@ -433,16 +439,18 @@ mod tests {
         assert_eq!(
             commands,
             [
+                "setenv bulkhead_ok yes",
                 "echo \"bulkhead-boot: loading Bulkhead and 1 module(s) from ${devtype} ${devnum}:${distro_bootpart}\"",
-                "load ${devtype} ${devnum}:${distro_bootpart} 0x40080000 /bulkhead/bulkhead.bin || exit",
-                "load ${devtype} ${devnum}:${distro_bootpart} 0x4f000000 /bulkhead/module-0x4f000000.bin || exit",
-                "fdt addr ${fdtcontroladdr}",
-                "fdt move ${fdtcontroladdr} 0x43e00000 0x200000",
-                "fdt mknode /chosen bulkhead",
-                "fdt resize",
+                "load ${devtype} ${devnum}:${distro_bootpart} 0x40080000 /bulkhead/bulkhead.bin || setenv bulkhead_ok no",
+                "load ${devtype} ${devnum}:${distro_bootpart} 0x4f000000 /bulkhead/module-0x4f000000.bin || setenv bulkhead_ok no",
+                "fdt addr ${fdtcontroladdr} || setenv bulkhead_ok no",
+                "fdt move ${fdtcontroladdr} 0x43e00000 0x200000 || setenv bulkhead_ok no",
+                "fdt mknode /chosen bulkhead || setenv bulkhead_ok no",
+                "fdt resize || setenv bulkhead_ok no",
                 "fdt get value bulkhead_compatible /chosen/bulkhead compatible",
                 "echo \"bulkhead-boot: layout applied, compatible=${bulkhead_compatible}\"",
-                "booti 0x40080000 - 0x43e00000",
+                "if test \"${bulkhead_ok}\" = yes; then booti 0x40080000 - 0x43e00000; \
+                 else echo \"bulkhead-boot: a step above failed; not starting Bulkhead\"; fi",
             ]
         );
     }
