@@ -8,7 +8,7 @@ use bulkhead_scenarios::{BareBoot, Benchmark, Measurement};
 
 use crate::artifacts::{self, target_dir};
 use crate::qemu;
-use crate::runner::{self, Boot};
+use crate::runner::{self, Boot, Start};
 use crate::test::{prepare, print_tails, selected};
 
 /// Boots one benchmark and returns what its parser extracted.
@@ -34,6 +34,7 @@ fn run_benchmark(
         timeout: Duration::from_secs(benchmark.timeout_secs),
         live: false,
         cpu,
+        start: Start::Direct,
     })?;
     outcome.check_errors = prepared.check_errors;
     if outcome.timed_out {
@@ -57,6 +58,7 @@ fn run_benchmark(
                 timeout: Duration::from_secs(benchmark.timeout_secs),
                 live: false,
                 cpu: other,
+                start: Start::Direct,
             })?;
             if outcome.timed_out {
                 print_tails(&outcome, &other_dir);

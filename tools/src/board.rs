@@ -49,7 +49,7 @@ pub fn default_board(cpu: CpuModel) -> Result<PathBuf, String> {
 }
 
 /// Runs a device-tree tool, failing with its stderr.
-fn run_tool(command: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn run_tool(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command
         .output()
         .map_err(|error| format!("{what}: cannot run {:?}: {error}", command.get_program()))?;

@@ -13,6 +13,7 @@ mod qemu;
 mod runner;
 mod setup;
 mod test;
+mod uboot;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,22 @@ struct RunArgs {
     /// (SVE, PAuth, MTE, SME: guests see what Bulkhead virtualizes whole).
     #[arg(long, value_name = "MODEL", default_value = "cortex-a72", value_parser = parse_cpu)]
     cpu: bulkhead_scenarios::CpuModel,
+    /// What starts Bulkhead: none (QEMU loads it and the modules and enters it
+    /// at EL2, as `-kernel`) or u-boot (Debian's U-Boot as the machine's
+    /// firmware loads everything from a disk built under target/run, applies
+    /// the layout to the board DT and runs `booti`, as on a board).
+    #[arg(long, value_name = "FIRMWARE", default_value = "none", value_parser = parse_firmware)]
+    firmware: bulkhead_scenarios::Firmware,
+}
+
+fn parse_firmware(name: &str) -> Result<bulkhead_scenarios::Firmware, String> {
+    bulkhead_scenarios::Firmware::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = bulkhead_scenarios::firmware::ALL
+            .iter()
+            .map(|firmware| firmware.name())
+            .collect();
+        format!("unknown firmware `{name}` (known: {})", known.join(", "))
+    })
 }
 
 fn parse_cpu(name: &str) -> Result<bulkhead_scenarios::CpuModel, String> {
@@ -137,6 +154,7 @@ fn main() -> ExitCode {
             timeout_secs: args.timeout,
             skip_check: args.skip_check,
             cpu: args.cpu,
+            firmware: args.firmware,
         }),
         Command::Check(args) => check::check_command(&args.layout, args.board.as_deref()),
         Command::Test(args) => test::test_command(test::TestRequest {
@@ -189,6 +207,18 @@ mod tests {
         assert_eq!(args.modules.len(), 2);
         assert!(args.icount);
         assert_eq!(args.timeout, 120);
+        assert_eq!(args.firmware, bulkhead_scenarios::Firmware::None);
+    }
+
+    #[test]
+    fn run_takes_a_firmware() {
+        let cli = Cli::try_parse_from(["xtask", "run", "--firmware", "u-boot"])
+            .expect("valid command line");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.firmware, bulkhead_scenarios::Firmware::UBoot);
+        assert!(Cli::try_parse_from(["xtask", "run", "--firmware", "uefi"]).is_err());
     }
 
     #[test]

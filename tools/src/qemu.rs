@@ -57,6 +57,23 @@ fn pci_device_args(disk: &Path) -> Vec<String> {
     args
 }
 
+/// Debian's U-Boot for QEMU's `virt` (package `u-boot-qemu`), built to run at
+/// EL2 or EL3 from the machine's flash.
+pub const UBOOT_QEMU_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+
+/// What puts Bulkhead, its DTB and the modules in memory and enters Bulkhead.
+#[derive(Clone, Copy, Debug)]
+pub enum Loader<'a> {
+    /// QEMU itself: `kernel` as a Linux Image entered at EL2 with x0 = `dtb`,
+    /// `modules` by the generic loader.
+    Direct,
+    /// U-Boot as the machine's firmware (`-bios`), loading everything from
+    /// `disk`. The disk is a virtio-mmio device: the board's DT lists the
+    /// virtio-mmio slots whether or not they are used, so the DT and the PCI
+    /// functions are exactly those of every other boot.
+    UBoot { disk: &'a Path },
+}
+
 /// Everything one boot needs.
 #[derive(Clone, Debug)]
 pub struct BootConfig<'a> {
@@ -66,6 +83,8 @@ pub struct BootConfig<'a> {
     pub dtb: &'a Path,
     /// Guest images for QEMU's generic loader.
     pub modules: &'a [LoadedModule],
+    /// With [`Loader::UBoot`], `kernel`, `dtb` and `modules` are on its disk instead.
+    pub loader: Loader<'a>,
     /// Files that receive what UART0 (0x0900_0000) and UART1 (0x0904_0000) print.
     pub uart_logs: [PathBuf; 2],
     /// Add `-icount` (see [`ICOUNT`]).
@@ -112,17 +131,32 @@ pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
         args.push("-serial".into());
         args.push(format!("file:{}", escape(log)));
     }
-    args.push("-kernel".into());
-    args.push(config.kernel.display().to_string());
-    args.push("-dtb".into());
-    args.push(config.dtb.display().to_string());
-    for module in config.modules {
-        args.push("-device".into());
-        args.push(format!(
-            "loader,file={},addr={:#x},force-raw=on",
-            escape(&module.path),
-            module.address
-        ));
+    match config.loader {
+        Loader::Direct => {
+            args.push("-kernel".into());
+            args.push(config.kernel.display().to_string());
+            args.push("-dtb".into());
+            args.push(config.dtb.display().to_string());
+            for module in config.modules {
+                args.push("-device".into());
+                args.push(format!(
+                    "loader,file={},addr={:#x},force-raw=on",
+                    escape(&module.path),
+                    module.address
+                ));
+            }
+        }
+        Loader::UBoot { disk } => {
+            args.push("-bios".into());
+            args.push(UBOOT_QEMU_ARM64.into());
+            args.push("-drive".into());
+            args.push(format!(
+                "if=none,id=firmware-disk,format=raw,readonly=on,file={}",
+                escape(disk)
+            ));
+            args.push("-device".into());
+            args.push("virtio-blk-device,drive=firmware-disk".into());
+        }
     }
     if config.icount {
         args.push("-icount".into());
@@ -228,6 +262,7 @@ mod tests {
             kernel: Path::new("target/images/bulkhead.bin"),
             dtb: Path::new("/w/merged.dtb"),
             modules,
+            loader: Loader::Direct,
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
             icount,
             disk: Path::new("/w/disk.img"),
@@ -260,6 +295,32 @@ mod tests {
              -kernel target/images/bulkhead.bin -dtb /w/merged.dtb \
              -device loader,file=/g/compute.bin,addr=0x4a000000,force-raw=on \
              -device loader,file=/g/a,,b.bin,addr=0x4b000000,force-raw=on"
+        );
+    }
+
+    #[test]
+    fn uboot_line_has_the_same_machine_and_no_direct_load() {
+        let modules = [LoadedModule {
+            address: 0x4a00_0000,
+            path: PathBuf::from("/g/compute.bin"),
+        }];
+        let direct = boot_args(&config(&modules, false));
+        let disk = Path::new("/w/u-boot,disk.img");
+        let uboot = boot_args(&BootConfig {
+            loader: Loader::UBoot { disk },
+            ..config(&modules, false)
+        });
+        // Machine, PCI functions and UARTs are those of every other boot.
+        let common = direct
+            .iter()
+            .position(|arg| arg == "-kernel")
+            .expect("has -kernel");
+        assert_eq!(uboot[..common], direct[..common]);
+        assert_eq!(
+            uboot[common..].join(" "),
+            "-bios /usr/lib/u-boot/qemu_arm64/u-boot.bin \
+             -drive if=none,id=firmware-disk,format=raw,readonly=on,file=/w/u-boot,,disk.img \
+             -device virtio-blk-device,drive=firmware-disk"
         );
     }
 

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use bulkhead_scenarios::{CpuModel, Outcome};
+use bulkhead_scenarios::{CpuModel, Firmware, Outcome};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
-use crate::{board, check, qemu};
+use crate::{board, check, qemu, uboot};
 
 /// How often the UART logs are polled while QEMU runs.
 const POLL: Duration = Duration::from_millis(20);
@@ -29,6 +29,18 @@ pub struct Boot<'a> {
     /// Print both UARTs to stdout as they arrive, prefixed `uart0| ` / `uart1| `.
     pub live: bool,
     pub cpu: CpuModel,
+    pub start: Start<'a>,
+}
+
+/// What starts Bulkhead.
+#[derive(Clone, Copy, Debug)]
+pub enum Start<'a> {
+    /// QEMU enters `kernel` at EL2 with x0 = `dtb` and places the modules.
+    Direct,
+    /// U-Boot as firmware loads `kernel` and the modules from a disk built
+    /// in the log directory, applies `layout` (.dtso or .dtbo) to the
+    /// board's DT itself and `booti`s Bulkhead; `dtb` is not used.
+    UBoot { layout: &'a Path },
 }
 
 /// Kills QEMU when dropped while it still runs, so no error path (or panic) leaves it behind.
@@ -106,6 +118,28 @@ fn print_lines(tails: &mut [Tail; 2], flush: bool) {
 /// Boots, waits for QEMU to exit or the timeout, and returns what both UARTs printed.
 pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
     let disk = crate::artifacts::pci_disk_image()?;
+    let firmware_disk = match boot.start {
+        Start::Direct => None,
+        Start::UBoot { layout } => {
+            std::fs::create_dir_all(boot.log_dir)
+                .map_err(|error| format!("cannot create {}: {error}", boot.log_dir.display()))?;
+            let overlay = board::compile_overlay(layout, boot.log_dir)?;
+            let name = layout
+                .file_stem()
+                .map_or_else(String::new, |stem| stem.to_string_lossy().into_owned());
+            Some(uboot::build_disk(
+                boot.kernel,
+                &overlay,
+                &name,
+                boot.modules,
+                boot.log_dir,
+            )?)
+        }
+    };
+    let loader = match &firmware_disk {
+        None => qemu::Loader::Direct,
+        Some(disk) => qemu::Loader::UBoot { disk },
+    };
     spawn_and_follow(
         boot.log_dir,
         boot.timeout,
@@ -115,6 +149,7 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
                 kernel: boot.kernel,
                 dtb: boot.dtb,
                 modules: boot.modules,
+                loader,
                 uart_logs,
                 icount: boot.icount,
                 disk: &disk,
@@ -224,6 +259,7 @@ pub struct RunRequest {
     pub timeout_secs: u64,
     pub skip_check: bool,
     pub cpu: CpuModel,
+    pub firmware: Firmware,
 }
 
 /// The default demo: its layout and modules come from the scenario named
@@ -299,6 +335,10 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
         timeout: Duration::from_secs(request.timeout_secs),
         live: true,
         cpu: request.cpu,
+        start: match request.firmware {
+            Firmware::None => Start::Direct,
+            Firmware::UBoot => Start::UBoot { layout: &layout },
+        },
     })?;
     if outcome.timed_out {
         println!(

@@ -8,8 +8,8 @@ use crate::artifacts::{run_checked, HYPERVISOR_TARGET, TARGET};
 const MIN_QEMU_MAJOR: u32 = 10;
 
 /// Makes sure the Rust targets (the guests', the hypervisor's soft-float one
-/// and the Linux tool's musl one), rust-src and llvm-tools, QEMU >= 10 and
-/// dtc/fdtoverlay are present.
+/// and the Linux tool's musl one), rust-src and llvm-tools, QEMU >= 10,
+/// dtc/fdtoverlay and what U-Boot boots need are present.
 /// Quick when everything already is (a few version queries).
 pub fn ensure() -> Result<(), String> {
     ensure_rust()?;
@@ -63,7 +63,8 @@ fn ensure_host_packages() -> Result<(), String> {
     let dtc_ok = ["dtc", "fdtoverlay"]
         .iter()
         .all(|tool| output_of(tool, &["--version"]).is_some());
-    if qemu_ok && dtc_ok {
+    let uboot_missing = uboot_packages_missing();
+    if qemu_ok && dtc_ok && uboot_missing.is_empty() {
         return Ok(());
     }
     if !qemu_ok {
@@ -83,7 +84,29 @@ fn ensure_host_packages() -> Result<(), String> {
     if !dtc_ok {
         apt(&["install", "-y", "device-tree-compiler"])?;
     }
+    if !uboot_missing.is_empty() {
+        let mut args = vec!["install", "-y"];
+        args.extend(&uboot_missing);
+        apt(&args)?;
+    }
     Ok(())
+}
+
+/// What booting through U-Boot needs and is not there: Debian's U-Boot for
+/// QEMU (`u-boot-qemu`), `mkimage` for its boot script (`u-boot-tools`) and
+/// `mke2fs -d` for its disk (`e2fsprogs`).
+fn uboot_packages_missing() -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    if !std::path::Path::new(crate::qemu::UBOOT_QEMU_ARM64).is_file() {
+        missing.push("u-boot-qemu");
+    }
+    if output_of("mkimage", &["-V"]).is_none() {
+        missing.push("u-boot-tools");
+    }
+    if output_of("mke2fs", &["-V"]).is_none() {
+        missing.push("e2fsprogs");
+    }
+    missing
 }
 
 /// The first stanza of the system's Debian source with its suite swapped for

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bulkhead_scenarios::{CpuModel, Module, Outcome, Scenario};
+use bulkhead_scenarios::{CpuModel, Firmware, Module, Outcome, Scenario};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
-use crate::runner::{self, Boot};
+use crate::runner::{self, Boot, Start};
 use crate::{board, check};
 
 /// Crates with host unit tests.
@@ -169,6 +169,7 @@ fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Opti
     let dir = target_dir().join("scenarios").join(&run.name);
     let prepared =
         prepare(scenario.layout, scenario.modules, run.cpu, &dir).map_err(|e| (e, None))?;
+    let layout = runner::repo_path(scenario.layout);
     let mut outcome = runner::boot(&Boot {
         kernel,
         dtb: &prepared.merged,
@@ -178,6 +179,10 @@ fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Opti
         timeout: Duration::from_secs(scenario.timeout_secs),
         live: false,
         cpu: run.cpu,
+        start: match bulkhead_scenarios::firmware(scenario.name) {
+            Firmware::None => Start::Direct,
+            Firmware::UBoot => Start::UBoot { layout: &layout },
+        },
     })
     .map_err(|e| (e, None))?;
     outcome.check_errors = prepared.check_errors;

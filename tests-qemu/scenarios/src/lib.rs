@@ -7,11 +7,13 @@
 mod benchmarks;
 pub mod cpu_models;
 pub mod disk;
+pub mod firmware;
 mod linux;
 mod scenarios;
 
 pub use benchmarks::benchmarks;
 pub use cpu_models::{cpu_models, run_name, CpuModel};
+pub use firmware::{firmware, Firmware};
 pub use scenarios::all;
 
 /// What Bulkhead's power-off report says it allocated after boot

@@ -61,6 +61,15 @@ pub fn scenarios() -> Vec<Scenario> {
             check: |outcome| check_linux_with_ticker(outcome, 1),
         },
         Scenario {
+            name: "uboot_demo",
+            description: "the default demo booted as on a board: Debian's U-Boot as the machine's firmware loads Bulkhead, the layout and the modules from a disk, applies the layout to the board DT and starts Bulkhead with booti; the demo prints the same results",
+            layout: "tests-qemu/layouts/linux.dtso",
+            modules: WITH_TICKER,
+            timeout_secs: 150,
+            icount: false,
+            check: check_uboot_demo,
+        },
+        Scenario {
             name: "linux_virtio_blk",
             description: "Linux given only the virtio disk function 00:04.0 (IPA != PA) sees just that function behind a virtual host bridge and reads the whole disk by DMA through the SMMU: md5 equals the image's",
             layout: "tests-qemu/layouts/linux_virtio_blk.dtso",
@@ -244,6 +253,46 @@ fn check_linux_virtio_blk(outcome: &Outcome) -> Result<(), String> {
         return Err(format!("unexpected DMA fault: {fault}"));
     }
     Ok(())
+}
+
+/// The demo through U-Boot: U-Boot ran (its banner), its boot script put
+/// the layout in the DT it passes (it reads the layout's `compatible` back
+/// from that DT), `booti` started Bulkhead, in that order; then the demo
+/// printed what it prints when QEMU starts Bulkhead itself.
+fn check_uboot_demo(outcome: &Outcome) -> Result<(), String> {
+    let text = &outcome.uart[0];
+    let position = |what: &str, found: &dyn Fn(&str) -> bool| {
+        lines(text)
+            .position(found)
+            .ok_or(format!("uart0: no {what}"))
+    };
+    let banner = position("U-Boot banner (`U-Boot 20..`)", &|line| {
+        line.starts_with("U-Boot 20")
+    })?;
+    let marker = crate::firmware::UBOOT_LAYOUT_MARKER;
+    let applied = position(
+        &format!("`{marker}...` line from the boot script"),
+        &|line| line.starts_with(marker),
+    )?;
+    let applied_line = lines(text).nth(applied).unwrap_or_default();
+    let compatible = applied_line.trim_start_matches(marker).trim();
+    if compatible != "bulkhead,layout-v1" {
+        return Err(format!(
+            "U-Boot read back `{compatible}` as the layout's compatible, expected bulkhead,layout-v1"
+        ));
+    }
+    let booti = position("`Starting kernel ...` line from booti", &|line| {
+        line.starts_with("Starting kernel")
+    })?;
+    let bulkhead = position("Bulkhead banner (`starting at EL2`)", &|line| {
+        line.contains("starting at EL2")
+    })?;
+    if !(banner < applied && applied < booti && booti < bulkhead) {
+        return Err(format!(
+            "uart0: out of order: U-Boot banner at line {banner}, layout applied at {applied}, booti at {booti}, Bulkhead at {bulkhead}"
+        ));
+    }
+    check_linux_with_ticker(outcome, 1)
 }
 
 fn check_linux_with_ticker(outcome: &Outcome, expected_boots: usize) -> Result<(), String> {
