@@ -44,7 +44,9 @@ fn run_benchmark(
             benchmark.timeout_secs
         ));
     }
-    let second_cpu = bulkhead_scenarios::cpu_models(benchmark.name).get(1).copied();
+    let second_cpu = bulkhead_scenarios::cpu_models(benchmark.name)
+        .get(1)
+        .copied();
     let bare = match (&benchmark.bare, second_cpu) {
         // The same Bulkhead boot on the benchmark's second CPU model.
         (None, Some(other)) => {
@@ -108,7 +110,10 @@ fn bare_file(name: &str) -> Result<std::path::PathBuf, String> {
 }
 
 /// The QEMU options of a benchmark's bare boot (the UART logs are set by the runner).
-fn bare_config(bare: &BareBoot, cpu: bulkhead_scenarios::CpuModel) -> Result<qemu::BareConfig, String> {
+fn bare_config(
+    bare: &BareBoot,
+    cpu: bulkhead_scenarios::CpuModel,
+) -> Result<qemu::BareConfig, String> {
     Ok(qemu::BareConfig {
         kernel: bare_file(bare.kernel)?,
         initrd: bare.initrd.map(bare_file).transpose()?,

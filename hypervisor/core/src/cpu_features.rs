@@ -235,8 +235,9 @@ fn rules(register: IdRegister) -> Option<Fields> {
         (7, 0) => AA64MMFR0,
         (7, 1) => AA64MMFR1,
         (7, 2) => AA64MMFR2,
-        (4, 2) | (4, 5) | (4, 7) | (5, 1) | (5, 2) | (5, 4) | (5, 5) | (6, 3) | (7, 3)
-        | (7, 4) => HIDDEN,
+        (4, 2) | (4, 5) | (4, 7) | (5, 1) | (5, 2) | (5, 4) | (5, 5) | (6, 3) | (7, 3) | (7, 4) => {
+            HIDDEN
+        }
         _ => return None,
     })
 }
@@ -313,10 +314,8 @@ const HIDDEN_FEATURE_REGISTERS: &[(u8, u8, u8, u8, u8)] = &[
 /// ERRIDR_EL1, ERRSELR_EL1 and the ERX* window, S3_0_C5_C3..C5_*).
 pub fn is_hidden_feature_register(access: &SysRegAccess) -> bool {
     let encoding = (access.op0, access.op1, access.crn, access.crm, access.op2);
-    let ras_record = access.op0 == 3
-        && access.op1 == 0
-        && access.crn == 5
-        && (3..=5).contains(&access.crm);
+    let ras_record =
+        access.op0 == 3 && access.op1 == 0 && access.crn == 5 && (3..=5).contains(&access.crm);
     ras_record || HIDDEN_FEATURE_REGISTERS.contains(&encoding)
 }
 
@@ -396,7 +395,16 @@ mod tests {
 
     #[test]
     fn wholly_hidden_and_unallocated_registers_read_zero() {
-        for (crm, op2) in [(4, 2), (4, 5), (4, 7), (7, 3), (7, 4), (4, 3), (5, 3), (7, 7)] {
+        for (crm, op2) in [
+            (4, 2),
+            (4, 5),
+            (4, 7),
+            (7, 3),
+            (7, 4),
+            (4, 3),
+            (5, 3),
+            (7, 7),
+        ] {
             let register = IdRegister { crm, op2 };
             assert_eq!(guest_value(register, u64::MAX), 0, "{register:?}");
             assert!(!register.needs_hardware_value(), "{register:?}");
@@ -427,14 +435,38 @@ mod tests {
 
     #[test]
     fn hidden_feature_registers_are_recognized_others_not() {
-        assert!(is_hidden_feature_register(&access(3, 0, 1, 0, 6, false)), "GCR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 5, 6, 0, false)), "TFSR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 1, 2, 6, false)), "SMCR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 5, 3, 1, false)), "ERRSELR_EL1");
-        assert!(is_hidden_feature_register(&access(3, 0, 5, 4, 0, false)), "ERXFR_EL1");
-        assert!(!is_hidden_feature_register(&access(3, 0, 1, 0, 0, false)), "SCTLR_EL1");
-        assert!(!is_hidden_feature_register(&access(3, 0, 12, 11, 5, false)), "ICC_SGI1R_EL1");
-        assert!(!is_hidden_feature_register(&access(3, 0, 5, 2, 0, false)), "ESR_EL1");
+        assert!(
+            is_hidden_feature_register(&access(3, 0, 1, 0, 6, false)),
+            "GCR_EL1"
+        );
+        assert!(
+            is_hidden_feature_register(&access(3, 0, 5, 6, 0, false)),
+            "TFSR_EL1"
+        );
+        assert!(
+            is_hidden_feature_register(&access(3, 0, 1, 2, 6, false)),
+            "SMCR_EL1"
+        );
+        assert!(
+            is_hidden_feature_register(&access(3, 0, 5, 3, 1, false)),
+            "ERRSELR_EL1"
+        );
+        assert!(
+            is_hidden_feature_register(&access(3, 0, 5, 4, 0, false)),
+            "ERXFR_EL1"
+        );
+        assert!(
+            !is_hidden_feature_register(&access(3, 0, 1, 0, 0, false)),
+            "SCTLR_EL1"
+        );
+        assert!(
+            !is_hidden_feature_register(&access(3, 0, 12, 11, 5, false)),
+            "ICC_SGI1R_EL1"
+        );
+        assert!(
+            !is_hidden_feature_register(&access(3, 0, 5, 2, 0, false)),
+            "ESR_EL1"
+        );
     }
 
     proptest! {

@@ -9,6 +9,8 @@ mod aborts;
 mod channel;
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "cpu_features.rs"]
+mod cpu_features;
 #[path = "hostile.rs"]
 pub(crate) mod hostile;
 #[path = "interrupts.rs"]
@@ -18,12 +20,10 @@ pub(crate) mod linux_channels;
 pub(crate) mod parse;
 #[path = "pci.rs"]
 mod pci;
-#[path = "cpu_features.rs"]
-mod cpu_features;
-#[path = "stats.rs"]
-mod stats;
 #[path = "races.rs"]
 mod races;
+#[path = "stats.rs"]
+mod stats;
 
 use crate::{Module, Outcome, Scenario};
 use parse::*;

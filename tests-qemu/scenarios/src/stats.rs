@@ -50,8 +50,12 @@ fn check_stats(outcome: &Outcome) -> Result<(), String> {
     )?;
     let (_, refused) = find("the refusals", &lines, "stats refused")?;
     let code = |key| field(refused, key).and_then(number);
-    if code("other") != Some(i128::from(DENIED)) || code("missing") != Some(i128::from(INVALID_PARAMETERS)) {
-        return Err(format!("STATS on others: `{refused}`, expected other={DENIED} missing={INVALID_PARAMETERS}"));
+    if code("other") != Some(i128::from(DENIED))
+        || code("missing") != Some(i128::from(INVALID_PARAMETERS))
+    {
+        return Err(format!(
+            "STATS on others: `{refused}`, expected other={DENIED} missing={INVALID_PARAMETERS}"
+        ));
     }
     // Bulkhead's line when the partition went off: every counter at least
     // what the guest last read (it went on calling and printing after).
@@ -60,12 +64,21 @@ fn check_stats(outcome: &Outcome) -> Result<(), String> {
         .lines()
         .find(|line| line.contains("partition stats (id 0) stats: "))
         .ok_or("no `partition stats (id 0) stats:` line from Bulkhead")?;
-    for name in ["hypercalls", "gic", "sgis", "stage2_faults", "console_bytes"] {
-        let (Some(seen), Some(reported)) = (field_u64(after, name), field_u64(stop_line, name)) else {
+    for name in [
+        "hypercalls",
+        "gic",
+        "sgis",
+        "stage2_faults",
+        "console_bytes",
+    ] {
+        let (Some(seen), Some(reported)) = (field_u64(after, name), field_u64(stop_line, name))
+        else {
             return Err(format!("{name} missing in `{after}` or `{stop_line}`"));
         };
         if reported < seen {
-            return Err(format!("the stop line's {name}={reported} is below the guest's {seen}: `{stop_line}`"));
+            return Err(format!(
+                "the stop line's {name}={reported} is below the guest's {seen}: `{stop_line}`"
+            ));
         }
     }
     Ok(())

@@ -246,5 +246,8 @@ fn undefined_goes_to_the_current_or_lower_vector_with_only_il() {
     assert_eq!(from_el1.spsr_el1, 0x3c5);
     let from_el0 = undefined(&trapped(0), Features::default()).unwrap();
     assert_eq!(from_el0.vector, 0x4000_0c00);
-    assert!(undefined(&trapped(0x3c9), Features::default()).is_err(), "EL2h is no guest mode");
+    assert!(
+        undefined(&trapped(0x3c9), Features::default()).is_err(),
+        "EL2h is no guest mode"
+    );
 }

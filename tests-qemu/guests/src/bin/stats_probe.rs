@@ -39,7 +39,10 @@ fn print_counters(what: &str, values: &[u64; abi::vendor::stats::COUNT]) {
     for (name, value) in abi::vendor::stats::NAMES.iter().zip(values) {
         let _ = write!(line, " {name}={value}");
     }
-    println!("{}", core::str::from_utf8(line.as_bytes()).unwrap_or("stats error: not utf-8"));
+    println!(
+        "{}",
+        core::str::from_utf8(line.as_bytes()).unwrap_or("stats error: not utf-8")
+    );
 }
 
 fn main(boot: &BootInfo) -> ! {
@@ -59,12 +62,16 @@ fn main(boot: &BootInfo) -> ! {
         // SGI 3 to this vCPU (Aff0 target list bit 0).
         // SAFETY: a system-register write that Bulkhead traps; SGI 3 is
         // never enabled here, so no interrupt is taken.
-        unsafe { core::arch::asm!("msr icc_sgi1r_el1, {}", in(reg) (3u64 << 24) | 1, options(nomem, nostack)) };
+        unsafe {
+            core::arch::asm!("msr icc_sgi1r_el1, {}", in(reg) (3u64 << 24) | 1, options(nomem, nostack))
+        };
     }
     for _ in 0..FAULTS {
         // SAFETY: the read faults (nothing is mapped there) and the hook
         // resumes after it.
-        unsafe { core::arch::asm!("ldr {}, [{}]", out(reg) _, in(reg) UNMAPPED, options(nostack, readonly)) };
+        unsafe {
+            core::arch::asm!("ldr {}, [{}]", out(reg) _, in(reg) UNMAPPED, options(nostack, readonly))
+        };
     }
     let Ok(after) = stats(abi::vendor::SELF) else {
         println!("stats error: STATS on itself failed");

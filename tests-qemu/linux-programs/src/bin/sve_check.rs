@@ -120,7 +120,8 @@ fn main() {
             println!("linux sve second={second} rounds={rounds} mismatches={mismatches} vl={vl}");
         }
         for (index, byte) in pattern[..zp].iter_mut().enumerate() {
-            *byte = (index as u64 ^ rounds.wrapping_mul(0x9e37_79b9)).wrapping_mul(0x2545_f491) as u8;
+            *byte =
+                (index as u64 ^ rounds.wrapping_mul(0x9e37_79b9)).wrapping_mul(0x2545_f491) as u8;
         }
         hold(&pattern, ffr_true, &mut seen);
         let zp_wrong = (0..zp).filter(|&i| seen[i] != pattern[i]).count() as u64;
