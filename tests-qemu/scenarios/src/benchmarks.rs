@@ -65,6 +65,23 @@ pub fn benchmarks() -> Vec<Benchmark> {
             parse: parse_compute_slowdown,
         },
         Benchmark {
+            name: "trap_roundtrips",
+            layout: "tests-qemu/layouts/trap_bench.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "trap_bench",
+            }],
+            timeout_secs: 60,
+            bare: Some(BareBoot {
+                kernel: "trap_bench",
+                initrd: None,
+                append: None,
+                cpus: 1,
+                memory_mib: 256,
+            }),
+            parse: parse_trap_roundtrips,
+        },
+        Benchmark {
             name: "irq_inject_latency",
             layout: "tests-qemu/layouts/irq_latency.dtso",
             modules: &[Module {
@@ -327,6 +344,42 @@ fn parse_compute_slowdown(
 }
 
 /// `<name>_bulkhead`, `<name>_bare` (instructions) and `<name>_ratio` (bulkhead / bare).
+/// `trap_roundtrips`: the mean of each `trap bench` figure, under Bulkhead
+/// and bare: an unassigned hypercall through the full dispatcher
+/// (`hvc_unknown_roundtrip`) and a GICD_IIDR read (`gicd_read_roundtrip`).
+fn parse_trap_roundtrips(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let bare = bare.ok_or("no bare run")?;
+    let mean = |what: &str, outcome: &Outcome, marker: &str, count: &str| -> Result<f64, String> {
+        let line = marked_line(what, outcome, marker)?;
+        let (Some(n), Some(ticks), Some(frequency)) = (
+            field_u64(line, count),
+            field_u64(line, "ticks"),
+            field_u64(line, "cntfrq"),
+        ) else {
+            return Err(format!("{what}: bad line: {line}"));
+        };
+        if n == 0 {
+            return Err(format!("{what}: {line}: no samples"));
+        }
+        Ok(ticks_to_instructions(ticks, frequency)? / n as f64)
+    };
+    let mut figures = Vec::new();
+    for (name, marker, count) in [
+        ("hvc_unknown_roundtrip", "trap bench hvc_unknown ", "calls"),
+        ("gicd_read_roundtrip", "trap bench gicd_read ", "reads"),
+    ] {
+        figures.extend(comparison(
+            name,
+            mean("bulkhead", outcome, marker, count)?,
+            mean("bare", bare, marker, count)?,
+        ));
+    }
+    Ok(figures)
+}
+
 fn comparison(name: &str, bulkhead: f64, bare: f64) -> Vec<Measurement> {
     vec![
         Measurement {
