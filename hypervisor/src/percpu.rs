@@ -1,6 +1,32 @@
-//! Per-core state: which logical CPU this is.
+//! Per-core state: which logical CPU this is, and the hypercalls it answered without the dispatcher.
+
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{Readable, Writeable, TPIDR_EL2};
+use bulkhead_platform::current::PLATFORM;
+
+/// Hypercalls each core answered on the unserved-ID fast path: counted
+/// per core (each core runs one vCPU for its whole life) so that path
+/// needs no partition lookup; STATS adds a partition's cores' counts.
+static UNSERVED_CALLS: [AtomicU64; PLATFORM.max_cpus] =
+    [const { AtomicU64::new(0) }; PLATFORM.max_cpus];
+
+/// Counts an unserved hypercall on this core.
+#[inline(always)]
+pub fn count_unserved_call() {
+    // Only this core writes its counter: a load and a store, no atomic
+    // read-modify-write (readers see one value or the next).
+    if let Some(counter) = UNSERVED_CALLS.get(current_cpu()) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+/// Unserved hypercalls answered on core `cpu` so far.
+pub fn unserved_calls(cpu: usize) -> u64 {
+    UNSERVED_CALLS
+        .get(cpu)
+        .map_or(0, |counter| counter.load(Ordering::Relaxed))
+}
 
 /// Records this core's logical id (kept in TPIDR_EL2, which guests cannot see).
 pub fn set_current_cpu(cpu: usize) {

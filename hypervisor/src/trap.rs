@@ -44,6 +44,9 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
             }
             // A doorbell is on the channels' latency path: no generic dispatch.
             bulkhead_abi::vendor::CHANNEL_NOTIFY => return notify(frame),
+            // What no part of the dispatcher serves is answered here, as it
+            // would be there (a conformance probe's unknown ID, say).
+            function if !bulkhead_abi::may_be_served(function) => return unserved(frame),
             _ => {}
         }
     }
@@ -68,6 +71,16 @@ fn notify(frame: &mut GuestFrame) -> TrapOutcome {
         vcpu: placement.vcpu,
     };
     hypercall::channel_notify(&caller, frame);
+    TrapOutcome::Resume
+}
+
+/// An HVC whose function ID Bulkhead does not serve: counted, answered
+/// NOT_SUPPORTED. A request posted to this vCPU meanwhile is taken at the
+/// next exit, which its kick brings at once.
+#[inline(always)]
+fn unserved(frame: &mut GuestFrame) -> TrapOutcome {
+    percpu::count_unserved_call();
+    frame.x[0] = bulkhead_abi::ret::NOT_SUPPORTED as u64;
     TrapOutcome::Resume
 }
 

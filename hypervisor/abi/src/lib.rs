@@ -179,6 +179,46 @@ pub mod vendor {
         ];
     }
 
+    /// Whether `function_id` may be one of Bulkhead's vendor calls (either
+    /// form): its low 16 bits name one, or a service query. On the hot path
+    /// of every hypercall, so a bitmap rather than a list; a test checks
+    /// it against the list.
+    pub const fn is_assigned(function_id: u32) -> bool {
+        if function_id & 0xBFFF_0000 != 0x8600_0000 {
+            return false;
+        }
+        let low = function_id & 0xFFFF;
+        if low >= 0xFF00 {
+            return low <= 0xFF03;
+        }
+        low < 256 && ASSIGNED_LOW[(low >> 6) as usize] >> (low & 63) & 1 != 0
+    }
+
+    /// Bit n set: vendor call 0xC600_0000 + n exists (n < 256).
+    const ASSIGNED_LOW: [u64; 4] = {
+        let mut bits = [0u64; 4];
+        let calls = [
+            VERSION,
+            PARTITION_INFO,
+            CONSOLE_WRITE,
+            NULL,
+            STATS,
+            CHECKPOINT_TAKE,
+            CHECKPOINT_RESTORE,
+            CHECKPOINT_STATUS,
+            CHECKPOINT_CORRUPT_FOR_TEST,
+            CHANNEL_INFO,
+            CHANNEL_NOTIFY,
+        ];
+        let mut index = 0;
+        while index < calls.len() {
+            let low = calls[index] & 0xFF;
+            bits[(low >> 6) as usize] |= 1 << (low & 63);
+            index += 1;
+        }
+        bits
+    };
+
     /// Maps the 32-bit form of a vendor ID onto its 64-bit form.
     pub const fn canonical(function_id: u32) -> u32 {
         if function_id & 0xFF00_0000 == 0x8600_0000 && function_id & 0xFFFF < 0xFF00 {
@@ -392,4 +432,84 @@ pub mod owners {
     pub const ARCH: u32 = 0;
     pub const STANDARD_SECURE: u32 = 4;
     pub const VENDOR_HYPERVISOR: u32 = 6;
+}
+
+/// Whether Bulkhead may answer `function_id` with anything but
+/// NOT_SUPPORTED: every Arm architecture call, the PSCI range and its own
+/// vendor calls (either form). The rest (an unknown vendor ID, another
+/// owner's range) is answered NOT_SUPPORTED without the dispatcher.
+#[inline(always)]
+pub const fn may_be_served(function_id: u32) -> bool {
+    match owner(function_id) {
+        owners::ARCH => true,
+        owners::STANDARD_SECURE => function_id & 0xBFFF_FFE0 == 0x8400_0000,
+        owners::VENDOR_HYPERVISOR => vendor::is_assigned(function_id),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_bulkhead_serves_is_routed_to_the_dispatcher() {
+        let served = [
+            arch::SMCCC_VERSION,
+            arch::SMCCC_ARCH_FEATURES,
+            arch::SMCCC_ARCH_WORKAROUND_1,
+            arch::SMCCC_ARCH_WORKAROUND_2,
+            arch::SMCCC_ARCH_WORKAROUND_3,
+            psci::VERSION,
+            psci::CPU_SUSPEND_32,
+            psci::CPU_SUSPEND_64,
+            psci::CPU_OFF,
+            psci::CPU_ON_32,
+            psci::CPU_ON_64,
+            psci::AFFINITY_INFO_32,
+            psci::AFFINITY_INFO_64,
+            psci::MIGRATE_INFO_TYPE,
+            psci::SYSTEM_OFF,
+            psci::SYSTEM_RESET,
+            psci::FEATURES,
+            vendor::VERSION,
+            vendor::PARTITION_INFO,
+            vendor::CONSOLE_WRITE,
+            vendor::NULL,
+            vendor::STATS,
+            vendor::CHECKPOINT_TAKE,
+            vendor::CHECKPOINT_RESTORE,
+            vendor::CHECKPOINT_STATUS,
+            vendor::CHECKPOINT_CORRUPT_FOR_TEST,
+            vendor::CHANNEL_INFO,
+            vendor::CHANNEL_NOTIFY,
+            vendor::CALL_COUNT,
+            vendor::CALL_UID,
+            vendor::REVISION,
+        ];
+        for id in served {
+            assert!(may_be_served(id), "{id:#x}");
+        }
+        // The 32-bit forms of the vendor calls too.
+        assert!(may_be_served(vendor::STATS & !0x4000_0000));
+        let vendor_calls = served
+            .iter()
+            .filter(|&&id| owner(id) == owners::VENDOR_HYPERVISOR && id & 0xFFFF < 0xFF00)
+            .count();
+        assert_eq!(vendor_calls as u64, vendor::COUNT);
+    }
+
+    #[test]
+    fn unknown_ids_are_not() {
+        for id in [
+            0xC600_00EE,
+            0x8600_0005,
+            0xC500_0000,
+            0x8300_0000,
+            0xC400_0020,
+            0x0600_0000,
+        ] {
+            assert!(!may_be_served(id), "{id:#x}");
+        }
+    }
 }

@@ -25,7 +25,7 @@ pub fn handle(caller: &Caller, function: u32, frame: &mut GuestFrame) {
         vendor::STATS => match crate::manage::target(caller.system, caller.partition, frame.x[1]) {
             Ok(target) => {
                 frame.x[0] = ret::SUCCESS as u64;
-                frame.x[1..=vendor::stats::COUNT].copy_from_slice(&target.traps.stats());
+                frame.x[1..=vendor::stats::COUNT].copy_from_slice(&target.stats());
             }
             Err(code) => set_result(frame, code),
         },

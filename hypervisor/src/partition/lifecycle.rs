@@ -102,7 +102,7 @@ pub(super) fn stop_claimed(system: &System, partition: &Partition, reason: StopR
         "partition {} (id {}) stats: {}",
         partition.label(),
         partition.config.id,
-        super::StatsLine(partition.traps.stats())
+        super::StatsLine(partition.stats())
     );
 }
 

@@ -154,9 +154,11 @@ impl TrapCounters {
         counter.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// The counters STATS returns, in `bulkhead_abi::vendor::stats` order.
-    pub fn stats(&self) -> [u64; bulkhead_abi::vendor::stats::COUNT] {
-        [
+    /// The counters STATS returns, in `bulkhead_abi::vendor::stats` order;
+    /// `unserved_calls`: the hypercalls the partition's cores answered on
+    /// the fast path (`percpu::unserved_calls`).
+    pub fn stats(&self, unserved_calls: u64) -> [u64; bulkhead_abi::vendor::stats::COUNT] {
+        let mut values = [
             &self.hypercall,
             &self.gic,
             &self.sgis,
@@ -166,7 +168,9 @@ impl TrapCounters {
             &self.console_bytes,
             &self.console_dropped,
         ]
-        .map(|counter| counter.load(Ordering::Relaxed))
+        .map(|counter| counter.load(Ordering::Relaxed));
+        values[bulkhead_abi::vendor::stats::HYPERCALLS] += unserved_calls;
+        values
     }
 }
 
@@ -204,6 +208,16 @@ fn dma_stage2(config: &config::Partition) -> Result<Stage2, Error> {
 }
 
 impl Partition {
+    /// Its STATS counters, the per-core fast-path hypercalls included.
+    pub fn stats(&self) -> [u64; bulkhead_abi::vendor::stats::COUNT] {
+        let unserved = self
+            .vcpus
+            .iter()
+            .map(|vcpu| crate::percpu::unserved_calls(vcpu.cpu))
+            .sum();
+        self.traps.stats(unserved)
+    }
+
     /// Builds the partition's stage-2 map and guest DT from its validated
     /// configuration, and sizes every structure it will use at run time.
     pub fn new(

@@ -106,13 +106,18 @@ pub fn console_write(bytes: &[u8]) -> i64 {
     console_write_raw(bytes.as_ptr() as u64, bytes.len() as u64)
 }
 
-/// `calls` back-to-back NULL hypercalls in a tight loop (the benchmark body).
-#[inline(always)]
+/// Issues NULL `calls` times back to back (the trap round trip, nothing else).
 pub fn null_loop(calls: u64) {
+    call_loop(vendor::NULL, calls);
+}
+
+/// Issues `function` (no arguments) `calls` times back to back, in a loop
+/// of four instructions, for round-trip benchmarks.
+pub fn call_loop(function: u32, calls: u64) {
     if calls == 0 {
         return;
     }
-    // SAFETY: NULL takes no arguments and touches no memory; the loop only
+    // SAFETY: the calls take no arguments and no memory; the loop only
     // clobbers the registers declared below.
     unsafe {
         asm!(
@@ -121,7 +126,7 @@ pub fn null_loop(calls: u64) {
             "hvc #0",
             "subs {n}, {n}, #1",
             "b.ne 2b",
-            id = in(reg) u64::from(vendor::NULL),
+            id = in(reg) u64::from(function),
             n = inout(reg) calls => _,
             out("x0") _, out("x1") _, out("x2") _, out("x3") _, out("x4") _,
             out("x5") _, out("x6") _, out("x7") _, out("x8") _, out("x9") _,

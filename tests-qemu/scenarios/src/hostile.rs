@@ -593,6 +593,7 @@ pub const SMCCC_ANSWERS: &[(u32, i64)] = &[
     (0xC600_0001, 0),       // PARTITION_INFO
     (0xC600_0002, 0),       // CONSOLE_WRITE of 0 bytes
     (0xC600_0003, 0),       // NULL
+    (0xC600_0004, -2),      // STATS of partition 0x8000_0001: none
     (0xC600_0010, -2),      // CHECKPOINT_* of partition 0x8000_0001: none
     (0xC600_0011, -2),
     (0xC600_0012, -2),
@@ -602,12 +603,13 @@ pub const SMCCC_ANSWERS: &[(u32, i64)] = &[
     (0x8600_0001, 0),
     (0x8600_0002, 0),
     (0x8600_0003, 0),
+    (0x8600_0004, -2),
     (0x8600_0010, -2),
     (0x8600_0011, -2),
     (0x8600_0012, -2),
     (0x8600_0020, -2),
     (0x8600_0021, -2),
-    (0x8600_FF00, 10),          // CALL_COUNT
+    (0x8600_FF00, 11),          // CALL_COUNT
     (0x8600_FF01, 0x6b75_6c62), // CALL_UID, first word
     (0x8600_FF03, 1),           // REVISION major
 ];

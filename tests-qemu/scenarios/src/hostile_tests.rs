@@ -225,7 +225,7 @@ fn smccc_only_documented_ids_answer() {
     let wrong = smccc_lines("").replacen("x0=65537", "x0=65536", 1);
     assert!(check(&survived(&wrong)).is_err());
     let missing = smccc_lines("").replacen(
-        "attack smccc_answer id=0x8600ff00 conduit=smc x0=10\n",
+        "attack smccc_answer id=0x8600ff00 conduit=smc x0=11\n",
         "",
         1,
     );

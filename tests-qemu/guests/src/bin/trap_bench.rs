@@ -20,9 +20,7 @@ pub const READS: u64 = 10_000;
 const UNASSIGNED: u32 = 0xC600_00EE;
 
 fn unknown_calls(count: u64) {
-    for _ in 0..count {
-        hypercall::hvc(UNASSIGNED, [0; 6]);
-    }
+    hypercall::call_loop(UNASSIGNED, count);
 }
 
 fn gicd_reads(address: u64, count: u64) {
