@@ -1,6 +1,6 @@
 //! Trapped guest MMIO: decode the data abort once, then hand it to the partition's emulated-device registry.
 
-use bulkhead_core::decode::{Esr, MmioAccess};
+use bulkhead_core::decode::{DataAbort, MmioAccess};
 
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::vm;
@@ -9,12 +9,16 @@ use crate::trap::TrapOutcome;
 
 /// Emulates the access if it targets one of the partition's emulated
 /// devices; None otherwise (the caller reports a fault).
-pub fn handle_data_abort(caller: &Caller, frame: &mut GuestFrame, esr: u64) -> Option<TrapOutcome> {
+pub fn handle_data_abort(
+    caller: &Caller,
+    frame: &mut GuestFrame,
+    abort: &DataAbort,
+) -> Option<TrapOutcome> {
     let ipa = vm::fault_ipa();
     let partition = caller.partition;
     let (device, offset) = partition.emulated.lookup(ipa)?;
     // Without a valid syndrome (e.g. a load/store pair) the access cannot be emulated.
-    let access: MmioAccess = Esr(esr).data_abort()?.mmio_access()?;
+    let access: MmioAccess = abort.mmio_access()?;
     if access.write {
         let value = access.store_value(access.register.read(&frame.x));
         device.write(partition, caller.vcpu, offset, access.width, value);

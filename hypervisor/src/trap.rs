@@ -10,7 +10,7 @@ use crate::partition::{checkpoint, leave_requested, system};
 use crate::percpu;
 use crate::{irq, mmio};
 use bulkhead_core::cpu_features::IdRegister;
-use bulkhead_core::decode::{Esr, ExceptionClass};
+use bulkhead_core::decode::{DataAbort, Esr, ExceptionClass, InstructionAbort};
 
 /// What the vector code does after a handler.
 #[repr(u64)]
@@ -139,19 +139,27 @@ fn handle_sync(caller: &Caller, frame: &mut GuestFrame) -> TrapOutcome {
             frame.elr = frame.elr.wrapping_add(4);
             hypercall::dispatch(caller, frame)
         }
-        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower
-            if is_write_permission_fault(esr)
-                && checkpoint::handle_write_fault(caller.partition, vm::fault_ipa()) =>
-        {
-            TrapCounters::bump(&caller.partition.traps.write_faults);
-            // Re-run the access, its write now allowed.
-            TrapOutcome::Resume
+        // Decoded once: emulated MMIO (a GICD read, say) is the hot case.
+        ExceptionClass::DataAbortLower => {
+            let abort = DataAbort::from_iss(Esr(esr).iss());
+            if abort.is_write_permission_fault() {
+                if let Some(outcome) = first_write(caller) {
+                    return outcome;
+                }
+            }
+            match mmio::handle_data_abort(caller, frame, &abort) {
+                Some(outcome) => outcome,
+                None => fault::stage2_abort(caller, frame, esr),
+            }
         }
-        ExceptionClass::DataAbortLower => match mmio::handle_data_abort(caller, frame, esr) {
-            Some(outcome) => outcome,
-            None => fault::stage2_abort(caller, frame, esr),
-        },
-        ExceptionClass::InstructionAbortLower => fault::stage2_abort(caller, frame, esr),
+        ExceptionClass::InstructionAbortLower => {
+            let abort = InstructionAbort::from_iss(Esr(esr).iss());
+            match abort.is_walk_write_permission_fault() {
+                true => first_write(caller),
+                false => None,
+            }
+            .unwrap_or_else(|| fault::stage2_abort(caller, frame, esr))
+        }
         ExceptionClass::SysReg => match sgi_register_write(esr) {
             Some(register) => {
                 let value = if register == 31 { 0 } else { frame.x[register] };
@@ -202,15 +210,14 @@ fn hidden_feature_register(esr: u64) -> bool {
         .is_some_and(|access| bulkhead_core::cpu_features::is_hidden_feature_register(&access))
 }
 
-/// A stage-2 permission fault that is a write: a data abort with WnR, or a
-/// stage-1 table walk of a load or fetch updating a descriptor (FEAT_HAFDBS
-/// cores: -cpu max, neoverse-v1): how checkpoint tracking sees the first
-/// write to a page.
-fn is_write_permission_fault(esr: u64) -> bool {
-    let esr = bulkhead_core::decode::Esr(esr);
-    esr.data_abort()
-        .is_some_and(|abort| abort.is_write_permission_fault())
-        || esr
-            .instruction_abort()
-            .is_some_and(|abort| abort.is_walk_write_permission_fault())
+/// A stage-2 permission fault that is a write (a data abort with WnR, or a
+/// stage-1 table walk of a load or fetch updating a descriptor: FEAT_HAFDBS
+/// cores, -cpu max and neoverse-v1) is how checkpoint tracking sees the
+/// first write to a page: if tracking takes it, the access runs again with
+/// its write now allowed.
+fn first_write(caller: &Caller) -> Option<TrapOutcome> {
+    checkpoint::handle_write_fault(caller.partition, vm::fault_ipa()).then(|| {
+        TrapCounters::bump(&caller.partition.traps.write_faults);
+        TrapOutcome::Resume
+    })
 }
