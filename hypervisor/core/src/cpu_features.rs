@@ -435,38 +435,19 @@ mod tests {
 
     #[test]
     fn hidden_feature_registers_are_recognized_others_not() {
-        assert!(
-            is_hidden_feature_register(&access(3, 0, 1, 0, 6, false)),
-            "GCR_EL1"
-        );
-        assert!(
-            is_hidden_feature_register(&access(3, 0, 5, 6, 0, false)),
-            "TFSR_EL1"
-        );
-        assert!(
-            is_hidden_feature_register(&access(3, 0, 1, 2, 6, false)),
-            "SMCR_EL1"
-        );
-        assert!(
-            is_hidden_feature_register(&access(3, 0, 5, 3, 1, false)),
-            "ERRSELR_EL1"
-        );
-        assert!(
-            is_hidden_feature_register(&access(3, 0, 5, 4, 0, false)),
-            "ERXFR_EL1"
-        );
-        assert!(
-            !is_hidden_feature_register(&access(3, 0, 1, 0, 0, false)),
-            "SCTLR_EL1"
-        );
-        assert!(
-            !is_hidden_feature_register(&access(3, 0, 12, 11, 5, false)),
-            "ICC_SGI1R_EL1"
-        );
-        assert!(
-            !is_hidden_feature_register(&access(3, 0, 5, 2, 0, false)),
-            "ESR_EL1"
-        );
+        for (op0, op1, crn, crm, op2, name, hidden) in [
+            (3, 0, 1, 0, 6, "GCR_EL1", true),
+            (3, 0, 5, 6, 0, "TFSR_EL1", true),
+            (3, 0, 1, 2, 6, "SMCR_EL1", true),
+            (3, 0, 5, 3, 1, "ERRSELR_EL1", true),
+            (3, 0, 5, 4, 0, "ERXFR_EL1", true),
+            (3, 0, 1, 0, 0, "SCTLR_EL1", false),
+            (3, 0, 12, 11, 5, "ICC_SGI1R_EL1", false),
+            (3, 0, 5, 2, 0, "ESR_EL1", false),
+        ] {
+            let access = access(op0, op1, crn, crm, op2, false);
+            assert_eq!(is_hidden_feature_register(&access), hidden, "{name}");
+        }
     }
 
     proptest! {

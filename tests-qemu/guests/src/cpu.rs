@@ -111,16 +111,10 @@ pub fn take_self_holding_sve(
             out("x23") _,
             inout("x0") u64::from(crate::abi::vendor::CHECKPOINT_TAKE) => x0,
             inout("x1") crate::abi::vendor::SELF => x1,
-            out("x2") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _,
-            out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
-            out("x12") _, out("x13") _, out("x14") _, out("x15") _, out("x16") _,
-            out("x17") _,
-            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _,
-            out("v6") _, out("v7") _, out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _, out("v16") _,
-            out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _,
-            out("v22") _, out("v23") _, out("v24") _, out("v25") _, out("v26") _,
-            out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+            // Every SIMD register: the C ABI's, and v8-v15 whole.
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            clobber_abi("C"),
             options(nostack),
         );
     }
@@ -138,12 +132,10 @@ pub fn scribble_sve(junk: &[u8; SVE_FILE_BYTES]) {
             sve_file!(ldr, "x20"),
             in("x20") junk.as_ptr(),
             out("x23") _,
-            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _,
-            out("v6") _, out("v7") _, out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _, out("v16") _,
-            out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _,
-            out("v22") _, out("v23") _, out("v24") _, out("v25") _, out("v26") _,
-            out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+            // Every SIMD register: the C ABI's, and v8-v15 whole.
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            clobber_abi("C"),
             options(nostack),
         );
     }

@@ -80,12 +80,10 @@ fn hold(pattern: &[u8; FILE_BYTES], ffr_true: u64, seen: &mut [u8; FILE_BYTES]) 
             in("x22") ffr_true,
             inout("x24") SPIN => _,
             out("x23") _,
-            out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _,
-            out("v6") _, out("v7") _, out("v8") _, out("v9") _, out("v10") _, out("v11") _,
-            out("v12") _, out("v13") _, out("v14") _, out("v15") _, out("v16") _,
-            out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _,
-            out("v22") _, out("v23") _, out("v24") _, out("v25") _, out("v26") _,
-            out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+            // Every SIMD register: the C ABI's, and v8-v15 whole.
+            out("v8") _, out("v9") _, out("v10") _, out("v11") _,
+            out("v12") _, out("v13") _, out("v14") _, out("v15") _,
+            clobber_abi("C"),
             options(nostack),
         );
     }
