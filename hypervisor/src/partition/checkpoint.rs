@@ -13,7 +13,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bulkhead_core::address::{Ipa, PAGE_SIZE};
 use bulkhead_core::bounded::BoundedList;
-use bulkhead_core::checkpoint::{CheckpointStore, DirtyTracker, Generation, Slot};
+use bulkhead_core::checkpoint::{
+    CheckpointStore, DirtyTracker, Generation, PageKernel, Slot, PAGE_BYTES,
+};
 use bulkhead_core::config::{CheckpointPolicy, Partition as PartitionConfig};
 use bulkhead_core::protocol::{Operation, VcpuState};
 use bulkhead_core::vgic::VirtualGic;
@@ -23,6 +25,7 @@ use super::protocol::{self, Operator, Serviced, Site};
 use super::runtime::{Partition, PartitionState};
 use super::vcpu::{AfterPark, Vcpu};
 use crate::arch::aarch64::exception::GuestFrame;
+use crate::arch::aarch64::simd::SimdPageKernel;
 use crate::arch::aarch64::snapshot::{VcpuSnapshot, SNAPSHOT_BYTES};
 
 /// A state byte and the largest snapshot fit a vCPU's area in the store.
@@ -311,6 +314,9 @@ fn write_checkpoint(
         })?;
     }
     let mut pages = 0;
+    // The vector registers hold the guest state of whichever vCPU runs on
+    // this core (this partition's or another's): the kernel preserves them.
+    let mut kernel = SimdPageKernel::new();
     for ipa in tracker.since(slot).iter_dirty() {
         let pa = partition
             .config
@@ -320,7 +326,7 @@ fn write_checkpoint(
         // identity-mapped at EL2; its vCPUs are held, so nothing writes it
         // (but DMA, for which every page is copied).
         let page = unsafe { &*(pa.0 as *const [u8; 4096]) };
-        writer.write_page(ipa, page)?;
+        writer.write_page_with(ipa, page, &mut kernel)?;
         pages += 1;
     }
     writer.finish()?;
@@ -459,7 +465,12 @@ fn copy_back(
         // unseen by stage 2: every page goes back.
         tracker.invalidate(slot);
     }
-    store.verify_pages(slot, store.pages_to_restore(tracker.since(slot)))?;
+    let mut kernel = SimdPageKernel::new();
+    store.verify_pages_with(
+        slot,
+        store.pages_to_restore(tracker.since(slot)),
+        &mut kernel,
+    )?;
     // Every vCPU state must parse before anything is overwritten.
     for vcpu in &partition.vcpus {
         let state = store.vcpu_state(slot, vcpu.index)?;
@@ -478,9 +489,10 @@ fn copy_back(
             .config
             .ipa_to_pa(ipa, PAGE_SIZE)
             .ok_or(Error::OutsideMemory(ipa))?;
-        // SAFETY: `ipa_to_pa` checked the page is the partition's RAM; its
-        // vCPUs are held.
-        unsafe { core::ptr::copy_nonoverlapping(page.as_ptr(), pa.0 as *mut u8, page.len()) };
+        // SAFETY: `ipa_to_pa` checked the page is the partition's RAM,
+        // identity-mapped at EL2 and never the store; its vCPUs are held.
+        let target = unsafe { &mut *(pa.0 as *mut [u8; PAGE_BYTES]) };
+        kernel.copy(target, page);
     }
     tracker.restored(slot);
     for vcpu in &partition.vcpus {

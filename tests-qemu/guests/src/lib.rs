@@ -10,6 +10,7 @@
 pub mod channel;
 pub mod checkpoint;
 pub mod console;
+pub mod copy;
 #[macro_use]
 pub mod cpu;
 pub mod dt;

@@ -199,6 +199,17 @@ fn parse_incremental(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
     }
     let memcpy_4k = instructions(ticks)? / pages as f64;
     figures.push(measurement("memcpy_4k", memcpy_4k, "instructions"));
+    // The anchor an optimized memcpy sets: 64 bytes per iteration in SIMD.
+    let [fast_pages, fast_ticks] = find(&lines, "memcpy_4k_fast ", ["pages", "ticks"])?;
+    if fast_pages == 0 {
+        return Err("memcpy_4k_fast pages=0".into());
+    }
+    let memcpy_4k_fast = instructions(fast_ticks)? / fast_pages as f64;
+    figures.push(measurement(
+        "memcpy_4k_fast",
+        memcpy_4k_fast,
+        "instructions",
+    ));
 
     let [full_pages, full_ticks] = find(&lines, "first ", ["pages_copied", "pause_ticks"])?;
     figures.push(measurement(
@@ -261,6 +272,11 @@ fn parse_incremental(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
         per_page / memcpy_4k,
         "ratio",
     ));
+    figures.push(measurement(
+        "ckpt_incremental_per_page_vs_memcpy_4k_fast",
+        per_page / memcpy_4k_fast,
+        "ratio",
+    ));
 
     let [pages, faulting, plain] = find(
         &lines,
@@ -306,23 +322,29 @@ fn parse_incremental(outcome: &Outcome) -> Result<Vec<Measurement>, String> {
 fn parse_full(size: &str, outcome: &Outcome) -> Result<Vec<Measurement>, String> {
     let lines = bench_lines(outcome)?;
     let cntfrq = frequency(&lines)?;
-    let [memory, memcpy_bytes, memcpy_ticks, pages, pause, observed] = find(
+    let [memory, memcpy_bytes, memcpy_ticks, memcpy_fast_ticks, pages, pause, observed] = find(
         &lines,
         "full ",
         [
             "memory",
             "memcpy_bytes",
             "memcpy_ticks",
+            "memcpy_fast_ticks",
             "pages_copied",
             "pause_ticks",
             "observed_ticks",
         ],
     )?;
-    if memcpy_bytes != memory || pages * 4096 != memory || memcpy_ticks == 0 {
+    if memcpy_bytes != memory
+        || pages * 4096 != memory
+        || memcpy_ticks == 0
+        || memcpy_fast_ticks == 0
+    {
         return Err(format!(
-            "full: memory={memory} memcpy_bytes={memcpy_bytes} pages_copied={pages} memcpy_ticks={memcpy_ticks}"
+            "full: memory={memory} memcpy_bytes={memcpy_bytes} pages_copied={pages} memcpy_ticks={memcpy_ticks} memcpy_fast_ticks={memcpy_fast_ticks}"
         ));
     }
+    let memcpy_fast = ticks_to_instructions(memcpy_fast_ticks, cntfrq)?;
     let pause = ticks_to_instructions(pause, cntfrq)?;
     let memcpy = ticks_to_instructions(memcpy_ticks, cntfrq)?;
     Ok(vec![
@@ -334,6 +356,12 @@ fn parse_full(size: &str, outcome: &Outcome) -> Result<Vec<Measurement>, String>
         ),
         measurement(format!("memcpy_{size}"), memcpy, "instructions"),
         measurement(format!("ckpt_full_{size}_ratio"), pause / memcpy, "ratio"),
+        measurement(format!("memcpy_{size}_fast"), memcpy_fast, "instructions"),
+        measurement(
+            format!("ckpt_full_{size}_ratio_fast"),
+            pause / memcpy_fast,
+            "ratio",
+        ),
     ])
 }
 
@@ -415,6 +443,7 @@ mod tests {
     const INCREMENTAL: &str = "bulkhead: starting\n\
         [ckpt_bench] boot first_instruction_ticks=1 cntfrq=62500000\n\
         [ckpt_bench] ckpt_bench memcpy_4k pages=256 ticks=16000 cntfrq=62500000\n\
+        [ckpt_bench] ckpt_bench memcpy_4k_fast pages=256 ticks=6400\n\
         [ckpt_bench] ckpt_bench first pages_copied=8192 pause_ticks=1000000\n\
         [ckpt_bench] ckpt_bench incremental dirty=1 pages_copied=2 pause_ticks=1000 observed_ticks=1010\n\
         [ckpt_bench] ckpt_bench incremental dirty=16 pages_copied=17 pause_ticks=2500 observed_ticks=2510\n\
@@ -450,6 +479,9 @@ mod tests {
         // (6_568_000 - 16_000) / (4097 - 2) = 1600.
         assert!((value(&got, "ckpt_incremental_per_page") - 1600.0).abs() < 1e-6);
         assert!((value(&got, "ckpt_incremental_per_page_vs_memcpy_4k") - 1.6).abs() < 1e-9);
+        // 6400 * 16 / 256 = 400.
+        assert!((value(&got, "memcpy_4k_fast") - 400.0).abs() < 1e-9);
+        assert!((value(&got, "ckpt_incremental_per_page_vs_memcpy_4k_fast") - 4.0).abs() < 1e-9);
         // (70000 - 6000) * 16 / 1024.
         assert!((value(&got, "write_fault_cost") - 1000.0).abs() < 1e-9);
         // (3100 - 1000 - 100) * 16.
@@ -476,12 +508,16 @@ mod tests {
     #[test]
     fn full_ratio() {
         let line = "[ckpt_full] ckpt_bench full memory=67108864 memcpy_bytes=67108864 \
-            memcpy_ticks=1000000 pages_copied=16384 pause_ticks=1100000 observed_ticks=1100010 cntfrq=62500000\n";
+            memcpy_ticks=1000000 memcpy_fast_ticks=500000 pages_copied=16384 pause_ticks=1100000 observed_ticks=1100010 cntfrq=62500000\n";
         let got = parse_full("64mib", &outcome(line)).unwrap();
         assert_eq!(got[0].name, "ckpt_full_64mib");
         assert!((got[0].value - 17_600_000.0).abs() < 1e-6);
         assert_eq!(got[2].name, "memcpy_64mib");
         assert!((value(&got, "ckpt_full_64mib_ratio") - 1.1).abs() < 1e-9);
+        assert!((value(&got, "memcpy_64mib_fast") - 8_000_000.0).abs() < 1e-6);
+        assert!((value(&got, "ckpt_full_64mib_ratio_fast") - 2.2).abs() < 1e-9);
+        let no_fast = line.replace("memcpy_fast_ticks=500000 ", "");
+        assert!(parse_full("64mib", &outcome(&no_fast)).is_err());
         let partial = line.replace("pages_copied=16384", "pages_copied=100");
         assert!(parse_full("64mib", &outcome(&partial)).is_err());
     }

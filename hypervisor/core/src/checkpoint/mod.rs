@@ -87,7 +87,7 @@ mod store;
 mod tests;
 
 pub use bitmap::{DirtyBitmap, DirtyIter, DirtyTracker};
-pub use checksum::checksum;
+pub use checksum::{checksum, checksum_from_lanes, PageKernel, PortableKernel, LANES, PAGE_BYTES};
 pub use error::StoreError;
 pub use format::{
     slot_size, store_size, SlotState, FORMAT_VERSION, MAX_REGIONS, MAX_VCPUS, VCPU_STATE_MAX,

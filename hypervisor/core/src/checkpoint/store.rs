@@ -7,7 +7,7 @@ use core::ops::Range;
 use core::sync::atomic::{compiler_fence, Ordering};
 
 use super::bitmap::{DirtyBitmap, DirtyIter};
-use super::checksum::{checksum, copy_with_checksum, page_term};
+use super::checksum::{checksum, page_term, PageKernel, PortableKernel, PAGE_BYTES};
 use super::error::StoreError;
 use super::format::*;
 use super::page_map::PageMap;
@@ -253,11 +253,21 @@ impl<'a> CheckpointStore<'a> {
         slot: Slot,
         pages: impl IntoIterator<Item = Ipa>,
     ) -> Result<(), StoreError> {
+        self.verify_pages_with(slot, pages, &mut PortableKernel)
+    }
+
+    /// [`verify_pages`](Self::verify_pages), checksumming pages with `kernel`.
+    pub fn verify_pages_with(
+        &self,
+        slot: Slot,
+        pages: impl IntoIterator<Item = Ipa>,
+        kernel: &mut impl PageKernel,
+    ) -> Result<(), StoreError> {
         self.verify_header(slot)?;
         self.verify_vcpus(slot)?;
         for ipa in pages {
             let index = self.page_index(ipa)?;
-            self.check_page(slot, index, ipa)?;
+            self.check_page_with(slot, index, ipa, kernel)?;
         }
         Ok(())
     }
@@ -322,6 +332,17 @@ impl<'a> CheckpointStore<'a> {
 
     /// Compares page `index` (at `ipa`) with its record; returns its checksum.
     fn check_page(&self, slot: Slot, index: u64, ipa: Ipa) -> Result<u64, StoreError> {
+        self.check_page_with(slot, index, ipa, &mut PortableKernel)
+    }
+
+    /// [`check_page`](Self::check_page), checksumming with `kernel`.
+    fn check_page_with(
+        &self,
+        slot: Slot,
+        index: u64,
+        ipa: Ipa,
+        kernel: &mut impl PageKernel,
+    ) -> Result<u64, StoreError> {
         let record = self.record_offset(slot, index)?;
         if read_u64(self.bytes, record)? != ipa.0 {
             return Err(StoreError::RecordCorrupt { slot, ipa });
@@ -329,11 +350,12 @@ impl<'a> CheckpointStore<'a> {
         let stored = read_u64(self.bytes, record + 8)?;
         let data = self.page_data_range(slot, index)?;
         let offset = data.start as u64;
-        let bytes = self
+        let bytes: &[u8; PAGE_BYTES] = self
             .bytes
             .get(data)
+            .and_then(|bytes| bytes.try_into().ok())
             .ok_or(StoreError::OutOfBounds { offset })?;
-        if checksum(bytes) != stored {
+        if kernel.checksum(bytes) != stored {
             return Err(StoreError::PageCorrupt { slot, ipa });
         }
         Ok(stored)
@@ -539,6 +561,16 @@ impl Writer<'_, '_> {
     /// Saves the page at `ipa` (4 KiB aligned, inside the partition's memory).
     /// O(1) in the partition's size: the page sum is adjusted, not recomputed.
     pub fn write_page(&mut self, ipa: Ipa, page: &[u8; 4096]) -> Result<(), StoreError> {
+        self.write_page_with(ipa, page, &mut PortableKernel)
+    }
+
+    /// [`write_page`](Self::write_page), copying and checksumming with `kernel`.
+    pub fn write_page_with(
+        &mut self,
+        ipa: Ipa,
+        page: &[u8; PAGE_BYTES],
+        kernel: &mut impl PageKernel,
+    ) -> Result<(), StoreError> {
         let store = &mut *self.store;
         let index = store.page_index(ipa)?;
         let record = store.record_offset(self.slot, index)?;
@@ -553,11 +585,12 @@ impl Writer<'_, '_> {
         }
         let data = store.page_data_range(self.slot, index)?;
         let offset = data.start as u64;
-        let destination = store
+        let destination: &mut [u8; PAGE_BYTES] = store
             .bytes
             .get_mut(data)
+            .and_then(|bytes| bytes.try_into().ok())
             .ok_or(StoreError::OutOfBounds { offset })?;
-        let page_checksum = copy_with_checksum(destination, page);
+        let page_checksum = kernel.copy_with_checksum(destination, page);
         write_u64(store.bytes, record, ipa.0)?;
         write_u64(store.bytes, record + 8, page_checksum)?;
         self.page_sum = self.page_sum.wrapping_add(page_term(ipa, page_checksum));

@@ -4,6 +4,8 @@
 //! [`WORK_PAGES`] pages) is what gets dirtied; a scratch area past it takes
 //! the memcpy copies. Lines (all figures in counter ticks):
 //! - `ckpt_bench memcpy_4k pages=<n> ticks=<t> cntfrq=<f>`: n page copies;
+//! - `ckpt_bench memcpy_4k_fast pages=<n> ticks=<t>`: the same with the
+//!   64-byte SIMD loop of an optimized memcpy ([`copy::copy_simd`]);
 //! - `ckpt_bench first pages_copied=.. pause_ticks=..`: the full checkpoint;
 //! - `ckpt_bench incremental dirty=<k> pages_copied=<p> pause_ticks=<t> observed_ticks=<o>`:
 //!   k pages written since the checkpoint before last (two slots), so the
@@ -23,7 +25,7 @@
 #![no_main]
 
 use bulkhead_guests::checkpoint::{self, Take};
-use bulkhead_guests::{guest_main, println, psci, timer, BootInfo};
+use bulkhead_guests::{copy, guest_main, println, psci, timer, BootInfo};
 
 /// Offset of the work area from the first region's start: past the image,
 /// its stacks and tables.
@@ -89,6 +91,22 @@ fn copy_pages(from: u64, to: u64, pages: u64) {
     }
 }
 
+/// The same with the SIMD copy loop.
+#[inline(never)]
+fn copy_pages_fast(from: u64, to: u64, pages: u64) {
+    for page in 0..pages {
+        let offset = page * PAGE_BYTES;
+        // SAFETY: as in `copy_pages`.
+        unsafe {
+            copy::copy_simd(
+                (from + offset) as *const u8,
+                (to + offset) as *mut u8,
+                PAGE_BYTES as usize,
+            )
+        };
+    }
+}
+
 /// Two back-to-back checkpoints, so that both slots are up to date and the
 /// next one copies only what is written after this.
 fn settle() {
@@ -115,6 +133,11 @@ fn main(boot: &BootInfo) -> ! {
     copy_pages(work, scratch, MEMCPY_PAGES);
     let ticks = timer::now() - start;
     println!("ckpt_bench memcpy_4k pages={MEMCPY_PAGES} ticks={ticks} cntfrq={frequency}");
+    copy_pages_fast(work, scratch, MEMCPY_PAGES);
+    let start = timer::now();
+    copy_pages_fast(work, scratch, MEMCPY_PAGES);
+    let ticks = timer::now() - start;
+    println!("ckpt_bench memcpy_4k_fast pages={MEMCPY_PAGES} ticks={ticks}");
 
     take();
     let first = status();

@@ -1,0 +1,208 @@
+//! The checkpoint's page kernels in 128-bit SIMD: copy, checksum, and both fused, 64 bytes a step.
+//!
+//! EL2 is built soft-float, so the vector registers always hold the state of
+//! the guest that runs (or last ran) on this core: a vCPU of the partition
+//! being checkpointed, its manager's, Linux's (the control function), or
+//! the periodic timer's first vCPU. None of them is reloaded from a
+//! snapshot on every path back to its guest, so each kernel call leaves the
+//! registers as it found them: one asm block saves the eight it uses
+//! (v0-v7; on SVE cores the whole z0-z7 at EL2's vector length, the
+//! hardware's longest, since a write to a V register zeroes the bits of Z
+//! above 128), runs, and restores them. P registers, FFR, FPCR and FPSR
+//! are never touched (integer adds, loads and stores only). CPTR_EL2 leaves
+//! FP/SIMD and SVE untrapped at EL2 (`vm::CPTR_GUEST`).
+//!
+//! The checksum is `bulkhead_core::checkpoint::checksum`: v4/v5 hold the
+//! first-order sums of lanes 0-1/2-3, v6/v7 the second-order ones, in the
+//! lane order `checksum_from_lanes` documents (and core's host tests model).
+
+use core::mem::MaybeUninit;
+
+use bulkhead_core::checkpoint::{checksum_from_lanes, PageKernel, LANES, PAGE_BYTES};
+
+use super::sve;
+
+/// Bytes moved per loop iteration: four 64-byte steps.
+const ITERATION_BYTES: usize = 256;
+const ITERATIONS: usize = PAGE_BYTES / ITERATION_BYTES;
+const _: () = assert!(PAGE_BYTES.is_multiple_of(ITERATION_BYTES));
+
+/// Room for z0-z7 at the architecture's longest vector (v0-v7 use the
+/// first 128 bytes). Left uninitialised: zeroing 2 KiB per page would cost
+/// a quarter of the copy.
+/// (u128: 16-byte aligned.)
+type SavedVectors = [u128; 8 * sve::MAX_VECTOR_BYTES / 16];
+
+/// Runs `$body` between a save and a restore of the vector registers it
+/// uses; `$sve`: save the whole Z registers. Operands follow the body.
+macro_rules! preserving_vectors {
+    ($sve:expr, $saved:expr, $body:expr, $($operands:tt)*) => {{
+        let save = $saved.as_mut_ptr().cast::<u8>();
+        if $sve {
+            core::arch::asm!(
+                ".arch_extension sve",
+                ".arch_extension simd",
+                "str z0, [{save}, #0, mul vl]", "str z1, [{save}, #1, mul vl]",
+                "str z2, [{save}, #2, mul vl]", "str z3, [{save}, #3, mul vl]",
+                "str z4, [{save}, #4, mul vl]", "str z5, [{save}, #5, mul vl]",
+                "str z6, [{save}, #6, mul vl]", "str z7, [{save}, #7, mul vl]",
+                $body,
+                "ldr z0, [{save}, #0, mul vl]", "ldr z1, [{save}, #1, mul vl]",
+                "ldr z2, [{save}, #2, mul vl]", "ldr z3, [{save}, #3, mul vl]",
+                "ldr z4, [{save}, #4, mul vl]", "ldr z5, [{save}, #5, mul vl]",
+                "ldr z6, [{save}, #6, mul vl]", "ldr z7, [{save}, #7, mul vl]",
+                save = in(reg) save,
+                $($operands)*
+            )
+        } else {
+            core::arch::asm!(
+                ".arch_extension simd",
+                "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{save}]",
+                "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{save_high}]",
+                $body,
+                "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{save}]",
+                "ld1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{save_high}]",
+                save = in(reg) save,
+                save_high = in(reg) save.wrapping_add(64),
+                $($operands)*
+            )
+        }
+    }};
+}
+
+/// One 64-byte step of the checksum over v0-v3 (words 0-1, 2-3, 4-5, 6-7).
+macro_rules! checksum_step {
+    () => {
+        concat!(
+            "add v4.2d, v4.2d, v0.2d\n",
+            "add v6.2d, v6.2d, v4.2d\n",
+            "add v5.2d, v5.2d, v1.2d\n",
+            "add v7.2d, v7.2d, v5.2d\n",
+            "add v4.2d, v4.2d, v2.2d\n",
+            "add v6.2d, v6.2d, v4.2d\n",
+            "add v5.2d, v5.2d, v3.2d\n",
+            "add v7.2d, v7.2d, v5.2d\n",
+        )
+    };
+}
+
+/// The SIMD page kernels. Sound on any core at any time (each call restores
+/// what it uses); used inside checkpoint and restore pauses only.
+pub struct SimdPageKernel {
+    /// Whether this core has SVE: Z registers to preserve whole.
+    sve: bool,
+}
+
+impl SimdPageKernel {
+    pub fn new() -> SimdPageKernel {
+        SimdPageKernel {
+            sve: sve::implemented(),
+        }
+    }
+}
+
+impl PageKernel for SimdPageKernel {
+    fn copy_with_checksum(
+        &mut self,
+        destination: &mut [u8; PAGE_BYTES],
+        source: &[u8; PAGE_BYTES],
+    ) -> u64 {
+        let mut saved = MaybeUninit::<SavedVectors>::uninit();
+        // [sum 0-1, sum 2-3, weighted 0-1, weighted 2-3]
+        let mut lanes = [0u64; 2 * LANES];
+        // SAFETY: reads the 4 KiB of `source`, writes the 4 KiB of
+        // `destination` (distinct: one is borrowed mutably) and the 64 bytes
+        // of `lanes`; `saved` has room for z0-z7 at any vector length EL2
+        // can have. Every vector register written is restored from `saved`
+        // before the block ends, so neither compiled code nor the guest on
+        // this core sees a change.
+        unsafe {
+            preserving_vectors!(
+                self.sve,
+                saved,
+                concat!(
+                    "movi v4.2d, #0\n",
+                    "movi v5.2d, #0\n",
+                    "movi v6.2d, #0\n",
+                    "movi v7.2d, #0\n",
+                    "2:\n",
+                    ".rept 4\n",
+                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
+                    "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
+                    checksum_step!(),
+                    ".endr\n",
+                    "subs {count}, {count}, #1\n",
+                    "b.ne 2b\n",
+                    "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{lanes}]",
+                ),
+                source = inout(reg) source.as_ptr() => _,
+                destination = inout(reg) destination.as_mut_ptr() => _,
+                count = inout(reg) ITERATIONS => _,
+                lanes = in(reg) lanes.as_mut_ptr(),
+                options(nostack),
+            )
+        };
+        finish(lanes)
+    }
+
+    fn checksum(&mut self, page: &[u8; PAGE_BYTES]) -> u64 {
+        let mut saved = MaybeUninit::<SavedVectors>::uninit();
+        let mut lanes = [0u64; 2 * LANES];
+        // SAFETY: as in `copy_with_checksum`, without the destination.
+        unsafe {
+            preserving_vectors!(
+                self.sve,
+                saved,
+                concat!(
+                    "movi v4.2d, #0\n",
+                    "movi v5.2d, #0\n",
+                    "movi v6.2d, #0\n",
+                    "movi v7.2d, #0\n",
+                    "2:\n",
+                    ".rept 4\n",
+                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
+                    checksum_step!(),
+                    ".endr\n",
+                    "subs {count}, {count}, #1\n",
+                    "b.ne 2b\n",
+                    "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{lanes}]",
+                ),
+                source = inout(reg) page.as_ptr() => _,
+                count = inout(reg) ITERATIONS => _,
+                lanes = in(reg) lanes.as_mut_ptr(),
+                options(nostack),
+            )
+        };
+        finish(lanes)
+    }
+
+    fn copy(&mut self, destination: &mut [u8; PAGE_BYTES], source: &[u8; PAGE_BYTES]) {
+        let mut saved = MaybeUninit::<SavedVectors>::uninit();
+        // SAFETY: as in `copy_with_checksum`, without the sums.
+        unsafe {
+            preserving_vectors!(
+                self.sve,
+                saved,
+                concat!(
+                    "2:\n",
+                    ".rept 4\n",
+                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
+                    "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
+                    ".endr\n",
+                    "subs {count}, {count}, #1\n",
+                    "b.ne 2b",
+                ),
+                source = inout(reg) source.as_ptr() => _,
+                destination = inout(reg) destination.as_mut_ptr() => _,
+                count = inout(reg) ITERATIONS => _,
+                options(nostack),
+            )
+        };
+    }
+}
+
+/// The checksum from the four sum vectors as stored.
+fn finish(lanes: [u64; 2 * LANES]) -> u64 {
+    let [s0, s1, s2, s3, w0, w1, w2, w3] = lanes;
+    checksum_from_lanes([s0, s1, s2, s3], [w0, w1, w2, w3], PAGE_BYTES)
+}
