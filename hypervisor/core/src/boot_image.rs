@@ -240,6 +240,7 @@ mod tests {
             pci_functions: Vec::new(),
             on_dma_fault: Default::default(),
             channels: Vec::new(),
+            virtual_console: false,
         }
     }
 

@@ -235,8 +235,9 @@ fn rules(register: IdRegister) -> Option<Fields> {
         (7, 0) => AA64MMFR0,
         (7, 1) => AA64MMFR1,
         (7, 2) => AA64MMFR2,
-        (4, 2) | (4, 5) | (4, 7) | (5, 1) | (5, 2) | (5, 4) | (5, 5) | (6, 3) | (7, 3)
-        | (7, 4) => HIDDEN,
+        (4, 2) | (4, 5) | (4, 7) | (5, 1) | (5, 2) | (5, 4) | (5, 5) | (6, 3) | (7, 3) | (7, 4) => {
+            HIDDEN
+        }
         _ => return None,
     })
 }
@@ -326,7 +327,16 @@ mod tests {
 
     #[test]
     fn wholly_hidden_and_unallocated_registers_read_zero() {
-        for (crm, op2) in [(4, 2), (4, 5), (4, 7), (7, 3), (7, 4), (4, 3), (5, 3), (7, 7)] {
+        for (crm, op2) in [
+            (4, 2),
+            (4, 5),
+            (4, 7),
+            (7, 3),
+            (7, 4),
+            (4, 3),
+            (5, 3),
+            (7, 7),
+        ] {
             let register = IdRegister { crm, op2 };
             assert_eq!(guest_value(register, u64::MAX), 0, "{register:?}");
             assert!(!register.needs_hardware_value(), "{register:?}");

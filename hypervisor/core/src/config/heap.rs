@@ -146,6 +146,7 @@ mod tests {
             pci_functions: alloc::vec::Vec::new(),
             on_dma_fault: Default::default(),
             channels: alloc::vec::Vec::new(),
+            virtual_console: false,
         }
     }
 

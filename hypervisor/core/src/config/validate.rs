@@ -12,6 +12,7 @@ use super::error::{Issue, LayoutError};
 use super::interrupts::device_interrupts;
 use super::layout::{Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction};
 use super::regs::{pci_windows, physical_regs};
+use super::virtual_console::UART_COMPATIBLES;
 use crate::address::{is_aligned, ranges_overlap, Ipa, PhysAddr, PhysRange, PAGE_SIZE};
 use crate::boot_image::{placement, DTB_AREA};
 
@@ -33,6 +34,7 @@ const STORE_CELLS: usize = 4;
 const MIB: u64 = 1 << 20;
 
 mod channel;
+mod console;
 mod pci;
 mod virtual_bus;
 
@@ -69,6 +71,7 @@ pub fn parse_layout(
         errors: Vec::new(),
     };
     validator.check_compatible(&root);
+    let console = validator.console_uart(&root);
     let mut drafts = Vec::new();
     let mut channel_drafts: Vec<ChannelDraft> = Vec::new();
     for child in root.children() {
@@ -91,6 +94,7 @@ pub fn parse_layout(
     validator.cross_check(&drafts);
     validator.cross_check_channels(&drafts, &channel_drafts);
     validator.cross_check_virtual_bus(&drafts, &channel_drafts);
+    validator.cross_check_console(&drafts, console.as_ref());
     if !validator.errors.is_empty() {
         // Grouped by node, each node's errors in the order they were found.
         validator.errors.sort_by(|a, b| a.node.cmp(&b.node));
@@ -125,6 +129,7 @@ pub fn parse_layout(
         partitions,
         channels,
         test_hooks,
+        console: console.map(|(uart, _)| uart),
     })
 }
 
@@ -150,6 +155,8 @@ struct Draft {
     manages: Vec<u32>,
     pci_functions: Vec<PciFunction>,
     on_dma_fault: OnDmaFault,
+    /// One of its devices is a UART (else it gets a virtual console).
+    owns_uart: bool,
 }
 
 impl Draft {
@@ -174,6 +181,7 @@ impl Draft {
             manages: self.manages,
             pci_functions: self.pci_functions,
             on_dma_fault: self.on_dma_fault,
+            virtual_console: !self.owns_uart,
             node: self.node,
             cpus: self.cpus,
             memory: self.memory,
@@ -331,6 +339,7 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             manages: Vec::new(),
             pci_functions: Vec::new(),
             on_dma_fault: OnDmaFault::default(),
+            owns_uart: false,
         };
         let errors_before = self.errors.len();
         self.cpus(node, &mut draft);
@@ -668,6 +677,7 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                 .iter()
                 .any(|name| device.property(name).is_some())
                 || device.property("device_type").and_then(|p| p.as_str()) == Some("pci");
+            draft.owns_uart |= UART_COMPATIBLES.iter().any(|c| device.is_compatible(c));
             draft.devices.push(Device {
                 path,
                 regs,

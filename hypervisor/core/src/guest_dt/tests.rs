@@ -192,6 +192,7 @@ fn partition(
         pci_functions: Vec::new(),
         on_dma_fault: Default::default(),
         channels: Vec::new(),
+        virtual_console: false,
     }
 }
 
