@@ -28,21 +28,33 @@ use bulkhead_platform::current::PLATFORM;
 use spin::{Mutex, MutexGuard};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
-use tock_registers::registers::{ReadOnly, ReadWrite};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+
+use bulkhead_core::console_input::{Focus, Input};
 
 use crate::arch::aarch64::sysreg::read_sysreg;
+use crate::partition::{system, Partition, System};
 use crate::percpu;
 
 register_structs! {
-    /// PL011 registers used for polled output (PrimeCell UART TRM, 3.2).
+    /// PL011 registers used for polled output and interrupt-driven input
+    /// (PrimeCell UART TRM, 3.2).
     Pl011Registers {
         (0x00 => dr: ReadWrite<u32>),
         (0x04 => _reserved0),
         (0x18 => fr: ReadOnly<u32>),
-        (0x1c => @END),
+        (0x1c => _reserved1),
+        (0x38 => imsc: ReadWrite<u32>),
+        (0x3c => _reserved2),
+        (0x44 => icr: WriteOnly<u32>),
+        (0x48 => @END),
     }
 }
 
+/// FR: the receive FIFO is empty.
+const FR_RXFE: u32 = 1 << 4;
+/// IMSC/ICR: receive and receive-timeout interrupts.
+const INT_RX_RT: u32 = (1 << 4) | (1 << 6);
 /// FR: the transmitter is still sending.
 const FR_BUSY: u32 = 1 << 3;
 /// FR: the transmit FIFO is full.
@@ -645,4 +657,75 @@ pub fn init_logger() {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
     BUFFERED.store(true, Ordering::Release);
+}
+
+/// INTID of the console UART's interrupt once input is on (0: off).
+static INPUT_INTID: AtomicU64 = AtomicU64::new(0);
+/// Who gets console input (indices into the virtual-console partitions).
+static FOCUS: Mutex<Focus> = Mutex::new(Focus::new(0));
+/// Most input bytes one interrupt takes (the FIFO holds 32; more wait).
+const INPUT_BURST: usize = 64;
+
+/// Turns console input on: the UART's receive interrupts (`intid`, which
+/// the caller routed to a core) feed the virtual UARTs of the system's
+/// partitions, the first one focused. Boot CPU, before partitions run.
+pub fn enable_input(intid: u32, system: &System) {
+    let targets = virtual_consoles(system).count();
+    *FOCUS.lock() = Focus::new(targets);
+    if let Some(uart) = registers() {
+        uart.icr.set(INT_RX_RT);
+        uart.imsc.set(uart.imsc.get() | INT_RX_RT);
+    }
+    INPUT_INTID.store(u64::from(intid), Ordering::Release);
+    if let Some(first) = virtual_consoles(system).next() {
+        log::info!(
+            "console input goes to {} (Ctrl-a three times switches)",
+            first.label()
+        );
+    }
+}
+
+/// The partitions with a virtual console, in system order.
+fn virtual_consoles(system: &System) -> impl Iterator<Item = &Partition> {
+    system
+        .partitions
+        .iter()
+        .filter(|partition| partition.virtual_uart.is_some())
+}
+
+/// Takes the console UART's input if `intid` is its interrupt; false if not.
+pub fn handle_input_interrupt(intid: u32) -> bool {
+    if u64::from(intid) != INPUT_INTID.load(Ordering::Acquire) || intid == 0 {
+        return false;
+    }
+    let (Some(uart), Some(system)) = (registers(), system()) else {
+        return true;
+    };
+    for _ in 0..INPUT_BURST {
+        if uart.fr.get() & FR_RXFE != 0 {
+            break;
+        }
+        let byte = uart.dr.get() as u8;
+        // Bounded: only this core's input path and boot take the lock.
+        let input = FOCUS.lock().feed(byte);
+        match input {
+            Input::Held => {}
+            Input::Deliver(target, bytes, len) => {
+                if let Some(partition) = virtual_consoles(system).nth(target) {
+                    if let Some(virtual_uart) = partition.virtual_uart {
+                        for &byte in bytes.get(..len).unwrap_or(&[]) {
+                            virtual_uart.receive(partition, byte);
+                        }
+                    }
+                }
+            }
+            Input::Switched(target) => {
+                if let Some(partition) = virtual_consoles(system).nth(target) {
+                    log::info!("console input now goes to {}", partition.label());
+                }
+            }
+        }
+    }
+    uart.icr.set(INT_RX_RT);
+    true
 }

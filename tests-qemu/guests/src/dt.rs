@@ -149,7 +149,10 @@ fn stdout_uart(fdt: &Fdt) -> Option<(u64, Option<u32>)> {
 
 /// The number after `key=` in the `/chosen/bootargs` of the DT at `ipa`.
 pub fn bootarg_u64(ipa: u64, key: &str) -> Option<u64> {
-    let args = blob(ipa)?.find_node("/chosen")?.property("bootargs")?.as_str()?;
+    let args = blob(ipa)?
+        .find_node("/chosen")?
+        .property("bootargs")?
+        .as_str()?;
     args.split_whitespace()
         .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?
         .parse()

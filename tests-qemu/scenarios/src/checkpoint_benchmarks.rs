@@ -151,8 +151,11 @@ fn parse_sve_state(
 ) -> Result<Vec<Measurement>, String> {
     let mean = |outcome: &Outcome| -> Result<(f64, u64, f64), String> {
         let lines = bench_lines(outcome)?;
-        let [takes, pause, pages, vl, cntfrq] =
-            find(&lines, "state ", ["takes", "pause_ticks", "pages", "vl", "cntfrq"])?;
+        let [takes, pause, pages, vl, cntfrq] = find(
+            &lines,
+            "state ",
+            ["takes", "pause_ticks", "pages", "vl", "cntfrq"],
+        )?;
         if takes == 0 {
             return Err("state takes=0".into());
         }

@@ -108,7 +108,9 @@ fn check_cpu_features(outcome: &Outcome) -> Result<(), String> {
     for register in ["pfr2", "smfr0", "mmfr3"] {
         let value = id_value(&lines, register)?;
         if value != 0 {
-            return Err(format!("{name}: {register} = {value:#x}, expected all hidden"));
+            return Err(format!(
+                "{name}: {register} = {value:#x}, expected all hidden"
+            ));
         }
     }
     let sve = id_field(pfr0, 32) != 0;
@@ -134,10 +136,16 @@ fn check_ckpt_sve(outcome: &Outcome) -> Result<(), String> {
     let (_, taken) = find("the checkpoint", &lines, "sve taken")?;
     let vl = field_u64(taken, "vl").ok_or_else(|| format!("no vl in `{taken}`"))?;
     if vl != 32 && vl != 256 {
-        return Err(format!("vector length {vl} bytes is not the core's full one: `{taken}`"));
+        return Err(format!(
+            "vector length {vl} bytes is not the core's full one: `{taken}`"
+        ));
     }
     let (_, restored) = find("the rollback", &lines, "sve restored")?;
-    expect_fields("after the rollback", restored, &[("vl", vl), ("zcr", 0xf), ("mismatches", 0)])?;
+    expect_fields(
+        "after the rollback",
+        restored,
+        &[("vl", vl), ("zcr", 0xf), ("mismatches", 0)],
+    )?;
     expect_flags("after the rollback", restored, &[("ffr_ok", true)])
 }
 
@@ -183,7 +191,9 @@ fn check_ckpt_sve_linux(outcome: &Outcome) -> Result<(), String> {
         .enumerate()
         .filter_map(|(index, line)| Some((index, &line[line.find("linux sve ")?..])))
         .collect();
-    if !sve.iter().any(|(index, _)| *index < restored) || !sve.iter().any(|(index, _)| *index > restored) {
+    if !sve.iter().any(|(index, _)| *index < restored)
+        || !sve.iter().any(|(index, _)| *index > restored)
+    {
         return Err(format!(
             "the rollback (UART0 line {restored}) did not land while sve_check ran ({} lines of it)",
             sve.len()
@@ -200,10 +210,14 @@ fn check_ckpt_sve_linux(outcome: &Outcome) -> Result<(), String> {
         .find(|(_, line)| line.starts_with("linux sve done"))
         .ok_or("no `linux sve done` line")?;
     if kernel_vl != 32 && kernel_vl != 256 {
-        return Err(format!("Linux sees {kernel_vl}-byte vectors, not the core's full length"));
+        return Err(format!(
+            "Linux sees {kernel_vl}-byte vectors, not the core's full length"
+        ));
     }
     if !text.contains("linux sve exit=0") || !text.contains("linux shell answers: OK") {
-        return Err(format!("sve_check or the shell did not finish cleanly: `{done}`"));
+        return Err(format!(
+            "sve_check or the shell did not finish cleanly: `{done}`"
+        ));
     }
     Ok(())
 }

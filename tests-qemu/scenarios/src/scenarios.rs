@@ -7,6 +7,8 @@
 mod channel;
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "cpu_features.rs"]
+mod cpu_features;
 #[path = "hostile.rs"]
 pub(crate) mod hostile;
 #[path = "interrupts.rs"]
@@ -16,8 +18,6 @@ pub(crate) mod linux_channels;
 pub(crate) mod parse;
 #[path = "pci.rs"]
 mod pci;
-#[path = "cpu_features.rs"]
-mod cpu_features;
 #[path = "races.rs"]
 mod races;
 

@@ -29,7 +29,10 @@ fn main(_boot: &BootInfo) -> ! {
     match checkpoint::take(SELF) {
         Take::Taken { .. } => {
             cpu::set_apia_key(KEY2.0, KEY2.1);
-            println!("pauth taken differs={}", cpu::sign(target, MODIFIER) != signed);
+            println!(
+                "pauth taken differs={}",
+                cpu::sign(target, MODIFIER) != signed
+            );
             let code = checkpoint::restore(SELF);
             println!("pauth restore failed code={}", code);
         }
