@@ -162,6 +162,11 @@ fn check_one_boot(
             return Err(format!("{what}: {devices}: {needed} was not probed"));
         }
     }
+    if list.contains(&"9000000.pl011") {
+        return Err(format!(
+            "{what}: {devices}: Bulkhead's console UART is visible"
+        ));
+    }
     if list.contains(&"9040000.pl011") {
         return Err(format!("{what}: {devices}: the ticker's UART is visible"));
     }
@@ -337,7 +342,7 @@ mod tests {
         let mut text = format!(
             "linux userspace cntvct=1 cntfrq=62500000 uptime=2.0\n\
              linux nproc={cpus}\nlinux online=0-{}\nlinux memtotal_kb={memtotal}\n\
-             linux devices=4010000000.pcie,psci,9000000.pl011\nlinux boot=1\n",
+             linux devices=4010000000.pcie,psci,3f200000.pl011\nlinux boot=1\n",
             cpus - 1
         );
         for round in 1..=WORKLOAD_ROUNDS {
