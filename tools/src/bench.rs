@@ -34,6 +34,7 @@ fn run_benchmark(
         timeout: Duration::from_secs(benchmark.timeout_secs),
         live: false,
         cpu,
+        input: runner::Input::None,
     })?;
     outcome.check_errors = prepared.check_errors;
     if outcome.timed_out {
@@ -43,7 +44,9 @@ fn run_benchmark(
             benchmark.timeout_secs
         ));
     }
-    let second_cpu = bulkhead_scenarios::cpu_models(benchmark.name).get(1).copied();
+    let second_cpu = bulkhead_scenarios::cpu_models(benchmark.name)
+        .get(1)
+        .copied();
     let bare = match (&benchmark.bare, second_cpu) {
         // The same Bulkhead boot on the benchmark's second CPU model.
         (None, Some(other)) => {
@@ -57,6 +60,7 @@ fn run_benchmark(
                 timeout: Duration::from_secs(benchmark.timeout_secs),
                 live: false,
                 cpu: other,
+                input: runner::Input::None,
             })?;
             if outcome.timed_out {
                 print_tails(&outcome, &other_dir);
@@ -106,7 +110,10 @@ fn bare_file(name: &str) -> Result<std::path::PathBuf, String> {
 }
 
 /// The QEMU options of a benchmark's bare boot (the UART logs are set by the runner).
-fn bare_config(bare: &BareBoot, cpu: bulkhead_scenarios::CpuModel) -> Result<qemu::BareConfig, String> {
+fn bare_config(
+    bare: &BareBoot,
+    cpu: bulkhead_scenarios::CpuModel,
+) -> Result<qemu::BareConfig, String> {
     Ok(qemu::BareConfig {
         kernel: bare_file(bare.kernel)?,
         initrd: bare.initrd.map(bare_file).transpose()?,

@@ -177,6 +177,10 @@ fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Opti
         timeout: Duration::from_secs(scenario.timeout_secs),
         live: false,
         cpu: run.cpu,
+        input: match bulkhead_scenarios::console_input(scenario.name) {
+            [] => runner::Input::None,
+            steps => runner::Input::Script(steps),
+        },
     })
     .map_err(|e| (e, None))?;
     outcome.check_errors = prepared.check_errors;

@@ -226,11 +226,7 @@ impl VirtualPl011 {
             offset::CR => self.cr = value & 0xff87,
             offset::IFLS => self.ifls = value & 0x3f,
             offset::IMSC => self.imsc = value & INT_ALL,
-            offset::ICR => {
-                if value & INT_TX != 0 {
-                    self.tx_raised = false;
-                }
-            }
+            offset::ICR if value & INT_TX != 0 => self.tx_raised = false,
             offset::DMACR => self.dmacr = value & 0x7,
             _ => {}
         }

@@ -44,9 +44,11 @@ mod tests {
     fn clear_of_the_virtual_pci_bus() {
         assert_eq!(VIRTUAL_UART_INTID, 993);
         assert_eq!(VIRTUAL_SPI_END, VIRTUAL_UART_INTID + 1);
-        assert!(VIRTUAL_UART.start.0 >= VIRTUAL_MMIO.start.0 + VIRTUAL_MMIO.size);
-        assert!(crate::config::virtual_pci::is_virtual_spi(
-            VIRTUAL_UART_INTID
-        ));
+        const { assert!(VIRTUAL_UART.start.0 >= VIRTUAL_MMIO.start.0 + VIRTUAL_MMIO.size) };
+        const {
+            assert!(crate::config::virtual_pci::is_virtual_spi(
+                VIRTUAL_UART_INTID
+            ))
+        };
     }
 }
