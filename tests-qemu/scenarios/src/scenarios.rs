@@ -7,6 +7,8 @@
 mod channel;
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "console.rs"]
+mod console;
 #[path = "cpu_features.rs"]
 mod cpu_features;
 #[path = "hostile.rs"]
@@ -109,6 +111,7 @@ pub fn all() -> Vec<Scenario> {
     .chain(pci::scenarios())
     .chain(channel::scenarios())
     .chain(linux_channels::scenarios())
+    .chain(console::scenarios())
     .collect()
 }
 
