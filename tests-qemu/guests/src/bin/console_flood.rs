@@ -7,6 +7,10 @@
 //! flood lines `flood seq=<6 digits> <pad> end=<same 6 digits>` (64 bytes
 //! with the newline), then after a pause `flood done lines=<n>
 //! ticks=<counter ticks> cntfrq=<Hz>` through CONSOLE_WRITE.
+//!
+//! `bench=<n>` measures instead: n lines through the virtual PL011, then n
+//! through CONSOLE_WRITE, each reported as `flood cost sink=<uart|hypercall>
+//! lines=<n> ticks=<t> cntfrq=<Hz>` (benchmark console_write_cost).
 #![no_std]
 #![no_main]
 
@@ -49,7 +53,46 @@ fn uart_write(base: u64, bytes: &[u8]) {
     }
 }
 
+/// Writes `lines` flood lines to `sink` (a PL011 base, or CONSOLE_WRITE).
+fn flood(sink: Option<u64>, lines: u64, first: u64) {
+    for seq in first..first + lines {
+        let text = line(seq);
+        match sink {
+            Some(base) => uart_write(base, &text),
+            None => {
+                hypercall::console_write(&text);
+            }
+        }
+    }
+}
+
+/// `bench=`: the cost of `lines` lines through each sink, one after the other.
+fn bench(uart: Option<u64>, lines: u64) -> ! {
+    let mut first = 1;
+    for (name, sink) in [("uart", uart), ("hypercall", None)] {
+        if name == "uart" && sink.is_none() {
+            mark!("flood error=no stdout uart");
+            continue;
+        }
+        // Let the previous lines leave so each run starts from an empty ring.
+        timer::delay_ms(SETTLE_MS);
+        let start = timer::now();
+        flood(sink, lines, first);
+        let ticks = timer::now() - start;
+        first += lines;
+        timer::delay_ms(SETTLE_MS);
+        mark!(
+            "flood cost sink={name} lines={lines} ticks={ticks} cntfrq={}",
+            timer::frequency()
+        );
+    }
+    psci::system_off()
+}
+
 fn main(boot: &BootInfo) -> ! {
+    if let Some(lines) = dt::bootarg_u64(boot.dtb, "bench") {
+        bench(boot.dt.and_then(|dt| dt.stdout_uart), lines)
+    }
     let uart = dt::bootarg_u64(boot.dtb, "uart").unwrap_or(0) != 0;
     let base = boot.dt.and_then(|dt| dt.stdout_uart);
     let base = match (uart, base) {
