@@ -87,6 +87,13 @@ const PRINT_WAIT_US: u64 = 1_000;
 /// Longest wait of [`flush_bounded`].
 const FLUSH_WAIT_US: u64 = 10_000;
 
+/// A partition's line still being written leaves after it wrote nothing
+/// for this long (at the next drain: any console output or input).
+pub const IDLE_FLUSH_MS: u64 = 100;
+/// For this long after input was typed to a partition, its partial lines
+/// leave at once (the echo of what is typed, a shell's prompt).
+pub const TYPED_FLUSH_MS: u64 = 5_000;
+
 /// Ring index of Bulkhead's own messages; partition `p` has ring `p + 1`.
 const BULKHEAD_RING: usize = 0;
 
@@ -106,6 +113,26 @@ static PARTITIONS: [Mutex<PartitionConsole>; MAX_PARTITION_CONSOLES] =
     [const { Mutex::new(PartitionConsole::new()) }; MAX_PARTITION_CONSOLES];
 /// The UART's owner: whoever holds the drainer is the only one writing to it.
 static UART: Mutex<Drainer> = Mutex::new(Drainer::new());
+/// For each partition console: counter value of its last write, and of
+/// the last input typed to it (0: never).
+static LAST_WRITE: [AtomicU64; MAX_PARTITION_CONSOLES] =
+    [const { AtomicU64::new(0) }; MAX_PARTITION_CONSOLES];
+static LAST_INPUT: [AtomicU64; MAX_PARTITION_CONSOLES] =
+    [const { AtomicU64::new(0) }; MAX_PARTITION_CONSOLES];
+
+/// Counter ticks in `ms` milliseconds.
+fn ticks_ms(ms: u64) -> u64 {
+    read_sysreg!("cntfrq_el0").saturating_mul(ms) / 1000
+}
+
+/// Whether input was typed to partition console `partition` lately.
+fn recently_typed(partition: usize) -> bool {
+    LAST_INPUT.get(partition).is_some_and(|last| {
+        let last = last.load(Ordering::Relaxed);
+        last != 0 && read_sysreg!("cntpct_el0").saturating_sub(last) < ticks_ms(TYPED_FLUSH_MS)
+    })
+}
+
 /// For each core: 1 + the ring it last wrote to (0: none yet).
 static LAST_RING: [AtomicUsize; PLATFORM.max_cpus] =
     [const { AtomicUsize::new(0) }; PLATFORM.max_cpus];
@@ -281,6 +308,26 @@ impl Rings for ConsoleRings {
             .and_then(|console| lock_within(console, LOCK_WAIT_US));
         let label = console.as_ref().map_or("?", |console| console.label());
         write!(out, "[{label}] (console: {dropped} bytes dropped)")
+    }
+
+    fn flush_partial(&self, ring: usize) -> bool {
+        let Some(partition) = ring.checked_sub(1) else {
+            // Bulkhead writes whole messages.
+            return false;
+        };
+        let Some(last) = LAST_WRITE.get(partition) else {
+            return false;
+        };
+        let idle = read_sysreg!("cntpct_el0").saturating_sub(last.load(Ordering::Relaxed));
+        idle >= ticks_ms(IDLE_FLUSH_MS) || recently_typed(partition)
+    }
+
+    fn write_prefix(&self, ring: usize, out: &mut dyn fmt::Write) -> fmt::Result {
+        let console = PARTITIONS
+            .get(ring.wrapping_sub(1))
+            .and_then(|console| lock_within(console, LOCK_WAIT_US));
+        let label = console.as_ref().map_or("?", |console| console.label());
+        write!(out, "[{label}] ")
     }
 }
 
@@ -492,6 +539,9 @@ fn direct(write: impl FnOnce(&mut Direct)) {
             let mut deadline = Deadline::after_us(FLUSH_WAIT_US);
             while drainer.is_mid_line() && !deadline.passed() {
                 drainer.drain(&ConsoleRings, &mut Pl011, 1, DrainMode::Lines);
+                if drainer.end_open_line(&ConsoleRings, &mut Pl011) {
+                    break;
+                }
             }
             write(&mut out);
         } else {
@@ -573,6 +623,9 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
         return;
     };
     let after = switch_to(partition + 1);
+    if let Some(last) = LAST_WRITE.get(partition) {
+        last.store(read_sysreg!("cntpct_el0"), Ordering::Relaxed);
+    }
     let mut rest = bytes;
     let mut refills = 0;
     let mut first = true;
@@ -604,8 +657,9 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
     }
     drop(entered);
     // Only a line end gives the drainer something new of ours: a byte in
-    // mid-line (a virtual PL011 writes one per trap) skips the drain.
-    if bytes.contains(&b'\n') || refills > 0 {
+    // mid-line (a virtual PL011 writes one per trap) skips the drain,
+    // unless it echoes what is being typed.
+    if bytes.contains(&b'\n') || refills > 0 || recently_typed(partition) {
         drain();
     }
 }
@@ -715,12 +769,20 @@ pub fn handle_input_interrupt(intid: u32) -> bool {
         match input {
             Input::Held => {}
             Input::Deliver(target, bytes, len) => {
-                if let Some(partition) = virtual_consoles(system).nth(target) {
-                    if let Some(virtual_uart) = partition.virtual_uart {
-                        for &byte in bytes.get(..len).unwrap_or(&[]) {
-                            virtual_uart.receive(partition, byte);
-                        }
+                let Some(partition) = virtual_consoles(system).nth(target) else {
+                    continue;
+                };
+                if let Some(virtual_uart) = partition.virtual_uart {
+                    for &byte in bytes.get(..len).unwrap_or(&[]) {
+                        virtual_uart.receive(partition, byte);
                     }
+                }
+                let index = system
+                    .partitions
+                    .iter()
+                    .position(|p| core::ptr::eq(p, partition));
+                if let Some(last) = index.and_then(|index| LAST_INPUT.get(index)) {
+                    last.store(read_sysreg!("cntpct_el0"), Ordering::Relaxed);
                 }
             }
             Input::Switched(target) => {
@@ -731,5 +793,7 @@ pub fn handle_input_interrupt(intid: u32) -> bool {
         }
     }
     uart.icr.set(INT_RX_RT);
+    // Lines left partial for a while (a prompt) go out now.
+    drain();
     true
 }
