@@ -78,9 +78,11 @@ const REFILLS: usize = 8;
 /// Longest wait for one FIFO slot on the direct path (a byte takes 87 us at 115200 baud).
 const DIRECT_BYTE_WAIT_US: u64 = 1_000;
 /// Longest wait for a console lock another core holds. Holders never wait
-/// for the UART, so this only runs out if that core stopped (or the host
-/// descheduled it); the writer then takes the direct path.
-const LOCK_WAIT_US: u64 = 50_000;
+/// for the UART and never run a guest, so this only runs out if that core
+/// stopped; a host that deschedules the holder's vCPU thread (an
+/// oversubscribed QEMU host does, for tens of ms) must not make a writer
+/// drop bytes or the drainer lose track of what it emitted.
+const LOCK_WAIT_US: u64 = 5_000_000;
 /// Longest wait of [`print`] for a core that is draining to hand over the
 /// UART; past it, that core (or the next drain) emits the message.
 const PRINT_WAIT_US: u64 = 1_000;
@@ -88,8 +90,10 @@ const PRINT_WAIT_US: u64 = 1_000;
 const FLUSH_WAIT_US: u64 = 10_000;
 
 /// A partition's line still being written leaves after it wrote nothing
-/// for this long (at the next drain: any console output or input).
-pub const IDLE_FLUSH_MS: u64 = 100;
+/// for this long (at the next drain: any console output or input). Long
+/// enough that a vCPU the host deschedules mid-line does not see its line
+/// cut (typed-at partitions flush at once anyway).
+pub const IDLE_FLUSH_MS: u64 = 1_000;
 /// For this long after input was typed to a partition, its partial lines
 /// leave at once (the echo of what is typed, a shell's prompt).
 pub const TYPED_FLUSH_MS: u64 = 5_000;
@@ -113,12 +117,15 @@ static PARTITIONS: [Mutex<PartitionConsole>; MAX_PARTITION_CONSOLES] =
     [const { Mutex::new(PartitionConsole::new()) }; MAX_PARTITION_CONSOLES];
 /// The UART's owner: whoever holds the drainer is the only one writing to it.
 static UART: Mutex<Drainer> = Mutex::new(Drainer::new());
-/// For each partition console: counter value of its last write, and of
-/// the last input typed to it (0: never).
-static LAST_WRITE: [AtomicU64; MAX_PARTITION_CONSOLES] =
-    [const { AtomicU64::new(0) }; MAX_PARTITION_CONSOLES];
+/// For each partition console: counter value of the last input typed to
+/// it (0: never), for the writer's decision to drain after a partial line.
 static LAST_INPUT: [AtomicU64; MAX_PARTITION_CONSOLES] =
     [const { AtomicU64::new(0) }; MAX_PARTITION_CONSOLES];
+
+/// The counter now.
+fn now() -> u64 {
+    read_sysreg!("cntpct_el0")
+}
 
 /// Counter ticks in `ms` milliseconds.
 fn ticks_ms(ms: u64) -> u64 {
@@ -129,7 +136,7 @@ fn ticks_ms(ms: u64) -> u64 {
 fn recently_typed(partition: usize) -> bool {
     LAST_INPUT.get(partition).is_some_and(|last| {
         let last = last.load(Ordering::Relaxed);
-        last != 0 && read_sysreg!("cntpct_el0").saturating_sub(last) < ticks_ms(TYPED_FLUSH_MS)
+        last != 0 && now().saturating_sub(last) < ticks_ms(TYPED_FLUSH_MS)
     })
 }
 
@@ -310,16 +317,12 @@ impl Rings for ConsoleRings {
         write!(out, "[{label}] (console: {dropped} bytes dropped)")
     }
 
-    fn flush_partial(&self, ring: usize) -> bool {
-        let Some(partition) = ring.checked_sub(1) else {
-            // Bulkhead writes whole messages.
-            return false;
-        };
-        let Some(last) = LAST_WRITE.get(partition) else {
-            return false;
-        };
-        let idle = read_sysreg!("cntpct_el0").saturating_sub(last.load(Ordering::Relaxed));
-        idle >= ticks_ms(IDLE_FLUSH_MS) || recently_typed(partition)
+    fn now(&self) -> u64 {
+        now()
+    }
+
+    fn idle_ticks(&self) -> u64 {
+        ticks_ms(IDLE_FLUSH_MS)
     }
 
     fn write_prefix(&self, ring: usize, out: &mut dyn fmt::Write) -> fmt::Result {
@@ -598,6 +601,7 @@ pub fn print(args: fmt::Arguments) {
     if let Some((other, until)) = after {
         ring.order_after(other, until);
     }
+    ring.touch(now());
     let _ = RingWriter(&mut ring).write_fmt(args);
     drop(ring);
     PENDING.store(true, Ordering::SeqCst);
@@ -623,9 +627,6 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
         return;
     };
     let after = switch_to(partition + 1);
-    if let Some(last) = LAST_WRITE.get(partition) {
-        last.store(read_sysreg!("cntpct_el0"), Ordering::Relaxed);
-    }
     let mut rest = bytes;
     let mut refills = 0;
     let mut first = true;
@@ -642,6 +643,7 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
             first = false;
         }
         let PartitionConsole { ring, text, .. } = &mut *locked;
+        ring.touch(now());
         let taken = text.fill(ring, label, rest, refills >= REFILLS);
         let free = locked.ring.free();
         drop(locked);
@@ -781,8 +783,16 @@ pub fn handle_input_interrupt(intid: u32) -> bool {
                     .partitions
                     .iter()
                     .position(|p| core::ptr::eq(p, partition));
+                let typed_at = now();
                 if let Some(last) = index.and_then(|index| LAST_INPUT.get(index)) {
-                    last.store(read_sysreg!("cntpct_el0"), Ordering::Relaxed);
+                    last.store(typed_at, Ordering::Relaxed);
+                }
+                // Its echo and prompts leave at once for a while.
+                let console = index.and_then(|index| PARTITIONS.get(index));
+                if let Some(mut console) = console.and_then(|c| lock_within(c, LOCK_WAIT_US)) {
+                    console
+                        .ring
+                        .flush_eagerly_until(typed_at.saturating_add(ticks_ms(TYPED_FLUSH_MS)));
                 }
             }
             Input::Switched(target) => {

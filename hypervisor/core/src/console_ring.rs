@@ -16,8 +16,10 @@
 //!   in the ring and the rest up to its `\n`. The ring counts dropped bytes
 //!   and, once the lines written before the drop are out, the drainer emits
 //!   one notice line for them (its text comes from [`Rings::drop_notice`]).
-//! - A line still being written leaves early only when its ring's owner
-//!   says so ([`Rings::flush_partial`]: idle for a while, or typed into):
+//! - A line still being written leaves early only once its writer went
+//!   idle ([`LineRing::touch`], [`Rings::idle_ticks`]) or while it is
+//!   typed at ([`LineRing::flush_eagerly_until`]), decided under the
+//!   ring's lock so a byte pushed meanwhile is seen:
 //!   its bytes go out, the UART stays in that line, and the ring continues
 //!   it without a new prefix. If another ring has a line to emit first,
 //!   the drainer ends the UART's line (`\r\n`) and the continuation, when
@@ -80,6 +82,10 @@ pub struct LineRing<B: ?Sized = [u8]> {
     /// The drainer ended the UART's line under a partial flush of ours:
     /// the continuation needs the prefix again.
     resume_prefix: bool,
+    /// Clock value of the writer's last write ([`Self::touch`]).
+    touched: u64,
+    /// Until this clock value a partial line leaves at once.
+    eager_until: u64,
     bytes: B,
 }
 
@@ -103,6 +109,8 @@ impl<const N: usize> LineRing<[u8; N]> {
             barrier_count: 0,
             mid_line_out: false,
             resume_prefix: false,
+            touched: 0,
+            eager_until: 0,
             bytes: [0; N],
         }
     }
@@ -175,6 +183,23 @@ impl LineRing {
     /// Bytes dropped and not reported yet.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Records that the writer wrote at clock value `now`.
+    pub fn touch(&mut self, now: u64) {
+        self.touched = now;
+    }
+
+    /// Lets a partial line leave at once until clock value `until` (the
+    /// partition is being typed at: its echo and prompt must show).
+    pub fn flush_eagerly_until(&mut self, until: u64) {
+        self.eager_until = until;
+    }
+
+    /// Whether the line still being written may leave at clock value
+    /// `now`: the writer was idle for `idle` ticks, or it is typed at.
+    pub fn partial_due(&self, now: u64, idle: u64) -> bool {
+        now < self.eager_until || now.saturating_sub(self.touched) >= idle
     }
 
     /// Appends `byte`. If it does not fit, its line is dropped: the part
@@ -411,10 +436,14 @@ pub trait Rings {
     /// Writes the text (without line end) of the line reporting that ring
     /// `ring` dropped `dropped` bytes.
     fn drop_notice(&self, ring: usize, dropped: u64, out: &mut dyn fmt::Write) -> fmt::Result;
-    /// Whether ring `ring`'s line still being written may leave now (its
-    /// writer went idle, or is being typed at). Asked outside its lock.
-    fn flush_partial(&self, _ring: usize) -> bool {
-        false
+    /// The clock the rings' [`LineRing::touch`] values come from.
+    fn now(&self) -> u64 {
+        0
+    }
+    /// Ticks of [`Self::now`] after which a writer's partial line leaves
+    /// (never, by default).
+    fn idle_ticks(&self) -> u64 {
+        u64::MAX
     }
     /// Writes the prefix that starts ring `ring`'s lines (`[label] `), for
     /// a continuation after the drainer ended a partly flushed line.
@@ -597,7 +626,7 @@ impl Drainer {
                 self.preamble_sent += 1;
                 sent_total += 1;
             }
-            let partial = everything || rings.flush_partial(ring);
+            let (now, idle) = (rings.now(), rings.idle_ticks());
             if self.notice_sent < self.notice_len {
                 while self.notice_sent < self.notice_len {
                     if !uart.try_put(self.notice[self.notice_sent]) {
@@ -609,27 +638,36 @@ impl Drainer {
                 self.end_turn(rings, ring);
                 continue;
             }
+            // Copy, emit and consume under one hold of the ring: bytes the
+            // UART took always leave the ring, even if a later lock of it
+            // would time out.
             let mut chunk = [0u8; CHUNK_BYTES];
-            let copied = rings
-                .with(ring, |r| r.peek_line(&mut chunk, partial))
-                .unwrap_or(0);
+            let step = rings.with(ring, |r| {
+                let partial = everything || r.partial_due(now, idle);
+                let copied = r.peek_line(&mut chunk, partial);
+                let mut sent = 0;
+                while sent < copied && uart.try_put(chunk[sent]) {
+                    sent += 1;
+                }
+                r.consume(sent);
+                (copied, sent, partial && r.is_empty())
+            });
+            let Some((copied, sent, emptied)) = step else {
+                // The ring is locked for too long: the next drain goes on.
+                return DrainEnd::Budget;
+            };
             if copied == 0 {
                 // Only after a flush took the line's start: nothing to finish.
                 self.end_turn(rings, ring);
                 continue;
             }
-            let mut sent = 0;
-            while sent < copied && uart.try_put(chunk[sent]) {
-                sent += 1;
-            }
-            rings.with(ring, |r| r.consume(sent));
             sent_total += sent;
             if sent < copied {
                 return DrainEnd::UartFull;
             }
             if chunk[copied - 1] == b'\n' {
                 self.end_turn(rings, ring);
-            } else if partial && rings.with(ring, |r| r.is_empty()).unwrap_or(true) {
+            } else if emptied {
                 // All of the line so far is out: the UART stays in it.
                 self.end_turn(rings, ring);
                 self.open = Some(ring);
@@ -682,9 +720,10 @@ impl Drainer {
         let count = rings.count();
         for step in 0..count {
             let ring = (self.next + step) % count;
-            let partial = everything || rings.flush_partial(ring);
+            let (now, idle) = (rings.now(), rings.idle_ticks());
             loop {
                 let offer = rings.with(ring, |r| {
+                    let partial = everything || r.partial_due(now, idle);
                     let notice = r.drop_notice_due();
                     if !(notice || r.has_line() || (partial && !r.is_empty())) {
                         return Offer::Nothing;
@@ -1316,23 +1355,24 @@ mod tests {
         assert_eq!(&text[NOTICE_BYTES - 2..NOTICE_BYTES], "\r\n");
     }
 
-    /// FakeRings whose rings 1.. are guest rings (`[rN] ` prefixes) and
-    /// may flush their partial line when `flushing` says so.
+    /// FakeRings whose rings 1.. are guest rings (`[rN] ` prefixes) on a
+    /// clock at 1,000 with an idle time of 100.
     struct Interactive {
         rings: FakeRings<256>,
-        flushing: RefCell<Vec<bool>>,
     }
 
     impl Interactive {
         fn new(count: usize) -> Self {
             Interactive {
                 rings: FakeRings::new(count),
-                flushing: RefCell::new(vec![false; count]),
             }
         }
 
+        /// Ring `ring`'s writer idle (its partial line may leave) or not.
         fn flush(&self, ring: usize, on: bool) {
-            self.flushing.borrow_mut()[ring] = on;
+            self.rings.0[ring]
+                .borrow_mut()
+                .touch(if on { 0 } else { 1_000 });
         }
     }
 
@@ -1346,8 +1386,11 @@ mod tests {
         fn drop_notice(&self, ring: usize, dropped: u64, out: &mut dyn fmt::Write) -> fmt::Result {
             self.rings.drop_notice(ring, dropped, out)
         }
-        fn flush_partial(&self, ring: usize) -> bool {
-            self.flushing.borrow()[ring]
+        fn now(&self) -> u64 {
+            1_000
+        }
+        fn idle_ticks(&self) -> u64 {
+            100
         }
         fn write_prefix(&self, ring: usize, out: &mut dyn fmt::Write) -> fmt::Result {
             write!(out, "[r{ring}] ")
@@ -1360,8 +1403,9 @@ mod tests {
         let mut drainer = Drainer::new();
         let mut uart = unlimited();
         rings.rings.push(1, b"[r1] / # ");
+        rings.flush(1, false);
         drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
-        assert_eq!(uart.text(), "", "whole lines only by default");
+        assert_eq!(uart.text(), "", "whole lines only while the writer is busy");
         rings.flush(1, true);
         drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
         assert_eq!(uart.text(), "[r1] / # ");
@@ -1413,5 +1457,16 @@ mod tests {
         let text = uart.text();
         assert!(text.starts_with("[r1] start\r\n[r1] (console: "), "{text}");
         assert!(text.ends_with("bytes dropped)\r\n[r1] next\r\n"), "{text}");
+    }
+
+    #[test]
+    fn typed_at_rings_flush_partial_lines_at_once() {
+        let mut ring = LineRing::<[u8; 16]>::new();
+        ring.touch(950);
+        assert!(!ring.partial_due(1_000, 100));
+        assert!(ring.partial_due(1_050, 100));
+        ring.flush_eagerly_until(1_200);
+        assert!(ring.partial_due(1_000, 100));
+        assert!(!ring.partial_due(1_200, 300));
     }
 }

@@ -43,6 +43,11 @@ impl VirtualUart {
         result
     }
 
+    /// Whether its interrupt line is asserted.
+    pub fn interrupt_level(&self) -> bool {
+        self.model.lock().interrupt_level()
+    }
+
     /// An input byte for the guest; false if its receive FIFO was full
     /// (the byte is dropped and counted).
     pub fn receive(&self, partition: &Partition, byte: u8) -> bool {

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::boot_image::{self, BootPlacement};
-use bulkhead_core::config::virtual_console::VIRTUAL_UART;
+use bulkhead_core::config::virtual_console::{VIRTUAL_UART, VIRTUAL_UART_INTID};
 use bulkhead_core::config::{self, Board, Module};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::protocol::OperationSlot;
@@ -320,6 +320,9 @@ impl Partition {
         };
         let stage2_root = stage2.root_address();
         let virtual_spis = VirtualSpiLines::new();
+        if virtual_uart.is_some() {
+            virtual_spis.track_level(VIRTUAL_UART_INTID);
+        }
         virtual_spis.refresh(&vgic);
         Ok(Partition {
             channel_routes: spin::Once::new(),
