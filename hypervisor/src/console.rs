@@ -91,9 +91,10 @@ const FLUSH_WAIT_US: u64 = 10_000;
 
 /// A partition's line still being written leaves after it wrote nothing
 /// for this long (at the next drain: any console output or input). Long
-/// enough that a vCPU the host deschedules mid-line does not see its line
-/// cut (typed-at partitions flush at once anyway).
-pub const IDLE_FLUSH_MS: u64 = 1_000;
+/// enough that a vCPU thread a loaded host deschedules mid-line (seen
+/// past 1 s under QEMU) does not see its line cut; typed-at partitions
+/// flush at once anyway.
+pub const IDLE_FLUSH_MS: u64 = 3_000;
 /// For this long after input was typed to a partition, its partial lines
 /// leave at once (the echo of what is typed, a shell's prompt).
 pub const TYPED_FLUSH_MS: u64 = 5_000;
