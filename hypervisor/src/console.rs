@@ -653,7 +653,10 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) {
         if rest.is_empty() {
             break;
         }
-        drain_rings(None, DRAIN_BUDGET);
+        // Its own ring is full: wait a little for a core that is draining
+        // (lines another drain left behind would otherwise cost this
+        // writer its line), never for the UART.
+        drain_rings(Some(PRINT_WAIT_US), DRAIN_BUDGET);
         // Try again only if the drain made room; else drop what is left.
         let freed = lock_within(console, LOCK_WAIT_US).is_some_and(|c| c.ring.free() > free);
         refills = if freed { refills + 1 } else { REFILLS };
