@@ -68,6 +68,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             firmware::system_off();
         }
     };
+    // The layout may give Bulkhead another UART than the board's stdout-path.
+    let console_uart = layout.console.clone();
+    if let Some(uart) = &console_uart {
+        console::init(uart.registers.start.0);
+    }
     if board.cpus.len() > PLATFORM.max_cpus {
         log::error!(
             "board has {} CPUs, Bulkhead supports {}; stopping",
@@ -97,7 +102,13 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             firmware::system_off();
         }
     };
-    let hypervisor_spis = iommu::interrupts(&board);
+    let mut hypervisor_spis = iommu::interrupts(&board);
+    // The console UART's receive interrupt: Bulkhead's console input.
+    let input_intid = console_uart
+        .as_ref()
+        .and_then(|uart| uart.intid)
+        .filter(|&intid| intid >= 32);
+    hypervisor_spis.extend(input_intid);
     let interrupts = match InterruptOwners::build(
         &layout.partitions,
         &irq::hypervisor_private(),
@@ -211,6 +222,9 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let boot_mpidr = sysreg::mpidr();
     let boot_cpu = board.cpus.iter().position(|cpu| cpu.mpidr == boot_mpidr);
     let system = System::install(board, partitions, interrupts, test_hooks);
+    if let Some(intid) = input_intid {
+        console::enable_input(intid, system);
+    }
     for partition in &system.partitions {
         if let Some(first) = partition.vcpus.first() {
             let _ = first.power_on(partition.placement.kernel.0, partition.placement.dtb.0);

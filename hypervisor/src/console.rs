@@ -28,21 +28,33 @@ use bulkhead_platform::current::PLATFORM;
 use spin::{Mutex, MutexGuard};
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
-use tock_registers::registers::{ReadOnly, ReadWrite};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+
+use bulkhead_core::console_input::{Focus, Input};
 
 use crate::arch::aarch64::sysreg::read_sysreg;
+use crate::partition::{system, Partition, System};
 use crate::percpu;
 
 register_structs! {
-    /// PL011 registers used for polled output (PrimeCell UART TRM, 3.2).
+    /// PL011 registers used for polled output and interrupt-driven input
+    /// (PrimeCell UART TRM, 3.2).
     Pl011Registers {
         (0x00 => dr: ReadWrite<u32>),
         (0x04 => _reserved0),
         (0x18 => fr: ReadOnly<u32>),
-        (0x1c => @END),
+        (0x1c => _reserved1),
+        (0x38 => imsc: ReadWrite<u32>),
+        (0x3c => _reserved2),
+        (0x44 => icr: WriteOnly<u32>),
+        (0x48 => @END),
     }
 }
 
+/// FR: the receive FIFO is empty.
+const FR_RXFE: u32 = 1 << 4;
+/// IMSC/ICR: receive and receive-timeout interrupts.
+const INT_RX_RT: u32 = (1 << 4) | (1 << 6);
 /// FR: the transmitter is still sending.
 const FR_BUSY: u32 = 1 << 3;
 /// FR: the transmit FIFO is full.
@@ -66,14 +78,26 @@ const REFILLS: usize = 8;
 /// Longest wait for one FIFO slot on the direct path (a byte takes 87 us at 115200 baud).
 const DIRECT_BYTE_WAIT_US: u64 = 1_000;
 /// Longest wait for a console lock another core holds. Holders never wait
-/// for the UART, so this only runs out if that core stopped (or the host
-/// descheduled it); the writer then takes the direct path.
-const LOCK_WAIT_US: u64 = 50_000;
+/// for the UART and never run a guest, so this only runs out if that core
+/// stopped; a host that deschedules the holder's vCPU thread (an
+/// oversubscribed QEMU host does, for tens of ms) must not make a writer
+/// drop bytes or the drainer lose track of what it emitted.
+const LOCK_WAIT_US: u64 = 5_000_000;
 /// Longest wait of [`print`] for a core that is draining to hand over the
 /// UART; past it, that core (or the next drain) emits the message.
 const PRINT_WAIT_US: u64 = 1_000;
 /// Longest wait of [`flush_bounded`].
 const FLUSH_WAIT_US: u64 = 10_000;
+
+/// A partition's line still being written leaves after it wrote nothing
+/// for this long (at the next drain: any console output or input). Long
+/// enough that a vCPU thread a loaded host deschedules mid-line (seen
+/// past 1 s under QEMU) does not see its line cut; typed-at partitions
+/// flush at once anyway.
+pub const IDLE_FLUSH_MS: u64 = 3_000;
+/// For this long after input was typed to a partition, its partial lines
+/// leave at once (the echo of what is typed, a shell's prompt).
+pub const TYPED_FLUSH_MS: u64 = 5_000;
 
 /// Ring index of Bulkhead's own messages; partition `p` has ring `p + 1`.
 const BULKHEAD_RING: usize = 0;
@@ -94,6 +118,29 @@ static PARTITIONS: [Mutex<PartitionConsole>; MAX_PARTITION_CONSOLES] =
     [const { Mutex::new(PartitionConsole::new()) }; MAX_PARTITION_CONSOLES];
 /// The UART's owner: whoever holds the drainer is the only one writing to it.
 static UART: Mutex<Drainer> = Mutex::new(Drainer::new());
+/// For each partition console: counter value of the last input typed to
+/// it (0: never), for the writer's decision to drain after a partial line.
+static LAST_INPUT: [AtomicU64; MAX_PARTITION_CONSOLES] =
+    [const { AtomicU64::new(0) }; MAX_PARTITION_CONSOLES];
+
+/// The counter now.
+fn now() -> u64 {
+    read_sysreg!("cntpct_el0")
+}
+
+/// Counter ticks in `ms` milliseconds.
+fn ticks_ms(ms: u64) -> u64 {
+    read_sysreg!("cntfrq_el0").saturating_mul(ms) / 1000
+}
+
+/// Whether input was typed to partition console `partition` lately.
+fn recently_typed(partition: usize) -> bool {
+    LAST_INPUT.get(partition).is_some_and(|last| {
+        let last = last.load(Ordering::Relaxed);
+        last != 0 && now().saturating_sub(last) < ticks_ms(TYPED_FLUSH_MS)
+    })
+}
+
 /// For each core: 1 + the ring it last wrote to (0: none yet).
 static LAST_RING: [AtomicUsize; PLATFORM.max_cpus] =
     [const { AtomicUsize::new(0) }; PLATFORM.max_cpus];
@@ -269,6 +316,22 @@ impl Rings for ConsoleRings {
             .and_then(|console| lock_within(console, LOCK_WAIT_US));
         let label = console.as_ref().map_or("?", |console| console.label());
         write!(out, "[{label}] (console: {dropped} bytes dropped)")
+    }
+
+    fn now(&self) -> u64 {
+        now()
+    }
+
+    fn idle_ticks(&self) -> u64 {
+        ticks_ms(IDLE_FLUSH_MS)
+    }
+
+    fn write_prefix(&self, ring: usize, out: &mut dyn fmt::Write) -> fmt::Result {
+        let console = PARTITIONS
+            .get(ring.wrapping_sub(1))
+            .and_then(|console| lock_within(console, LOCK_WAIT_US));
+        let label = console.as_ref().map_or("?", |console| console.label());
+        write!(out, "[{label}] ")
     }
 }
 
@@ -480,6 +543,9 @@ fn direct(write: impl FnOnce(&mut Direct)) {
             let mut deadline = Deadline::after_us(FLUSH_WAIT_US);
             while drainer.is_mid_line() && !deadline.passed() {
                 drainer.drain(&ConsoleRings, &mut Pl011, 1, DrainMode::Lines);
+                if drainer.end_open_line(&ConsoleRings, &mut Pl011) {
+                    break;
+                }
             }
             write(&mut out);
         } else {
@@ -536,6 +602,7 @@ pub fn print(args: fmt::Arguments) {
     if let Some((other, until)) = after {
         ring.order_after(other, until);
     }
+    ring.touch(now());
     let _ = RingWriter(&mut ring).write_fmt(args);
     drop(ring);
     PENDING.store(true, Ordering::SeqCst);
@@ -580,6 +647,7 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) -> u64 {
         }
         let PartitionConsole { ring, text, .. } = &mut *locked;
         let unreported = ring.dropped();
+        ring.touch(now());
         let taken = text.fill(ring, label, rest, refills >= REFILLS);
         dropped = dropped.saturating_add(ring.dropped().saturating_sub(unreported));
         let free = locked.ring.free();
@@ -589,13 +657,21 @@ pub fn write_guest_bytes(partition: usize, label: &str, bytes: &[u8]) -> u64 {
         if rest.is_empty() {
             break;
         }
-        drain_rings(None, DRAIN_BUDGET);
+        // Its own ring is full: wait a little for a core that is draining
+        // (lines another drain left behind would otherwise cost this
+        // writer its line), never for the UART.
+        drain_rings(Some(PRINT_WAIT_US), DRAIN_BUDGET);
         // Try again only if the drain made room; else drop what is left.
         let freed = lock_within(console, LOCK_WAIT_US).is_some_and(|c| c.ring.free() > free);
         refills = if freed { refills + 1 } else { REFILLS };
     }
     drop(entered);
-    drain();
+    // Only a line end gives the drainer something new of ours: a byte in
+    // mid-line (a virtual PL011 writes one per trap) skips the drain,
+    // unless it echoes what is being typed.
+    if bytes.contains(&b'\n') || refills > 0 || recently_typed(partition) {
+        drain();
+    }
     dropped
 }
 
@@ -650,4 +726,93 @@ pub fn init_logger() {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
     BUFFERED.store(true, Ordering::Release);
+}
+
+/// INTID of the console UART's interrupt once input is on (0: off).
+static INPUT_INTID: AtomicU64 = AtomicU64::new(0);
+/// Who gets console input (indices into the virtual-console partitions).
+static FOCUS: Mutex<Focus> = Mutex::new(Focus::new(0));
+/// Most input bytes one interrupt takes (the FIFO holds 32; more wait).
+const INPUT_BURST: usize = 64;
+
+/// Turns console input on: the UART's receive interrupts (`intid`, which
+/// the caller routed to a core) feed the virtual UARTs of the system's
+/// partitions, the first one focused. Boot CPU, before partitions run.
+pub fn enable_input(intid: u32, system: &System) {
+    let targets = virtual_consoles(system).count();
+    *FOCUS.lock() = Focus::new(targets);
+    if let Some(uart) = registers() {
+        uart.icr.set(INT_RX_RT);
+        uart.imsc.set(uart.imsc.get() | INT_RX_RT);
+    }
+    INPUT_INTID.store(u64::from(intid), Ordering::Release);
+    if let Some(first) = virtual_consoles(system).next() {
+        log::info!(
+            "console input goes to {} (Ctrl-a three times switches)",
+            first.label()
+        );
+    }
+}
+
+/// The partitions with a virtual console, in system order.
+fn virtual_consoles(system: &System) -> impl Iterator<Item = &Partition> {
+    system
+        .partitions
+        .iter()
+        .filter(|partition| partition.virtual_uart.is_some())
+}
+
+/// Takes the console UART's input if `intid` is its interrupt; false if not.
+pub fn handle_input_interrupt(intid: u32) -> bool {
+    if u64::from(intid) != INPUT_INTID.load(Ordering::Acquire) || intid == 0 {
+        return false;
+    }
+    let (Some(uart), Some(system)) = (registers(), system()) else {
+        return true;
+    };
+    for _ in 0..INPUT_BURST {
+        if uart.fr.get() & FR_RXFE != 0 {
+            break;
+        }
+        let byte = uart.dr.get() as u8;
+        // Bounded: only this core's input path and boot take the lock.
+        let input = FOCUS.lock().feed(byte);
+        match input {
+            Input::Held => {}
+            Input::Deliver(target, bytes, len) => {
+                let Some(partition) = virtual_consoles(system).nth(target) else {
+                    continue;
+                };
+                if let Some(virtual_uart) = partition.virtual_uart {
+                    for &byte in bytes.get(..len).unwrap_or(&[]) {
+                        virtual_uart.receive(partition, byte);
+                    }
+                }
+                let index = system
+                    .partitions
+                    .iter()
+                    .position(|p| core::ptr::eq(p, partition));
+                let typed_at = now();
+                if let Some(last) = index.and_then(|index| LAST_INPUT.get(index)) {
+                    last.store(typed_at, Ordering::Relaxed);
+                }
+                // Its echo and prompts leave at once for a while.
+                let console = index.and_then(|index| PARTITIONS.get(index));
+                if let Some(mut console) = console.and_then(|c| lock_within(c, LOCK_WAIT_US)) {
+                    console
+                        .ring
+                        .flush_eagerly_until(typed_at.saturating_add(ticks_ms(TYPED_FLUSH_MS)));
+                }
+            }
+            Input::Switched(target) => {
+                if let Some(partition) = virtual_consoles(system).nth(target) {
+                    log::info!("console input now goes to {}", partition.label());
+                }
+            }
+        }
+    }
+    uart.icr.set(INT_RX_RT);
+    // Lines left partial for a while (a prompt) go out now.
+    drain();
+    true
 }

@@ -201,9 +201,11 @@ pub fn release_deferred(vcpu: &Vcpu) {
 }
 
 /// Bulkhead's own SPIs (its devices': the SMMU's event queue and global
-/// errors) go to their driver.
+/// errors, the console UART's input) go to their driver.
 fn handle_hypervisor_spi(intid: u32) {
-    crate::iommu::handle_interrupt(intid);
+    if !crate::iommu::handle_interrupt(intid) {
+        crate::console::handle_input_interrupt(intid);
+    }
 }
 
 /// Takes the interrupts pending on a core whose vCPU is not running:

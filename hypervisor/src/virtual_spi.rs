@@ -12,6 +12,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
+use bulkhead_core::config::virtual_console::VIRTUAL_UART_INTID;
 use bulkhead_core::config::virtual_pci::FIRST_VIRTUAL_SPI;
 use bulkhead_core::protocol::{PowerView, Request};
 use bulkhead_core::vgic::{virtual_spi_bit, VirtualGic, VIRTUAL_SPI_COUNT};
@@ -33,6 +34,12 @@ pub struct VirtualSpiLines {
     /// Enabled with group 1 on, and the priority of each, mirrored from
     /// the model so that delivery takes no lock.
     deliverable: AtomicU64,
+    /// Configured edge-triggered by the guest (mirrored from the model).
+    edge: AtomicU64,
+    /// Fed by a level source (the virtual UART): injected with an EOI
+    /// maintenance, and raised again at deactivation while the source
+    /// still asserts it and the guest has it level-sensitive.
+    levels: AtomicU64,
     priorities: [AtomicU8; VIRTUAL_SPI_COUNT],
 }
 
@@ -44,6 +51,8 @@ impl VirtualSpiLines {
             latched: AtomicU64::new(0),
             routes: [const { AtomicU8::new(0) }; VIRTUAL_SPI_COUNT],
             deliverable: AtomicU64::new(0),
+            edge: AtomicU64::new(0),
+            levels: AtomicU64::new(0),
             priorities: [const { AtomicU8::new(0) }; VIRTUAL_SPI_COUNT],
         }
     }
@@ -62,6 +71,7 @@ impl VirtualSpiLines {
         }
         self.deliverable
             .store(vgic.deliverable_virtual_spis(), Ordering::Release);
+        self.edge.store(vgic.edge_virtual_spis(), Ordering::Release);
         self.latched
             .store(vgic.latched_virtual_spis(), Ordering::Release);
     }
@@ -71,6 +81,13 @@ impl VirtualSpiLines {
         self.pending.store(0, Ordering::Release);
         self.in_flight.store(0, Ordering::Release);
         self.refresh(vgic);
+    }
+
+    /// Marks `intid` as fed by a level source (boot).
+    pub fn track_level(&self, intid: u32) {
+        if let Some(bit) = virtual_spi_bit(intid) {
+            self.levels.fetch_or(bit, Ordering::AcqRel);
+        }
     }
 
     fn route(&self, slot: usize) -> usize {
@@ -148,8 +165,21 @@ pub fn take_deactivated(partition: &Partition) {
     vgic_hw::take_eoi_maintenance(|intid| {
         if let Some(bit) = virtual_spi_bit(intid) {
             lines.in_flight.fetch_and(!bit, Ordering::AcqRel);
+            let level = lines.levels.load(Ordering::Acquire) & !lines.edge.load(Ordering::Acquire);
+            if level & bit != 0 && still_asserted(partition, intid) {
+                // A level line still high fires again after its EOI.
+                raise(partition, intid);
+            }
         }
     });
+}
+
+/// Whether the level source of virtual SPI `intid` still asserts it.
+fn still_asserted(partition: &Partition, intid: u32) -> bool {
+    intid == VIRTUAL_UART_INTID
+        && partition
+            .virtual_uart
+            .is_some_and(|uart| uart.interrupt_level())
 }
 
 /// Moves `vcpu`'s pending virtual SPIs into list registers; on its own
@@ -181,9 +211,14 @@ pub fn flush(partition: &Partition, vcpu: &Vcpu) -> bool {
             .priorities
             .get(slot)
             .map_or(0, |priority| priority.load(Ordering::Acquire));
-        match vgic_hw::inject_virtual(intid, priority) {
+        let level = lines.levels.load(Ordering::Acquire) & bit != 0;
+        match vgic_hw::inject_virtual(intid, priority, level) {
             Injection::Injected => {
                 lines.pending.fetch_and(!bit, Ordering::AcqRel);
+                if level {
+                    // Its deactivation is watched (see `take_deactivated`).
+                    lines.in_flight.fetch_or(bit, Ordering::AcqRel);
+                }
             }
             // Delivered again once its current instance is deactivated.
             Injection::Chained => {

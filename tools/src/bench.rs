@@ -35,6 +35,7 @@ fn run_benchmark(
         live: false,
         cpu,
         start: Start::Direct,
+        input: runner::Input::None,
     })?;
     outcome.check_errors = prepared.check_errors;
     if outcome.timed_out {
@@ -61,6 +62,7 @@ fn run_benchmark(
                 live: false,
                 cpu: other,
                 start: Start::Direct,
+                input: runner::Input::None,
             })?;
             if outcome.timed_out {
                 print_tails(&outcome, &other_dir);

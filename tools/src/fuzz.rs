@@ -21,9 +21,9 @@ use crate::artifacts::{self, repo_root, run_checked, target_dir};
 /// The target `cargo xtask fuzz` runs when none is named: the layout validator.
 pub const DEFAULT_TARGET: &str = "layout";
 /// What `cargo xtask test` fuzzes, each for a slice: the layout validator
-/// (host- and board-controlled DTBs) and the virtual PCI config space
-/// (guest-controlled accesses).
-const CI_TARGETS: [&str; 2] = [DEFAULT_TARGET, "virtual_pci"];
+/// (host- and board-controlled DTBs), the virtual PCI config space and
+/// the virtual console (guest-controlled accesses, typed input).
+const CI_TARGETS: [&str; 3] = [DEFAULT_TARGET, "virtual_pci", "virtual_console"];
 
 /// The slice `cargo xtask test` runs: whichever bound is reached first.
 const CI_RUNS: u64 = 200_000;

@@ -65,6 +65,10 @@ struct RunArgs {
     /// Boot even if the host validator refuses the layout (to see the hypervisor refuse it).
     #[arg(long)]
     skip_check: bool,
+    /// Do not connect the terminal to Bulkhead's console input (by default
+    /// `run` puts it in raw mode and sends what is typed to the focused partition).
+    #[arg(long)]
+    no_input: bool,
     /// QEMU CPU model: cortex-a72, neoverse-v1 (SVE 256-bit, PAuth) or max
     /// (SVE, PAuth, MTE, SME: guests see what Bulkhead virtualizes whole).
     #[arg(long, value_name = "MODEL", default_value = "cortex-a72", value_parser = parse_cpu)]
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
             icount: args.icount,
             timeout_secs: args.timeout,
             skip_check: args.skip_check,
+            no_input: args.no_input,
             cpu: args.cpu,
             firmware: args.firmware,
         }),

@@ -87,6 +87,8 @@ pub struct BootConfig<'a> {
     pub loader: Loader<'a>,
     /// Files that receive what UART0 (0x0900_0000) and UART1 (0x0904_0000) print.
     pub uart_logs: [PathBuf; 2],
+    /// A FIFO whose bytes QEMU feeds to UART0's receiver (Bulkhead's console input).
+    pub uart0_input: Option<PathBuf>,
     /// Add `-icount` (see [`ICOUNT`]).
     pub icount: bool,
     /// Raw image behind the virtio-blk PCI function.
@@ -127,9 +129,21 @@ fn machine_args(machine_suffix: &str, cpu: CpuModel) -> Vec<String> {
 pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
     let mut args = machine_args("", config.cpu);
     args.extend(pci_device_args(config.disk));
-    for log in &config.uart_logs {
+    for (index, log) in config.uart_logs.iter().enumerate() {
         args.push("-serial".into());
-        args.push(format!("file:{}", escape(log)));
+        match &config.uart0_input {
+            Some(input) if index == 0 => {
+                // A file chardev that also reads its input from the FIFO.
+                args.push("chardev:uart0".into());
+                args.push("-chardev".into());
+                args.push(format!(
+                    "file,id=uart0,path={},input-path={}",
+                    escape(log),
+                    escape(input)
+                ));
+            }
+            _ => args.push(format!("file:{}", escape(log))),
+        }
     }
     match config.loader {
         Loader::Direct => {
@@ -264,6 +278,7 @@ mod tests {
             modules,
             loader: Loader::Direct,
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
+            uart0_input: None,
             icount,
             disk: Path::new("/w/disk.img"),
             cpu: CpuModel::CortexA72,
@@ -345,6 +360,7 @@ mod tests {
             cpus: 2,
             memory_mib: 256,
             uart_logs: [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")],
+
             icount: true,
             disk: PathBuf::from("/w/disk.img"),
             cpu: CpuModel::CortexA72,

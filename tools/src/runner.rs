@@ -1,12 +1,14 @@
 //! Boots one layout in QEMU: spawn, follow both UARTs, enforce the timeout; and `cargo xtask run`.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bulkhead_scenarios::{CpuModel, Firmware, Outcome};
+use bulkhead_scenarios::{CpuModel, Firmware, InputStep, Outcome};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
 use crate::{board, check, qemu, uboot};
@@ -30,6 +32,8 @@ pub struct Boot<'a> {
     pub live: bool,
     pub cpu: CpuModel,
     pub start: Start<'a>,
+    /// What is typed on UART0 (Bulkhead's console input).
+    pub input: Input<'a>,
 }
 
 /// What starts Bulkhead.
@@ -41,6 +45,90 @@ pub enum Start<'a> {
     /// in the log directory, applies `layout` (.dtso or .dtbo) to the
     /// board's DT itself and `booti`s Bulkhead; `dtb` is not used.
     UBoot { layout: &'a Path },
+}
+
+/// What a boot types on UART0.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// Nothing: UART0's receiver stays silent.
+    None,
+    /// A scenario's steps, each sent once its marker line arrived.
+    Script(&'a [InputStep]),
+    /// The user's terminal, in raw mode (`cargo xtask run`); Ctrl-] quits.
+    Terminal,
+}
+
+/// The byte that ends `cargo xtask run`'s terminal session (Ctrl-]).
+const QUIT_BYTE: u8 = 0x1d;
+
+/// Sends a script's steps as their markers arrive.
+struct Typist<'a> {
+    steps: &'a [InputStep],
+    next: usize,
+}
+
+impl Typist<'_> {
+    /// Sends what the UART0 line `line` unlocks.
+    fn line(&mut self, line: &str, fifo: &mut File) {
+        if let Some(step) = self.steps.get(self.next) {
+            if line.contains(step.after) {
+                let _ = fifo.write_all(step.send);
+                let _ = fifo.flush();
+                self.next += 1;
+            }
+        }
+    }
+}
+
+/// The terminal in raw mode until dropped (`stty`, on /dev/tty).
+struct RawTerminal {
+    saved: String,
+}
+
+impl RawTerminal {
+    fn enter() -> Result<RawTerminal, String> {
+        let stty = |args: &[&str]| -> Result<String, String> {
+            let tty = File::open("/dev/tty").map_err(|e| format!("no terminal: {e}"))?;
+            let output = Command::new("stty")
+                .args(args)
+                .stdin(tty)
+                .output()
+                .map_err(|e| format!("cannot run stty: {e}"))?;
+            if !output.status.success() {
+                return Err(format!("stty {} failed", args.join(" ")));
+            }
+            Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        };
+        let saved = stty(&["-g"])?;
+        stty(&["raw", "-echo"])?;
+        Ok(RawTerminal { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Ok(tty) = File::open("/dev/tty") {
+            let _ = Command::new("stty").arg(&self.saved).stdin(tty).status();
+        }
+    }
+}
+
+/// Creates the FIFO QEMU reads UART0's input from and opens it for
+/// writing. Opened read-write, so neither side's open waits for the other.
+fn input_fifo(path: &Path) -> Result<File, String> {
+    let _ = std::fs::remove_file(path);
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .map_err(|e| format!("cannot run mkfifo: {e}"))?;
+    if !status.success() {
+        return Err(format!("mkfifo {} failed", path.display()));
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
 
 /// Kills QEMU when dropped while it still runs, so no error path (or panic) leaves it behind.
@@ -75,14 +163,20 @@ impl Tail {
 
     /// New complete lines since the last call; with `flush`, also an unterminated last line.
     fn lines(&mut self, flush: bool) -> Vec<String> {
+        let fresh = self.fresh();
+        self.partial.extend_from_slice(&fresh);
+        split_lines(&mut self.partial, flush)
+    }
+
+    /// The bytes written since the last call.
+    fn fresh(&mut self) -> Vec<u8> {
         let mut fresh = Vec::new();
         if self.file.seek(SeekFrom::Start(self.offset)).is_ok() {
             if let Ok(read) = self.file.read_to_end(&mut fresh) {
                 self.offset += read as u64;
             }
         }
-        self.partial.extend_from_slice(&fresh);
-        split_lines(&mut self.partial, flush)
+        fresh
     }
 }
 
@@ -105,12 +199,31 @@ fn split_lines(buffer: &mut Vec<u8>, flush: bool) -> Vec<String> {
     lines
 }
 
-fn print_lines(tails: &mut [Tail; 2], flush: bool) {
+/// Takes the new UART lines: printed if `live`, UART0's shown to `typist`.
+fn follow(tails: &mut [Tail; 2], flush: bool, live: bool, typist: &mut Option<(Typist<'_>, File)>) {
     let mut stdout = std::io::stdout().lock();
     for (index, tail) in tails.iter_mut().enumerate() {
         for line in tail.lines(flush) {
-            let _ = writeln!(stdout, "uart{index}| {line}");
+            if index == 0 {
+                if let Some((typist, fifo)) = typist.as_mut() {
+                    typist.line(&line, fifo);
+                }
+            }
+            if live {
+                let _ = writeln!(stdout, "uart{index}| {line}");
+            }
         }
+    }
+    let _ = stdout.flush();
+}
+
+/// Raw-terminal output: UART0 (Bulkhead's console, already tagged) byte
+/// for byte, partial lines included; UART1's lines prefixed `uart1| `.
+fn follow_terminal(tails: &mut [Tail; 2]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&tails[0].fresh());
+    for line in tails[1].lines(false) {
+        let _ = write!(stdout, "uart1| {line}\r\n");
     }
     let _ = stdout.flush();
 }
@@ -144,13 +257,15 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
         boot.log_dir,
         boot.timeout,
         boot.live,
-        |uart_logs: [PathBuf; 2]| {
+        boot.input,
+        |uart_logs: [PathBuf; 2], uart0_input: Option<PathBuf>| {
             qemu::boot_args(&qemu::BootConfig {
                 kernel: boot.kernel,
                 dtb: boot.dtb,
                 modules: boot.modules,
                 loader,
                 uart_logs,
+                uart0_input,
                 icount: boot.icount,
                 disk: &disk,
                 cpu: boot.cpu,
@@ -166,7 +281,7 @@ pub fn boot_bare(
     log_dir: &Path,
     timeout: Duration,
 ) -> Result<Outcome, String> {
-    spawn_and_follow(log_dir, timeout, false, |uart_logs| {
+    spawn_and_follow(log_dir, timeout, false, Input::None, |uart_logs, _| {
         qemu::bare_args(&qemu::BareConfig {
             uart_logs,
             ..config.clone()
@@ -180,7 +295,8 @@ fn spawn_and_follow(
     log_dir: &Path,
     timeout: Duration,
     live: bool,
-    args: impl FnOnce([PathBuf; 2]) -> Vec<String>,
+    input: Input<'_>,
+    args: impl FnOnce([PathBuf; 2], Option<PathBuf>) -> Vec<String>,
 ) -> Result<Outcome, String> {
     std::fs::create_dir_all(log_dir)
         .map_err(|error| format!("cannot create {}: {error}", log_dir.display()))?;
@@ -195,7 +311,12 @@ fn spawn_and_follow(
     let qemu_err = qemu_log
         .try_clone()
         .map_err(|error| format!("cannot share {}: {error}", qemu_log_path.display()))?;
-    let args = args(uart_logs.clone());
+    let input_path = log_dir.join("uart0.in");
+    let fifo = match input {
+        Input::None => None,
+        Input::Script(_) | Input::Terminal => Some(input_fifo(&input_path)?),
+    };
+    let args = args(uart_logs.clone(), fifo.as_ref().map(|_| input_path.clone()));
     std::fs::write(log_dir.join("command.txt"), qemu::display(&args) + "\n")
         .map_err(|error| format!("cannot write the QEMU command line: {error}"))?;
     let child = Command::new(qemu::QEMU)
@@ -207,10 +328,42 @@ fn spawn_and_follow(
         .map_err(|error| format!("cannot start {}: {error}", qemu::QEMU))?;
     let mut child = ChildGuard(child);
     let mut tails = [Tail::open(&uart_logs[0])?, Tail::open(&uart_logs[1])?];
+    let quit = Arc::new(AtomicBool::new(false));
+    let (mut typist, _terminal) = match (input, fifo) {
+        (Input::Script(steps), Some(fifo)) => (Some((Typist { steps, next: 0 }, fifo)), None),
+        (Input::Terminal, Some(mut fifo)) => {
+            let terminal = RawTerminal::enter()?;
+            let quit = quit.clone();
+            // Detached: it ends with the process (a read on stdin cannot be cancelled).
+            std::thread::spawn(move || {
+                let mut byte = [0u8; 1];
+                let mut stdin = std::io::stdin().lock();
+                while stdin.read_exact(&mut byte).is_ok() {
+                    if byte[0] == QUIT_BYTE {
+                        quit.store(true, Ordering::Release);
+                        break;
+                    }
+                    if fifo.write_all(&byte).is_err() {
+                        break;
+                    }
+                }
+            });
+            (None, Some(terminal))
+        }
+        _ => (None, None),
+    };
+    let terminal = _terminal.is_some();
     let started = Instant::now();
     let (status, timed_out) = loop {
-        if live {
-            print_lines(&mut tails, false);
+        if terminal {
+            follow_terminal(&mut tails);
+        } else {
+            follow(&mut tails, false, live, &mut typist);
+        }
+        if quit.load(Ordering::Acquire) {
+            let _ = child.0.kill();
+            let _ = child.0.wait();
+            break (None, false);
         }
         match child.0.try_wait() {
             Ok(Some(status)) => break (Some(status), false),
@@ -224,8 +377,13 @@ fn spawn_and_follow(
         }
         std::thread::sleep(POLL);
     };
+    if terminal {
+        follow_terminal(&mut tails);
+        drop(_terminal);
+    } else {
+        follow(&mut tails, true, live, &mut typist);
+    }
     if live {
-        print_lines(&mut tails, true);
         let messages = std::fs::read_to_string(&qemu_log_path).unwrap_or_default();
         for line in messages.lines() {
             println!("qemu| {line}");
@@ -260,6 +418,8 @@ pub struct RunRequest {
     pub skip_check: bool,
     pub cpu: CpuModel,
     pub firmware: Firmware,
+    /// Leave the terminal alone: nothing is typed into Bulkhead's console.
+    pub no_input: bool,
 }
 
 /// The default demo: its layout and modules come from the scenario named
@@ -326,6 +486,15 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
             println!("{warning}");
         }
     }
+    use std::io::IsTerminal;
+    let input = if request.no_input || !std::io::stdin().is_terminal() {
+        Input::None
+    } else {
+        println!(
+            "xtask: the terminal is Bulkhead's console input: Ctrl-a three times switches partition, Ctrl-] quits (--no-input: no input)"
+        );
+        Input::Terminal
+    };
     let outcome = boot(&Boot {
         kernel: &kernel,
         dtb: &merged,
@@ -339,6 +508,7 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
             Firmware::None => Start::Direct,
             Firmware::UBoot => Start::UBoot { layout: &layout },
         },
+        input,
     })?;
     if outcome.timed_out {
         println!(

@@ -183,6 +183,10 @@ fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Opti
             Firmware::None => Start::Direct,
             Firmware::UBoot => Start::UBoot { layout: &layout },
         },
+        input: match bulkhead_scenarios::console_input(scenario.name) {
+            [] => runner::Input::None,
+            steps => runner::Input::Script(steps),
+        },
     })
     .map_err(|e| (e, None))?;
     outcome.check_errors = prepared.check_errors;

@@ -241,6 +241,7 @@ mod tests {
             on_dma_fault: Default::default(),
             stage2_fault: Default::default(),
             channels: Vec::new(),
+            virtual_console: false,
         }
     }
 

@@ -16,6 +16,15 @@
 //!   in the ring and the rest up to its `\n`. The ring counts dropped bytes
 //!   and, once the lines written before the drop are out, the drainer emits
 //!   one notice line for them (its text comes from [`Rings::drop_notice`]).
+//! - A line still being written leaves early only once its writer went
+//!   idle ([`LineRing::touch`], [`Rings::idle_ticks`]) or while it is
+//!   typed at ([`LineRing::flush_eagerly_until`]), decided under the
+//!   ring's lock so a byte pushed meanwhile is seen:
+//!   its bytes go out, the UART stays in that line, and the ring continues
+//!   it without a new prefix. If another ring has a line to emit first,
+//!   the drainer ends the UART's line (`\r\n`) and the continuation, when
+//!   it comes, starts with the ring's prefix ([`Rings::write_prefix`]) on a
+//!   line of its own: output of different rings still never shares a line.
 //! - A writer that moves from one ring to another can ask, with
 //!   [`LineRing::order_after`], that its new line wait for what the other
 //!   ring already holds: one core's lines then leave in the order it wrote
@@ -31,6 +40,8 @@ use core::ops::{Deref, DerefMut};
 pub const MAX_BARRIERS: usize = 8;
 /// Longest drop notice, line end included; a longer text is cut.
 pub const NOTICE_BYTES: usize = 96;
+/// Longest preamble: the end of a line left open, then a continuation's prefix.
+pub const PREAMBLE_BYTES: usize = 80;
 /// Bytes the drainer copies out of a ring per lock of that ring.
 const CHUNK_BYTES: usize = 64;
 
@@ -66,6 +77,15 @@ pub struct LineRing<B: ?Sized = [u8]> {
     dropped_at: u64,
     barriers: [Barrier; MAX_BARRIERS],
     barrier_count: usize,
+    /// The last byte taken out did not end its line (a partial flush).
+    mid_line_out: bool,
+    /// The drainer ended the UART's line under a partial flush of ours:
+    /// the continuation needs the prefix again.
+    resume_prefix: bool,
+    /// Clock value of the writer's last write ([`Self::touch`]).
+    touched: u64,
+    /// Until this clock value a partial line leaves at once.
+    eager_until: u64,
     bytes: B,
 }
 
@@ -87,6 +107,10 @@ impl<const N: usize> LineRing<[u8; N]> {
                 until: 0,
             }; MAX_BARRIERS],
             barrier_count: 0,
+            mid_line_out: false,
+            resume_prefix: false,
+            touched: 0,
+            eager_until: 0,
             bytes: [0; N],
         }
     }
@@ -161,12 +185,35 @@ impl LineRing {
         self.dropped
     }
 
+    /// Records that the writer wrote at clock value `now`.
+    pub fn touch(&mut self, now: u64) {
+        self.touched = now;
+    }
+
+    /// Lets a partial line leave at once until clock value `until` (the
+    /// partition is being typed at: its echo and prompt must show).
+    pub fn flush_eagerly_until(&mut self, until: u64) {
+        self.eager_until = until;
+    }
+
+    /// Whether the line still being written may leave at clock value
+    /// `now`: the writer was idle for `idle` ticks, or it is typed at.
+    pub fn partial_due(&self, now: u64, idle: u64) -> bool {
+        now < self.eager_until || now.saturating_sub(self.touched) >= idle
+    }
+
     /// Appends `byte`. If it does not fit, its line is dropped: the part
     /// already held, this byte, and the rest up to and including its `\n`.
     pub fn push(&mut self, byte: u8) {
         if self.discarding {
             self.count_dropped(1);
             self.discarding = byte != b'\n';
+            if !self.discarding {
+                // The dropped line is over: a part of it already out has
+                // no continuation.
+                self.mid_line_out = false;
+                self.resume_prefix = false;
+            }
             return;
         }
         if self.len == self.capacity() {
@@ -243,6 +290,10 @@ impl LineRing {
     /// Removes the `count` oldest bytes (those [`Self::peek_line`] showed).
     pub fn consume(&mut self, count: usize) {
         let count = count.min(self.len);
+        if count > 0 {
+            let last = self.bytes[(self.head + count - 1) % self.capacity()];
+            self.mid_line_out = last != b'\n';
+        }
         self.head = (self.head + count) % self.capacity();
         self.len -= count;
         self.complete = self.complete.saturating_sub(count);
@@ -385,6 +436,20 @@ pub trait Rings {
     /// Writes the text (without line end) of the line reporting that ring
     /// `ring` dropped `dropped` bytes.
     fn drop_notice(&self, ring: usize, dropped: u64, out: &mut dyn fmt::Write) -> fmt::Result;
+    /// The clock the rings' [`LineRing::touch`] values come from.
+    fn now(&self) -> u64 {
+        0
+    }
+    /// Ticks of [`Self::now`] after which a writer's partial line leaves
+    /// (never, by default).
+    fn idle_ticks(&self) -> u64 {
+        u64::MAX
+    }
+    /// Writes the prefix that starts ring `ring`'s lines (`[label] `), for
+    /// a continuation after the drainer ended a partly flushed line.
+    fn write_prefix(&self, _ring: usize, _out: &mut dyn fmt::Write) -> fmt::Result {
+        Ok(())
+    }
 }
 
 /// Why a drain stopped.
@@ -418,6 +483,13 @@ pub struct Drainer {
     notice: [u8; NOTICE_BYTES],
     notice_len: usize,
     notice_sent: usize,
+    /// Ring whose partly flushed line the UART is still in (no line end yet).
+    open: Option<usize>,
+    /// What goes out before ring `current`'s bytes: the open line's end,
+    /// then the prefix of a continuation.
+    preamble: [u8; PREAMBLE_BYTES],
+    preamble_len: usize,
+    preamble_sent: usize,
 }
 
 impl Default for Drainer {
@@ -446,6 +518,31 @@ impl fmt::Write for NoticeWriter<'_> {
     }
 }
 
+/// Fills the preamble buffer, cutting what does not fit.
+struct PreambleWriter<'a> {
+    out: &'a mut [u8; PREAMBLE_BYTES],
+    len: usize,
+}
+
+impl PreambleWriter<'_> {
+    fn write_bytes(&mut self, bytes: &[u8]) -> fmt::Result {
+        for &byte in bytes {
+            let Some(slot) = self.out.get_mut(self.len) else {
+                break;
+            };
+            *slot = byte;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Write for PreambleWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.write_bytes(text.as_bytes())
+    }
+}
+
 /// What a ring can give the drainer now.
 enum Offer {
     Nothing,
@@ -463,12 +560,37 @@ impl Drainer {
             notice: [0; NOTICE_BYTES],
             notice_len: 0,
             notice_sent: 0,
+            open: None,
+            preamble: [0; PREAMBLE_BYTES],
+            preamble_len: 0,
+            preamble_sent: 0,
         }
     }
 
     /// Whether a line is partly emitted (the UART is mid-line).
     pub fn is_mid_line(&self) -> bool {
-        self.current.is_some()
+        self.current.is_some() || self.open.is_some()
+    }
+
+    /// Ends a partly flushed line the UART is still in (before text that
+    /// bypasses the rings); false if the UART had no room for the line end.
+    pub fn end_open_line(&mut self, rings: &impl Rings, uart: &mut impl Uart) -> bool {
+        if self.current.is_some() {
+            return false;
+        }
+        let Some(open) = self.open else {
+            return true;
+        };
+        if !(uart.try_put(b'\r') && uart.try_put(b'\n')) {
+            return false;
+        }
+        rings.with(open, |r| {
+            if r.mid_line_out {
+                r.resume_prefix = true;
+            }
+        });
+        self.open = None;
+        true
     }
 
     /// Emits lines from `rings` into `uart` while it has room, round robin
@@ -481,19 +603,30 @@ impl Drainer {
         budget: usize,
         mode: DrainMode,
     ) -> DrainEnd {
-        let partial = mode == DrainMode::Everything;
+        let everything = mode == DrainMode::Everything;
         let mut sent_total = 0usize;
         loop {
             if sent_total >= budget {
                 return DrainEnd::Budget;
             }
             let Some(ring) = self.current else {
-                match self.pick(rings, partial) {
-                    Some(ring) => self.current = Some(ring),
+                match self.pick(rings, everything) {
+                    Some(ring) => {
+                        self.current = Some(ring);
+                        self.prepare_preamble(rings, ring);
+                    }
                     None => return DrainEnd::Idle,
                 }
                 continue;
             };
+            while self.preamble_sent < self.preamble_len {
+                if !uart.try_put(self.preamble[self.preamble_sent]) {
+                    return DrainEnd::UartFull;
+                }
+                self.preamble_sent += 1;
+                sent_total += 1;
+            }
+            let (now, idle) = (rings.now(), rings.idle_ticks());
             if self.notice_sent < self.notice_len {
                 while self.notice_sent < self.notice_len {
                     if !uart.try_put(self.notice[self.notice_sent]) {
@@ -505,28 +638,39 @@ impl Drainer {
                 self.end_turn(rings, ring);
                 continue;
             }
+            // Copy, emit and consume under one hold of the ring: bytes the
+            // UART took always leave the ring, even if a later lock of it
+            // would time out.
             let mut chunk = [0u8; CHUNK_BYTES];
-            let copied = rings
-                .with(ring, |r| r.peek_line(&mut chunk, partial))
-                .unwrap_or(0);
+            let step = rings.with(ring, |r| {
+                let partial = everything || r.partial_due(now, idle);
+                let copied = r.peek_line(&mut chunk, partial);
+                let mut sent = 0;
+                while sent < copied && uart.try_put(chunk[sent]) {
+                    sent += 1;
+                }
+                r.consume(sent);
+                (copied, sent, partial && r.is_empty())
+            });
+            let Some((copied, sent, emptied)) = step else {
+                // The ring is locked for too long: the next drain goes on.
+                return DrainEnd::Budget;
+            };
             if copied == 0 {
                 // Only after a flush took the line's start: nothing to finish.
                 self.end_turn(rings, ring);
                 continue;
             }
-            let mut sent = 0;
-            while sent < copied && uart.try_put(chunk[sent]) {
-                sent += 1;
-            }
-            rings.with(ring, |r| r.consume(sent));
             sent_total += sent;
             if sent < copied {
                 return DrainEnd::UartFull;
             }
-            let line_ended = chunk[copied - 1] == b'\n'
-                || (partial && rings.with(ring, |r| r.is_empty()).unwrap_or(true));
-            if line_ended {
+            if chunk[copied - 1] == b'\n' {
                 self.end_turn(rings, ring);
+            } else if emptied {
+                // All of the line so far is out: the UART stays in it.
+                self.end_turn(rings, ring);
+                self.open = Some(ring);
             }
         }
     }
@@ -536,17 +680,50 @@ impl Drainer {
         self.current = None;
         self.notice_len = 0;
         self.notice_sent = 0;
+        self.preamble_len = 0;
+        self.preamble_sent = 0;
         self.next = (ring + 1) % rings.count().max(1);
+    }
+
+    /// What ring `ring`'s turn starts with: the end of a line another
+    /// ring left open (or this ring's, before its drop notice), then this
+    /// ring's prefix if it continues a line the drainer ended.
+    fn prepare_preamble(&mut self, rings: &impl Rings, ring: usize) {
+        let notice = self.notice_len > 0;
+        let mut writer = PreambleWriter {
+            out: &mut self.preamble,
+            len: 0,
+        };
+        if let Some(open) = self.open {
+            let continuing =
+                open == ring && !notice && rings.with(open, |r| r.mid_line_out).unwrap_or(false);
+            if !continuing {
+                let _ = writer.write_bytes(b"\r\n");
+                rings.with(open, |r| {
+                    if r.mid_line_out {
+                        r.resume_prefix = true;
+                    }
+                });
+            }
+            self.open = None;
+        }
+        if !notice && rings.with(ring, |r| core::mem::take(&mut r.resume_prefix)) == Some(true) {
+            let _ = rings.write_prefix(ring, &mut writer);
+        }
+        self.preamble_len = writer.len;
+        self.preamble_sent = 0;
     }
 
     /// The first ring, round robin from `next`, with something that may
     /// leave now; prepares its drop notice if that comes first.
-    fn pick(&mut self, rings: &impl Rings, partial: bool) -> Option<usize> {
+    fn pick(&mut self, rings: &impl Rings, everything: bool) -> Option<usize> {
         let count = rings.count();
         for step in 0..count {
             let ring = (self.next + step) % count;
+            let (now, idle) = (rings.now(), rings.idle_ticks());
             loop {
                 let offer = rings.with(ring, |r| {
+                    let partial = everything || r.partial_due(now, idle);
                     let notice = r.drop_notice_due();
                     if !(notice || r.has_line() || (partial && !r.is_empty())) {
                         return Offer::Nothing;
@@ -943,7 +1120,8 @@ mod tests {
         let mut drainer = Drainer::new();
         let mut uart = unlimited();
         drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Everything);
-        assert_eq!(uart.text(), "a\nno endb");
+        // The partial line of ring 1 is ended before ring 0's goes out.
+        assert_eq!(uart.text(), "a\nno end\r\nb");
         assert!(rings.0.iter().all(|r| r.borrow().is_empty()));
     }
 
@@ -1175,5 +1353,120 @@ mod tests {
         let text = uart.text();
         assert!(text.starts_with(&"w".repeat(NOTICE_BYTES - 2)));
         assert_eq!(&text[NOTICE_BYTES - 2..NOTICE_BYTES], "\r\n");
+    }
+
+    /// FakeRings whose rings 1.. are guest rings (`[rN] ` prefixes) on a
+    /// clock at 1,000 with an idle time of 100.
+    struct Interactive {
+        rings: FakeRings<256>,
+    }
+
+    impl Interactive {
+        fn new(count: usize) -> Self {
+            Interactive {
+                rings: FakeRings::new(count),
+            }
+        }
+
+        /// Ring `ring`'s writer idle (its partial line may leave) or not.
+        fn flush(&self, ring: usize, on: bool) {
+            self.rings.0[ring]
+                .borrow_mut()
+                .touch(if on { 0 } else { 1_000 });
+        }
+    }
+
+    impl Rings for Interactive {
+        fn count(&self) -> usize {
+            self.rings.count()
+        }
+        fn with<T>(&self, ring: usize, f: impl FnOnce(&mut LineRing) -> T) -> Option<T> {
+            self.rings.with(ring, f)
+        }
+        fn drop_notice(&self, ring: usize, dropped: u64, out: &mut dyn fmt::Write) -> fmt::Result {
+            self.rings.drop_notice(ring, dropped, out)
+        }
+        fn now(&self) -> u64 {
+            1_000
+        }
+        fn idle_ticks(&self) -> u64 {
+            100
+        }
+        fn write_prefix(&self, ring: usize, out: &mut dyn fmt::Write) -> fmt::Result {
+            write!(out, "[r{ring}] ")
+        }
+    }
+
+    #[test]
+    fn a_partial_line_leaves_only_when_allowed_and_continues_inline() {
+        let rings = Interactive::new(2);
+        let mut drainer = Drainer::new();
+        let mut uart = unlimited();
+        rings.rings.push(1, b"[r1] / # ");
+        rings.flush(1, false);
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        assert_eq!(uart.text(), "", "whole lines only while the writer is busy");
+        rings.flush(1, true);
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        assert_eq!(uart.text(), "[r1] / # ");
+        assert!(drainer.is_mid_line());
+        rings.rings.push(1, b"ls\r\n");
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        assert_eq!(uart.text(), "[r1] / # ls\r\n");
+        assert!(!drainer.is_mid_line());
+    }
+
+    #[test]
+    fn another_ring_ends_an_open_line_and_the_continuation_is_prefixed_again() {
+        let rings = Interactive::new(3);
+        let mut drainer = Drainer::new();
+        let mut uart = unlimited();
+        rings.flush(1, true);
+        rings.rings.push(1, b"[r1] typing");
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        rings.rings.push(2, b"[r2] a whole line\r\n");
+        rings.rings.push(0, b"bulkhead: hello\r\n");
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        rings.rings.push(1, b" more\r\n");
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        let text = uart.text();
+        assert!(text.starts_with("[r1] typing\r\n"), "{text}");
+        assert!(text.ends_with("[r1]  more\r\n"), "{text}");
+        for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+            assert_eq!(
+                line.matches('[').count() + line.matches("bulkhead").count(),
+                1,
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_dropped_open_line_is_ended_before_its_notice() {
+        let rings = Interactive::new(2);
+        let mut drainer = Drainer::new();
+        let mut uart = unlimited();
+        rings.flush(1, true);
+        rings.rings.push(1, b"[r1] start");
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        rings.flush(1, false);
+        // The rest of the line overflows the ring: it is dropped whole.
+        rings.rings.push(1, &[b'x'; 300]);
+        rings.rings.push(1, b"\n[r1] next\r\n");
+        drainer.drain(&rings, &mut uart, usize::MAX, DrainMode::Lines);
+        let text = uart.text();
+        assert!(text.starts_with("[r1] start\r\n[r1] (console: "), "{text}");
+        assert!(text.ends_with("bytes dropped)\r\n[r1] next\r\n"), "{text}");
+    }
+
+    #[test]
+    fn typed_at_rings_flush_partial_lines_at_once() {
+        let mut ring = LineRing::<[u8; 16]>::new();
+        ring.touch(950);
+        assert!(!ring.partial_due(1_000, 100));
+        assert!(ring.partial_due(1_050, 100));
+        ring.flush_eagerly_until(1_200);
+        assert!(ring.partial_due(1_000, 100));
+        assert!(!ring.partial_due(1_200, 300));
     }
 }

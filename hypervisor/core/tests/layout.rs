@@ -2,6 +2,7 @@
 
 mod support;
 
+use bulkhead_core::config::virtual_console::ConsoleUart;
 use bulkhead_core::config::{
     parse_board, parse_layout, Device, Ipa, Layout, LayoutError, MemoryRegion, Module, Partition,
     PhysAddr, PhysRange,
@@ -72,6 +73,7 @@ fn good_two_partition_layout() {
                 on_dma_fault: Default::default(),
                 stage2_fault: Default::default(),
                 channels: Vec::new(),
+                virtual_console: false,
             },
             Partition {
                 id: 1,
@@ -112,10 +114,16 @@ fn good_two_partition_layout() {
                 on_dma_fault: Default::default(),
                 stage2_fault: Default::default(),
                 channels: Vec::new(),
+                virtual_console: false,
             },
         ],
         channels: Vec::new(),
         test_hooks: false,
+        console: Some(ConsoleUart {
+            path: "/pl011@9070000".into(),
+            registers: PhysRange::new(0x0907_0000, 0x1000),
+            intid: Some(32 + 9),
+        }),
     };
     assert_eq!(layout, expected);
 

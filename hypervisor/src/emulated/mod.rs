@@ -5,9 +5,11 @@ mod control;
 mod registry;
 mod vgic;
 mod virtual_pci;
+mod virtual_uart;
 
 pub use channel_registers::ChannelRegisters;
 pub use control::ControlFunction;
 pub use registry::{EmulatedDevice, Registry};
 pub use vgic::{VgicDistributor, VgicRedistributors};
 pub use virtual_pci::VirtualPciHost;
+pub use virtual_uart::VirtualUart;

@@ -1,10 +1,12 @@
 //! A partition at run time: its validated configuration, stage-2 map, guest DT and state.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::boot_image::{self, BootPlacement};
+use bulkhead_core::config::virtual_console::{VIRTUAL_UART, VIRTUAL_UART_INTID};
 use bulkhead_core::config::{self, Board, Module};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::protocol::OperationSlot;
@@ -17,7 +19,7 @@ use spin::Mutex;
 use super::vcpu::Vcpu;
 use crate::arch::aarch64::cache;
 use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
-use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost};
+use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost, VirtualUart};
 use crate::error::Error;
 use crate::pci::PciBus;
 use crate::virtual_spi::VirtualSpiLines;
@@ -105,6 +107,8 @@ pub struct Partition {
     distributor: u64,
     /// Its virtual PCI host bridge, when it has individual PCI functions.
     pub virtual_pci: Option<&'static VirtualPciHost>,
+    /// Its virtual PL011, when it owns no UART.
+    pub virtual_uart: Option<&'static VirtualUart>,
     /// The stage-2 table its devices' DMA goes through (SMMU): its RAM,
     /// never write-protected, so checkpointing never fails a DMA.
     pub dma_stage2: Option<Stage2>,
@@ -364,6 +368,16 @@ impl Partition {
                 Some(built) => (Some(built.host), built.channel_lines),
                 None => (None, Vec::new()),
             };
+        let virtual_uart: Option<&'static VirtualUart> = if config.virtual_console {
+            // Leaked: boot only, lives as long as the partition.
+            let device: &'static VirtualUart = Box::leak(Box::new(VirtualUart::new()));
+            emulated
+                .add(VIRTUAL_UART.start.0, VIRTUAL_UART.size, device)
+                .map_err(|_| Error::EmulatedOverlap)?;
+            Some(device)
+        } else {
+            None
+        };
         let dma_stage2 = if config.dma_capable() {
             Some(dma_stage2(&config)?)
         } else {
@@ -371,6 +385,9 @@ impl Partition {
         };
         let stage2_root = stage2.root_address();
         let virtual_spis = VirtualSpiLines::new();
+        if virtual_uart.is_some() {
+            virtual_spis.track_level(VIRTUAL_UART_INTID);
+        }
         virtual_spis.refresh(&vgic);
         Ok(Partition {
             channel_routes: spin::Once::new(),
@@ -378,6 +395,7 @@ impl Partition {
             virtual_spis,
             traps: TrapCounters::default(),
             virtual_pci,
+            virtual_uart,
             dma_stage2,
             emulated,
             stage2_root,
@@ -456,6 +474,9 @@ impl Partition {
         vgic.reset();
         vgic.reset_physical(&mut hardware);
         self.virtual_spis.reset(&vgic);
+        if let Some(uart) = self.virtual_uart {
+            uart.reset();
+        }
     }
 
     pub fn label(&self) -> &str {

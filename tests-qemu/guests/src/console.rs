@@ -35,13 +35,27 @@ pub enum Sink {
 
 static SINK: Mutex<Sink> = Mutex::new(Sink::Hypercall);
 
-/// Picks the output: the device tree's stdout PL011 if there is one.
+/// Bulkhead's virtual PL011 (`config::virtual_console::VIRTUAL_UART`): a
+/// partition that owns no UART sees it as its stdout.
+pub const VIRTUAL_UART: u64 = 0x3f20_0000;
+
+/// Picks the output: the device tree's stdout PL011 if the partition owns
+/// one. On Bulkhead's virtual PL011 lines go through CONSOLE_WRITE instead:
+/// they land on the same console, tagged alike, for one trap per line
+/// rather than one per byte ([`use_uart`] picks the virtual UART).
 pub fn init(uart: Option<u64>) {
-    if let Some(base) = uart {
+    if let Some(base) = uart.filter(|&base| base != VIRTUAL_UART) {
         let base = base as usize;
         uart_enable(base);
         *SINK.lock() = Sink::Uart(base);
     }
+}
+
+/// Sends lines to the PL011 at `base` from now on (e.g. the virtual one).
+pub fn use_uart(base: u64) {
+    let base = base as usize;
+    uart_enable(base);
+    *SINK.lock() = Sink::Uart(base);
 }
 
 fn uart_enable(base: usize) {

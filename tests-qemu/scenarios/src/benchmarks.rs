@@ -48,6 +48,17 @@ pub fn benchmarks() -> Vec<Benchmark> {
             parse: parse_linux_boot,
         },
         Benchmark {
+            name: "console_write_cost",
+            layout: "tests-qemu/layouts/console_bench.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "console_flood",
+            }],
+            timeout_secs: 120,
+            bare: None,
+            parse: parse_console_write_cost,
+        },
+        Benchmark {
             name: "guest_compute_slowdown",
             layout: "tests-qemu/layouts/compute_bench.dtso",
             modules: &[Module {
@@ -319,10 +330,54 @@ fn compute_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
     let line = outcome
         .uart
         .iter()
-        .flat_map(|text| own_lines(text))
+        .flat_map(|text| text.lines())
+        // Bare QEMU: its own UART; Bulkhead: its virtual console, tagged.
+        .map(|line| untagged(line.trim_end()))
         .find(|line| line.starts_with("compute checksum="))
         .ok_or(format!("{what}: no `compute checksum=` line"))?;
     line_instructions(what, line, "ticks")
+}
+
+/// `line` without a `[label] ` tag, if it has one.
+fn untagged(line: &str) -> &str {
+    line.strip_prefix('[')
+        .and_then(|rest| rest.split_once("] "))
+        .map_or(line, |(_, text)| text)
+}
+
+/// `console_write_cost`: instructions per 64-byte line through the
+/// virtual PL011 (one trap per byte) and through CONSOLE_WRITE (one call
+/// per line), each into the partition's console ring and on to the UART.
+fn parse_console_write_cost(
+    outcome: &Outcome,
+    _other: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let mut figures = Vec::new();
+    for (sink, name) in [
+        ("uart", "console_write_cost_virtual_pl011"),
+        ("hypercall", "console_write_cost_console_write"),
+    ] {
+        let prefix = format!("flood cost sink={sink} ");
+        let line = labelled_lines(&outcome.uart[0], "writer")
+            .map(|(_, text)| text)
+            .find(|text| text.starts_with(&prefix))
+            .ok_or(format!("no `{prefix}` line"))?;
+        let lines = field_u64(line, "lines")
+            .filter(|&n| n > 0)
+            .ok_or(format!("bad line: {line}"))?;
+        let instructions = line_instructions(name, line, "ticks")?;
+        figures.push(Measurement {
+            name: name.into(),
+            value: instructions / lines as f64,
+            unit: "instructions/line",
+        });
+    }
+    if let Some(notice) =
+        labelled_lines(&outcome.uart[0], "writer").find(|(_, t)| t.contains("dropped"))
+    {
+        return Err(format!("the measured lines must all arrive: {}", notice.1));
+    }
+    Ok(figures)
 }
 
 fn parse_compute_slowdown(

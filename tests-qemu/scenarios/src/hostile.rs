@@ -186,6 +186,7 @@ pub fn scenarios() -> Vec<Scenario> {
         storm!("timer"),
         storm!("hypercall"),
         storm!("console"),
+        storm!("uart"),
         storm!("dma"),
         storm!("doorbell"),
     ]

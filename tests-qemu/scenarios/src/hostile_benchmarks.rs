@@ -13,12 +13,13 @@ use crate::scenarios::parse::{field_u64, guest_lines};
 use crate::{Benchmark, Measurement, Outcome};
 
 /// The storms measured, by the name their layout and figure carry.
-pub const STORMS: [&str; 7] = [
+pub const STORMS: [&str; 8] = [
     "spin",
     "sgi",
     "timer",
     "hypercall",
     "console",
+    "uart",
     "dma",
     "doorbell",
 ];
@@ -55,6 +56,10 @@ pub fn benchmarks() -> Vec<Benchmark> {
         storm(
             "isolation_progress_ratio_console",
             "tests-qemu/layouts/hostile_storm_console.dtso",
+        ),
+        storm(
+            "isolation_progress_ratio_uart",
+            "tests-qemu/layouts/hostile_storm_uart.dtso",
         ),
         storm(
             "isolation_progress_ratio_dma",

@@ -5,6 +5,7 @@
 //! the guests whose output they read.
 
 mod benchmarks;
+pub mod console_input;
 pub mod cpu_models;
 pub mod disk;
 pub mod firmware;
@@ -12,6 +13,7 @@ mod linux;
 mod scenarios;
 
 pub use benchmarks::benchmarks;
+pub use console_input::{console_input, InputStep};
 pub use cpu_models::{cpu_models, run_name, CpuModel};
 pub use firmware::{firmware, Firmware};
 pub use scenarios::all;

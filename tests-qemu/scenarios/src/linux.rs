@@ -49,8 +49,33 @@ pub const WORKLOAD_ROUNDS: u64 = 4;
 /// 256 MiB bare on QEMU shows 233,156 kB, i.e. ~28 MiB less.
 pub const KERNEL_RESERVED_MAX_KB: u64 = 48 << 10;
 
+/// Linux beside the console input reader `echo` (its `kernel` at 0x4f00_0000).
+const WITH_ECHO: &[Module] = &[
+    Module {
+        address: 0x4400_0000,
+        guest: "linux:kernel",
+    },
+    Module {
+        address: 0x4900_0000,
+        guest: "linux:initramfs",
+    },
+    Module {
+        address: 0x4f00_0000,
+        guest: "console_echo",
+    },
+];
+
 pub fn scenarios() -> Vec<Scenario> {
     vec![
+        Scenario {
+            name: "linux_console_input",
+            description: "Linux on its virtual PL011 (no UART of its own) runs the commands typed on Bulkhead's console; Ctrl-a three times moves the input to the bare-metal `echo` and back, and each partition gets only what was typed while it had the focus",
+            layout: "tests-qemu/layouts/linux_console_input.dtso",
+            modules: WITH_ECHO,
+            timeout_secs: 120,
+            icount: false,
+            check: check_console_input,
+        },
         Scenario {
             name: "linux_boot",
             description: "Debian's kernel boots to userspace on 2 cores and 256 MiB (IPA != PA), sees its CPUs, memory and devices, works and powers off its partition only; the ticker beside it keeps counting",
@@ -165,10 +190,16 @@ fn check_one_boot(
     } else {
         "4010000000.pcie"
     };
-    for needed in ["9000000.pl011", pcie] {
+    // UART0 is Bulkhead's: Linux's console is its virtual PL011.
+    for needed in ["3f200000.pl011", pcie] {
         if !list.contains(&needed) {
             return Err(format!("{what}: {devices}: {needed} was not probed"));
         }
+    }
+    if list.contains(&"9000000.pl011") {
+        return Err(format!(
+            "{what}: {devices}: Bulkhead's console UART is visible"
+        ));
     }
     if list.contains(&"9040000.pl011") {
         return Err(format!("{what}: {devices}: the ticker's UART is visible"));
@@ -377,6 +408,62 @@ fn check_linux_with_ticker(outcome: &Outcome, expected_boots: usize) -> Result<(
     }
 }
 
+/// What `linux_console_input` typed (`bulkhead_scenarios::console_input`)
+/// reached the focused partition only, and its shell answered.
+fn check_console_input(outcome: &Outcome) -> Result<(), String> {
+    expect_clean_exit(outcome)?;
+    let linux: Vec<&str> = labelled_lines(&outcome.uart[0], "linux")
+        .map(|(_, text)| text)
+        .collect();
+    let echo: Vec<&str> = labelled_lines(&outcome.uart[0], "echo")
+        .map(|(_, text)| text)
+        .collect();
+    let lines = |who: &[&str], what: &str| who.iter().filter(|line| **line == what).count();
+    // The shell ran both commands typed while Linux had the focus.
+    for answer in ["typed-42", "back-5", "linux shell exited", "linux poweroff"] {
+        if lines(&linux, answer) != 1 {
+            return Err(format!(
+                "linux: expected one `{answer}` line, got {}",
+                lines(&linux, answer)
+            ));
+        }
+    }
+    // echo got exactly what was typed while it had the focus.
+    let got: Vec<&str> = echo
+        .iter()
+        .filter_map(|line| line.strip_prefix("echo got="))
+        .collect();
+    if got != ["hello-echo", "bye"] {
+        return Err(format!(
+            "echo received {got:?}, expected [\"hello-echo\", \"bye\"]"
+        ));
+    }
+    // Linux never saw echo's input (its shell would echo it or complain).
+    if let Some(line) = linux
+        .iter()
+        .find(|line| line.contains("hello-echo") || line.contains("bye"))
+    {
+        return Err(format!("linux received echo's input: `{line}`"));
+    }
+    // Bulkhead said where the input went, each time.
+    let bulkhead: Vec<&str> = lines_of(&outcome.uart[0])
+        .filter(|line| line.starts_with("bulkhead: console input"))
+        .collect();
+    let expected = [
+        "bulkhead: console input goes to linux (Ctrl-a three times switches)",
+        "bulkhead: console input now goes to echo",
+        "bulkhead: console input now goes to linux",
+    ];
+    if bulkhead != expected {
+        return Err(format!("focus reports {bulkhead:?}, expected {expected:?}"));
+    }
+    Ok(())
+}
+
+fn lines_of(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(|line| line.trim_end_matches('\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +472,7 @@ mod tests {
         let mut text = format!(
             "linux userspace cntvct=1 cntfrq=62500000 uptime=2.0\n\
              linux nproc={cpus}\nlinux online=0-{}\nlinux memtotal_kb={memtotal}\n\
-             linux devices=4010000000.pcie,psci,9000000.pl011\nlinux boot=1\n",
+             linux devices=4010000000.pcie,psci,3f200000.pl011\nlinux boot=1\n",
             cpus - 1
         );
         for round in 1..=WORKLOAD_ROUNDS {

@@ -180,6 +180,21 @@ fn gic(tree: &DeviceTree<'_>) -> Result<Option<GicV3>, BoardError> {
 }
 
 fn console(tree: &DeviceTree<'_>) -> Result<Option<PhysRange>, BoardError> {
+    let Some(node) = stdout_node(tree)? else {
+        return Ok(None);
+    };
+    let issue = |reason: String| BoardError::from(Issue::new("/chosen", "stdout-path", reason));
+    let regs = physical_regs(&node)?.unwrap_or_default();
+    let first = regs
+        .first()
+        .ok_or_else(|| issue(format!("names {}, which has no reg", node.path())))?;
+    Ok(Some(*first))
+}
+
+/// The node `/chosen/stdout-path` (or `linux,stdout-path`) names, if any.
+pub(crate) fn stdout_node<'t, 'a>(
+    tree: &'t DeviceTree<'a>,
+) -> Result<Option<Node<'t, 'a>>, BoardError> {
     let Some(chosen) = tree.find("/chosen") else {
         return Ok(None);
     };
@@ -200,11 +215,7 @@ fn console(tree: &DeviceTree<'_>) -> Result<Option<PhysRange>, BoardError> {
     let node = tree
         .resolve(target)
         .ok_or_else(|| issue(format!("names {target}, which is not in the device tree")))?;
-    let regs = physical_regs(&node)?.unwrap_or_default();
-    let first = regs
-        .first()
-        .ok_or_else(|| issue(format!("names {}, which has no reg", node.path())))?;
-    Ok(Some(*first))
+    Ok(Some(node))
 }
 
 /// `#address-cells` of `/cpus`: how many cells an MPIDR takes in the layout.

@@ -147,6 +147,7 @@ mod tests {
             on_dma_fault: Default::default(),
             stage2_fault: Default::default(),
             channels: alloc::vec::Vec::new(),
+            virtual_console: false,
         }
     }
 

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use super::channel::{Channel, PartitionChannel};
 use super::checkpoint::CheckpointPolicy;
+use super::virtual_console::{ConsoleUart, VIRTUAL_UART_INTID};
 use super::virtual_pci::{channel_doorbell_intid, channel_intx_intid, CONTROL_INTID};
 use crate::address::{Ipa, PhysAddr, PhysRange};
 use crate::pci::FunctionAddress;
@@ -160,6 +161,8 @@ pub struct Partition {
     pub stage2_fault: Stage2Fault,
     /// The channels it is an endpoint of, sorted by id (`slot` = position).
     pub channels: Vec<PartitionChannel>,
+    /// It owns no UART, so it sees a virtual PL011 (`config::virtual_console`).
+    pub virtual_console: bool,
 }
 
 impl Partition {
@@ -197,14 +200,19 @@ impl Partition {
     }
 
     /// Its virtual SPIs (never a board's): the control function's INTx if
-    /// it manages partitions, then per channel slot its doorbell and INTx.
+    /// it manages partitions, per channel slot its doorbell and INTx, then
+    /// its virtual UART's.
     pub fn virtual_spis(&self) -> impl Iterator<Item = u32> + '_ {
         let control = (!self.manages.is_empty()).then_some(CONTROL_INTID);
-        control.into_iter().chain(
-            self.channels
-                .iter()
-                .flat_map(|c| [channel_doorbell_intid(c.slot), channel_intx_intid(c.slot)]),
-        )
+        let uart = self.virtual_console.then_some(VIRTUAL_UART_INTID);
+        control
+            .into_iter()
+            .chain(
+                self.channels
+                    .iter()
+                    .flat_map(|c| [channel_doorbell_intid(c.slot), channel_intx_intid(c.slot)]),
+            )
+            .chain(uart)
     }
 
     /// GIC INTIDs of its devices and of its PCI functions' INTx lines
@@ -249,6 +257,9 @@ pub struct Layout {
     /// for Bulkhead's own tests (CHECKPOINT_CORRUPT_FOR_TEST). Never set it
     /// in production: a partition could then damage checkpoints it manages.
     pub test_hooks: bool,
+    /// Bulkhead's console UART: `console` in `/chosen/bulkhead`, else the
+    /// board's `stdout-path` (None if it has none).
+    pub console: Option<ConsoleUart>,
 }
 
 impl Layout {

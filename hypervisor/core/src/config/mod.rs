@@ -53,6 +53,7 @@ mod pci_assign;
 mod pci_host;
 mod regs;
 mod validate;
+pub mod virtual_console;
 pub mod virtual_pci;
 
 pub use crate::address::{Ipa, PhysAddr, PhysRange};

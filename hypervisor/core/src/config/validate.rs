@@ -14,6 +14,7 @@ use super::layout::{
     Device, Layout, MemoryRegion, Module, OnDmaFault, Partition, PciFunction, Stage2Fault,
 };
 use super::regs::{pci_windows, physical_regs};
+use super::virtual_console::UART_COMPATIBLES;
 use crate::address::{is_aligned, ranges_overlap, Ipa, PhysAddr, PhysRange, PAGE_SIZE};
 use crate::boot_image::{placement, DTB_AREA};
 
@@ -35,6 +36,7 @@ const STORE_CELLS: usize = 4;
 const MIB: u64 = 1 << 20;
 
 mod channel;
+mod console;
 mod pci;
 mod virtual_bus;
 
@@ -71,6 +73,7 @@ pub fn parse_layout(
         errors: Vec::new(),
     };
     validator.check_compatible(&root);
+    let console = validator.console_uart(&root);
     let mut drafts = Vec::new();
     let mut channel_drafts: Vec<ChannelDraft> = Vec::new();
     for child in root.children() {
@@ -93,6 +96,7 @@ pub fn parse_layout(
     validator.cross_check(&drafts);
     validator.cross_check_channels(&drafts, &channel_drafts);
     validator.cross_check_virtual_bus(&drafts, &channel_drafts);
+    validator.cross_check_console(&drafts, console.as_ref());
     if !validator.errors.is_empty() {
         // Grouped by node, each node's errors in the order they were found.
         validator.errors.sort_by(|a, b| a.node.cmp(&b.node));
@@ -127,6 +131,7 @@ pub fn parse_layout(
         partitions,
         channels,
         test_hooks,
+        console: console.map(|(uart, _)| uart),
     })
 }
 
@@ -153,6 +158,8 @@ struct Draft {
     pci_functions: Vec<PciFunction>,
     on_dma_fault: OnDmaFault,
     stage2_fault: Stage2Fault,
+    /// One of its devices is a UART (else it gets a virtual console).
+    owns_uart: bool,
 }
 
 impl Draft {
@@ -178,6 +185,7 @@ impl Draft {
             pci_functions: self.pci_functions,
             on_dma_fault: self.on_dma_fault,
             stage2_fault: self.stage2_fault,
+            virtual_console: !self.owns_uart,
             node: self.node,
             cpus: self.cpus,
             memory: self.memory,
@@ -336,6 +344,7 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             pci_functions: Vec::new(),
             on_dma_fault: OnDmaFault::default(),
             stage2_fault: Stage2Fault::default(),
+            owns_uart: false,
         };
         let errors_before = self.errors.len();
         self.cpus(node, &mut draft);
@@ -698,6 +707,7 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                 .iter()
                 .any(|name| device.property(name).is_some())
                 || device.property("device_type").and_then(|p| p.as_str()) == Some("pci");
+            draft.owns_uart |= UART_COMPATIBLES.iter().any(|c| device.is_compatible(c));
             draft.devices.push(Device {
                 path,
                 regs,

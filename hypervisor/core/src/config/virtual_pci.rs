@@ -57,8 +57,8 @@ pub const fn channel_intx_intid(k: usize) -> u32 {
     FIRST_VIRTUAL_SPI + 2 + 2 * k as u32
 }
 
-/// One past the last virtual SPI.
-pub const VIRTUAL_SPI_END: u32 = channel_intx_intid(MAX_CHANNELS_PER_PARTITION - 1) + 1;
+/// One past the last virtual SPI: the virtual console UART's is the last.
+pub const VIRTUAL_SPI_END: u32 = super::virtual_console::VIRTUAL_UART_INTID + 1;
 
 /// Whether `intid` is a virtual SPI (Bulkhead's, never a board's).
 pub const fn is_virtual_spi(intid: u32) -> bool {

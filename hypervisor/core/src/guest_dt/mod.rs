@@ -2,6 +2,7 @@
 
 mod channels;
 mod error;
+mod virtual_console;
 mod virtual_pci;
 mod writer;
 

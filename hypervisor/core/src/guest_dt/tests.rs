@@ -193,6 +193,7 @@ fn partition(
         on_dma_fault: Default::default(),
         stage2_fault: Default::default(),
         channels: Vec::new(),
+        virtual_console: false,
     }
 }
 

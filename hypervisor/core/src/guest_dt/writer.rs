@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use vm_fdt::FdtWriter;
 
 use super::channels::write_channels;
+use super::virtual_console;
 use super::virtual_pci::write_virtual_pci_host;
 use super::GuestDtError;
 use crate::address::Ipa;
@@ -108,7 +109,8 @@ pub fn build(
     let console = devices
         .iter()
         .find(|node| node.is_compatible("arm,pl011"))
-        .map(|node| node.path());
+        .map(|node| node.path())
+        .or_else(|| partition.virtual_console.then(virtual_console::path));
     let copied = nodes_to_copy(&tree, &root, &devices)?;
     let bootargs = options.bootargs.or(partition.bootargs.as_deref());
 
@@ -135,6 +137,21 @@ pub fn build(
     write_memory(&mut writer, partition)?;
     write_gic(&mut writer, &gic)?;
     write_virtual_pci_host(&mut writer, &tree, partition, gic.phandle)?;
+    if partition.virtual_console {
+        let clock = tree
+            .nodes()
+            .filter_map(|n| phandle_of(&n))
+            .chain([gic.phandle])
+            .max()
+            .unwrap_or(0)
+            .checked_add(1)
+            .ok_or(GuestDtError::Property {
+                node: virtual_console::path(),
+                property: "clocks",
+                reason: "no phandle is left for the virtual console's clock",
+            })?;
+        virtual_console::write_virtual_uart(&mut writer, clock)?;
+    }
 
     let copier = Copier { tree: &tree, gic };
     for child in root.children() {

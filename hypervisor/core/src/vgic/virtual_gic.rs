@@ -139,6 +139,11 @@ impl VirtualGic {
     }
 
     /// Virtual SPIs raised while disabled, as a slot mask.
+    /// Virtual SPIs the guest configured edge-triggered, as a slot mask.
+    pub fn edge_virtual_spis(&self) -> u64 {
+        self.virtual_spis.edge & self.virtual_spis.present
+    }
+
     pub fn latched_virtual_spis(&self) -> u64 {
         self.virtual_spis.latched
     }

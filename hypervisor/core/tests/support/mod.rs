@@ -271,6 +271,7 @@ pub fn qemu_virt_board() -> TestNode {
         )
         .child(pl011(0x0900_0000, 1))
         .child(pl011(0x0904_0000, 8))
+        .child(pl011(0x0907_0000, 9))
         .child(
             TestNode::new("pmu")
                 .cells("interrupts", &[1, 7, 4])
@@ -361,6 +362,8 @@ pub fn qemu_virt_board() -> TestNode {
 pub fn good_layout() -> TestNode {
     TestNode::new("bulkhead")
         .string("compatible", "bulkhead,layout-v1")
+        // alpha owns the board's stdout UART: Bulkhead takes a third one.
+        .string("console", "/pl011@9070000")
         .cells("#address-cells", &[1])
         .cells("#size-cells", &[0])
         .child(

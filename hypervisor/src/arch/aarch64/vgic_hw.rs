@@ -139,8 +139,10 @@ pub enum Injection {
 }
 
 /// Injects purely virtual (no HW bit) interrupt `intid` at `priority`, in
-/// one pass over the list registers.
-pub fn inject_virtual(intid: u32, priority: u8) -> Injection {
+/// one pass over the list registers; with `eoi_maintenance`, the guest's
+/// deactivation raises the maintenance interrupt (a level source is then
+/// looked at again).
+pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Injection {
     let held = |lr: &ListRegister| {
         lr.virtual_intid == intid
             && lr.state != ListRegisterState::Invalid
@@ -157,10 +159,9 @@ pub fn inject_virtual(intid: u32, priority: u8) -> Injection {
             Injection::Chained
         }
         Scan::Free(index) => {
-            write_lr(
-                index,
-                ListRegister::pending(intid, priority, false).encode(),
-            );
+            let mut lr = ListRegister::pending(intid, priority, false);
+            lr.deactivation = Deactivation::Virtual { eoi_maintenance };
+            write_lr(index, lr.encode());
             Injection::Injected
         }
         Scan::Full => Injection::Full,

@@ -92,10 +92,11 @@ fn default_good() -> Outcome {
     let first = bulkhead_workload::expected_checksum(0..words / 2);
     let second = bulkhead_workload::expected_checksum(words / 2..words);
     let total = bulkhead_workload::combine(first, second);
-    let uart0 = format!(
-        "bulkhead: booting\n{}bulkhead: partition alpha off\n",
-        compute_uart(0, total, (first, second), (100, 110))
-    );
+    let alpha: String = compute_uart(0, total, (first, second), (100, 110))
+        .lines()
+        .map(|line| format!("[alpha] {line}\n"))
+        .collect();
+    let uart0 = format!("bulkhead: booting\n{alpha}bulkhead: partition alpha off\n");
     outcome(uart0, compute_uart(1, total, (first, second), (105, 120)))
 }
 

@@ -1,6 +1,6 @@
 //! Attack `storm`: spins benignly, then floods Bulkhead with one kind of work for a fixed counter window.
 //!
-//! `storm=spin|sgi|timer|hypercall|console|dma`, `storm_from_ms=`/`storm_until_ms=`
+//! `storm=spin|sgi|timer|hypercall|console|uart|dma`, `storm_from_ms=`/`storm_until_ms=`
 //! (absolute counter ms). vCPU 1 spins from the start to the end of the
 //! storm (taking the SGIs that name it), so both of the attacker's cores are
 //! busy in both phases: under icount QEMU runs every core in turn, and a
@@ -15,6 +15,9 @@
 //!   the handler only counts, and stops the timer at the end;
 //! - `hypercall`: NULL hypercalls in a tight loop;
 //! - `console`: CONSOLE_WRITE of 4 KiB buffers (one line) in a loop;
+//! - `uart`: its virtual PL011 (it owns no UART): junk written to every
+//!   register offset, its interrupt unmasked but never taken, RX never
+//!   read, then bytes to DR as fast as it can (a line end every 128);
 //! - `doorbell`: CHANNEL_NOTIFY of every peer of channel 0 in a tight loop.
 //!
 //! Prints `attack storm_<storm> result=done count=<n> spinner=<0|1>` (SGIs
@@ -31,6 +34,12 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The EL1 physical timer's PPI.
 const PHYSICAL_TIMER_INTID: u32 = 30;
+/// PL011 registers the `uart` storm names (DR, CR, IMSC) and CR with the
+/// UART, transmitter and receiver on (loopback off).
+const UART_DR: u64 = 0x00;
+const UART_CR: u64 = 0x30;
+const UART_IMSC: u64 = 0x38;
+const UART_CR_ENABLE: u32 = 0x301;
 /// NULL hypercalls between two looks at the counter.
 const NULL_BATCH: u64 = 256;
 /// The console storm's buffer: 4095 visible bytes and a newline.
@@ -175,6 +184,25 @@ pub fn run(own: &Own, args: &Args) -> Done {
             let mut bytes = 0u64;
             while timer::now() < until {
                 bytes += console_write(&LINE).max(0) as u64;
+            }
+            bytes
+        }
+        "uart" => {
+            let base = bulkhead_guests::console::VIRTUAL_UART;
+            // Junk everywhere (the loopback bit included, so CR is put back
+            // after), then every interrupt unmasked and never serviced.
+            for offset in (0..0x1000).step_by(4) {
+                gic::write32(base + offset, 0xffff_ffff);
+            }
+            gic::write32(base + UART_CR, UART_CR_ENABLE);
+            gic::write32(base + UART_IMSC, 0x7ff);
+            let mut bytes = 0u64;
+            while timer::now() < until {
+                for index in 0..128u64 {
+                    let byte = if index == 127 { b'\n' } else { b'u' };
+                    gic::write32(base + UART_DR, u32::from(byte));
+                }
+                bytes += 128;
             }
             bytes
         }
