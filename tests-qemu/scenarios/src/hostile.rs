@@ -424,7 +424,8 @@ fn check_sgi(outcome: &Outcome) -> Result<(), String> {
 }
 
 /// Accesses per SPI of `gic_registers.rs`: 12 writes, 9 reads, 5 clears.
-pub const GICD_SPI_ACCESSES: u64 = (1020 - 32) * 26;
+// Every SPI but the attacker's own (its virtual console UART's, 993).
+pub const GICD_SPI_ACCESSES: u64 = (1020 - 32 - 1) * 26;
 
 fn check_gic(outcome: &Outcome) -> Result<(), String> {
     let (lines, _) = expect_survived(outcome)?;

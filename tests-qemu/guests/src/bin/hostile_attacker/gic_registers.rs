@@ -1,6 +1,7 @@
 //! Attack `gic`: every distributor register of every SPI, the whole distributor frame, and the LPI registers of its own redistributors.
 //!
-//! The attacker owns no SPI. For every SPI 32..=1019 it sets enable,
+//! The attacker owns no SPI but its virtual console UART's (993, skipped).
+//! For every other SPI 32..=1019 it sets enable,
 //! pending, active, group and group-modifier bits, writes priority 0 (the
 //! highest), edge configuration, routes to the victim's physical core 2 and
 //! to "any core", ITARGETSR, and SETSPI_NSR/SETSPI_SR; reads every one back
@@ -77,7 +78,7 @@ fn attack_spis(own: &Own) -> u64 {
     let mut accesses = 0u64;
     let mut nonzero = 0u64;
     let mut first_nonzero = 0u64;
-    for intid in gic::FIRST_SPI..gic::SPECIAL_INTID {
+    for intid in (gic::FIRST_SPI..gic::SPECIAL_INTID).filter(|&i| Some(i) != own.own_spi) {
         let (word, bit) = gic::bit_position(intid);
         let n = u64::from(intid);
         let config = d(gicd::ICFGR + n / 16 * 4);
@@ -149,6 +150,7 @@ fn attack_frame(own: &Own) -> u64 {
         let value = read32(base + offset);
         accesses += 1;
         let may_be_set = offset <= 0x8 || READABLE_ID.contains(&offset);
+        let value = value & !own.own_spi.map_or(0, |intid| own_bits(offset, intid));
         if value != 0 && !may_be_set {
             if nonzero == 0 {
                 first_nonzero = offset;
@@ -161,6 +163,39 @@ fn attack_frame(own: &Own) -> u64 {
         FRAME / 4
     );
     accesses
+}
+
+/// The bits of the distributor word at `offset` that hold `intid`'s own
+/// state (its own SPI may read back what it wrote).
+fn own_bits(offset: u64, intid: u32) -> u32 {
+    let n = u64::from(intid);
+    let field = |base: u64, bits: u64| -> u32 {
+        let per_word = 32 / bits;
+        let word = base + n / per_word * 4;
+        if offset != word {
+            return 0;
+        }
+        let mask = if bits == 32 {
+            u32::MAX
+        } else {
+            (1u32 << bits) - 1
+        };
+        mask << ((n % per_word) * bits)
+    };
+    let one_bit = [0x080, 0x100, 0x180, 0x200, 0x280, 0x300, 0x380, 0xd00]
+        .iter()
+        .fold(0, |mask, &base| mask | field(base, 1));
+    let router = gicd::IROUTER + 8 * n;
+    one_bit
+        | field(gicd::IPRIORITYR, 8)
+        | field(ITARGETSR, 8)
+        | field(0xc00, 2)
+        | field(0xe00, 2)
+        | if offset == router || offset == router + 4 {
+            u32::MAX
+        } else {
+            0
+        }
 }
 
 /// LPIs through its own redistributors, aimed at the victim's memory.

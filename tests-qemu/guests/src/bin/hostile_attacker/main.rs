@@ -65,6 +65,8 @@ pub struct Own {
     pub base: u64,
     pub size: u64,
     pub gic: bulkhead_guests::gic::Gic,
+    /// The one SPI it owns: its virtual console UART's (from its DT), if any.
+    pub own_spi: Option<u32>,
 }
 
 impl Own {
@@ -123,6 +125,7 @@ fn main(boot: &BootInfo) -> ! {
         base,
         size,
         gic: boot.gic(),
+        own_spi: boot.dt.and_then(|dt| dt.stdout_uart_intid),
     };
     bulkhead_guests::gic::configure(own.gic);
     let attack = args.get("attack").unwrap_or("none");
