@@ -49,6 +49,29 @@ pub fn default_board(cpu: CpuModel) -> Result<PathBuf, String> {
 }
 
 /// Runs a device-tree tool, failing with its stderr.
+/// Appends `word` to the `bootargs` of `node` in the DTB file `dtb`, in place.
+pub fn append_bootargs(dtb: &Path, node: &str, word: &str) -> Result<(), String> {
+    let output = Command::new("fdtget")
+        .arg(dtb)
+        .args([node, "bootargs"])
+        .output()
+        .map_err(|error| format!("cannot run fdtget: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "fdtget {node} bootargs failed:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        ));
+    }
+    let bootargs = format!("{} {word}", String::from_utf8_lossy(&output.stdout).trim());
+    run_tool(
+        Command::new("fdtput")
+            .args(["-t", "s"])
+            .arg(dtb)
+            .args([node, "bootargs", &bootargs]),
+        "fdtput",
+    )
+}
+
 pub(crate) fn run_tool(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command
         .output()

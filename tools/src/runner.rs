@@ -424,6 +424,9 @@ pub struct RunRequest {
 
 /// The default demo: its layout and modules come from the scenario named
 /// [`bulkhead_scenarios::DEMO`], so the demo and its test cannot drift.
+/// The demo's Linux partition in the layout (`tests-qemu/layouts/linux.dtso`).
+const DEMO_LINUX_NODE: &str = "/chosen/bulkhead/partition@0";
+
 fn default_demo() -> Result<(PathBuf, Vec<ModuleSpec>), String> {
     let scenario = bulkhead_scenarios::all()
         .into_iter()
@@ -445,6 +448,7 @@ fn default_demo() -> Result<(PathBuf, Vec<ModuleSpec>), String> {
 /// `cargo xtask run`.
 pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
     crate::setup::ensure()?;
+    let demo = request.layout.is_none();
     let (layout, modules) = match request.layout {
         Some(layout) => (layout, request.modules),
         None => {
@@ -495,6 +499,12 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
         );
         Input::Terminal
     };
+    // The demo's Linux ends in a shell the user can type into, rather than
+    // powering off after its workload (`bulkhead.shell`, read by /init).
+    if demo && matches!(input, Input::Terminal) && request.firmware == Firmware::None {
+        board::append_bootargs(&merged, DEMO_LINUX_NODE, "bulkhead.shell")?;
+        println!("xtask: Linux ends in a shell on its console; `poweroff -f` in it powers it off");
+    }
     let outcome = boot(&Boot {
         kernel: &kernel,
         dtb: &merged,
