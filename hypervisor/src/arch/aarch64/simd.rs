@@ -86,6 +86,32 @@ macro_rules! checksum_step {
     };
 }
 
+/// The checksum loop over a page at `{source}` (`{count}` rounds of four
+/// 64-byte steps), each step's bytes also stored at `{destination}` when
+/// given `copy`; the lanes end in `{lanes}`.
+macro_rules! checksum_loop {
+    ($($copy:ident)?) => {
+        concat!(
+            "movi v4.2d, #0\n",
+            "movi v5.2d, #0\n",
+            "movi v6.2d, #0\n",
+            "movi v7.2d, #0\n",
+            "2:\n",
+            ".rept 4\n",
+            "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
+            $(checksum_loop!(@$copy),)?
+            checksum_step!(),
+            ".endr\n",
+            "subs {count}, {count}, #1\n",
+            "b.ne 2b\n",
+            "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{lanes}]",
+        )
+    };
+    (@copy) => {
+        "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n"
+    };
+}
+
 /// The SIMD page kernels. Sound on any core at any time (each call restores
 /// what it uses); used inside checkpoint and restore pauses only.
 pub struct SimdPageKernel {
@@ -120,21 +146,7 @@ impl PageKernel for SimdPageKernel {
             preserving_vectors!(
                 self.sve,
                 saved,
-                concat!(
-                    "movi v4.2d, #0\n",
-                    "movi v5.2d, #0\n",
-                    "movi v6.2d, #0\n",
-                    "movi v7.2d, #0\n",
-                    "2:\n",
-                    ".rept 4\n",
-                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
-                    "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
-                    checksum_step!(),
-                    ".endr\n",
-                    "subs {count}, {count}, #1\n",
-                    "b.ne 2b\n",
-                    "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{lanes}]",
-                ),
+                checksum_loop!(copy),
                 source = inout(reg) source.as_ptr() => _,
                 destination = inout(reg) destination.as_mut_ptr() => _,
                 count = inout(reg) ITERATIONS => _,
@@ -153,20 +165,7 @@ impl PageKernel for SimdPageKernel {
             preserving_vectors!(
                 self.sve,
                 saved,
-                concat!(
-                    "movi v4.2d, #0\n",
-                    "movi v5.2d, #0\n",
-                    "movi v6.2d, #0\n",
-                    "movi v7.2d, #0\n",
-                    "2:\n",
-                    ".rept 4\n",
-                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
-                    checksum_step!(),
-                    ".endr\n",
-                    "subs {count}, {count}, #1\n",
-                    "b.ne 2b\n",
-                    "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{lanes}]",
-                ),
+                checksum_loop!(),
                 source = inout(reg) page.as_ptr() => _,
                 count = inout(reg) ITERATIONS => _,
                 lanes = in(reg) lanes.as_mut_ptr(),
