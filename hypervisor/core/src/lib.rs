@@ -18,6 +18,7 @@ pub mod console_input;
 pub mod console_ring;
 pub mod cpu_features;
 pub mod decode;
+pub mod entropy;
 pub mod external_abort;
 pub mod guest_dt;
 pub mod irq_owner;

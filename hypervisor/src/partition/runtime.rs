@@ -6,6 +6,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::boot_image::{self, BootPlacement};
+use bulkhead_core::entropy::{SeedKey, RNG_SEED_BYTES};
 use bulkhead_core::config::virtual_console::{VIRTUAL_UART, VIRTUAL_UART_INTID};
 use bulkhead_core::config::{self, Board, Module};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
@@ -17,7 +18,7 @@ use bulkhead_core::vgic::{
 use spin::Mutex;
 
 use super::vcpu::Vcpu;
-use crate::arch::aarch64::cache;
+use crate::arch::aarch64::{cache, simd, sysreg};
 use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
 use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost, VirtualUart};
 use crate::error::Error;
@@ -50,19 +51,10 @@ impl PartitionState {
     }
 }
 
-/// Bytes of `module` up to its last non-zero 4 KiB page.
-fn used_size(module: &Module) -> u64 {
-    let bytes = module_bytes(module, u64::MAX);
-    let (head, words, _) = {
-        // SAFETY: reinterpreting initialized bytes as u64 words is sound for
-        // any bit pattern; `align_to` handles alignment.
-        unsafe { bytes.align_to::<u64>() }
-    };
-    let last_word = words.iter().rposition(|&word| word != 0);
-    let used = match last_word {
-        Some(index) => head.len() as u64 + (index as u64 + 1) * 8,
-        None => head.len() as u64,
-    };
+/// Bytes of `module`'s first `limit` bytes up to its last non-zero 4 KiB
+/// page: what a loader put in the slot, without the slot's zero tail.
+fn used_size(module: &Module, limit: u64) -> u64 {
+    let used = simd::trimmed_len(module_bytes(module, limit)) as u64;
     used.next_multiple_of(PAGE_SIZE).min(module.size)
 }
 
@@ -72,6 +64,13 @@ fn module_bytes(module: &Module, len: u64) -> &'static [u8] {
     // partition and outside the hypervisor; EL2 maps RAM as normal memory
     // and nothing writes boot modules after firmware loaded them.
     unsafe { core::slice::from_raw_parts(module.pa.0 as *const u8, module.size.min(len) as usize) }
+}
+
+/// Where a start patches the guest DT's seeds, and the key they come from.
+struct SeedPatch {
+    key: SeedKey,
+    rng_seed: usize,
+    kaslr_seed: usize,
 }
 
 pub struct Partition {
@@ -88,6 +87,9 @@ pub struct Partition {
     guest_dtb: Vec<u8>,
     /// Where `/chosen/bulkhead,boot-count`'s value lies in `guest_dtb`.
     boot_count_offset: Option<usize>,
+    /// Where each start writes the guest's fresh `rng-seed` and
+    /// `kaslr-seed`; none when the board gave Bulkhead no entropy.
+    seed_offsets: Option<SeedPatch>,
     /// Starts so far (first boot and every reset).
     starts: AtomicU32,
     /// Where the image, guest DT and initrd go in the partition.
@@ -232,6 +234,10 @@ impl Partition {
         pci: Option<&PciBus>,
     ) -> Result<Partition, Error> {
         let vmid = u16::try_from(config.id).map_err(|_| Error::VmidTooLarge(config.id))?;
+        // The board's entropy, else the CPU's: every start derives the
+        // guest's seeds from it.
+        let seed_key = SeedKey::from_board(board_dtb)
+            .or_else(|| sysreg::random_words().and_then(|words| SeedKey::from_words(&words)));
         let mut stage2 = Stage2::new();
         for region in &config.memory {
             stage2.map(
@@ -293,13 +299,22 @@ impl Partition {
         // A layout reserves a slot for the initrd; the guest is told only the
         // part up to the last non-zero page (an initramfs ignores trailing
         // zeros, and a slot's zero tail would otherwise cost the guest RAM).
+        // The same holds for the kernel, copied at every start: an arm64
+        // Image's file ends before `image_size` (which adds the BSS the
+        // kernel clears itself), so only that much of the slot is scanned.
         let mut config = config;
         if let Some(initrd) = config.initrd.as_mut() {
-            initrd.size = used_size(initrd);
+            initrd.size = used_size(initrd, u64::MAX);
         }
+        let header = boot_image::parse_image_header(module_bytes(&config.kernel, 64));
+        let scanned = header
+            .as_ref()
+            .map(|header| header.image_size)
+            .filter(|&size| size != 0)
+            .unwrap_or(u64::MAX);
+        config.kernel.size = used_size(&config.kernel, scanned);
         // The placement rule reserves a fixed 2 MiB for the DT, so it can be
         // computed before the DT (which names the initrd's place) exists.
-        let header = boot_image::parse_image_header(module_bytes(&config.kernel, 64));
         let placement = boot_image::placement(&config, header.as_ref(), 0)?;
         let initrd = placement
             .initrd
@@ -312,9 +327,17 @@ impl Partition {
                 bootargs: None,
                 initrd,
                 boot_count: 1,
+                seeds: seed_key.is_some(),
             },
         )?;
         let boot_count_offset = guest_dt::boot_count_offset(&guest_dtb);
+        let seed_offsets = seed_key.and_then(|key| {
+            Some(SeedPatch {
+                key,
+                rng_seed: guest_dt::chosen_value_offset(&guest_dtb, "rng-seed", RNG_SEED_BYTES)?,
+                kaslr_seed: guest_dt::chosen_value_offset(&guest_dtb, "kaslr-seed", 8)?,
+            })
+        });
         boot_image::placement(&config, header.as_ref(), guest_dtb.len() as u64)?;
         let spis: Vec<u32> = config
             .interrupts()
@@ -410,6 +433,7 @@ impl Partition {
             checkpointing,
             guest_dtb,
             boot_count_offset,
+            seed_offsets,
             starts: AtomicU32::new(0),
             placement,
             vcpus,
@@ -519,9 +543,14 @@ impl Partition {
             module_bytes(&self.config.kernel, u64::MAX),
         )?;
         self.copy_in(self.placement.dtb, &self.guest_dtb)?;
+        let dtb_at = |offset: usize| Ipa(self.placement.dtb.0 + offset as u64);
         if let Some(offset) = self.boot_count_offset {
-            let ipa = Ipa(self.placement.dtb.0 + offset as u64);
-            self.copy_in(ipa, &boot_count.to_be_bytes())?;
+            self.copy_in(dtb_at(offset), &boot_count.to_be_bytes())?;
+        }
+        if let Some(seeds) = &self.seed_offsets {
+            let id = self.config.id;
+            self.copy_in(dtb_at(seeds.rng_seed), &seeds.key.rng_seed(id, boot_count))?;
+            self.copy_in(dtb_at(seeds.kaslr_seed), &seeds.key.kaslr_seed(id, boot_count))?;
         }
         if let (Some(ipa), Some(initrd)) = (self.placement.initrd, self.config.initrd.as_ref()) {
             self.copy_in(ipa, module_bytes(initrd, u64::MAX))?;
@@ -540,7 +569,8 @@ impl Partition {
         // partition's memory, identity-mapped at EL2; no vCPU of the
         // partition runs now, and the source (a boot module or the heap)
         // cannot overlap partition memory.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa.0 as *mut u8, bytes.len()) };
+        let destination = unsafe { core::slice::from_raw_parts_mut(pa.0 as *mut u8, bytes.len()) };
+        simd::copy_bytes(destination, bytes);
         cache::clean_to_poc_and_invalidate_icache(pa.0, bytes.len() as u64);
         Ok(())
     }

@@ -34,7 +34,7 @@ pub fn benchmarks() -> Vec<Benchmark> {
         },
         Benchmark {
             name: "linux_boot_to_userspace",
-            layout: "tests-qemu/layouts/linux_1cpu_128m.dtso",
+            layout: "tests-qemu/layouts/linux_boot_bench.dtso",
             modules: crate::linux::LINUX_MODULES,
             timeout_secs: 180,
             bare: Some(BareBoot {
@@ -46,6 +46,21 @@ pub fn benchmarks() -> Vec<Benchmark> {
                 memory_mib: 128,
             }),
             parse: parse_linux_boot,
+        },
+        Benchmark {
+            name: "linux_boot_virtual_console",
+            // Linux's console is its virtual PL011 (two traps a byte).
+            layout: "tests-qemu/layouts/linux_1cpu_128m.dtso",
+            modules: crate::linux::LINUX_MODULES,
+            timeout_secs: 180,
+            bare: Some(BareBoot {
+                kernel: "linux:kernel",
+                initrd: Some("linux:initramfs"),
+                append: Some(crate::linux::BOOTARGS),
+                cpus: 1,
+                memory_mib: 128,
+            }),
+            parse: parse_linux_boot_virtual_console,
         },
         Benchmark {
             name: "console_write_cost",
@@ -320,9 +335,26 @@ fn linux_userspace_instructions(what: &str, outcome: &Outcome) -> Result<f64, St
 }
 
 fn parse_linux_boot(outcome: &Outcome, bare: Option<&Outcome>) -> Result<Vec<Measurement>, String> {
+    linux_boot_comparison("linux_boot_to_userspace", outcome, bare)
+}
+
+/// The same boot with Linux's console on its virtual PL011 instead of a
+/// physical UART of its own.
+fn parse_linux_boot_virtual_console(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    linux_boot_comparison("linux_boot_virtual_console", outcome, bare)
+}
+
+fn linux_boot_comparison(
+    name: &str,
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
     let bulkhead = linux_userspace_instructions("bulkhead", outcome)?;
     let bare = linux_userspace_instructions("bare", bare.ok_or("no bare boot")?)?;
-    Ok(comparison("linux_boot_to_userspace", bulkhead, bare))
+    Ok(comparison(name, bulkhead, bare))
 }
 
 /// The `compute checksum=... ticks= cntfrq=` figure, on either UART.

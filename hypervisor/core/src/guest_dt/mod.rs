@@ -10,4 +10,4 @@ mod writer;
 mod tests;
 
 pub use error::GuestDtError;
-pub use writer::{boot_count_offset, build, GuestDtOptions};
+pub use writer::{boot_count_offset, build, chosen_value_offset, GuestDtOptions};

@@ -812,6 +812,31 @@ fn boot_count_is_patched_in_place_as_if_rebuilt() {
     );
 }
 
+#[test]
+fn seeds_are_placeholders_patched_at_each_start() {
+    let board = board_dtb();
+    let options = GuestDtOptions {
+        seeds: true,
+        ..Default::default()
+    };
+    let mut fdt = build(&board, &first(), &options).unwrap();
+    let seed_bytes = crate::entropy::RNG_SEED_BYTES;
+    let rng = super::chosen_value_offset(&fdt, "rng-seed", seed_bytes).expect("rng-seed");
+    let kaslr = super::chosen_value_offset(&fdt, "kaslr-seed", 8).expect("kaslr-seed");
+    assert!(fdt[rng..rng + seed_bytes].iter().all(|&byte| byte == 0));
+    assert!(fdt[kaslr..kaslr + 8].iter().all(|&byte| byte == 0));
+    let key = crate::entropy::SeedKey::from_words(&[5, 6]).unwrap();
+    fdt[rng..rng + seed_bytes].copy_from_slice(&key.rng_seed(0, 1));
+    fdt[kaslr..kaslr + 8].copy_from_slice(&key.kaslr_seed(0, 1));
+    let tree = crate::config::dt::DeviceTree::parse(&fdt).unwrap();
+    let chosen = tree.find("/chosen").unwrap();
+    assert_eq!(chosen.property("rng-seed").unwrap().value, key.rng_seed(0, 1));
+    assert_eq!(chosen.property("kaslr-seed").unwrap().value, key.kaslr_seed(0, 1));
+    // Without entropy the properties are absent (not zero seeds).
+    let plain = build(&board, &first(), &GuestDtOptions::default()).unwrap();
+    assert_eq!(super::chosen_value_offset(&plain, "rng-seed", seed_bytes), None);
+}
+
 /// A channel as partition `peers[index]` sees it at `slot`.
 fn channel(
     id: u32,

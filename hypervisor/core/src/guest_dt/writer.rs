@@ -32,6 +32,10 @@ pub struct GuestDtOptions<'a> {
     /// (`/chosen/bulkhead,boot-count`, so a guest can tell a reset from a
     /// cold start); 0 leaves the property out.
     pub boot_count: u32,
+    /// Whether `/chosen` gets `rng-seed` and `kaslr-seed`: written as
+    /// zeros here, patched with fresh seeds at every start (see
+    /// [`chosen_value_offset`]).
+    pub seeds: bool,
 }
 
 /// Root children the guest DT generates itself; a device may not replace them.
@@ -386,6 +390,10 @@ fn write_chosen(
     if options.boot_count != 0 {
         writer.property_u32("bulkhead,boot-count", options.boot_count)?;
     }
+    if options.seeds {
+        writer.property("rng-seed", &[0; crate::entropy::RNG_SEED_BYTES])?;
+        writer.property_u64("kaslr-seed", 0)?;
+    }
     if let Some((start, size)) = options.initrd {
         // linux,initrd-end is exclusive.
         let end = start.checked_add(size).ok_or(GuestDtError::InitrdWraps)?;
@@ -547,9 +555,15 @@ impl Copier<'_, '_> {
 /// guest DT `build` made, so that a reset can patch the count in a copy
 /// built at boot instead of building (allocating) again.
 pub fn boot_count_offset(dtb: &[u8]) -> Option<usize> {
+    chosen_value_offset(dtb, "bulkhead,boot-count", 4)
+}
+
+/// Where the `len`-byte value of `/chosen/<name>` lies in `dtb`, for
+/// patching in place (boot count, seeds); none if absent or sized otherwise.
+pub fn chosen_value_offset(dtb: &[u8], name: &str, len: usize) -> Option<usize> {
     let tree = crate::config::dt::DeviceTree::parse(dtb).ok()?;
-    let value = tree.find("/chosen")?.property("bulkhead,boot-count")?.value;
-    if value.len() != 4 {
+    let value = tree.find("/chosen")?.property(name)?.value;
+    if value.len() != len {
         return None;
     }
     (value.as_ptr() as usize).checked_sub(dtb.as_ptr() as usize)

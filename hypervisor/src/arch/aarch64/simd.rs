@@ -1,4 +1,6 @@
-//! The checkpoint's page kernels in 128-bit SIMD: copy, checksum, and both fused, 64 bytes a step.
+//! Memory kernels in 128-bit SIMD, 64 bytes a step: the checkpoint's page
+//! kernels (copy, checksum, and both fused) and the boot images' bulk copy
+//! and trailing-zero scan.
 //!
 //! EL2 is built soft-float, so the vector registers always hold the state of
 //! the guest that runs (or last ran) on this core: a vCPU of the partition
@@ -198,6 +200,94 @@ impl PageKernel for SimdPageKernel {
             )
         };
     }
+}
+
+/// Copies `source` into `destination` (the shorter length of the two),
+/// 256 bytes a step; the tail that is not a whole step bytewise. Sound on
+/// any core at any time, like the page kernels.
+pub fn copy_bytes(destination: &mut [u8], source: &[u8]) {
+    let len = destination.len().min(source.len());
+    let steps = len / ITERATION_BYTES;
+    let bulk = steps * ITERATION_BYTES;
+    if steps > 0 {
+        let mut saved = MaybeUninit::<SavedVectors>::uninit();
+        // SAFETY: reads `bulk` bytes of `source` and writes `bulk` bytes of
+        // `destination`, both in bounds (distinct: one is borrowed mutably);
+        // v0-v3 are restored from `saved` as in the page kernels.
+        unsafe {
+            preserving_vectors!(
+                sve::implemented(),
+                saved,
+                concat!(
+                    "2:\n",
+                    ".rept 4\n",
+                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
+                    "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
+                    ".endr\n",
+                    "subs {count}, {count}, #1\n",
+                    "b.ne 2b",
+                ),
+                source = inout(reg) source.as_ptr() => _,
+                destination = inout(reg) destination.as_mut_ptr() => _,
+                count = inout(reg) steps => _,
+                options(nostack),
+            )
+        };
+    }
+    destination[bulk..len].copy_from_slice(&source[bulk..len]);
+}
+
+/// The length of `bytes` without its trailing zeros, rounded up to a
+/// 256-byte step (never beyond `bytes.len()`): scanned from the end, a step
+/// at a time, so a module slot's zero tail costs a load per 16 bytes.
+pub fn trimmed_len(bytes: &[u8]) -> usize {
+    let steps = bytes.len() / ITERATION_BYTES;
+    let bulk = steps * ITERATION_BYTES;
+    if let Some(last) = bytes[bulk..].iter().rposition(|&byte| byte != 0) {
+        return bulk + last + 1;
+    }
+    if steps == 0 {
+        return 0;
+    }
+    let mut saved = MaybeUninit::<SavedVectors>::uninit();
+    let mut remaining = steps;
+    // SAFETY: reads the `bulk` bytes of `bytes`, from the end down, 256 at
+    // a time; v0-v7 are restored from `saved` as in the page kernels.
+    unsafe {
+        preserving_vectors!(
+            sve::implemented(),
+            saved,
+            concat!(
+                "2:\n",
+                "sub {end}, {end}, #256\n",
+                "mov {cursor}, {end}\n",
+                "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{cursor}], #64\n",
+                ".rept 3\n",
+                "ld1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{cursor}], #64\n",
+                "orr v0.16b, v0.16b, v4.16b\n",
+                "orr v1.16b, v1.16b, v5.16b\n",
+                "orr v2.16b, v2.16b, v6.16b\n",
+                "orr v3.16b, v3.16b, v7.16b\n",
+                ".endr\n",
+                "orr v0.16b, v0.16b, v1.16b\n",
+                "orr v2.16b, v2.16b, v3.16b\n",
+                "orr v0.16b, v0.16b, v2.16b\n",
+                "umaxv s0, v0.4s\n",
+                "fmov {word:w}, s0\n",
+                "cbnz {word:w}, 3f\n",
+                "subs {count}, {count}, #1\n",
+                "b.ne 2b\n",
+                "3:",
+            ),
+            end = inout(reg) bytes.as_ptr().wrapping_add(bulk) => _,
+            cursor = out(reg) _,
+            word = out(reg) _,
+            count = inout(reg) remaining,
+            options(nostack),
+        )
+    };
+    // `remaining` counts down to the step with a non-zero byte (or 0).
+    remaining * ITERATION_BYTES
 }
 
 /// The checksum from the four sum vectors as stored.

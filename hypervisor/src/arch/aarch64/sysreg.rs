@@ -64,3 +64,32 @@ pub fn pa_range_field() -> u32 {
     use aarch64_cpu::registers::{Readable, ID_AA64MMFR0_EL1};
     ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange) as u32
 }
+
+/// Four words from the CPU's random number generator (FEAT_RNG's RNDR),
+/// or none on a core without it or when it reports a failure.
+pub fn random_words() -> Option<[u64; 4]> {
+    // ID_AA64ISAR0_EL1.RNDR, bits [63:60]: non-zero when RNDR exists.
+    if read_sysreg!("id_aa64isar0_el1") >> 60 == 0 {
+        return None;
+    }
+    let mut words = [0u64; 4];
+    for word in &mut words {
+        let (value, failed): (u64, u64);
+        // SAFETY: RNDR (s3_3_c2_c4_0) exists (checked above); it only
+        // returns a value and sets NZCV (Z on failure).
+        unsafe {
+            core::arch::asm!(
+                "mrs {value}, s3_3_c2_c4_0",
+                "cset {failed}, eq",
+                value = out(reg) value,
+                failed = out(reg) failed,
+                options(nomem, nostack),
+            )
+        };
+        if failed != 0 {
+            return None;
+        }
+        *word = value;
+    }
+    Some(words)
+}
