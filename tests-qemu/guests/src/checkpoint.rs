@@ -125,6 +125,25 @@ pub fn corrupt_for_test(target: u64, ipa: u64) -> i64 {
     call(vendor::CHECKPOINT_CORRUPT_FOR_TEST, target, ipa, 0)
 }
 
+/// The first 8 bytes of `/chosen/rng-seed` and `/chosen/kaslr-seed`
+/// (0 when absent): Bulkhead's per-start seeds.
+pub fn seeds(dtb: u64) -> (u64, u64) {
+    let Some(fdt) = crate::dt::blob(dtb) else {
+        return (0, 0);
+    };
+    let Some(chosen) = fdt.find_node("/chosen") else {
+        return (0, 0);
+    };
+    let first_word = |name: &str| {
+        chosen
+            .property(name)
+            .and_then(|property| property.value.get(..8))
+            .and_then(|bytes| bytes.try_into().ok())
+            .map_or(0, u64::from_be_bytes)
+    };
+    (first_word("rng-seed"), first_word("kaslr-seed"))
+}
+
 /// `/chosen/bulkhead,boot-count` of the device tree at `dtb`: 1 on the
 /// first boot, 2 after one restart, ...; `None` without one.
 pub fn boot_count(dtb: u64) -> Option<u64> {

@@ -644,6 +644,20 @@ fn check_on_fault_restart(outcome: &Outcome) -> Result<(), String> {
     if counts != [1, 2] {
         return Err(format!("{what}: boot counts {counts:?}, expected [1, 2]"));
     }
+    // Each start gets fresh seeds from Bulkhead (QEMU gives the board one).
+    let seeds: Vec<(u64, u64)> = all(&lines, "ckpt seeds ")
+        .iter()
+        .map(|(_, line)| Ok((value(what, line, "rng")?, value(what, line, "kaslr")?)))
+        .collect::<Result<_, String>>()?;
+    let fresh = seeds.len() == 2
+        && seeds.iter().all(|&(rng, kaslr)| rng != 0 && kaslr != 0)
+        && seeds[0].0 != seeds[1].0
+        && seeds[0].1 != seeds[1].1;
+    if !fresh {
+        return Err(format!(
+            "{what}: seeds per boot {seeds:?}, expected two non-zero, different pairs"
+        ));
+    }
     let (crash_at, crash) = one(what, &lines, "ckpt crashing ")?;
     expect_fields(what, crash, &[("boot", 1)])?;
     let second_boot = all(&lines, "boot first_instruction_ticks=")

@@ -335,6 +335,16 @@ fn check_linux_with_ticker(outcome: &Outcome, expected_boots: usize) -> Result<(
             boots.len()
         ));
     }
+    // Bulkhead seeds every start: Linux's CRNG is ready at once and KASLR
+    // is on (without seeds it says "KASLR disabled due to lack of seed").
+    for marker in ["random: crng init done", "KASLR enabled"] {
+        let seen = outcome.uart[0].matches(marker).count();
+        if seen != expected_boots {
+            return Err(format!(
+                "Linux printed `{marker}` {seen} times in {expected_boots} boot(s)"
+            ));
+        }
+    }
     for (number, boot) in boots.iter().enumerate() {
         let what = format!("linux boot {}", number + 1);
         check_one_boot(&what, boot, 2, 256)?;

@@ -6,7 +6,8 @@
 //! returned RESTORED) or after a restart (`/chosen/bulkhead,boot-count` > 1).
 //! With `on-fault = "restore"` it resumes at the checkpoint and completes;
 //! with `"restart"` it boots again and completes on boot 2. Lines:
-//! `ckpt boot count=<n>`, `ckpt progress=<n>`, `ckpt taken generation=<g>`
+//! `ckpt boot count=<n>`, `ckpt seeds rng=<n> kaslr=<n>` (first words of
+//! its DT's seeds), `ckpt progress=<n>`, `ckpt taken generation=<g>`
 //! or `ckpt restored generation=<g>`, `ckpt crashing boot=<n> ipa=<a>`,
 //! `ckpt completed boot=<n> progress=<n> restored=<0|1>`.
 #![no_std]
@@ -30,6 +31,8 @@ const STEP_MS: u64 = 10;
 fn main(boot: &BootInfo) -> ! {
     let boot_count = checkpoint::boot_count(boot.dtb).unwrap_or(0);
     println!("ckpt boot count={boot_count}");
+    let (rng_seed, kaslr_seed) = checkpoint::seeds(boot.dtb);
+    println!("ckpt seeds rng={rng_seed} kaslr={kaslr_seed}");
     let mut restored = false;
     for progress in 1..=STEPS {
         println!("ckpt progress={progress}");
