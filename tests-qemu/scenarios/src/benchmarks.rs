@@ -125,6 +125,41 @@ pub fn benchmarks() -> Vec<Benchmark> {
             parse: parse_irq_latency,
         },
         Benchmark {
+            name: "timer_deadline_latency",
+            // The guest arms its virtual timer 10 ms ahead (`lead_ms=10`).
+            layout: "tests-qemu/layouts/timer_deadline.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "irq_latency",
+            }],
+            timeout_secs: 60,
+            bare: Some(BareBoot {
+                kernel: "irq_latency",
+                initrd: None,
+                append: Some("lead_ms=10"),
+                cpus: 1,
+                memory_mib: 256,
+            }),
+            parse: parse_timer_deadline_latency,
+        },
+        Benchmark {
+            name: "ipi_roundtrip",
+            layout: "tests-qemu/layouts/ipi_bench.dtso",
+            modules: &[Module {
+                address: 0x4a00_0000,
+                guest: "ipi_bench",
+            }],
+            timeout_secs: 60,
+            bare: Some(BareBoot {
+                kernel: "ipi_bench",
+                initrd: None,
+                append: None,
+                cpus: 2,
+                memory_mib: 256,
+            }),
+            parse: parse_ipi_roundtrip,
+        },
+        Benchmark {
             name: "dma_edu_4k",
             layout: "tests-qemu/layouts/pci_edu.dtso",
             modules: &[Module {
@@ -209,25 +244,71 @@ fn parse_irq_latency(
     outcome: &Outcome,
     bare: Option<&Outcome>,
 ) -> Result<Vec<Measurement>, String> {
+    latency_rows("irq_inject_latency", outcome, bare)
+}
+
+/// The same latency with the deadline 10 ms ahead (the micro-benchmark's
+/// `timer_10ms`).
+fn parse_timer_deadline_latency(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    latency_rows("timer_deadline_latency", outcome, bare)
+}
+
+/// `<name>_bulkhead`, `_bare` and `_added`: mean instructions from the
+/// deadline to the handler, and what Bulkhead adds.
+fn latency_rows(
+    name: &str,
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
     let bulkhead = irq_latency_instructions("bulkhead", outcome)?;
     let bare = irq_latency_instructions("bare", bare.ok_or("no bare run")?)?;
     Ok(vec![
         Measurement {
-            name: "irq_inject_latency_bulkhead".into(),
+            name: format!("{name}_bulkhead"),
             value: bulkhead,
             unit: "instructions",
         },
         Measurement {
-            name: "irq_inject_latency_bare".into(),
+            name: format!("{name}_bare"),
             value: bare,
             unit: "instructions",
         },
         Measurement {
-            name: "irq_inject_latency_added".into(),
+            name: format!("{name}_added"),
             value: bulkhead - bare,
             unit: "instructions",
         },
     ])
+}
+
+/// Instructions per SGI round trip (both vCPUs'), from an `ipi bench`
+/// line whose counts show every ping answered.
+fn ipi_round_trip_instructions(what: &str, outcome: &Outcome) -> Result<f64, String> {
+    let line = marked_line(what, outcome, "ipi bench ")?;
+    let (Some(rounds), Some(received), Some(replies)) = (
+        field_u64(line, "rounds"),
+        field_u64(line, "received"),
+        field_u64(line, "replies"),
+    ) else {
+        return Err(format!("{what}: bad line: {line}"));
+    };
+    // Warm-up rounds are counted too: every ping got its pong, no more.
+    if rounds == 0 || received != replies || received < rounds {
+        return Err(format!("{what}: pings and pongs do not match: {line}"));
+    }
+    Ok(line_instructions(what, line, "ticks")? / rounds as f64)
+}
+
+fn parse_ipi_roundtrip(
+    outcome: &Outcome,
+    bare: Option<&Outcome>,
+) -> Result<Vec<Measurement>, String> {
+    let bulkhead = ipi_round_trip_instructions("bulkhead", outcome)?;
+    let bare = ipi_round_trip_instructions("bare", bare.ok_or("no bare run")?)?;
+    Ok(comparison("ipi_roundtrip", bulkhead, bare))
 }
 
 /// Instructions per 4 KiB round trip (two DMAs) from an `edu bench` line.

@@ -1,13 +1,13 @@
 //! Guest `irq_latency`: counter ticks from the virtual timer's deadline to the IRQ vector, averaged.
 //!
-//! Each sample arms the virtual timer [`LEAD_TICKS`] ahead and waits in
-//! `wfi`; the vector reads CNTVCT as its third instruction and the handler
+//! Each sample arms the virtual timer [`LEAD_TICKS`] ahead (or `lead_ms=`
+//! milliseconds, from the bootargs) and waits in `wfi`; the vector reads CNTVCT as its third instruction and the handler
 //! subtracts the deadline. After [`WARMUP`] unrecorded samples it prints
 //! `irq latency ticks=<total> samples=<n> cntfrq=<f> min=<a> max=<b>`.
 #![no_std]
 #![no_main]
 
-use bulkhead_guests::{gic, guest_main, irq, println, psci, timer, BootInfo};
+use bulkhead_guests::{dt, gic, guest_main, irq, println, psci, timer, BootInfo};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Recorded samples.
@@ -41,8 +41,9 @@ fn main(boot: &BootInfo) -> ! {
     irq::set_handler(gic::VIRTUAL_TIMER_INTID, expired);
     gic.enable_private(gic::VIRTUAL_TIMER_INTID);
     irq::enable();
+    let lead = dt::bootarg_u64(boot.dtb, "lead_ms").map_or(LEAD_TICKS, timer::ticks_from_ms);
     for sample in 1..=WARMUP + SAMPLES {
-        timer::arm_virtual(timer::now() + LEAD_TICKS);
+        timer::arm_virtual(timer::now() + lead);
         // The deadline is certain to pass, so sleeping until it does is safe.
         irq::sleep_until(|| TAKEN.load(Ordering::Acquire) >= sample);
     }
