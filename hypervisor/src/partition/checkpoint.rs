@@ -142,7 +142,7 @@ fn protect_memory(partition: &Partition, checkpointing: &Checkpointing) -> Resul
     let mut unprotected = checkpointing.unprotected.lock();
     if checkpointing.tracking.load(Ordering::Acquire) {
         for page in unprotected.drain() {
-            stage2.write_protect(page, PAGE_SIZE)?;
+            stage2.write_protect_page(page)?;
         }
     } else {
         unprotected.clear();
@@ -166,30 +166,33 @@ pub fn handle_write_fault(partition: &Partition, ipa: u64) -> bool {
         return false;
     }
     let page = Ipa(ipa & !(PAGE_SIZE - 1));
-    if partition.config.ipa_to_pa(page, PAGE_SIZE).is_none() {
+    // The tracker covers exactly the partition's RAM: a permission fault
+    // elsewhere (a read-only channel endpoint's write) is not tracking's.
+    if checkpointing.tracker.lock().mark(page).is_none() {
         return false;
     }
-    checkpointing.tracker.lock().mark(page);
     let mut stage2 = partition.stage2.lock();
-    let already_writable = stage2
-        .translate(page)
-        .is_some_and(|translation| translation.access == bulkhead_core::stage2::Access::ReadWrite);
-    if already_writable {
-        // A stale combined stage-1+2 entry: the per-IPA flush was not enough.
-        drop(stage2);
-        vm::invalidate_guest_stage1();
-        return true;
+    match stage2.make_writable_page(page) {
+        Ok(true) => {
+            // A stale combined stage-1+2 entry: the per-IPA flush was not enough.
+            drop(stage2);
+            vm::invalidate_guest_stage1();
+            true
+        }
+        Ok(false) => {
+            // Re-protected at the next checkpoint. Cannot overflow (one
+            // entry per page, and the page was read-only until now); if it
+            // did, the page goes back to read-only so tracking stays exact.
+            if checkpointing.unprotected.lock().push(page).is_err() {
+                let _ = stage2.write_protect_page(page);
+                return false;
+            }
+            drop(stage2);
+            vm::invalidate_ipa(page.0);
+            true
+        }
+        Err(_) => false,
     }
-    if checkpointing.unprotected.lock().push(page).is_err() {
-        // Cannot happen (one entry per page); refusing keeps tracking exact.
-        return false;
-    }
-    if stage2.make_writable_page(page).is_err() {
-        return false;
-    }
-    drop(stage2);
-    vm::invalidate_ipa(page.0);
-    true
 }
 
 /// Claims the partition's operation slot: a refused claim is BUSY, and a
@@ -321,7 +324,7 @@ fn write_checkpoint(
         let pa = partition
             .config
             .ipa_to_pa(ipa, PAGE_SIZE)
-            .ok_or(Error::OutsideMemory(ipa))?;
+            .ok_or_else(|| Error::OutsideMemory(ipa))?;
         // SAFETY: `ipa_to_pa` checked that the page is the partition's RAM,
         // identity-mapped at EL2; its vCPUs are held, so nothing writes it
         // (but DMA, for which every page is copied).
@@ -484,11 +487,11 @@ fn copy_back(
         }
     }
     for ipa in store.pages_to_restore(tracker.since(slot)) {
-        let page = store.page(slot, ipa).ok_or(Error::PageMissing(ipa))?;
+        let page = store.page(slot, ipa).ok_or_else(|| Error::PageMissing(ipa))?;
         let pa = partition
             .config
             .ipa_to_pa(ipa, PAGE_SIZE)
-            .ok_or(Error::OutsideMemory(ipa))?;
+            .ok_or_else(|| Error::OutsideMemory(ipa))?;
         // SAFETY: `ipa_to_pa` checked the page is the partition's RAM,
         // identity-mapped at EL2 and never the store; its vCPUs are held.
         let target = unsafe { &mut *(pa.0 as *mut [u8; PAGE_BYTES]) };

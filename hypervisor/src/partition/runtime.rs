@@ -197,10 +197,16 @@ impl core::fmt::Display for StatsLine {
     }
 }
 
+/// A stage-2 map's capacity from its bound (which the heap check at boot
+/// has already found room for).
+fn table_capacity(bound: u64) -> usize {
+    usize::try_from(bound).unwrap_or(usize::MAX)
+}
+
 /// The SMMU's stage 2 for the partition: its RAM read/write, nothing else
 /// (no MMIO: no peer-to-peer, no ITS doorbell, so no MSIs).
 fn dma_stage2(config: &config::Partition) -> Result<Stage2, Error> {
-    let mut stage2 = Stage2::new();
+    let mut stage2 = Stage2::with_capacity(table_capacity(config::heap::dma_stage2_tables(config)));
     for region in &config.memory {
         stage2.map(
             region.ipa,
@@ -238,7 +244,8 @@ impl Partition {
         // guest's seeds from it.
         let seed_key = SeedKey::from_board(board_dtb)
             .or_else(|| sysreg::random_words().and_then(|words| SeedKey::from_words(&words)));
-        let mut stage2 = Stage2::new();
+        let mut stage2 =
+            Stage2::with_capacity(table_capacity(config::heap::cpu_stage2_tables(&config)));
         for region in &config.memory {
             stage2.map(
                 region.ipa,

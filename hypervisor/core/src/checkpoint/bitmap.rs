@@ -159,12 +159,15 @@ impl DirtyTracker {
         Ok(DirtyTracker { since: [a, b] })
     }
 
-    /// Records a guest write to the page holding `ipa`; `true` if the page
-    /// was clean for either slot (the first write since a checkpoint).
-    pub fn mark(&mut self, ipa: Ipa) -> bool {
+    /// Records a guest write to the page holding `ipa`: whether the page
+    /// was clean for either slot (the first write since a checkpoint), or
+    /// `None` if `ipa` is outside the tracked memory.
+    pub fn mark(&mut self, ipa: Ipa) -> Option<bool> {
         let [a, b] = &mut self.since;
-        let first = a.mark(ipa);
-        b.mark(ipa) || first
+        // Both bitmaps index the same regions: one lookup serves both.
+        let index = a.map.index_of(ipa)?;
+        let first = a.mark_index(index);
+        Some(b.mark_index(index) || first)
     }
 
     /// The pages written since `slot` was last committed or restored from:

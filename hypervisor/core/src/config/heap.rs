@@ -12,9 +12,6 @@ use crate::config::Partition;
 
 const GIB: u64 = 1 << 30;
 const TWO_MIB: u64 = 2 << 20;
-/// One stage-2 table, plus its share of the table index (a B-tree entry and
-/// a pointer in the table vector, counted generously).
-const TABLE_BYTES: u64 = PAGE_SIZE + 64;
 /// vCPUs, the vGIC model and its checkpoint copy, the registry, queues.
 const FIXED_BYTES: u64 = 64 << 10;
 
@@ -31,11 +28,18 @@ fn blocks(start: u64, size: u64, span: u64) -> u64 {
     end / span - start / span + 1
 }
 
-/// Upper bound of the stage-2 tables of `partition`: the root, one level-2
-/// table per GiB touched, and one level-3 table per 2 MiB touched by a range
-/// that may need pages (device windows, channel memory, unaligned RAM, and
-/// all RAM of a checkpointed partition, which is split to pages at boot).
+/// Upper bound of the stage-2 tables of `partition`: its CPU map and, if it
+/// has DMA-capable devices, the SMMU's.
 pub fn stage2_tables(partition: &Partition) -> u64 {
+    cpu_stage2_tables(partition).saturating_add(dma_stage2_tables(partition))
+}
+
+/// Upper bound of the tables of the CPU's stage 2 of `partition`: the root,
+/// one level-2 table per GiB touched, and one level-3 table per 2 MiB
+/// touched by a range that may need pages (device windows, channel memory,
+/// unaligned RAM, and all RAM of a checkpointed partition, which is split
+/// to pages at boot). The map is created with room for exactly this many.
+pub fn cpu_stage2_tables(partition: &Partition) -> u64 {
     let mut tables = 1u64;
     let ram = partition
         .memory
@@ -55,7 +59,7 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
         tables = tables.saturating_add(blocks(start, size, GIB));
     }
     let split = partition.checkpoint.is_some();
-    for (start, size) in ram.clone() {
+    for (start, size) in ram {
         let aligned = start % TWO_MIB == 0 && size % TWO_MIB == 0;
         if split || !aligned {
             tables = tables.saturating_add(blocks(start, size, TWO_MIB));
@@ -64,14 +68,21 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
     for (start, size) in devices {
         tables = tables.saturating_add(blocks(start, size, TWO_MIB));
     }
-    if partition.dma_capable() {
-        // The SMMU's own stage 2 for the partition: its RAM, never split.
-        tables = tables.saturating_add(1);
-        for (start, size) in ram {
-            tables = tables.saturating_add(blocks(start, size, GIB));
-            if start % TWO_MIB != 0 || size % TWO_MIB != 0 {
-                tables = tables.saturating_add(blocks(start, size, TWO_MIB));
-            }
+    tables
+}
+
+/// Upper bound of the tables of the SMMU's stage 2 for `partition` (its
+/// RAM, never split); 0 without DMA-capable devices.
+pub fn dma_stage2_tables(partition: &Partition) -> u64 {
+    if !partition.dma_capable() {
+        return 0;
+    }
+    let mut tables = 1u64;
+    for region in &partition.memory {
+        let (start, size) = (region.ipa.0, region.size);
+        tables = tables.saturating_add(blocks(start, size, GIB));
+        if start % TWO_MIB != 0 || size % TWO_MIB != 0 {
+            tables = tables.saturating_add(blocks(start, size, TWO_MIB));
         }
     }
     tables
@@ -80,10 +91,14 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
 /// Bytes of heap `partition` needs; `guest_dt_bytes` bounds its guest DT
 /// (the board DTB's size plus what Bulkhead adds is safe).
 pub fn partition_heap_required(partition: &Partition, guest_dt_bytes: u64) -> u64 {
-    let tables = stage2_tables(partition);
-    let mut total = tables.saturating_mul(TABLE_BYTES);
-    // The table vector and index grow by doubling while the map is built.
-    total = total.saturating_add(rounded(tables.saturating_mul(8)).saturating_mul(2));
+    // Each stage-2 map is one arena of its bound's tables, allocated whole
+    // (and rounded up to a power of two, as every allocation).
+    let arena = |tables: u64| match tables {
+        0 => 0,
+        tables => rounded(tables.saturating_mul(PAGE_SIZE)),
+    };
+    let mut total = arena(cpu_stage2_tables(partition))
+        .saturating_add(arena(dma_stage2_tables(partition)));
     // The guest DT, built once (its builder's buffer grows by doubling).
     total = total.saturating_add(rounded(guest_dt_bytes).saturating_mul(3));
     if partition.checkpoint.is_some() {

@@ -10,8 +10,6 @@
 //! break-before-make rule and invalidate the TLBs (TLBI IPAS2E1IS / VMALLS12E1IS
 //! plus DSB/ISB) after each mutation.
 
-use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -58,6 +56,8 @@ pub enum MapError {
     NotMapped { ipa: Ipa },
     /// A freshly allocated table lies above 2^48 and cannot be pointed to.
     TableNotAddressable { address: u64 },
+    /// The map needs more tables than it was sized for.
+    OutOfTables { capacity: usize },
 }
 
 impl fmt::Display for MapError {
@@ -79,6 +79,9 @@ impl fmt::Display for MapError {
             MapError::NotMapped { ipa } => write!(f, "stage-2: {ipa:?} is not mapped"),
             MapError::TableNotAddressable { address } => {
                 write!(f, "stage-2: table at {address:#x} is above 48 bits")
+            }
+            MapError::OutOfTables { capacity } => {
+                write!(f, "stage-2: needs more than the {capacity} tables it was sized for")
             }
         }
     }
@@ -104,13 +107,19 @@ enum Looking {
 
 /// A partition's stage-2 tables: a level-1 root for a 39-bit IPA space and the
 /// level-2/3 tables below it, all owned here.
+///
+/// The tables live in one arena sized at creation, so that following a
+/// table descriptor is arithmetic (its address minus the arena's, over 4
+/// KiB) rather than a search: write tracking walks a table on every first
+/// write and at every checkpoint.
 pub struct Stage2 {
-    /// Every table; index 0 is the root. Boxes keep addresses stable.
-    tables: Vec<Box<Table>>,
-    /// Table address -> index in `tables`, to follow table descriptors.
-    by_address: BTreeMap<u64, usize>,
+    /// Every table; index 0 is the root. Never grown past `capacity`, so
+    /// the arena never moves and table addresses stay valid.
+    tables: Vec<Table>,
+    capacity: usize,
 }
 
+#[cfg(test)]
 impl Default for Stage2 {
     fn default() -> Self {
         Self::new()
@@ -118,15 +127,20 @@ impl Default for Stage2 {
 }
 
 impl Stage2 {
-    /// An empty map: a root table with every entry invalid.
+    /// An empty map with room for 2,048 tables (8 MiB: test maps of many
+    /// GiB split to pages).
+    #[cfg(test)]
     pub fn new() -> Self {
-        let root = Box::new(Table([0; ENTRIES]));
-        let mut by_address = BTreeMap::new();
-        by_address.insert(table_address(&root), 0);
-        Stage2 {
-            tables: alloc::vec![root],
-            by_address,
-        }
+        Self::with_capacity(2048)
+    }
+
+    /// An empty map (a root table with every entry invalid) with room for
+    /// `capacity` tables, the root included (at least 1).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let mut tables = Vec::with_capacity(capacity);
+        tables.push(Table([0; ENTRIES]));
+        Stage2 { tables, capacity }
     }
 
     /// Root table address for VTTBR_EL2.BADDR.
@@ -258,20 +272,60 @@ impl Stage2 {
     }
 
     /// Gives write access back to the one 4 KiB page at `ipa` (splitting a
-    /// read-only block if one covers it).
-    pub fn make_writable_page(&mut self, ipa: Ipa) -> Result<(), MapError> {
+    /// read-only block if one covers it). Returns whether the page was
+    /// writable already (a write fault on it came from a stale TLB entry).
+    pub fn make_writable_page(&mut self, ipa: Ipa) -> Result<bool, MapError> {
+        self.set_page_access(ipa, Access::ReadWrite)
+    }
+
+    /// Makes the one 4 KiB page at `ipa` read-only (splitting a block if
+    /// one covers it): the per-page form of [`Self::write_protect`], one
+    /// table walk. Returns whether it was read-only already.
+    pub fn write_protect_page(&mut self, ipa: Ipa) -> Result<bool, MapError> {
+        self.set_page_access(ipa, Access::ReadOnly)
+    }
+
+    /// Sets the access of the page at `ipa`, keeping everything else;
+    /// returns whether it had that access already.
+    /// A block that has `access` already is left whole (no table is
+    /// allocated); one that has not is split down to the page.
+    fn set_page_access(&mut self, ipa: Ipa, access: Access) -> Result<bool, MapError> {
         check_ipa_range(ipa, PhysAddr(0), PAGE_SIZE)?;
-        match self.translate(ipa) {
-            None => return Err(MapError::NotMapped { ipa }),
-            Some(translation) if translation.access == Access::ReadWrite => return Ok(()),
-            Some(_) => {}
+        let not_mapped = MapError::NotMapped { ipa };
+        let mut table = 0;
+        for level in ROOT_LEVEL..LAST_LEVEL {
+            let index = entry_index(ipa.0, level);
+            let descriptor = self.entry(table, index);
+            if descriptor.is_leaf(level) {
+                if descriptor.attributes().access() == access {
+                    return Ok(true);
+                }
+                self.split_block(table, index, level)?;
+            }
+            let descriptor = self.entry(table, index);
+            if !descriptor.is_table(level) {
+                return Err(not_mapped);
+            }
+            table = self
+                .table_index(descriptor.output_address())
+                .ok_or(not_mapped)?;
         }
-        let (table, index) = self.split_to_page(ipa.0)?;
+        let index = entry_index(ipa.0, LAST_LEVEL);
         let descriptor = self.entry(table, index);
-        let writable = descriptor.attributes().with_access(Access::ReadWrite);
-        let updated = Descriptor::leaf(LAST_LEVEL, descriptor.output_address(), writable);
+        if !descriptor.is_leaf(LAST_LEVEL) {
+            return Err(not_mapped);
+        }
+        let attributes = descriptor.attributes();
+        if attributes.access() == access {
+            return Ok(true);
+        }
+        let updated = Descriptor::leaf(
+            LAST_LEVEL,
+            descriptor.output_address(),
+            attributes.with_access(access),
+        );
         self.set_entry(table, index, updated);
-        Ok(())
+        Ok(false)
     }
 
     /// The raw descriptor at `index` of the table at `address`, for tests.
@@ -290,19 +344,26 @@ impl Stage2 {
     }
 
     fn table_index(&self, address: u64) -> Option<usize> {
-        self.by_address.get(&address).copied()
+        let offset = address.checked_sub(table_address(&self.tables[0]))?;
+        let index = usize::try_from(offset / PAGE_SIZE).ok()?;
+        (offset % PAGE_SIZE == 0 && index < self.tables.len()).then_some(index)
     }
 
     /// Allocates a table filled with `entries`, returning its index.
     fn allocate(&mut self, entries: [u64; ENTRIES]) -> Result<usize, MapError> {
-        let table = Box::new(Table(entries));
-        let address = table_address(&table);
-        if address & !OUTPUT_ADDRESS_MASK != 0 {
-            return Err(MapError::TableNotAddressable { address });
+        if self.tables.len() >= self.capacity {
+            return Err(MapError::OutOfTables {
+                capacity: self.capacity,
+            });
         }
         let index = self.tables.len();
-        self.tables.push(table);
-        self.by_address.insert(address, index);
+        // Within the capacity reserved at creation: the arena does not move.
+        self.tables.push(Table(entries));
+        let address = table_address(&self.tables[index]);
+        if address & !OUTPUT_ADDRESS_MASK != 0 {
+            self.tables.pop();
+            return Err(MapError::TableNotAddressable { address });
+        }
         Ok(index)
     }
 

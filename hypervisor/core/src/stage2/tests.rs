@@ -342,3 +342,30 @@ fn split_to_pages_keeps_mappings_and_makes_tracking_allocation_free() {
         Err(MapError::NotMapped { .. })
     ));
 }
+
+#[test]
+fn page_access_changes_report_what_was_there() {
+    let mut stage2 = Stage2::new();
+    normal_rw(&mut stage2, 0, 0x4000_0000, 4 * MIB2).unwrap();
+    let tables = stage2.table_count();
+    // Writable already (a whole block): nothing split, nothing allocated.
+    assert_eq!(stage2.make_writable_page(Ipa(0x3000)), Ok(true));
+    assert_eq!(stage2.table_count(), tables);
+    // Protecting one page splits its block; the others keep their access.
+    assert_eq!(stage2.write_protect_page(Ipa(0x3000)), Ok(false));
+    assert_eq!(stage2.table_count(), tables + 1);
+    assert_eq!(stage2.translate(Ipa(0x3000)).unwrap().access, Access::ReadOnly);
+    assert_eq!(stage2.translate(Ipa(0x4000)).unwrap().access, Access::ReadWrite);
+    assert_eq!(stage2.write_protect_page(Ipa(0x3000)), Ok(true));
+    assert_eq!(stage2.make_writable_page(Ipa(0x3000)), Ok(false));
+    assert_eq!(stage2.make_writable_page(Ipa(0x3000)), Ok(true));
+    let page = stage2.translate(Ipa(0x3008)).unwrap();
+    assert_eq!((page.access, page.pa), (Access::ReadWrite, PhysAddr(0x4000_3008)));
+    for outside in [Ipa(4 * MIB2), Ipa(GIB)] {
+        assert_eq!(
+            stage2.write_protect_page(outside),
+            Err(MapError::NotMapped { ipa: outside })
+        );
+    }
+    assert!(stage2.make_writable_page(Ipa(0x3001)).is_err(), "misaligned");
+}
