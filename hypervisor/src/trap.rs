@@ -34,23 +34,37 @@ impl From<crate::partition::Then> for TrapOutcome {
 /// Called by the lower-EL vectors with the saved guest registers.
 #[no_mangle]
 extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
-    if kind == ExceptionKind::Sync as u64 && Esr(vm::esr()).class() == ExceptionClass::Hvc64 {
-        match frame.x[0] as u32 {
-            // The NULL call measures the bare trap round trip: answer it
-            // before looking anything up.
-            bulkhead_abi::vendor::NULL => {
-                frame.x[0] = bulkhead_abi::ret::SUCCESS as u64;
-                return TrapOutcome::Resume;
-            }
-            // A doorbell is on the channels' latency path: no generic dispatch.
-            bulkhead_abi::vendor::CHANNEL_NOTIFY => return notify(frame),
-            // What no part of the dispatcher serves is answered here, as it
-            // would be there (a conformance probe's unknown ID, say).
-            function if !bulkhead_abi::may_be_served(function) => return unserved(frame),
-            _ => {}
-        }
-    }
     handle_trap(frame, kind)
+}
+
+/// An HVC's fast path, called with only x0-x18 and x30 saved in `frame`
+/// (x19-x29, ELR and SPSR are not): answers the calls that need nothing
+/// else and returns `Resume`, or returns `Exit` to send the call down the
+/// general path ([`handle_guest_hvc`]) with the frame completed.
+#[no_mangle]
+extern "C" fn handle_guest_hvc_fast(frame: &mut GuestFrame) -> TrapOutcome {
+    match frame.x[0] as u32 {
+        // The NULL call measures the bare trap round trip: answer it
+        // before looking anything up.
+        bulkhead_abi::vendor::NULL => {
+            frame.x[0] = bulkhead_abi::ret::SUCCESS as u64;
+            TrapOutcome::Resume
+        }
+        // What no part of the dispatcher serves is answered here, as it
+        // would be there (a conformance probe's unknown ID, say).
+        function if !bulkhead_abi::may_be_served(function) => unserved(frame),
+        _ => TrapOutcome::Exit,
+    }
+}
+
+/// An HVC the fast path did not answer, with the whole frame saved.
+#[no_mangle]
+extern "C" fn handle_guest_hvc(frame: &mut GuestFrame) -> TrapOutcome {
+    match frame.x[0] as u32 {
+        // A doorbell is on the channels' latency path: no generic dispatch.
+        bulkhead_abi::vendor::CHANNEL_NOTIFY => notify(frame),
+        _ => handle_trap(frame, ExceptionKind::Sync as u64),
+    }
 }
 
 /// CHANNEL_NOTIFY (64-bit form), straight to its handler. A request posted

@@ -321,10 +321,11 @@ fn write_checkpoint(
     // this core (this partition's or another's): the kernel preserves them.
     let mut kernel = SimdPageKernel::new();
     for ipa in tracker.since(slot).iter_dirty() {
-        let pa = partition
-            .config
-            .ipa_to_pa(ipa, PAGE_SIZE)
-            .ok_or_else(|| Error::OutsideMemory(ipa))?;
+        // (`let else`, not `ok_or`: an eagerly built Error is dropped on
+        // every page.)
+        let Some(pa) = partition.config.ipa_to_pa(ipa, PAGE_SIZE) else {
+            return Err(Error::OutsideMemory(ipa));
+        };
         // SAFETY: `ipa_to_pa` checked that the page is the partition's RAM,
         // identity-mapped at EL2; its vCPUs are held, so nothing writes it
         // (but DMA, for which every page is copied).
@@ -487,11 +488,12 @@ fn copy_back(
         }
     }
     for ipa in store.pages_to_restore(tracker.since(slot)) {
-        let page = store.page(slot, ipa).ok_or_else(|| Error::PageMissing(ipa))?;
-        let pa = partition
-            .config
-            .ipa_to_pa(ipa, PAGE_SIZE)
-            .ok_or_else(|| Error::OutsideMemory(ipa))?;
+        let Some(page) = store.page(slot, ipa) else {
+            return Err(Error::PageMissing(ipa));
+        };
+        let Some(pa) = partition.config.ipa_to_pa(ipa, PAGE_SIZE) else {
+            return Err(Error::OutsideMemory(ipa));
+        };
         // SAFETY: `ipa_to_pa` checked the page is the partition's RAM,
         // identity-mapped at EL2 and never the store; its vCPUs are held.
         let target = unsafe { &mut *(pa.0 as *mut [u8; PAGE_BYTES]) };
