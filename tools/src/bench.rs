@@ -223,6 +223,10 @@ pub fn bench_command(filter: Option<&str>) -> Result<ExitCode, String> {
     std::fs::write(&path, results_json(&measurements))
         .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     println!("wrote {}", path.display());
+    let plots = dir.join("checkpoint.svg");
+    if crate::plot::checkpoint_plots(&measurements, &plots)? {
+        println!("wrote {}", plots.display());
+    }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

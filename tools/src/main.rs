@@ -9,6 +9,7 @@ mod board;
 mod check;
 mod fuzz;
 mod linux;
+mod plot;
 mod qemu;
 mod runner;
 mod setup;

@@ -67,16 +67,32 @@ pub fn benchmarks() -> Vec<Benchmark> {
             "tests-qemu/layouts/ckpt_bench_periodic_40hz_1pct.dtso",
         ),
         periodic(
+            "ckpt_periodic_40hz_3pct",
+            "tests-qemu/layouts/ckpt_bench_periodic_40hz_3pct.dtso",
+        ),
+        periodic(
             "ckpt_periodic_40hz_10pct",
             "tests-qemu/layouts/ckpt_bench_periodic_40hz_10pct.dtso",
+        ),
+        periodic(
+            "ckpt_periodic_40hz_30pct",
+            "tests-qemu/layouts/ckpt_bench_periodic_40hz_30pct.dtso",
         ),
         periodic(
             "ckpt_periodic_100hz_1pct",
             "tests-qemu/layouts/ckpt_bench_periodic_100hz_1pct.dtso",
         ),
         periodic(
+            "ckpt_periodic_100hz_3pct",
+            "tests-qemu/layouts/ckpt_bench_periodic_100hz_3pct.dtso",
+        ),
+        periodic(
             "ckpt_periodic_100hz_10pct",
             "tests-qemu/layouts/ckpt_bench_periodic_100hz_10pct.dtso",
+        ),
+        periodic(
+            "ckpt_periodic_100hz_30pct",
+            "tests-qemu/layouts/ckpt_bench_periodic_100hz_30pct.dtso",
         ),
     ]
 }
