@@ -50,6 +50,10 @@ extern "C" fn handle_guest_hvc_fast(frame: &mut GuestFrame) -> TrapOutcome {
             frame.x[0] = bulkhead_abi::ret::SUCCESS as u64;
             TrapOutcome::Resume
         }
+        // A doorbell is on the channels' latency path: no generic dispatch.
+        // (`notify` returns Exit only before doing anything, when the core
+        // runs no partition; the general path then finds the same.)
+        bulkhead_abi::vendor::CHANNEL_NOTIFY => notify(frame),
         // What no part of the dispatcher serves is answered here, as it
         // would be there (a conformance probe's unknown ID, say).
         function if !bulkhead_abi::may_be_served(function) => unserved(frame),
@@ -60,11 +64,7 @@ extern "C" fn handle_guest_hvc_fast(frame: &mut GuestFrame) -> TrapOutcome {
 /// An HVC the fast path did not answer, with the whole frame saved.
 #[no_mangle]
 extern "C" fn handle_guest_hvc(frame: &mut GuestFrame) -> TrapOutcome {
-    match frame.x[0] as u32 {
-        // A doorbell is on the channels' latency path: no generic dispatch.
-        bulkhead_abi::vendor::CHANNEL_NOTIFY => notify(frame),
-        _ => handle_trap(frame, ExceptionKind::Sync as u64),
-    }
+    handle_trap(frame, ExceptionKind::Sync as u64)
 }
 
 /// CHANNEL_NOTIFY (64-bit form), straight to its handler. A request posted
