@@ -320,7 +320,16 @@ fn write_checkpoint(
     // The vector registers hold the guest state of whichever vCPU runs on
     // this core (this partition's or another's): the kernel preserves them.
     let mut kernel = SimdPageKernel::new();
+    // Copy once: a page written since this slot's image but not since the
+    // current checkpoint equals the current one's copy, whose record is
+    // taken over. DMA writes behind tracking's back: then every page is copied.
+    let inherit = writer.can_inherit() && !dma;
+    let since_current = tracker.since(slot.other());
     for ipa in tracker.since(slot).iter_dirty() {
+        if inherit && !since_current.is_dirty(ipa) {
+            writer.inherit_page(ipa)?;
+            continue;
+        }
         // (`let else`, not `ok_or`: an eagerly built Error is dropped on
         // every page.)
         let Some(pa) = partition.config.ipa_to_pa(ipa, PAGE_SIZE) else {

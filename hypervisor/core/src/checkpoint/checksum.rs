@@ -1,6 +1,5 @@
 //! The store's checksum: a 4-lane Fletcher-style sum over 64-bit words, then a 64-bit mixer.
 
-use crate::address::Ipa;
 
 /// Independent lanes let the compiler keep them in SIMD registers.
 pub const LANES: usize = 4;
@@ -189,10 +188,11 @@ impl Lanes {
     }
 }
 
-/// A page's contribution to a slot's page sum: binds its checksum to its IPA
-/// so that a record moved to another place does not add up the same.
-pub(super) fn page_term(ipa: Ipa, page_checksum: u64) -> u64 {
-    mix(page_checksum ^ mix(ipa.0))
+/// A page's contribution to a slot's page sum: binds its checksum to its
+/// record's first word (IPA and frame) so that a record moved to another
+/// place, or pointed at the other frame, does not add up the same.
+pub(super) fn page_term(record_word: u64, page_checksum: u64) -> u64 {
+    mix(page_checksum ^ mix(record_word))
 }
 
 /// The splitmix64 finaliser: every input bit affects every output bit.

@@ -58,6 +58,9 @@ pub enum StoreError {
     VcpuStateCorrupt { slot: Slot, index: usize },
     /// A page record names the wrong IPA.
     RecordCorrupt { slot: Slot, ipa: Ipa },
+    /// A page was to be inherited from the current checkpoint, and there
+    /// is none with an intact header (a caller's bug).
+    NothingToInherit { ipa: Ipa },
     /// A stored page does not match its checksum.
     PageCorrupt { slot: Slot, ipa: Ipa },
     /// The page records do not add up to the header's page sum.
@@ -135,6 +138,11 @@ impl fmt::Display for StoreError {
             VcpuStateCorrupt { slot, index } => {
                 write!(f, "slot {slot}: vCPU {index} state is corrupted")
             }
+            NothingToInherit { ipa } => write!(
+                f,
+                "no current checkpoint to take the page at IPA {:#x} from",
+                ipa.0
+            ),
             RecordCorrupt { slot, ipa } => write!(
                 f,
                 "slot {slot}: record of the page at IPA {:#x} is corrupted",

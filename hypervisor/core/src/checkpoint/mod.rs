@@ -16,15 +16,25 @@
 //! compiler fence, so a checkpoint abandoned half-way (a fault, a reset, a
 //! dropped [`Writer`]) leaves that slot `Writing` and never current.
 //!
-//! Incremental checkpoints: [`DirtyTracker`] keeps two [`DirtyBitmap`]s, "pages
-//! written since slot A was last committed" and the same for B. A stage-2 write
-//! fault marks both. Checkpointing into slot X copies only the pages marked in
-//! X's bitmap (everything else in X already equals memory), then clears it.
-//! The cost of a checkpoint is thus proportional to the pages dirtied since
-//! the checkpoint *before* the last one; the first two checkpoints copy
-//! everything. A slot that was not complete when writing began (never used,
-//! or abandoned mid-way) has no usable base: [`Writer::needs_every_page`]
-//! says so and [`Writer::finish`] refuses unless every page was written.
+//! Incremental checkpoints, each page copied once: [`DirtyTracker`] keeps
+//! two [`DirtyBitmap`]s, "pages written since slot A was last committed"
+//! and the same for B. A stage-2 write fault marks both. Checkpointing into
+//! slot X goes over the pages marked in X's bitmap (everything else in X
+//! already equals memory), then clears it. Of those, a page also marked in
+//! the current slot's bitmap is copied from memory; any other one equals the
+//! current checkpoint's copy, and X's record simply takes over the current
+//! one's record ([`Writer::inherit_page`]): no data moves. Each slot has its
+//! own data area, its **frame**; a record names the frame holding its page
+//! (bit 0 of its first word), and a copy always goes into the frame the
+//! current checkpoint does *not* use for that page, so the current one stays
+//! whole while the new one is written, frames it inherited included. A
+//! steady workload thus copies each dirtied page once per interval (the
+//! two-slot scheme before format 3 copied it into each slot in turn), and
+//! the store needs no more room than before: two frames per page.
+//! A slot that was not complete when writing began (never used, or
+//! abandoned mid-way) has no usable base: [`Writer::needs_every_page`] says
+//! so and [`Writer::finish`] refuses unless every page was written or
+//! inherited.
 //!
 //! Restore: the pages to copy back are the ones written since the current
 //! checkpoint, i.e. the current slot's bitmap in the tracker
@@ -43,8 +53,8 @@
 //! |---|---|---|
 //! | 0 | 4 KiB | header (below) |
 //! | 4 KiB | `V × 16 KiB` | vCPU `i`'s state at `4 KiB + 16 KiB × i`, length in the header (room for SVE at 2048 bits) |
-//! | `4 KiB + 16 KiB × V` | `round_up(P × 16, 4 KiB)` | page records: record `n` = `{ ipa: u64, checksum: u64 }` of page `n` |
-//! | after the records | `P × 4 KiB` | page data: page `n` at `data + 4 KiB × n` |
+//! | `4 KiB + 16 KiB × V` | `round_up(P × 16, 4 KiB)` | page records: record `n` = `{ ipa \| frame: u64, checksum: u64 }` of page `n` (frame 0: slot A's data area, 1: slot B's) |
+//! | after the records | `P × 4 KiB` | the slot's frame: page data, page `n` at `data + 4 KiB × n` |
 //!
 //! so `store_size = 2 × (4 KiB + V × 16 KiB + round_up(P × 16, 4 KiB) + P × 4 KiB)`,
 //! the same arithmetic as the layout validator's store-size check
@@ -55,14 +65,14 @@
 //! | offset | type | field |
 //! |---|---|---|
 //! | 0 | u64 | magic `"BHCKPT\0\x01"` |
-//! | 8 | u32 | format version (2) |
+//! | 8 | u32 | format version (3) |
 //! | 12 | u32 | state: 0 Empty, 1 Writing, 2 Complete (written last) |
 //! | 16 | u64 | generation |
 //! | 24 | u64 | taken-at (counter ticks, as the hypervisor reads them) |
 //! | 32 | u32 | vCPU count `V` |
 //! | 36 | u32 | region count (at most 24) |
 //! | 40 | u64 | page count `P` |
-//! | 48 | u64 | page sum: wrapping sum over pages of `mix(ipa, page checksum)` |
+//! | 48 | u64 | page sum: wrapping sum over pages of `mix(record word, page checksum)` |
 //! | 56 | u64 | reserved (0) |
 //! | 64 | u64 | header checksum: every header byte except state and this field |
 //! | 128 | 24 × `{ ipa: u64, size: u64 }` | the memory regions the image covers |

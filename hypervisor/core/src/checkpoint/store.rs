@@ -208,6 +208,12 @@ impl<'a> CheckpointStore<'a> {
         } else {
             0
         };
+        // The current checkpoint, if its header is intact: its records can
+        // be inherited and its frames must not be written.
+        let current = match current {
+            Some(current) if self.header_checksum_ok(current.slot)? => Some(current.slot),
+            _ => None,
+        };
         let state = self.header_offset(slot, OFFSET_STATE)?;
         write_u32(self.bytes, state, SlotState::Writing as u32)?;
         // The slot must read as Writing before any of its contents change.
@@ -217,6 +223,7 @@ impl<'a> CheckpointStore<'a> {
         Ok(Writer {
             store: self,
             slot,
+            current,
             generation,
             taken_at,
             base_valid,
@@ -235,8 +242,8 @@ impl<'a> CheckpointStore<'a> {
                 .map
                 .ipa_of(index)
                 .ok_or(StoreError::OutOfBounds { offset: index })?;
-            let page_checksum = self.check_page(slot, index, ipa)?;
-            page_sum = page_sum.wrapping_add(page_term(ipa, page_checksum));
+            let (word, page_checksum) = self.check_page(slot, index, ipa)?;
+            page_sum = page_sum.wrapping_add(page_term(word, page_checksum));
         }
         if page_sum != read_u64(self.header(slot)?, OFFSET_PAGE_SUM)? {
             return Err(StoreError::PageSumMismatch { slot });
@@ -295,7 +302,8 @@ impl<'a> CheckpointStore<'a> {
     /// `None` if `ipa` is not the start of a page of the partition.
     pub fn page(&self, slot: Slot, ipa: Ipa) -> Option<&[u8; 4096]> {
         let index = self.page_index(ipa).ok()?;
-        let data = self.page_data_range(slot, index).ok()?;
+        let frame = self.record_frame(slot, index).ok()?;
+        let data = self.page_data_range(frame, index).ok()?;
         self.bytes.get(data)?.try_into().ok()
     }
 
@@ -311,7 +319,8 @@ impl<'a> CheckpointStore<'a> {
     /// tests and the test-only corruption hook can check that restore refuses.
     pub fn corrupt_page_for_test(&mut self, slot: Slot, ipa: Ipa) -> Result<(), StoreError> {
         let index = self.page_index(ipa)?;
-        let data = self.page_data_range(slot, index)?;
+        let frame = self.record_frame(slot, index)?;
+        let data = self.page_data_range(frame, index)?;
         let offset = data.start as u64;
         let byte = self
             .bytes
@@ -330,8 +339,9 @@ impl<'a> CheckpointStore<'a> {
             .ok_or(StoreError::NotInMemory { ipa })
     }
 
-    /// Compares page `index` (at `ipa`) with its record; returns its checksum.
-    fn check_page(&self, slot: Slot, index: u64, ipa: Ipa) -> Result<u64, StoreError> {
+    /// Compares page `index` (at `ipa`) with its record; returns the
+    /// record's first word (IPA and frame) and the page's checksum.
+    fn check_page(&self, slot: Slot, index: u64, ipa: Ipa) -> Result<(u64, u64), StoreError> {
         self.check_page_with(slot, index, ipa, &mut PortableKernel)
     }
 
@@ -342,13 +352,14 @@ impl<'a> CheckpointStore<'a> {
         index: u64,
         ipa: Ipa,
         kernel: &mut impl PageKernel,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, u64), StoreError> {
         let record = self.record_offset(slot, index)?;
-        if read_u64(self.bytes, record)? != ipa.0 {
+        let word = read_u64(self.bytes, record)?;
+        if word & !FRAME_BIT != ipa.0 {
             return Err(StoreError::RecordCorrupt { slot, ipa });
         }
         let stored = read_u64(self.bytes, record + 8)?;
-        let data = self.page_data_range(slot, index)?;
+        let data = self.page_data_range(frame_of(word), index)?;
         let offset = data.start as u64;
         let bytes: &[u8; PAGE_BYTES] = self
             .bytes
@@ -358,7 +369,13 @@ impl<'a> CheckpointStore<'a> {
         if kernel.checksum(bytes) != stored {
             return Err(StoreError::PageCorrupt { slot, ipa });
         }
-        Ok(stored)
+        Ok((word, stored))
+    }
+
+    /// The frame `slot`'s record of page `index` names.
+    fn record_frame(&self, slot: Slot, index: u64) -> Result<Slot, StoreError> {
+        let record = self.record_offset(slot, index)?;
+        Ok(frame_of(read_u64(self.bytes, record)?))
     }
 
     fn verify_header(&self, slot: Slot) -> Result<(), StoreError> {
@@ -455,9 +472,10 @@ impl<'a> CheckpointStore<'a> {
         Ok(self.slot_range(slot, offset, RECORD_SIZE)?.start)
     }
 
-    fn page_data_range(&self, slot: Slot, index: u64) -> Result<Range<usize>, StoreError> {
+    /// Page `index`'s place in `frame` (the data area of that slot).
+    fn page_data_range(&self, frame: Slot, index: u64) -> Result<Range<usize>, StoreError> {
         self.slot_range(
-            slot,
+            frame,
             self.geometry.data_offset + index * PAGE_SIZE,
             PAGE_SIZE,
         )
@@ -483,6 +501,10 @@ impl<'a> CheckpointStore<'a> {
 pub struct Writer<'s, 'a> {
     store: &'s mut CheckpointStore<'a>,
     slot: Slot,
+    /// The current checkpoint (the other slot) when writing began, if its
+    /// header was intact: the frames its records name are never written,
+    /// and its records may be inherited.
+    current: Option<Slot>,
     generation: Generation,
     taken_at: u64,
     /// Whether the slot held a complete image when writing began.
@@ -565,35 +587,70 @@ impl Writer<'_, '_> {
     }
 
     /// [`write_page`](Self::write_page), copying and checksumming with `kernel`.
+    ///
+    /// The copy goes into the frame the current checkpoint does not use for
+    /// this page (both when there is none), so the current one stays whole.
     pub fn write_page_with(
         &mut self,
         ipa: Ipa,
         page: &[u8; PAGE_BYTES],
         kernel: &mut impl PageKernel,
     ) -> Result<(), StoreError> {
-        let store = &mut *self.store;
-        let index = store.page_index(ipa)?;
-        let record = store.record_offset(self.slot, index)?;
-        // Take the old record out of the sum when it was part of it: the
-        // slot's previous image, or an earlier write of this checkpoint.
-        if self.base_valid || store.written.is_dirty_index(index) {
-            let old_ipa = read_u64(store.bytes, record)?;
-            let old_checksum = read_u64(store.bytes, record + 8)?;
-            self.page_sum = self
-                .page_sum
-                .wrapping_sub(page_term(Ipa(old_ipa), old_checksum));
-        }
-        let data = store.page_data_range(self.slot, index)?;
+        let index = self.store.page_index(ipa)?;
+        let frame = match self.current {
+            Some(current) => self.store.record_frame(current, index)?.other(),
+            None => self.slot,
+        };
+        let data = self.store.page_data_range(frame, index)?;
         let offset = data.start as u64;
-        let destination: &mut [u8; PAGE_BYTES] = store
+        let destination: &mut [u8; PAGE_BYTES] = self
+            .store
             .bytes
             .get_mut(data)
             .and_then(|bytes| bytes.try_into().ok())
             .ok_or(StoreError::OutOfBounds { offset })?;
         let page_checksum = kernel.copy_with_checksum(destination, page);
-        write_u64(store.bytes, record, ipa.0)?;
+        self.set_record(index, ipa.0 | frame_bit(frame), page_checksum)
+    }
+
+    /// Records the page at `ipa` as the current checkpoint has it, without
+    /// copying: for a page not written since the current checkpoint (so
+    /// memory still equals it there) but written since this slot's last
+    /// image. The new record names the current checkpoint's frame, which no
+    /// later checkpoint writes while this one is current.
+    pub fn inherit_page(&mut self, ipa: Ipa) -> Result<(), StoreError> {
+        let Some(current) = self.current else {
+            return Err(StoreError::NothingToInherit { ipa });
+        };
+        let index = self.store.page_index(ipa)?;
+        let record = self.store.record_offset(current, index)?;
+        let word = read_u64(self.store.bytes, record)?;
+        let page_checksum = read_u64(self.store.bytes, record + 8)?;
+        self.set_record(index, word, page_checksum)
+    }
+
+    /// Whether [`inherit_page`](Self::inherit_page) can be used: there is
+    /// a current checkpoint with an intact header.
+    pub fn can_inherit(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Writes page `index`'s record in this slot and keeps the page sum.
+    fn set_record(&mut self, index: u64, word: u64, page_checksum: u64) -> Result<(), StoreError> {
+        let store = &mut *self.store;
+        let record = store.record_offset(self.slot, index)?;
+        // Take the old record out of the sum when it was part of it: the
+        // slot's previous image, or an earlier write of this checkpoint.
+        if self.base_valid || store.written.is_dirty_index(index) {
+            let old_word = read_u64(store.bytes, record)?;
+            let old_checksum = read_u64(store.bytes, record + 8)?;
+            self.page_sum = self
+                .page_sum
+                .wrapping_sub(page_term(old_word, old_checksum));
+        }
+        write_u64(store.bytes, record, word)?;
         write_u64(store.bytes, record + 8, page_checksum)?;
-        self.page_sum = self.page_sum.wrapping_add(page_term(ipa, page_checksum));
+        self.page_sum = self.page_sum.wrapping_add(page_term(word, page_checksum));
         store.written.mark_index(index);
         Ok(())
     }
@@ -604,6 +661,7 @@ impl Writer<'_, '_> {
         let Writer {
             store,
             slot,
+            current: _,
             generation,
             taken_at,
             base_valid,
@@ -648,6 +706,22 @@ impl Writer<'_, '_> {
         write_u32(header, OFFSET_STATE, SlotState::Complete as u32)?;
         Ok(generation)
     }
+}
+
+/// Bit 0 of a record's first word: which slot's data area (frame) holds
+/// the page (an IPA is 4 KiB aligned, so the bit is free).
+const FRAME_BIT: u64 = 1;
+
+fn frame_of(word: u64) -> Slot {
+    if word & FRAME_BIT == 0 {
+        Slot::A
+    } else {
+        Slot::B
+    }
+}
+
+fn frame_bit(frame: Slot) -> u64 {
+    frame.index() as u64
 }
 
 /// Offset of vCPU `index`'s state area inside a slot.
