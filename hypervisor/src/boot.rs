@@ -166,6 +166,12 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             }
         }
     }
+    if partitions.iter().any(|partition| partition.checkpointing.is_some())
+        && !crate::arch::aarch64::simd::agrees_with_portable()
+    {
+        log::error!("the SIMD checkpoint kernels disagree with the store's checksum; stopping");
+        firmware::system_off();
+    }
     for partition in &partitions {
         if let Err(error) = partition.load_images() {
             log::error!("partition {}: {error}; stopping", partition.label());

@@ -324,10 +324,12 @@ fn write_checkpoint(
     // current checkpoint equals the current one's copy, whose record is
     // taken over. DMA writes behind tracking's back: then every page is copied.
     let inherit = writer.can_inherit() && !dma;
+    // The store and both bitmaps number pages alike (the partition's
+    // regions in layout order): pages are looked up by index.
     let since_current = tracker.since(slot.other());
-    for ipa in tracker.since(slot).iter_dirty() {
-        if inherit && !since_current.is_dirty(ipa) {
-            writer.inherit_page(ipa)?;
+    for (index, ipa) in tracker.since(slot).iter_dirty().indexed() {
+        if inherit && !since_current.is_dirty_index(index) {
+            writer.inherit_page_at(index, ipa)?;
             continue;
         }
         // (`let else`, not `ok_or`: an eagerly built Error is dropped on
@@ -339,7 +341,7 @@ fn write_checkpoint(
         // identity-mapped at EL2; its vCPUs are held, so nothing writes it
         // (but DMA, for which every page is copied).
         let page = unsafe { &*(pa.0 as *const [u8; 4096]) };
-        writer.write_page_with(ipa, page, &mut kernel)?;
+        writer.write_page_at(index, ipa, page, &mut kernel)?;
         pages += 1;
     }
     writer.finish()?;

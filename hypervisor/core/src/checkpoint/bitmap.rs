@@ -121,17 +121,44 @@ pub struct DirtyIter<'a> {
     word: u64,
 }
 
-impl Iterator for DirtyIter<'_> {
-    type Item = Ipa;
-
-    fn next(&mut self) -> Option<Ipa> {
+impl<'a> DirtyIter<'a> {
+    /// The next dirty page's index.
+    fn next_index(&mut self) -> Option<u64> {
         while self.word == 0 {
             self.word_index += 1;
             self.word = *self.bitmap.words.get(self.word_index)?;
         }
         let bit = self.word.trailing_zeros() as u64;
         self.word &= self.word - 1;
-        self.bitmap.map.ipa_of(self.word_index as u64 * 64 + bit)
+        Some(self.word_index as u64 * 64 + bit)
+    }
+
+    /// The dirty pages with their indices in the page numbering (which
+    /// the store and the other bitmap of a tracker share): callers look
+    /// pages up by index instead of searching the regions again.
+    pub fn indexed(self) -> IndexedDirtyIter<'a> {
+        IndexedDirtyIter(self)
+    }
+}
+
+impl Iterator for DirtyIter<'_> {
+    type Item = Ipa;
+
+    fn next(&mut self) -> Option<Ipa> {
+        let index = self.next_index()?;
+        self.bitmap.map.ipa_of(index)
+    }
+}
+
+/// [`DirtyIter::indexed`]: `(index, IPA)` of each dirty page.
+pub struct IndexedDirtyIter<'a>(DirtyIter<'a>);
+
+impl Iterator for IndexedDirtyIter<'_> {
+    type Item = (u64, Ipa);
+
+    fn next(&mut self) -> Option<(u64, Ipa)> {
+        let index = self.0.next_index()?;
+        Some((index, self.0.bitmap.map.ipa_of(index)?))
     }
 }
 

@@ -1,4 +1,13 @@
 //! The store's checksum: a 4-lane Fletcher-style sum over 64-bit words, then a 64-bit mixer.
+//!
+//! Word `i` goes into lane `i % 4`. The first-order sums take every word;
+//! the second-order sums take the first-order ones once per block of 8
+//! words (64 bytes, one step of the hypervisor's SIMD kernel: two vector
+//! adds fold the block, two add it in, two weigh it), then once per word
+//! of a shorter tail. A changed word always changes the result; so does a
+//! reordering of blocks or of words across lanes (two words swapped inside
+//! one lane of one block are not seen: the checksum guards against bugs
+//! scribbling on the store, not against an adversary).
 
 
 /// Independent lanes let the compiler keep them in SIMD registers.
@@ -10,30 +19,33 @@ pub const LANES: usize = 4;
 pub fn checksum(bytes: &[u8]) -> u64 {
     if let Some(words) = aligned_words(bytes) {
         let mut lanes = Lanes::default();
-        let (groups, rest) = words.as_chunks::<LANES>();
-        for group in groups {
-            lanes.add_words(group);
+        let (blocks, rest) = words.as_chunks::<BLOCK>();
+        for block in blocks {
+            lanes.add_block(block);
         }
         let rest = as_bytes(rest);
         return lanes.finish(&rest.0[..rest.1], &[], bytes.len());
     }
     let mut lanes = Lanes::default();
     let (words, tail) = bytes.as_chunks::<8>();
-    let (groups, rest) = words.as_chunks::<LANES>();
-    for group in groups {
-        lanes.add_group(group);
+    let (blocks, rest) = words.as_chunks::<BLOCK>();
+    for block in blocks {
+        lanes.add_block(&block.map(u64::from_le_bytes).map(u64::to_le));
     }
     lanes.finish(rest, tail, bytes.len())
 }
 
-/// The fewer-than-a-group trailing words as byte arrays, on the stack
+/// Words per block of the second-order sum.
+const BLOCK: usize = 2 * LANES;
+
+/// The fewer-than-a-block trailing words as byte arrays, on the stack
 /// (checksums run while guests are paused: no allocation).
-fn as_bytes(rest: &[u64]) -> ([[u8; 8]; LANES], usize) {
-    let mut bytes = [[0u8; 8]; LANES];
+fn as_bytes(rest: &[u64]) -> ([[u8; 8]; BLOCK], usize) {
+    let mut bytes = [[0u8; 8]; BLOCK];
     for (slot, word) in bytes.iter_mut().zip(rest) {
         *slot = word.to_le_bytes();
     }
-    (bytes, rest.len().min(LANES))
+    (bytes, rest.len().min(BLOCK))
 }
 
 /// Copies `source` into `destination` (same length, else only the common
@@ -46,11 +58,11 @@ pub fn copy_with_checksum(destination: &mut [u8], source: &[u8]) -> u64 {
         // Whole 64-bit loads and stores: the hypervisor's target forbids
         // unaligned accesses, so byte arrays would be moved a byte at a time.
         let mut lanes = Lanes::default();
-        let (groups, rest) = words.as_chunks::<LANES>();
-        let (out_groups, out_rest) = out.as_chunks_mut::<LANES>();
-        for (group, target) in groups.iter().zip(out_groups.iter_mut()) {
-            lanes.add_words(group);
-            *target = *group;
+        let (blocks, rest) = words.as_chunks::<BLOCK>();
+        let (out_blocks, out_rest) = out.as_chunks_mut::<BLOCK>();
+        for (block, target) in blocks.iter().zip(out_blocks.iter_mut()) {
+            lanes.add_block(block);
+            *target = *block;
         }
         for (word, target) in rest.iter().zip(out_rest.iter_mut()) {
             *target = *word;
@@ -60,15 +72,15 @@ pub fn copy_with_checksum(destination: &mut [u8], source: &[u8]) -> u64 {
     }
     let mut lanes = Lanes::default();
     let (words, tail) = source.as_chunks::<8>();
-    let (groups, rest) = words.as_chunks::<LANES>();
+    let (blocks, rest) = words.as_chunks::<BLOCK>();
     let (out_words, _) = destination.as_chunks_mut::<8>();
-    let (out_groups, _) = out_words.as_chunks_mut::<LANES>();
-    for (group, out) in groups.iter().zip(out_groups.iter_mut()) {
-        lanes.add_group(group);
+    let (out_blocks, _) = out_words.as_chunks_mut::<BLOCK>();
+    for (block, out) in blocks.iter().zip(out_blocks.iter_mut()) {
+        lanes.add_block(&block.map(u64::from_le_bytes).map(u64::to_le));
         // A fixed-size copy: plain loads and stores, no call to memcpy.
-        *out = *group;
+        *out = *block;
     }
-    let copied = groups.len() * 8 * LANES;
+    let copied = blocks.len() * 8 * BLOCK;
     destination[copied..].copy_from_slice(&source[copied..]);
     lanes.finish(rest, tail, len)
 }
@@ -116,9 +128,10 @@ impl PageKernel for PortableKernel {
 
 /// [`checksum`] of `len` bytes (a whole number of 32-byte groups) from the
 /// lane sums a vector kernel accumulated: word `i` (little-endian) goes into
-/// lane `i % 4`, `sum[lane] += word` then `weighted[lane] += sum[lane]`, in
-/// word order within each lane. Lanes never mix, so a kernel may advance
-/// them in any interleaving (two 2-lane vectors, 0-1 and 2-3).
+/// lane `i % 4`; per block of 8 words, `sum[lane] += word[lane] +
+/// word[lane + 4]` then `weighted[lane] += sum[lane]`. Lanes never mix, so
+/// a kernel may advance them in any interleaving (two 2-lane vectors, 0-1
+/// and 2-3).
 pub fn checksum_from_lanes(sum: [u64; LANES], weighted: [u64; LANES], len: usize) -> u64 {
     Lanes { sum, weighted }.finish(&[], &[], len)
 }
@@ -150,18 +163,12 @@ struct Lanes {
 
 #[allow(clippy::needless_range_loop)] // lanes index two arrays in step
 impl Lanes {
+    /// One block of 8 words (native-endian values of little-endian words).
     #[inline(always)]
-    fn add_words(&mut self, group: &[u64; LANES]) {
+    fn add_block(&mut self, block: &[u64; BLOCK]) {
         for lane in 0..LANES {
-            self.sum[lane] = self.sum[lane].wrapping_add(u64::from_le(group[lane]));
-            self.weighted[lane] = self.weighted[lane].wrapping_add(self.sum[lane]);
-        }
-    }
-
-    #[inline(always)]
-    fn add_group(&mut self, group: &[[u8; 8]; LANES]) {
-        for lane in 0..LANES {
-            self.sum[lane] = self.sum[lane].wrapping_add(u64::from_le_bytes(group[lane]));
+            let pair = u64::from_le(block[lane]).wrapping_add(u64::from_le(block[lane + LANES]));
+            self.sum[lane] = self.sum[lane].wrapping_add(pair);
             self.weighted[lane] = self.weighted[lane].wrapping_add(self.sum[lane]);
         }
     }
@@ -178,13 +185,16 @@ impl Lanes {
             self.weighted[0] = self.weighted[0].wrapping_add(self.sum[0]);
         }
         // The length goes in so that runs of zeros of different lengths
-        // differ, and an all-zero page does not check to zero.
+        // differ, and an all-zero page does not check to zero. Each step
+        // (xor, multiply by an odd constant, rotate) is a bijection of the
+        // value taken in, so every lane matters; one mix at the end spreads it.
         let mut hash = mix(len as u64);
         for lane in 0..LANES {
-            hash = mix(hash ^ self.sum[lane]);
-            hash = mix(hash ^ self.weighted[lane]);
+            for value in [self.sum[lane], self.weighted[lane]] {
+                hash = (hash ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+            }
         }
-        hash
+        mix(hash)
     }
 }
 
@@ -192,7 +202,7 @@ impl Lanes {
 /// record's first word (IPA and frame) so that a record moved to another
 /// place, or pointed at the other frame, does not add up the same.
 pub(super) fn page_term(record_word: u64, page_checksum: u64) -> u64 {
-    mix(page_checksum ^ mix(record_word))
+    mix(page_checksum ^ record_word.wrapping_mul(0xD6E8_FEB8_6659_FD93))
 }
 
 /// The splitmix64 finaliser: every input bit affects every output bit.
@@ -244,13 +254,11 @@ mod copy_tests {
                 load(&block[48..]),
             ];
             target.copy_from_slice(block);
-            sum01 = add(sum01, v[0]);
+            let fold01 = add(v[0], v[2]);
+            let fold23 = add(v[1], v[3]);
+            sum01 = add(sum01, fold01);
+            sum23 = add(sum23, fold23);
             weighted01 = add(weighted01, sum01);
-            sum23 = add(sum23, v[1]);
-            weighted23 = add(weighted23, sum23);
-            sum01 = add(sum01, v[2]);
-            weighted01 = add(weighted01, sum01);
-            sum23 = add(sum23, v[3]);
             weighted23 = add(weighted23, sum23);
         }
         let stored = [sum01, sum23, weighted01, weighted23];

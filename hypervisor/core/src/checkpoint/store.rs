@@ -378,6 +378,22 @@ impl<'a> CheckpointStore<'a> {
         Ok(frame_of(read_u64(self.bytes, record)?))
     }
 
+    /// `slot`'s record of page `index`: its first word and the checksum.
+    fn record(&self, slot: Slot, index: u64) -> Result<[u64; 2], StoreError> {
+        let range = self.record_range(slot, index)?;
+        let offset = range.start as u64;
+        self.bytes
+            .get(range)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(record_words)
+            .ok_or(StoreError::OutOfBounds { offset })
+    }
+
+    fn record_range(&self, slot: Slot, index: u64) -> Result<Range<usize>, StoreError> {
+        let offset = self.geometry.records_offset + index * RECORD_SIZE;
+        self.slot_range(slot, offset, RECORD_SIZE)
+    }
+
     fn verify_header(&self, slot: Slot) -> Result<(), StoreError> {
         let header = self.header(slot)?;
         let mismatch = |field| Err(StoreError::HeaderMismatch { slot, field });
@@ -597,6 +613,19 @@ impl Writer<'_, '_> {
         kernel: &mut impl PageKernel,
     ) -> Result<(), StoreError> {
         let index = self.store.page_index(ipa)?;
+        self.write_page_at(index, ipa, page, kernel)
+    }
+
+    /// [`write_page_with`](Self::write_page_with) for page number `index`
+    /// of the store's page map (the tracker's bitmaps share it), whose IPA
+    /// is `ipa`: no region search.
+    pub fn write_page_at(
+        &mut self,
+        index: u64,
+        ipa: Ipa,
+        page: &[u8; PAGE_BYTES],
+        kernel: &mut impl PageKernel,
+    ) -> Result<(), StoreError> {
         let frame = match self.current {
             Some(current) => self.store.record_frame(current, index)?.other(),
             None => self.slot,
@@ -619,13 +648,16 @@ impl Writer<'_, '_> {
     /// image. The new record names the current checkpoint's frame, which no
     /// later checkpoint writes while this one is current.
     pub fn inherit_page(&mut self, ipa: Ipa) -> Result<(), StoreError> {
+        let index = self.store.page_index(ipa)?;
+        self.inherit_page_at(index, ipa)
+    }
+
+    /// [`inherit_page`](Self::inherit_page) for page number `index`.
+    pub fn inherit_page_at(&mut self, index: u64, ipa: Ipa) -> Result<(), StoreError> {
         let Some(current) = self.current else {
             return Err(StoreError::NothingToInherit { ipa });
         };
-        let index = self.store.page_index(ipa)?;
-        let record = self.store.record_offset(current, index)?;
-        let word = read_u64(self.store.bytes, record)?;
-        let page_checksum = read_u64(self.store.bytes, record + 8)?;
+        let [word, page_checksum] = self.store.record(current, index)?;
         self.set_record(index, word, page_checksum)
     }
 
@@ -636,20 +668,27 @@ impl Writer<'_, '_> {
     }
 
     /// Writes page `index`'s record in this slot and keeps the page sum.
+    #[inline]
     fn set_record(&mut self, index: u64, word: u64, page_checksum: u64) -> Result<(), StoreError> {
         let store = &mut *self.store;
-        let record = store.record_offset(self.slot, index)?;
-        // Take the old record out of the sum when it was part of it: the
-        // slot's previous image, or an earlier write of this checkpoint.
-        if self.base_valid || store.written.is_dirty_index(index) {
-            let old_word = read_u64(store.bytes, record)?;
-            let old_checksum = read_u64(store.bytes, record + 8)?;
+        // The old record is part of the sum when the slot held an image, or
+        // when this checkpoint wrote the page already.
+        let counted = self.base_valid || store.written.is_dirty_index(index);
+        let range = store.record_range(self.slot, index)?;
+        let offset = range.start as u64;
+        let record: &mut [u8; RECORD_BYTES] = store
+            .bytes
+            .get_mut(range)
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(StoreError::OutOfBounds { offset })?;
+        if counted {
+            let [old_word, old_checksum] = record_words(record);
             self.page_sum = self
                 .page_sum
                 .wrapping_sub(page_term(old_word, old_checksum));
         }
-        write_u64(store.bytes, record, word)?;
-        write_u64(store.bytes, record + 8, page_checksum)?;
+        record[..8].copy_from_slice(&word.to_le_bytes());
+        record[8..].copy_from_slice(&page_checksum.to_le_bytes());
         self.page_sum = self.page_sum.wrapping_add(page_term(word, page_checksum));
         store.written.mark_index(index);
         Ok(())
@@ -706,6 +745,19 @@ impl Writer<'_, '_> {
         write_u32(header, OFFSET_STATE, SlotState::Complete as u32)?;
         Ok(generation)
     }
+}
+
+/// Bytes of a record, as an array length.
+const RECORD_BYTES: usize = RECORD_SIZE as usize;
+
+/// A record's two little-endian words.
+#[inline(always)]
+fn record_words(record: &[u8; RECORD_BYTES]) -> [u64; 2] {
+    let [w0, w1, w2, w3, w4, w5, w6, w7, checksum @ ..] = *record;
+    [
+        u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]),
+        u64::from_le_bytes(checksum),
+    ]
 }
 
 /// Bit 0 of a record's first word: which slot's data area (frame) holds

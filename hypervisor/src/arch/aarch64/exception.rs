@@ -88,18 +88,75 @@ global_asm!(
     b       guest_trap_common
     .endm
 
-    // The synchronous vector: an HVC (EC 0x16) first tries the fast path,
-    // which saves only what a Rust call may clobber (x0-x18, x30).
+    // The synchronous vector: an HVC (EC 0x16), or a data abort (EC 0x24)
+    // that is a write-permission fault (DFSC 0b0011xx with WnR or S1PTW:
+    // a checkpointed page's first write), first tries a fast path that
+    // saves only what a Rust call may clobber (x0-x18, x30).
     .macro GUEST_SYNC_VECTOR
     .balign 0x80
     sub     sp, sp, #272
     stp     x0, x1, [sp, #0]
     mrs     x1, esr_el2
-    lsr     x1, x1, #26
-    cmp     x1, #0x16
+    lsr     x0, x1, #26
+    cmp     x0, #0x16
     b.eq    guest_hvc
-    mov     x1, #0
+    cmp     x0, #0x24
+    b.ne    1f
+    and     x0, x1, #0x3c
+    cmp     x0, #0x0c
+    b.ne    1f
+    tst     x1, #0xc0
+    b.ne    guest_write_fault
+1:  mov     x1, #0
     b       guest_trap_common
+    .endm
+
+    // A fast path: x0/x1 are saved; save x2-x18 and x30, call \handler
+    // with the frame; on Resume (0) restore them and return to the guest
+    // (x19-x29, ELR and SPSR were never touched: an HVC returns after
+    // itself, a tracked write runs again). On Exit the handler did nothing:
+    // complete the frame and take the general path.
+    .macro GUEST_FAST_PATH handler
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    str     x18, [sp, #144]
+    str     x30, [sp, #240]
+    mov     x0, sp
+    bl      \handler
+    cbnz    x0, 1f
+    ldr     x30, [sp, #240]
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldr     x18, [sp, #144]
+    add     sp, sp, #272
+    eret
+1:  stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [sp, #248]
+    mov     x0, sp
+    mov     x1, #0
+    bl      handle_guest_exception
+    cbnz    x0, guest_exit
+    b       guest_resume
     .endm
 
     .balign 0x800
@@ -127,51 +184,11 @@ el2_vectors:
     GUEST_VECTOR 4
     .balign 0x80
 
-    // An HVC: x0/x1 saved. Calls that need nothing but x0-x17 are answered
-    // by `handle_guest_hvc_fast` without saving x19-x29, ELR or SPSR (an
-    // HVC returns to the next instruction: ELR and SPSR are still right).
 guest_hvc:
-    stp     x2, x3, [sp, #16]
-    stp     x4, x5, [sp, #32]
-    stp     x6, x7, [sp, #48]
-    stp     x8, x9, [sp, #64]
-    stp     x10, x11, [sp, #80]
-    stp     x12, x13, [sp, #96]
-    stp     x14, x15, [sp, #112]
-    stp     x16, x17, [sp, #128]
-    str     x18, [sp, #144]
-    str     x30, [sp, #240]
-    mov     x0, sp
-    bl      handle_guest_hvc_fast
-    cbnz    x0, 1f
-    ldr     x30, [sp, #240]
-    ldp     x0, x1, [sp, #0]
-    ldp     x2, x3, [sp, #16]
-    ldp     x4, x5, [sp, #32]
-    ldp     x6, x7, [sp, #48]
-    ldp     x8, x9, [sp, #64]
-    ldp     x10, x11, [sp, #80]
-    ldp     x12, x13, [sp, #96]
-    ldp     x14, x15, [sp, #112]
-    ldp     x16, x17, [sp, #128]
-    ldr     x18, [sp, #144]
-    add     sp, sp, #272
-    eret
-    // Not a fast call: complete the frame (the call preserved x19-x29) and
-    // take the general path.
-1:  stp     x18, x19, [sp, #144]
-    stp     x20, x21, [sp, #160]
-    stp     x22, x23, [sp, #176]
-    stp     x24, x25, [sp, #192]
-    stp     x26, x27, [sp, #208]
-    stp     x28, x29, [sp, #224]
-    mrs     x2, elr_el2
-    mrs     x3, spsr_el2
-    stp     x2, x3, [sp, #248]
-    mov     x0, sp
-    bl      handle_guest_hvc
-    cbnz    x0, guest_exit
-    b       guest_resume
+    GUEST_FAST_PATH handle_guest_hvc_fast
+
+guest_write_fault:
+    GUEST_FAST_PATH handle_guest_write_fault_fast
 
 guest_trap_common:
     stp     x2, x3, [sp, #16]
