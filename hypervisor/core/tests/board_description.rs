@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-use bulkhead_core::config::el2_map::{BlockKind, El2Map, GibPlan, BLOCK_SIZE};
+use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map, GibPlan, BLOCK_SIZE};
 use bulkhead_core::config::{
     parse_board, root_interrupt_controller, BoardError, EnableMethod, PhysAddr, PhysRange,
 };
@@ -232,11 +232,21 @@ fn device_sharing_a_block_with_ram_is_refused() {
 }
 
 #[test]
-fn early_map_holds_the_reserved_area_and_the_console() {
-    let map = El2Map::early(rpi4_reserved(), PhysRange::new(0xfe20_1000, 0x1000)).unwrap();
-    assert!(map.covers(rpi4_reserved(), BlockKind::Normal));
-    assert!(map.covers(PhysRange::new(0xfe20_1000, 0x1000), BlockKind::Device));
-    assert_eq!(map.regions().len(), 2);
+fn early_map_holds_the_reserved_area_the_dtb_and_the_console() {
+    let early = EarlyMap {
+        reserved: rpi4_reserved(),
+        early_console: 0xfe20_1000,
+        dtb: 0x3b12_3000,
+    };
+    assert_eq!(early.kind_at(0), BlockKind::Normal);
+    assert_eq!(early.kind_at(0x0ffff_fff), BlockKind::Normal);
+    assert_eq!(early.kind_at(0x1000_0000), BlockKind::Unmapped);
+    // The DTB's block and the next: a 2 MiB DTB fits wherever it starts.
+    assert_eq!(early.kind_at(0x3b00_0000), BlockKind::Normal);
+    assert_eq!(early.kind_at(0x3b3f_ffff), BlockKind::Normal);
+    assert_eq!(early.kind_at(0x3b40_0000), BlockKind::Unmapped);
+    assert_eq!(early.kind_at(0xfe20_1000), BlockKind::Device);
+    assert_eq!(early.kind_at(0xfe40_0000), BlockKind::Unmapped);
 }
 
 /// Debian's own bcm2711-rpi-4-b.dtb, completed by QEMU raspi4b, when the test command provides it.

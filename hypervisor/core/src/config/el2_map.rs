@@ -78,17 +78,6 @@ impl El2Map {
         Ok(map)
     }
 
-    /// What the hypervisor needs before it has read the DT: its reserved
-    /// area (image, heap, stacks, the DTB) and the early console's block.
-    pub fn early(reserved: PhysRange, early_console: PhysRange) -> Result<Self, BoardError> {
-        let mut map = El2Map {
-            regions: Vec::new(),
-        };
-        map.add(reserved, BlockKind::Normal, "reserved area")?;
-        map.add(early_console, BlockKind::Device, "early console")?;
-        Ok(map)
-    }
-
     /// The planned ranges, sorted by address.
     pub fn regions(&self) -> &[(PhysRange, BlockKind)] {
         &self.regions
@@ -134,7 +123,8 @@ impl El2Map {
             .count()
     }
 
-    fn kind_at(&self, address: u64) -> BlockKind {
+    /// What the 2 MiB block at `address` holds.
+    pub fn kind_at(&self, address: u64) -> BlockKind {
         self.regions
             .iter()
             .find(|(range, _)| {
@@ -200,5 +190,42 @@ impl El2Map {
         kept.sort_by_key(|(range, _)| range.start.0);
         self.regions = kept;
         Ok(())
+    }
+}
+
+/// The map the hypervisor runs on before it has read the DT: its reserved
+/// area (image, heap, stacks, boot modules), the 4 MiB from the 2 MiB block
+/// the DTB starts in (a DTB Bulkhead accepts is at most 2 MiB; U-Boot may
+/// have moved it out of the reserved area) as normal memory, and the early
+/// console's 2 MiB block as device memory. Planned without allocating: it is
+/// built before the heap exists, with the MMU off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyMap {
+    pub reserved: PhysRange,
+    pub early_console: u64,
+    pub dtb: u64,
+}
+
+/// How much of the map from the DTB's block is normal memory.
+pub const EARLY_DTB_WINDOW: u64 = 2 * BLOCK_SIZE;
+
+impl EarlyMap {
+    /// What the 2 MiB block at `address` holds.
+    pub fn kind_at(&self, address: u64) -> BlockKind {
+        let block = address & !(BLOCK_SIZE - 1);
+        let reserved_start = self.reserved.start.0 & !(BLOCK_SIZE - 1);
+        let reserved_end = self.reserved.start.0.saturating_add(self.reserved.size);
+        let dtb_start = self.dtb & !(BLOCK_SIZE - 1);
+        let dtb_end = dtb_start.saturating_add(EARLY_DTB_WINDOW);
+        let console = self.early_console & !(BLOCK_SIZE - 1);
+        if (block >= reserved_start && block < reserved_end)
+            || (block >= dtb_start && block < dtb_end)
+        {
+            BlockKind::Normal
+        } else if block == console {
+            BlockKind::Device
+        } else {
+            BlockKind::Unmapped
+        }
     }
 }

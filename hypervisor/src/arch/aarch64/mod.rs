@@ -11,6 +11,7 @@ pub mod mmu;
 pub mod simd;
 pub mod smmu;
 pub mod snapshot;
+pub mod spin_table;
 pub mod sve;
 pub mod sysreg;
 pub mod timer;
