@@ -264,12 +264,14 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 #[no_mangle]
 extern "C" fn secondary_main(cpu: u64) -> ! {
     mmu::enable();
-    cpu_start::arrived();
+    // The console keeps per-core state: say which core this is before printing.
+    percpu::set_current_cpu(cpu as usize);
     if system().is_none() {
         // Started only to show the board's bring-up works (see
         // `stop_for_unsupported_gic`): report and park.
         log::info!("CPU {cpu} (MPIDR {:#x}) up at EL2; parked", sysreg::mpidr());
     }
+    cpu_start::arrived();
     run_core(cpu as usize)
 }
 

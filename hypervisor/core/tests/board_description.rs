@@ -239,7 +239,7 @@ fn early_map_holds_the_reserved_area_the_dtb_and_the_console() {
         dtb: 0x3b12_3000,
     };
     assert_eq!(early.kind_at(0), BlockKind::Normal);
-    assert_eq!(early.kind_at(0x0ffff_fff), BlockKind::Normal);
+    assert_eq!(early.kind_at(0x0fff_ffff), BlockKind::Normal);
     assert_eq!(early.kind_at(0x1000_0000), BlockKind::Unmapped);
     // The DTB's block and the next: a 2 MiB DTB fits wherever it starts.
     assert_eq!(early.kind_at(0x3b00_0000), BlockKind::Normal);
