@@ -262,9 +262,12 @@ pub fn run_command(
         );
         return Ok(ExitCode::from(124));
     }
+    // Without PSCI the machine halts rather than powering off: a run went
+    // well if it halted because every partition was off.
+    let all_off = outcome.uart[0].contains("all partitions are off");
     Ok(match outcome.exit_code {
-        Some(0) | None if outcome.uart[0].contains(HALTED) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None if all_off => ExitCode::SUCCESS,
         None => ExitCode::FAILURE,
     })
 }
