@@ -278,3 +278,43 @@ fn real_rpi4_dtb_when_provided() {
         Some("arm,gic-400".to_string())
     );
 }
+
+#[test]
+fn partition_memory_over_a_spin_table_release_word_is_refused() {
+    let layout = r#"
+	chosen {
+		bulkhead {
+			compatible = "bulkhead,layout-v1";
+			#address-cells = <1>;
+			#size-cells = <0>;
+			partition@0 {
+				reg = <0>;
+				label = "low";
+				cpus = <0x1>;
+				memory = <0x0 0x0 0x0 0x0 0x0 0x200000>;
+				kernel = <0x0 0x18000000 0x0 0x100000>;
+			};
+		};
+	};
+	cpus {"#;
+    let dts = RPI4_LIKE.replacen("\tcpus {", layout, 1);
+    let dts = dts.replacen(
+        "\tchosen {\n\t\tstdout-path = \"serial1:115200n8\";\n\t};\n",
+        "",
+        1,
+    );
+    let dtb = compile(&dts);
+    let board = parse_board(&dtb).unwrap();
+    // A reserved area elsewhere, so that only the release words are in the way.
+    let reserved = PhysRange::new(0x1000_0000, 0x1000_0000);
+    let hypervisor = PhysRange::new(0x1000_0000, 0x0400_0000);
+    let errors =
+        bulkhead_core::config::parse_layout(&dtb, &board, reserved, hypervisor).unwrap_err();
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for (cpu, word) in [(0, 0xd8), (1, 0xe0), (2, 0xe8), (3, 0xf0)] {
+        let expected = format!(
+            "layout error: /chosen/bulkhead/partition@0: memory: region 0x0+0x200000 holds the spin-table release word of /cpus/cpu@{cpu} ({word:#x}), which that core waits on at EL2"
+        );
+        assert!(lines.contains(&expected), "{lines:#?}");
+    }
+}
