@@ -5,7 +5,7 @@
 //! the `rpi4` feature selects the Raspberry Pi 4, the default is QEMU `virt`
 //! (`cargo xtask --board` sets the feature; `hypervisor/build.rs` generates
 //! the linker constants from the same [`Platform`]).
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 pub mod qemu_virt;
@@ -55,5 +55,43 @@ impl Platform {
     /// 2 MiB-aligned base of RAM.
     pub const fn text_offset(&self) -> u64 {
         self.load_address % (2 << 20)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// QEMU `-kernel` and U-Boot `booti` place an Image at a 2 MiB-aligned
+    /// RAM base + text_offset; Bulkhead does not relocate itself.
+    #[test]
+    fn every_board_loads_at_text_offset_0x80000() {
+        for platform in ALL {
+            assert_eq!(platform.text_offset(), 0x8_0000, "{}", platform.name);
+        }
+    }
+
+    #[test]
+    fn image_lies_in_the_hypervisor_area() {
+        for platform in ALL {
+            let start = platform.reserved_start;
+            assert!(platform.load_address >= start, "{}", platform.name);
+            assert!(
+                platform.load_address < start + platform.hypervisor_size,
+                "{}",
+                platform.name
+            );
+            assert!(platform.hypervisor_size <= platform.reserved_size);
+        }
+    }
+
+    #[test]
+    fn boards_are_found_by_name() {
+        assert_eq!(by_name("rpi4").map(|p| p.load_address), Some(0x8_0000));
+        assert_eq!(
+            by_name("qemu-virt").map(|p| p.early_console),
+            Some(0x0900_0000)
+        );
+        assert!(by_name("rpi5").is_none());
     }
 }
