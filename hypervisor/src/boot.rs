@@ -13,7 +13,9 @@ use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map};
 use bulkhead_platform::current::PLATFORM;
 
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::arch::aarch64::{exception, firmware, gic, mmu, sysreg, timer, vgic_hw, vm};
+use crate::arch::aarch64::{
+    exception, firmware, gic, mmu, pm_watchdog, sysreg, timer, vgic_hw, vm,
+};
 use crate::error::Error;
 use crate::irq;
 use crate::partition::{protocol, system, Partition, PartitionState, System};
@@ -59,6 +61,14 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     };
     firmware::set_psci_present(board.firmware_psci);
     install_board_map(&board, reserved);
+    if !board.firmware_psci {
+        match config::bcm2835_power_manager(dtb) {
+            // Mapped by the board map: it is a device node of the DT.
+            Ok(Some(registers)) => pm_watchdog::set_base(registers.start.0),
+            Ok(None) => {}
+            Err(error) => log::warn!("board device tree: {error}; cannot power off"),
+        }
+    }
     if let Some(uart) = board.console {
         console::init(uart.start.0);
     }

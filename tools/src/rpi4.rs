@@ -32,8 +32,9 @@ fn dtb_in_package() -> String {
     )
 }
 
-/// What Bulkhead prints last on a board without PSCI firmware: nothing
-/// follows, so the boot is over (QEMU itself would run on).
+/// What Bulkhead prints last on a board without PSCI firmware nor a power
+/// watchdog in its DT: nothing follows, so the boot is over (QEMU itself
+/// would run on). With the watchdog, QEMU raspi4b shuts down by itself.
 const HALTED: &str = "no PSCI firmware to power the machine off; halting";
 
 /// Debian's `bcm2711-rpi-4-b.dtb`, as shipped (memory node empty).

@@ -10,7 +10,8 @@ use std::process::Command;
 
 use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map, GibPlan, BLOCK_SIZE};
 use bulkhead_core::config::{
-    parse_board, root_interrupt_controller, BoardError, EnableMethod, PhysAddr, PhysRange,
+    bcm2835_power_manager, parse_board, root_interrupt_controller, BoardError, EnableMethod,
+    PhysAddr, PhysRange,
 };
 
 const QEMU_VIRT_DTB: &[u8] = include_bytes!("../src/guest_dt/testdata/qemu-virt.dtb");
@@ -317,4 +318,18 @@ fn partition_memory_over_a_spin_table_release_word_is_refused() {
         );
         assert!(lines.contains(&expected), "{lines:#?}");
     }
+}
+
+#[test]
+fn rpi4_power_manager_is_found_translated() {
+    assert_eq!(
+        bcm2835_power_manager(&rpi4_like()).unwrap(),
+        Some(PhysRange::new(0xfe10_0000, 0x114))
+    );
+    assert_eq!(bcm2835_power_manager(QEMU_VIRT_DTB).unwrap(), None);
+    let short = RPI4_LIKE.replace("<0x7e100000 0x114>", "<0x7e100000 0x10>");
+    assert_eq!(
+        bcm2835_power_manager(&compile(&short)).unwrap_err().to_string(),
+        "/soc/watchdog@7e100000: reg: must start with the power-management registers (at least 0x28 bytes: RSTC, RSTS, WDOG)"
+    );
 }

@@ -28,7 +28,7 @@ pub fn scenarios(board: &str) -> Vec<Scenario> {
     match board {
         "rpi4" => vec![Scenario {
             name: "rpi4_bringup",
-            description: "Bulkhead on QEMU raspi4b with Debian's bcm2711-rpi-4-b.dtb: reads the board DT, maps RAM from 0 as normal memory and the SoC devices as device memory, releases the 3 other cores from the spin table, and names the GIC-400 this build does not drive yet",
+            description: "Bulkhead on QEMU raspi4b with Debian's bcm2711-rpi-4-b.dtb: reads the board DT, maps RAM from 0 as normal memory and the SoC devices as device memory, releases the 3 other cores from the spin table, names the GIC-400 this build does not drive yet and powers off through the BCM2835 watchdog (QEMU exits)",
             layout: "tests-qemu/layouts/rpi4.dtso",
             modules: RPI4_MODULES,
             timeout_secs: 60,
@@ -47,10 +47,18 @@ fn check_rpi4_bringup(outcome: &Outcome) -> Result<(), String> {
         "EL2 map from the board DT: 960 MiB normal,",
         "3 of 3 secondary CPU(s) up (enable-method spin-table)",
         "board interrupt controller /soc/interrupt-controller@40041000 (arm,gic-400) is not supported by this build",
+        "no PSCI firmware: powering off through the BCM2835 power-management watchdog",
     ] {
         if !log.contains(expected) {
             return Err(format!("no line with `{expected}`"));
         }
+    }
+    // The watchdog shuts QEMU down: it exits by itself.
+    if outcome.exit_code != Some(0) {
+        return Err(format!(
+            "QEMU did not exit by itself after the watchdog power-off (exit {:?}, timed out {})",
+            outcome.exit_code, outcome.timed_out
+        ));
     }
     for cpu in 1..=3 {
         let line = format!("CPU {cpu} (MPIDR {cpu:#x}) up at EL2; parked");

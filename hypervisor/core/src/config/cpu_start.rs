@@ -117,3 +117,32 @@ pub(crate) fn firmware_psci(tree: &DeviceTree<'_>) -> Result<bool, Issue> {
         None => Err(Issue::new(node.path(), "method", "is missing")),
     }
 }
+
+/// The Broadcom power-management block whose watchdog powers a Raspberry
+/// Pi off (`brcm,bcm2835-pm-wdt`, or `brcm,bcm2835-pm`/`brcm,bcm2711-pm`):
+/// its first `reg`, translated to a physical range. Boards without PSCI use
+/// it as Linux does: reset status "partition 63", then a full reset, which
+/// the firmware (and QEMU raspi) take as "halt".
+pub fn bcm2835_power_manager(
+    dtb: &[u8],
+) -> Result<Option<crate::address::PhysRange>, super::BoardError> {
+    let tree = DeviceTree::parse(dtb)?;
+    let node = tree.nodes().find(|node| {
+        node.is_compatible("brcm,bcm2835-pm-wdt")
+            || node.is_compatible("brcm,bcm2835-pm")
+            || node.is_compatible("brcm,bcm2711-pm")
+    });
+    let Some(node) = node else {
+        return Ok(None);
+    };
+    let regs = super::regs::physical_regs(&node)?.unwrap_or_default();
+    match regs.first() {
+        Some(range) if range.size >= 0x28 => Ok(Some(*range)),
+        _ => Err(Issue::new(
+            node.path(),
+            "reg",
+            "must start with the power-management registers (at least 0x28 bytes: RSTC, RSTS, WDOG)",
+        )
+        .into()),
+    }
+}

@@ -3,8 +3,9 @@
 //! Only if the firmware has PSCI: the board description says so before the
 //! DT is read, the DT's `/psci` node after. Without it (Raspberry Pi 4) an
 //! SMC has no EL3 to go to and is an undefined instruction, so none is
-//! issued: powering off halts the calling core, the arch calls answer
-//! NOT_SUPPORTED.
+//! issued: powering off goes through the board's power-management watchdog
+//! if it has one (Raspberry Pi), else halts the calling core; the arch
+//! calls answer NOT_SUPPORTED.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -70,6 +71,17 @@ pub fn cpu_off() -> i64 {
 /// Powers the whole machine off (without PSCI: says so, and halts this core).
 pub fn system_off() -> ! {
     if !psci_present() {
+        if super::pm_watchdog::present() {
+            crate::println!("bulkhead: no PSCI firmware: powering off through the BCM2835 power-management watchdog");
+            crate::console::flush_bounded();
+            super::pm_watchdog::power_off();
+            // The watchdog fires after 10/65536 s; give it ample time
+            // before saying it did not.
+            let deadline = super::timer::Deadline::after_ms(100);
+            while !deadline.passed() {
+                core::hint::spin_loop();
+            }
+        }
         crate::println!("bulkhead: no PSCI firmware to power the machine off; halting");
         crate::console::flush_bounded();
         halt();

@@ -8,6 +8,7 @@ pub mod gic;
 pub mod id_registers;
 pub mod inject;
 pub mod mmu;
+pub mod pm_watchdog;
 pub mod simd;
 pub mod smmu;
 pub mod snapshot;
