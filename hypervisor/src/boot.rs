@@ -7,7 +7,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use bulkhead_core::address::PhysRange;
+use bulkhead_core::address::{PhysAddr, PhysRange};
 use bulkhead_core::config;
 use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map};
 use bulkhead_platform::current::PLATFORM;
@@ -32,9 +32,13 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
     mmu::build_early_map(&EarlyMap {
         reserved,
-        early_console: PLATFORM.early_console,
+        early_console: PhysAddr(PLATFORM.early_console),
         // Without a DTB (x0 = 0) nothing more than the reserved area is mapped.
-        dtb: if dtb == 0 { reserved.start.0 } else { dtb },
+        dtb: if dtb == 0 {
+            reserved.start
+        } else {
+            PhysAddr(dtb)
+        },
     });
     mmu::enable();
     heap::init();
@@ -64,7 +68,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     if !board.firmware_psci {
         match config::bcm2835_power_manager(dtb) {
             // Mapped by the board map: it is a device node of the DT.
-            Ok(Some(registers)) => pm_watchdog::set_base(registers.start.0),
+            Ok(Some(registers)) => pm_watchdog::set_base(registers.start),
             Ok(None) => {}
             Err(error) => log::warn!("board device tree: {error}; cannot power off"),
         }

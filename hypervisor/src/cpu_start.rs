@@ -52,7 +52,7 @@ pub fn start(cpu: usize, board_cpu: &BoardCpu) -> Result<(), StartError> {
             // DT (parsed as an aligned 64-bit address); the EL2 map covers
             // the board's RAM, and the word lies in Bulkhead's reserved area
             // on the boards it describes (platform::rpi4: 0xd8..0xf8).
-            unsafe { spin_table::release(cpu, board_cpu.mpidr, release.0) }
+            unsafe { spin_table::release(cpu, board_cpu.mpidr, release) }
                 .map_err(|_| StartError::NoStack)
         }
         EnableMethod::Unspecified => Err(StartError::NoEnableMethod),

@@ -236,8 +236,8 @@ fn device_sharing_a_block_with_ram_is_refused() {
 fn early_map_holds_the_reserved_area_the_dtb_and_the_console() {
     let early = EarlyMap {
         reserved: rpi4_reserved(),
-        early_console: 0xfe20_1000,
-        dtb: 0x3b12_3000,
+        early_console: PhysAddr(0xfe20_1000),
+        dtb: PhysAddr(0x3b12_3000),
     };
     assert_eq!(early.kind_at(0), BlockKind::Normal);
     assert_eq!(early.kind_at(0x0fff_ffff), BlockKind::Normal);

@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use super::board::Board;
 use super::error::{BoardError, Issue};
-use crate::address::PhysRange;
+use crate::address::{PhysAddr, PhysRange};
 
 /// Size of one block of the plan (a level-2 block with a 4 KiB granule).
 pub const BLOCK_SIZE: u64 = 2 << 20;
@@ -202,8 +202,8 @@ impl El2Map {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EarlyMap {
     pub reserved: PhysRange,
-    pub early_console: u64,
-    pub dtb: u64,
+    pub early_console: PhysAddr,
+    pub dtb: PhysAddr,
 }
 
 /// How much of the map from the DTB's block is normal memory.
@@ -215,9 +215,9 @@ impl EarlyMap {
         let block = address & !(BLOCK_SIZE - 1);
         let reserved_start = self.reserved.start.0 & !(BLOCK_SIZE - 1);
         let reserved_end = self.reserved.start.0.saturating_add(self.reserved.size);
-        let dtb_start = self.dtb & !(BLOCK_SIZE - 1);
+        let dtb_start = self.dtb.0 & !(BLOCK_SIZE - 1);
         let dtb_end = dtb_start.saturating_add(EARLY_DTB_WINDOW);
-        let console = self.early_console & !(BLOCK_SIZE - 1);
+        let console = self.early_console.0 & !(BLOCK_SIZE - 1);
         if (block >= reserved_start && block < reserved_end)
             || (block >= dtb_start && block < dtb_end)
         {

@@ -9,6 +9,7 @@
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use bulkhead_core::address::PhysAddr;
 use bulkhead_platform::current::PLATFORM;
 
 use super::sysreg::dsb_sy;
@@ -64,15 +65,15 @@ pub enum ReleaseError {
 /// # Safety
 /// `release` must be the core's `cpu-release-addr` from the board DT: an
 /// 8-byte-aligned word of RAM in the EL2 identity map that nothing else uses.
-pub unsafe fn release(cpu: usize, mpidr: u64, release: u64) -> Result<(), ReleaseError> {
+pub unsafe fn release(cpu: usize, mpidr: u64, release: PhysAddr) -> Result<(), ReleaseError> {
     let slot = SPIN_TABLE_MPIDRS.get(cpu).ok_or(ReleaseError::NoSlot)?;
     slot.store(mpidr, Ordering::Release);
     clean_to_poc(slot.as_ptr() as u64);
-    let word = release as *mut u64;
+    let word = release.0 as *mut u64;
     // SAFETY: the caller guarantees `release` is the core's aligned release
     // word in identity-mapped RAM.
     unsafe { word.write_volatile(spin_table_entry as *const () as u64) };
-    clean_to_poc(release);
+    clean_to_poc(release.0);
     // SAFETY: `sev` only wakes cores waiting in `wfe`.
     unsafe { asm!("sev", options(nomem, nostack)) };
     Ok(())
