@@ -321,3 +321,38 @@ pub fn test_scenarios(filter: Option<&str>) -> Result<ExitCode, String> {
         ExitCode::FAILURE
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raspi4b_line_has_machine_dtb_uarts_and_modules() {
+        let modules = [LoadedModule {
+            address: 0x0f00_0000,
+            path: PathBuf::from("/g/ticker.bin"),
+        }];
+        let logs = [PathBuf::from("/w/uart0.log"), PathBuf::from("/w/uart1.log")];
+        let line = qemu::display(&qemu::raspi4b_boot_args(
+            Path::new("/i/bulkhead-rpi4.bin"),
+            Path::new("/w/merged.dtb"),
+            &modules,
+            &logs,
+        ));
+        assert_eq!(
+            line,
+            "qemu-system-aarch64 -M raspi4b -display none -monitor none \
+             -serial file:/w/uart0.log -serial file:/w/uart1.log \
+             -kernel /i/bulkhead-rpi4.bin -dtb /w/merged.dtb \
+             -device loader,file=/g/ticker.bin,addr=0xf000000,force-raw=on"
+        );
+        // RAM and cores are the machine's own: raspi4b refuses other values.
+        assert!(!line.contains("-m ") && !line.contains("-smp"));
+    }
+
+    #[test]
+    fn the_dtb_comes_from_the_demo_kernel_version() {
+        assert!(dtb_in_package().contains(linux::KERNEL_VERSION));
+        assert!(dtb_in_package().ends_with("/broadcom/bcm2711-rpi-4-b.dtb"));
+    }
+}
