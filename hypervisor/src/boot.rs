@@ -7,16 +7,19 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use bulkhead_core::address::PhysRange;
+use bulkhead_core::address::{PhysAddr, PhysRange};
 use bulkhead_core::config;
+use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map};
 use bulkhead_platform::current::PLATFORM;
 
 use crate::arch::aarch64::exception::GuestFrame;
-use crate::arch::aarch64::{entry, exception, firmware, gic, mmu, sysreg, timer, vgic_hw, vm};
+use crate::arch::aarch64::{
+    exception, firmware, gic, mmu, pm_watchdog, sysreg, timer, vgic_hw, vm,
+};
 use crate::error::Error;
 use crate::irq;
 use crate::partition::{protocol, system, Partition, PartitionState, System};
-use crate::{console, heap, iommu, pci, percpu, println};
+use crate::{console, cpu_start, heap, iommu, pci, percpu, println};
 use bulkhead_core::irq_owner::InterruptOwners;
 use bulkhead_core::vgic::GUEST_PPIS;
 
@@ -26,7 +29,17 @@ const MAX_DTB_SIZE: usize = 2 << 20;
 /// Rust entry of the boot CPU; `dtb` is the physical address firmware passed in x0.
 #[no_mangle]
 extern "C" fn primary_main(dtb: u64) -> ! {
-    mmu::build_identity_map();
+    let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
+    mmu::build_early_map(&EarlyMap {
+        reserved,
+        early_console: PhysAddr(PLATFORM.early_console),
+        // Without a DTB (x0 = 0) nothing more than the reserved area is mapped.
+        dtb: if dtb == 0 {
+            reserved.start
+        } else {
+            PhysAddr(dtb)
+        },
+    });
     mmu::enable();
     heap::init();
     console::init(PLATFORM.early_console);
@@ -50,10 +63,19 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             firmware::system_off();
         }
     };
+    firmware::set_psci_present(board.firmware_psci);
+    install_board_map(&board, reserved);
+    if !board.firmware_psci {
+        match config::bcm2835_power_manager(dtb) {
+            // Mapped by the board map: it is a device node of the DT.
+            Ok(Some(registers)) => pm_watchdog::set_base(registers.start),
+            Ok(None) => {}
+            Err(error) => log::warn!("board device tree: {error}; cannot power off"),
+        }
+    }
     if let Some(uart) = board.console {
         console::init(uart.start.0);
     }
-    let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
     let hypervisor = PhysRange::new(PLATFORM.reserved_start, PLATFORM.hypervisor_size);
     let mut layout = match config::parse_layout(dtb, &board, reserved, hypervisor) {
         Ok(layout) => layout,
@@ -87,8 +109,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         .as_ref()
         .map(|gic| (gic.distributor, gic.redistributors))
     else {
-        log::error!("board has no GICv3; stopping");
-        firmware::system_off();
+        stop_for_unsupported_gic(&board, dtb);
     };
     // PCI functions and their BARs exist only once enumerated: what the
     // validator could not check is checked here, with the same lines.
@@ -241,13 +262,9 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         if Some(cpu) == boot_cpu || system.cpu_map.get(cpu).copied().flatten().is_none() {
             continue;
         }
-        if let Err(error) = firmware::cpu_on(
-            board_cpu.mpidr,
-            entry::secondary_entry as *const () as u64,
-            cpu as u64,
-        ) {
+        if let Err(error) = cpu_start::start(cpu, board_cpu) {
             log::error!(
-                "firmware refused to start CPU {} (MPIDR {:#x}): {error}",
+                "CPU {} (MPIDR {:#x}) not started: {error}",
                 cpu,
                 board_cpu.mpidr
             );
@@ -267,7 +284,95 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 #[no_mangle]
 extern "C" fn secondary_main(cpu: u64) -> ! {
     mmu::enable();
+    // The console keeps per-core state: say which core this is before printing.
+    percpu::set_current_cpu(cpu as usize);
+    if system().is_none() {
+        // Started only to show the board's bring-up works (see
+        // `stop_for_unsupported_gic`): report and park.
+        log::info!("CPU {cpu} (MPIDR {:#x}) up at EL2; parked", sysreg::mpidr());
+    }
+    cpu_start::arrived();
     run_core(cpu as usize)
+}
+
+/// Replaces the early EL2 map by the one the board DT describes: its RAM
+/// (and Bulkhead's reserved area) as normal memory, its devices as device
+/// memory, nothing else. A DT that cannot be mapped stops the boot.
+fn install_board_map(board: &config::Board, reserved: PhysRange) {
+    let map = match El2Map::from_board(board, &[reserved]) {
+        Ok(map) => map,
+        Err(error) => {
+            log::error!("board device tree: {error}; stopping");
+            firmware::system_off();
+        }
+    };
+    if let Err(error) = mmu::switch_to_board_map(&map) {
+        log::error!(
+            "board device tree: the EL2 map needs {} or more level-2 tables, Bulkhead has {}; stopping",
+            error.needed,
+            error.available
+        );
+        firmware::system_off();
+    }
+    let (mut normal, mut device) = (0u64, 0u64);
+    for (range, kind) in map.regions() {
+        match kind {
+            BlockKind::Normal => normal += range.size,
+            BlockKind::Device => device += range.size,
+            BlockKind::Unmapped => {}
+        }
+    }
+    log::info!(
+        "EL2 map from the board DT: {} MiB normal, {} MiB device in {} ranges",
+        normal >> 20,
+        device >> 20,
+        map.regions().len()
+    );
+}
+
+/// How long the boot CPU waits for the cores it started to report in.
+const ARRIVAL_WAIT_MS: u64 = 2000;
+
+/// This build drives a GICv3 only. Before stopping, it starts every other
+/// core the way the board says (so a board's bring-up can be checked before
+/// its GIC is supported), waits for them, and says which GIC the board has.
+fn stop_for_unsupported_gic(board: &config::Board, dtb: &[u8]) -> ! {
+    let boot_mpidr = sysreg::mpidr();
+    let mut started = 0;
+    for (cpu, board_cpu) in board.cpus.iter().enumerate() {
+        if board_cpu.mpidr == boot_mpidr {
+            continue;
+        }
+        match cpu_start::start(cpu, board_cpu) {
+            Ok(()) => started += 1,
+            Err(error) => log::error!(
+                "CPU {cpu} (MPIDR {:#x}) not started: {error}",
+                board_cpu.mpidr
+            ),
+        }
+    }
+    let deadline = timer::Deadline::after_ms(ARRIVAL_WAIT_MS);
+    while cpu_start::arrived_count() < started && !deadline.passed() {
+        core::hint::spin_loop();
+    }
+    let methods: Vec<&str> = board.cpus.iter().map(cpu_start::method_name).collect();
+    log::info!(
+        "{} of {} secondary CPU(s) up (enable-method {})",
+        cpu_start::arrived_count(),
+        board.cpus.len().saturating_sub(1),
+        methods.first().copied().unwrap_or("none")
+    );
+    let (node, compatible) = config::root_interrupt_controller(dtb).unwrap_or_else(|| {
+        (
+            alloc::string::String::from("(none)"),
+            alloc::string::String::new(),
+        )
+    });
+    log::error!(
+        "board interrupt controller {node} ({compatible}) is not supported by this build: it drives GICv3 (arm,gic-v3) only; stopping"
+    );
+    console::flush_bounded();
+    firmware::system_off();
 }
 
 /// The partitions that would not fit in what is left of the heap: every

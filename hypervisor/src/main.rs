@@ -10,6 +10,7 @@ mod arch;
 mod boot;
 mod channel;
 mod console;
+mod cpu_start;
 mod emulated;
 mod error;
 mod fault;

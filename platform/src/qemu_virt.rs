@@ -10,5 +10,7 @@ pub const PLATFORM: Platform = Platform {
     reserved_size: 0x1000_0000,
     hypervisor_size: 0x0400_0000,
     early_console: 0x0900_0000,
+    // QEMU emulates PSCI for an EL2 payload (SMC conduit).
+    firmware_psci: true,
     max_cpus: 8,
 };

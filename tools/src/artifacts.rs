@@ -224,18 +224,26 @@ pub fn pci_disk_image() -> Result<PathBuf, String> {
 
 /// Builds the hypervisor and returns its raw image `target/images/bulkhead.bin`.
 pub fn build_hypervisor() -> Result<PathBuf, String> {
-    run_checked(
-        cargo().args([
-            "build",
-            "--release",
-            "-p",
-            "bulkhead",
-            "--target",
-            HYPERVISOR_TARGET,
-        ]),
-        "building the hypervisor",
-    )?;
-    let raw = images_dir().join("bulkhead.bin");
+    build_hypervisor_for(crate::boards::BoardName::QemuVirt)
+}
+
+/// Builds the hypervisor for `board` (its cargo feature selects the board's
+/// constants and linker constants) and returns its raw image in `target/images/`.
+pub fn build_hypervisor_for(board: crate::boards::BoardName) -> Result<PathBuf, String> {
+    let mut command = cargo();
+    command.args([
+        "build",
+        "--release",
+        "-p",
+        "bulkhead",
+        "--target",
+        HYPERVISOR_TARGET,
+    ]);
+    if let Some(feature) = board.hypervisor_feature() {
+        command.args(["--features", feature]);
+    }
+    run_checked(&mut command, "building the hypervisor")?;
+    let raw = images_dir().join(board.image_name());
     objcopy(&hypervisor_release_dir().join("bulkhead"), &raw)?;
     Ok(raw)
 }

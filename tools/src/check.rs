@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use bulkhead_core::address::PhysRange;
 use bulkhead_core::config::{parse_board, parse_layout, Board, Layout};
-use bulkhead_platform::qemu_virt::PLATFORM;
+use bulkhead_platform::Platform;
 
 use crate::artifacts::target_dir;
 use crate::board;
@@ -17,23 +17,32 @@ pub struct Accepted {
     pub layout: Layout,
 }
 
-/// Validates a merged DTB exactly as the hypervisor does at boot. On refusal,
-/// returns the lines to print (`layout error: node: property: reason`).
-pub fn validate(merged_dtb: &[u8]) -> Result<Accepted, Vec<String>> {
+/// Validates a merged DTB exactly as the hypervisor built for `platform`
+/// does at boot. On refusal, returns the lines to print (`layout error:
+/// node: property: reason`).
+pub fn validate_for(merged_dtb: &[u8], platform: &Platform) -> Result<Accepted, Vec<String>> {
     let board = parse_board(merged_dtb).map_err(|error| vec![format!("board error: {error}")])?;
-    let reserved = PhysRange::new(PLATFORM.reserved_start, PLATFORM.reserved_size);
-    let hypervisor = PhysRange::new(PLATFORM.reserved_start, PLATFORM.hypervisor_size);
+    let reserved = PhysRange::new(platform.reserved_start, platform.reserved_size);
+    let hypervisor = PhysRange::new(platform.reserved_start, platform.hypervisor_size);
     match parse_layout(merged_dtb, &board, reserved, hypervisor) {
         Ok(layout) => Ok(Accepted { board, layout }),
         Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
     }
 }
 
-/// Reads and validates a merged DTB file.
+/// Reads and validates a merged DTB file (QEMU virt).
 pub fn validate_file(merged: &Path) -> Result<Result<Accepted, Vec<String>>, String> {
+    validate_file_for(merged, &bulkhead_platform::qemu_virt::PLATFORM)
+}
+
+/// Reads and validates a merged DTB file against `platform`.
+pub fn validate_file_for(
+    merged: &Path,
+    platform: &Platform,
+) -> Result<Result<Accepted, Vec<String>>, String> {
     let bytes = std::fs::read(merged)
         .map_err(|error| format!("cannot read {}: {error}", merged.display()))?;
-    Ok(validate(&bytes))
+    Ok(validate_for(&bytes, platform))
 }
 
 /// `1 GiB`, `256 MiB`, `4 KiB` or bytes: sizes as people read them.
@@ -185,16 +194,31 @@ pub fn summary(accepted: &Accepted) -> String {
     text
 }
 
-/// `cargo xtask check FILE [--board BOARD.dtb]`.
-pub fn check_command(layout: &Path, board: Option<&Path>) -> Result<ExitCode, String> {
+/// `cargo xtask check FILE [--board NAME|BOARD.dtb]`: a board name validates
+/// against that board's DTB and reserved areas, a DTB file against QEMU virt's.
+pub fn check_command(layout: &Path, board: &crate::boards::BoardArg) -> Result<ExitCode, String> {
+    use crate::boards::BoardArg;
     crate::setup::ensure()?;
-    let merged = board::merged_layout(
-        layout,
-        board,
-        bulkhead_scenarios::CpuModel::CortexA72,
-        &target_dir().join("check"),
-    )?;
-    match validate_file(&merged)? {
+    let (name, file) = match board {
+        BoardArg::Named(name) => (*name, None),
+        BoardArg::File(path) => (crate::boards::BoardName::QemuVirt, Some(path.as_path())),
+    };
+    let work_dir = target_dir().join("check");
+    let merged = match (name, file) {
+        (crate::boards::BoardName::Rpi4, None) => board::merged_layout(
+            layout,
+            Some(&crate::rpi4::board_dtb()?),
+            bulkhead_scenarios::CpuModel::CortexA72,
+            &work_dir,
+        )?,
+        _ => board::merged_layout(
+            layout,
+            file,
+            bulkhead_scenarios::CpuModel::CortexA72,
+            &work_dir,
+        )?,
+    };
+    match validate_file_for(&merged, name.platform())? {
         Ok(accepted) => {
             print!("{}", summary(&accepted));
             Ok(ExitCode::SUCCESS)
@@ -223,7 +247,10 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_not_panicked_on() {
-        let lines = match validate(b"not a device tree") {
+        let lines = match validate_for(
+            b"not a device tree",
+            &bulkhead_platform::qemu_virt::PLATFORM,
+        ) {
             Err(lines) => lines,
             Ok(_) => panic!("garbage accepted"),
         };

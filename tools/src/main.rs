@@ -6,11 +6,13 @@
 mod artifacts;
 mod bench;
 mod board;
+mod boards;
 mod check;
 mod fuzz;
 mod linux;
 mod plot;
 mod qemu;
+mod rpi4;
 mod runner;
 mod setup;
 mod test;
@@ -34,7 +36,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build the hypervisor and every guest, and objcopy them to raw images under target/images.
-    Build,
+    Build(BuildArgs),
     /// Build, validate a layout on the host, and boot it in QEMU, printing both UARTs live.
     Run(RunArgs),
     /// Validate a layout overlay against a board DTB, as the hypervisor would at boot.
@@ -48,7 +50,19 @@ enum Command {
 }
 
 #[derive(clap::Args, Debug)]
+struct BuildArgs {
+    /// Board to build the hypervisor for (its link address, console, reserved area).
+    #[arg(long, value_enum, default_value_t)]
+    board: boards::BoardName,
+}
+
+#[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Board to boot: qemu-virt (QEMU virt, the default) or rpi4 (QEMU raspi4b
+    /// with Debian's bcm2711-rpi-4-b.dtb; default layout tests-qemu/layouts/rpi4.dtso).
+    /// With rpi4 only --layout, --module, --timeout and --skip-check apply.
+    #[arg(long, value_enum, default_value_t)]
+    board: boards::BoardName,
     /// Layout overlay (.dtso source or compiled .dtbo); default: the demo, Debian's Linux
     /// beside a bare-metal partition (tests-qemu/layouts/linux.dtso, scenario `linux_boot`).
     #[arg(long, value_name = "FILE")]
@@ -107,9 +121,11 @@ struct CheckArgs {
     /// Layout overlay: a .dtso source (compiled with dtc) or a compiled .dtbo.
     #[arg(value_name = "FILE")]
     layout: PathBuf,
-    /// Board DTB to merge the overlay onto; default: QEMU virt as `cargo xtask run` boots it.
-    #[arg(long, value_name = "BOARD.dtb")]
-    board: Option<PathBuf>,
+    /// Board to check against: a name (qemu-virt, rpi4: its DTB as `cargo xtask run`
+    /// boots it and its reserved areas) or a board DTB file (checked with qemu-virt's
+    /// reserved areas); default: qemu-virt.
+    #[arg(long, value_name = "NAME|BOARD.dtb", default_value = "qemu-virt", value_parser = boards::parse_board_arg)]
+    board: boards::BoardArg,
 }
 
 #[derive(clap::Args, Debug)]
@@ -123,6 +139,10 @@ struct TestArgs {
     /// Boot the QEMU scenarios only (skip the host unit tests and the fuzz slice).
     #[arg(long)]
     qemu_only: bool,
+    /// Board whose scenarios to boot: qemu-virt (every scenario) or rpi4 (the
+    /// scenarios of tests-qemu/scenarios/src/boards.rs, on QEMU raspi4b).
+    #[arg(long, value_enum, default_value_t)]
+    board: boards::BoardName,
 }
 
 #[derive(clap::Args, Debug)]
@@ -151,7 +171,19 @@ struct FuzzArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build => artifacts::build_all().map(|_| ExitCode::SUCCESS),
+        Command::Build(args) if args.board != boards::BoardName::QemuVirt => {
+            artifacts::build_hypervisor_for(args.board).map(|image| {
+                println!("hypervisor: {}", image.display());
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Build(_) => artifacts::build_all().map(|_| ExitCode::SUCCESS),
+        Command::Run(args) if args.board == boards::BoardName::Rpi4 => rpi4::run_command(
+            args.layout,
+            args.modules,
+            std::time::Duration::from_secs(args.timeout),
+            args.skip_check,
+        ),
         Command::Run(args) => runner::run_command(runner::RunRequest {
             layout: args.layout,
             modules: args.modules,
@@ -162,7 +194,24 @@ fn main() -> ExitCode {
             cpu: args.cpu,
             firmware: args.firmware,
         }),
-        Command::Check(args) => check::check_command(&args.layout, args.board.as_deref()),
+        Command::Check(args) => check::check_command(&args.layout, &args.board),
+        Command::Test(args) if args.board == boards::BoardName::Rpi4 => {
+            // Host tests are the same for every board; then the board's scenarios.
+            let host = if args.qemu_only {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                test::test_command(test::TestRequest {
+                    filter: None,
+                    host: true,
+                    qemu: false,
+                })
+            };
+            match host {
+                Ok(code) if args.host_only || code != ExitCode::SUCCESS => Ok(code),
+                Ok(_) => rpi4::test_scenarios(args.filter.as_deref()),
+                Err(error) => Err(error),
+            }
+        }
         Command::Test(args) => test::test_command(test::TestRequest {
             filter: args.filter,
             host: !args.qemu_only,

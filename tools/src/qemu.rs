@@ -267,6 +267,66 @@ pub fn display(args: &[String]) -> String {
     line
 }
 
+/// QEMU's Raspberry Pi 4 B (2 GiB, 4 cortex-a72, GIC-400 with the
+/// virtualization extensions). Its RAM and core count are fixed by the
+/// machine (no `-m`, no `-smp`); `-kernel` is entered at EL2 (secondaries
+/// on QEMU's spin table at 0xd8), and QEMU generates no DT: `-dtb` is the
+/// board's own, whose memory node QEMU fills in (960 MiB below the
+/// VideoCore's share with the default 2 GiB).
+const RASPI4B: &str = "raspi4b";
+
+/// Arguments to boot Bulkhead on `raspi4b`: UART0 (PL011) to `uart_logs[0]`,
+/// the mini UART to `uart_logs[1]`, the modules by the generic loader.
+pub fn raspi4b_boot_args(
+    kernel: &Path,
+    dtb: &Path,
+    modules: &[LoadedModule],
+    uart_logs: &[PathBuf; 2],
+) -> Vec<String> {
+    let mut args: Vec<String> = ["-M", RASPI4B, "-display", "none", "-monitor", "none"]
+        .map(String::from)
+        .to_vec();
+    for log in uart_logs {
+        args.push("-serial".into());
+        args.push(format!("file:{}", escape(log)));
+    }
+    args.extend([
+        "-kernel".into(),
+        kernel.display().to_string(),
+        "-dtb".into(),
+        dtb.display().to_string(),
+    ]);
+    for module in modules {
+        args.push("-device".into());
+        args.push(format!(
+            "loader,file={},addr={:#x},force-raw=on",
+            escape(&module.path),
+            module.address
+        ));
+    }
+    args
+}
+
+/// Arguments to write the DTB `raspi4b` hands its kernel (`dtb` completed
+/// by QEMU: memory node, unmodelled devices removed) to `out`, then exit.
+pub fn raspi4b_dumpdtb_args(dtb: &Path, kernel: &Path, out: &Path) -> Vec<String> {
+    [
+        "-M".to_string(),
+        format!("{RASPI4B},dumpdtb={}", escape(out)),
+        "-dtb".into(),
+        dtb.display().to_string(),
+        "-kernel".into(),
+        kernel.display().to_string(),
+        "-display".into(),
+        "none".into(),
+        "-monitor".into(),
+        "none".into(),
+        "-serial".into(),
+        "null".into(),
+    ]
+    .to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! the guests whose output they read.
 
 mod benchmarks;
+pub mod boards;
 pub mod console_input;
 pub mod cpu_models;
 pub mod disk;

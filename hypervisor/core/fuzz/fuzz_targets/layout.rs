@@ -2,7 +2,7 @@
 #![no_main]
 
 use bulkhead_core::config::{
-    parse_board, parse_layout, Board, BoardCpu, GicV3, IntxRoute, MmioRegion, PciHost, PciSpace,
+    parse_board, parse_layout, Board, BoardCpu, EnableMethod, GicV3, IntxRoute, MmioRegion, PciHost, PciSpace,
     PciWindow, PhysRange,
 };
 use libfuzzer_sys::fuzz_target;
@@ -17,6 +17,7 @@ fn fixed_board() -> Board {
         .map(|i| BoardCpu {
             path: format!("/cpus/cpu@{i}"),
             mpidr: i,
+            enable_method: EnableMethod::Psci,
         })
         .collect();
     let mmio = [
@@ -40,6 +41,7 @@ fn fixed_board() -> Board {
         console: Some(PhysRange::new(0x0900_0000, 0x1000)),
         pci_hosts: vec![fixed_pci_host()],
         smmus: Vec::new(),
+        firmware_psci: true,
     }
 }
 

@@ -4,6 +4,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::cpu_start::{enable_method, firmware_psci, EnableMethod};
 use super::dt::{DeviceTree, Node};
 use super::error::{BoardError, Issue};
 use super::pci_host::{pci_hosts, smmus, PciHost, SmmuNode};
@@ -16,6 +17,8 @@ pub struct BoardCpu {
     pub path: String,
     /// The node's `reg`: the core's MPIDR affinity fields.
     pub mpidr: u64,
+    /// How the boot CPU starts it (its `enable-method`).
+    pub enable_method: EnableMethod,
 }
 
 /// One `reg` entry of a device node, as a physical range.
@@ -50,6 +53,8 @@ pub struct Board {
     pub pci_hosts: Vec<PciHost>,
     /// SMMUv3s (Bulkhead owns them).
     pub smmus: Vec<SmmuNode>,
+    /// Whether the firmware implements PSCI (a `/psci` node, SMC conduit).
+    pub firmware_psci: bool,
 }
 
 impl Board {
@@ -77,6 +82,7 @@ pub fn parse_board(dtb: &[u8]) -> Result<Board, BoardError> {
         console: console(&tree)?,
         pci_hosts: pci_hosts(&tree)?,
         smmus: smmus(&tree)?,
+        firmware_psci: firmware_psci(&tree)?,
     })
 }
 
@@ -109,6 +115,7 @@ fn cpus(tree: &DeviceTree<'_>) -> Result<Vec<BoardCpu>, BoardError> {
         cpus.push(BoardCpu {
             path: node.path(),
             mpidr,
+            enable_method: enable_method(&node)?,
         });
     }
     if cpus.is_empty() {
@@ -120,12 +127,25 @@ fn cpus(tree: &DeviceTree<'_>) -> Result<Vec<BoardCpu>, BoardError> {
 fn ram(tree: &DeviceTree<'_>) -> Result<Vec<PhysRange>, BoardError> {
     let root = tree.root().ok_or(BoardError::MissingNode("/"))?;
     let mut ram = Vec::new();
+    let mut empty_node = None;
     for node in root.children().filter(is_memory) {
         let regs = physical_regs(&node)?.unwrap_or_default();
+        if regs.iter().all(|r| r.size == 0) {
+            empty_node.get_or_insert_with(|| node.path());
+        }
         ram.extend(regs.into_iter().filter(|r| r.size != 0));
     }
     if ram.is_empty() {
-        return Err(BoardError::MissingNode("/memory"));
+        // The Raspberry Pi's DT ships `reg = <0 0 0>` for its firmware to fill in.
+        return Err(match empty_node {
+            Some(node) => Issue::new(
+                node,
+                "reg",
+                "has no RAM in it (size 0): the board's firmware or loader fills it in; give Bulkhead the DT it completed",
+            )
+            .into(),
+            None => BoardError::MissingNode("/memory"),
+        });
     }
     Ok(ram)
 }
@@ -184,6 +204,11 @@ fn console(tree: &DeviceTree<'_>) -> Result<Option<PhysRange>, BoardError> {
         return Ok(None);
     };
     let issue = |reason: String| BoardError::from(Issue::new("/chosen", "stdout-path", reason));
+    // Bulkhead's console driver is a PL011: another UART (the Raspberry
+    // Pi's mini UART, its DT's default stdout) leaves the early console in use.
+    if !node.is_compatible("arm,pl011") {
+        return Ok(None);
+    }
     let regs = physical_regs(&node)?.unwrap_or_default();
     let first = regs
         .first()

@@ -44,9 +44,12 @@
 mod board;
 mod channel;
 pub mod checkpoint;
+mod cpu_start;
 pub mod dt;
+pub mod el2_map;
 mod error;
 pub mod heap;
+mod interrupt_controller;
 mod interrupts;
 mod layout;
 mod pci_assign;
@@ -60,6 +63,8 @@ pub use crate::address::{Ipa, PhysAddr, PhysRange};
 pub use board::{parse_board, Board, BoardCpu, GicV3, MmioRegion};
 pub use channel::{Channel, ChannelEndpointConfig, PartitionChannel, MAX_CHANNEL_LABEL_BYTES};
 pub use checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
+pub use cpu_start::{bcm2835_power_manager, EnableMethod};
+pub use interrupt_controller::root_interrupt_controller;
 // For guest_dt, which derives the guest's GIC and copied nodes from the same board DT.
 pub(crate) use board::gic_node;
 pub use dt::DtError;

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use super::board::{gic_node, mpidr_cells, Board};
 use super::channel::partition_channels;
 use super::checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
+use super::cpu_start::EnableMethod;
 use super::dt::{cells_to_u64, DeviceTree, Node};
 use super::error::{Issue, LayoutError};
 use super::interrupts::device_interrupts;
@@ -807,6 +808,22 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
                     span(self.reserved.start.0, self.reserved.size)
                 ),
             );
+        }
+        // A parked core jumps to whatever non-zero value its release word
+        // takes, at EL2: a guest image copied over it would run there.
+        for cpu in &self.board.cpus {
+            if let EnableMethod::SpinTable { release } = cpu.enable_method {
+                if range.overlaps(&PhysRange::new(release.0, 8)) {
+                    self.error(
+                        node,
+                        "memory",
+                        format!(
+                            "region {name} holds the spin-table release word of {} ({:#x}), which that core waits on at EL2",
+                            cpu.path, release.0
+                        ),
+                    );
+                }
+            }
         }
         let mut mmio = self.board.mmio.iter().filter(|m| m.range.overlaps(&range));
         if let Some(first) = mmio.next() {

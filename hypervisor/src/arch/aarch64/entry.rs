@@ -13,7 +13,7 @@ global_asm!(
 _start:
     b       primary_entry               // code0
     .long   0                           // code1
-    .quad   0x80000                     // text_offset: RAM base + 512 KiB
+    .quad   TEXT_OFFSET                 // text_offset (board.ld): load address - RAM base
     .quad   __image_end - _start        // image_size, including bss, stacks, heap
     .quad   0x2                         // flags: LE, 4 KiB pages, 2 MiB-aligned base near RAM start
     .quad   0, 0, 0                     // res2..res4

@@ -56,9 +56,11 @@ impl Validator<'_, '_, '_> {
                 (node, ConsoleSource::Layout)
             }
             None => match stdout_node(self.tree) {
-                Ok(Some(node)) => (node, ConsoleSource::Board),
-                // The board parser reports a bad stdout-path; no console then.
-                Ok(None) | Err(_) => return None,
+                Ok(Some(node)) if node.is_compatible("arm,pl011") => (node, ConsoleSource::Board),
+                // The board parser reports a bad stdout-path; no console
+                // then. A stdout that is no PL011 (the Raspberry Pi's mini
+                // UART) leaves Bulkhead on its board's early console.
+                Ok(Some(_) | None) | Err(_) => return None,
             },
         };
         let registers = match physical_regs(&node) {
