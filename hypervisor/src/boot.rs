@@ -187,7 +187,9 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             }
         }
     }
-    if partitions.iter().any(|partition| partition.checkpointing.is_some())
+    if partitions
+        .iter()
+        .any(|partition| partition.checkpointing.is_some())
         && !crate::arch::aarch64::simd::agrees_with_portable()
     {
         log::error!("the SIMD checkpoint kernels disagree with the store's checksum; stopping");

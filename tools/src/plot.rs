@@ -83,11 +83,17 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
             .flat_map(|(_, points)| points.iter().map(|&(_, y)| y))
             .fold(1.0, f64::max);
         let mut chart = ChartBuilder::on(&left)
-            .caption("Checkpoint pause vs dirty pages (icount)", ("sans-serif", 20))
+            .caption(
+                "Checkpoint pause vs dirty pages (icount)",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d((0.5f64..8192f64).log_scale(), (100f64..top * 2.0).log_scale())
+            .build_cartesian_2d(
+                (0.5f64..8192f64).log_scale(),
+                (100f64..top * 2.0).log_scale(),
+            )
             .map_err(|e| fail(&e))?;
         chart
             .configure_mesh()
@@ -102,7 +108,11 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
                 .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
                 .map_err(|e| fail(&e))?;
         }
         chart
@@ -119,7 +129,10 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
             .flat_map(|(_, points)| points.iter().map(|&(_, y)| y))
             .fold(1.0, f64::max);
         let mut chart = ChartBuilder::on(&right)
-            .caption("Periodic checkpoints: slowdown vs dirty share", ("sans-serif", 20))
+            .caption(
+                "Periodic checkpoints: slowdown vs dirty share",
+                ("sans-serif", 20),
+            )
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
@@ -138,7 +151,11 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
                 .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 3, color.filled())),
+                )
                 .map_err(|e| fail(&e))?;
         }
         chart
@@ -174,11 +191,17 @@ mod tests {
         assert!(!path.exists());
         let mut all = vec![m("memcpy_4k", 2079.0), m("memcpy_4k_fast", 391.0)];
         for pages in PAUSE_PAGES {
-            all.push(m(&format!("ckpt_incremental_pause_{pages}"), 23_000.0 + 1262.0 * pages as f64));
+            all.push(m(
+                &format!("ckpt_incremental_pause_{pages}"),
+                23_000.0 + 1262.0 * pages as f64,
+            ));
         }
         for hz in RATES {
             for share in SHARES {
-                all.push(m(&format!("periodic_slowdown_{hz}hz_{share}pct"), share as f64 * hz as f64 / 40.0));
+                all.push(m(
+                    &format!("periodic_slowdown_{hz}hz_{share}pct"),
+                    share as f64 * hz as f64 / 40.0,
+                ));
             }
         }
         assert!(checkpoint_plots(&all, &path).unwrap());

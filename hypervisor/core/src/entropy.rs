@@ -9,8 +9,8 @@
 //! Without them Linux boots with an uninitialised CRNG (no KASLR, and
 //! whatever first waits for random bytes spins on jitter entropy).
 
-use siphasher::sip::SipHasher24;
 use core::hash::Hasher;
+use siphasher::sip::SipHasher24;
 
 use crate::config::dt::DeviceTree;
 
@@ -50,7 +50,10 @@ impl SeedKey {
                 *slot = property.value;
             }
         }
-        if material.iter().all(|bytes| bytes.iter().all(|&byte| byte == 0)) {
+        if material
+            .iter()
+            .all(|bytes| bytes.iter().all(|&byte| byte == 0))
+        {
             return None;
         }
         Some(SeedKey::compress(&material))

@@ -6,9 +6,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::boot_image::{self, BootPlacement};
-use bulkhead_core::entropy::{SeedKey, RNG_SEED_BYTES};
 use bulkhead_core::config::virtual_console::{VIRTUAL_UART, VIRTUAL_UART_INTID};
 use bulkhead_core::config::{self, Board, Module};
+use bulkhead_core::entropy::{SeedKey, RNG_SEED_BYTES};
 use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::protocol::OperationSlot;
 use bulkhead_core::stage2::{Access, MemoryKind, Stage2};
@@ -18,8 +18,8 @@ use bulkhead_core::vgic::{
 use spin::Mutex;
 
 use super::vcpu::Vcpu;
-use crate::arch::aarch64::{cache, simd, sysreg};
 use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
+use crate::arch::aarch64::{cache, simd, sysreg};
 use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost, VirtualUart};
 use crate::error::Error;
 use crate::pci::PciBus;
@@ -557,7 +557,10 @@ impl Partition {
         if let Some(seeds) = &self.seed_offsets {
             let id = self.config.id;
             self.copy_in(dtb_at(seeds.rng_seed), &seeds.key.rng_seed(id, boot_count))?;
-            self.copy_in(dtb_at(seeds.kaslr_seed), &seeds.key.kaslr_seed(id, boot_count))?;
+            self.copy_in(
+                dtb_at(seeds.kaslr_seed),
+                &seeds.key.kaslr_seed(id, boot_count),
+            )?;
         }
         if let (Some(ipa), Some(initrd)) = (self.placement.initrd, self.config.initrd.as_ref()) {
             self.copy_in(ipa, module_bytes(initrd, u64::MAX))?;

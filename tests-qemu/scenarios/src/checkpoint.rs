@@ -933,12 +933,16 @@ mod tests {
     }
 
     fn fault(progress: &[u64], restart: bool) -> String {
-        let mut uart = prefixed("faulty", &format!("{BOOT}ckpt boot count=1\n"));
+        let seeds = |boot: u64| format!("ckpt seeds rng={} kaslr={}\n", 11 * boot, 13 * boot);
+        let mut uart = prefixed("faulty", &format!("{BOOT}ckpt boot count=1\n{}", seeds(1)));
         let mut boot = 1;
         for (i, p) in progress.iter().enumerate() {
             if i > 0 && *p == 1 {
                 boot += 1;
-                uart += &prefixed("faulty", &format!("{BOOT}ckpt boot count={boot}\n"));
+                uart += &prefixed(
+                    "faulty",
+                    &format!("{BOOT}ckpt boot count={boot}\n{}", seeds(boot)),
+                );
             }
             uart += &prefixed("faulty", &format!("ckpt progress={p}\n"));
             let restored = !restart && i > 8;
@@ -977,6 +981,9 @@ mod tests {
         );
         assert!(check_on_fault_restore(&outcome(&fault(&restart, true))).is_err());
         assert!(check_on_fault_restart(&outcome(&fault(&restore, false))).is_err());
+        // A restart that replays the first boot's seeds is refused.
+        let replayed = fault(&restart, true).replace("rng=22 kaslr=26", "rng=11 kaslr=13");
+        assert!(check_on_fault_restart(&outcome(&replayed)).is_err());
     }
 
     fn permissions(outsider_take: i64, resume_at: u64) -> String {

@@ -496,8 +496,12 @@ mod tests {
     fn with_ticker(linux: &str) -> Outcome {
         let lines: Vec<&str> = linux.lines().collect();
         let (first, second) = lines.split_at(lines.len() / 2);
+        // Each boot's kernel log says it got Bulkhead's seeds.
+        let seeded = "[linux] [    0.000000] random: crng init done\n\
+                      [linux] [    0.008463] KASLR enabled\n"
+            .repeat(linux.matches("linux userspace ").count());
         let uart0 = format!(
-            "bulkhead: starting\n[ticker] ticker progress=4\n{}\n[ticker] ticker progress=8\n\
+            "bulkhead: starting\n{seeded}[ticker] ticker progress=4\n{}\n[ticker] ticker progress=8\n\
              {}\n[ticker] ticker progress=12\n",
             first.join("\n"),
             second.join("\n")
@@ -516,6 +520,17 @@ mod tests {
     fn accepts_a_good_boot() {
         let linux = boot_lines(2, 233_156, "linux poweroff");
         check_linux_with_ticker(&with_ticker(&linux), 1).unwrap();
+    }
+
+    #[test]
+    fn refuses_a_boot_without_seeds() {
+        let linux = boot_lines(2, 233_156, "linux poweroff");
+        let mut outcome = with_ticker(&linux);
+        outcome.uart[0] =
+            outcome.uart[0].replace("KASLR enabled", "KASLR disabled due to lack of seed");
+        assert!(check_linux_with_ticker(&outcome, 1)
+            .unwrap_err()
+            .contains("KASLR enabled"));
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! one lane of one block are not seen: the checksum guards against bugs
 //! scribbling on the store, not against an adversary).
 
-
 /// Independent lanes let the compiler keep them in SIMD registers.
 pub const LANES: usize = 4;
 
@@ -191,7 +190,9 @@ impl Lanes {
         let mut hash = mix(len as u64);
         for lane in 0..LANES {
             for value in [self.sum[lane], self.weighted[lane]] {
-                hash = (hash ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(31);
+                hash = (hash ^ value)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(31);
             }
         }
         mix(hash)

@@ -590,11 +590,12 @@ proptest! {
             }
             partition.vcpus[n % VCPUS] = vec![n as u8; 100 + n];
             if let Some(pages) = step.abandon {
-                let mut writer = store.begin(Generation(generation + 1), 0).unwrap();
-                for ipa in tracker.since(writer.slot()).iter_dirty().take(pages) {
-                    writer.write_page(ipa, partition.page(ipa)).unwrap();
+                {
+                    let mut writer = store.begin(Generation(generation + 1), 0).unwrap();
+                    for ipa in tracker.since(writer.slot()).iter_dirty().take(pages) {
+                        writer.write_page(ipa, partition.page(ipa)).unwrap();
+                    }
                 }
-                drop(writer);
                 // Abandoned half-way: the current checkpoint is whole,
                 // frames it inherited from the other slot included.
                 let current = store.current().unwrap().slot;

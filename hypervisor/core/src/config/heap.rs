@@ -97,8 +97,8 @@ pub fn partition_heap_required(partition: &Partition, guest_dt_bytes: u64) -> u6
         0 => 0,
         tables => rounded(tables.saturating_mul(PAGE_SIZE)),
     };
-    let mut total = arena(cpu_stage2_tables(partition))
-        .saturating_add(arena(dma_stage2_tables(partition)));
+    let mut total =
+        arena(cpu_stage2_tables(partition)).saturating_add(arena(dma_stage2_tables(partition)));
     // The guest DT, built once (its builder's buffer grows by doubling).
     total = total.saturating_add(rounded(guest_dt_bytes).saturating_mul(3));
     if partition.checkpoint.is_some() {

@@ -830,11 +830,20 @@ fn seeds_are_placeholders_patched_at_each_start() {
     fdt[kaslr..kaslr + 8].copy_from_slice(&key.kaslr_seed(0, 1));
     let tree = crate::config::dt::DeviceTree::parse(&fdt).unwrap();
     let chosen = tree.find("/chosen").unwrap();
-    assert_eq!(chosen.property("rng-seed").unwrap().value, key.rng_seed(0, 1));
-    assert_eq!(chosen.property("kaslr-seed").unwrap().value, key.kaslr_seed(0, 1));
+    assert_eq!(
+        chosen.property("rng-seed").unwrap().value,
+        key.rng_seed(0, 1)
+    );
+    assert_eq!(
+        chosen.property("kaslr-seed").unwrap().value,
+        key.kaslr_seed(0, 1)
+    );
     // Without entropy the properties are absent (not zero seeds).
     let plain = build(&board, &first(), &GuestDtOptions::default()).unwrap();
-    assert_eq!(super::chosen_value_offset(&plain, "rng-seed", seed_bytes), None);
+    assert_eq!(
+        super::chosen_value_offset(&plain, "rng-seed", seed_bytes),
+        None
+    );
 }
 
 /// A channel as partition `peers[index]` sees it at `slot`.

@@ -81,7 +81,10 @@ impl fmt::Display for MapError {
                 write!(f, "stage-2: table at {address:#x} is above 48 bits")
             }
             MapError::OutOfTables { capacity } => {
-                write!(f, "stage-2: needs more than the {capacity} tables it was sized for")
+                write!(
+                    f,
+                    "stage-2: needs more than the {capacity} tables it was sized for"
+                )
             }
         }
     }

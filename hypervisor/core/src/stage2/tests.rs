@@ -354,18 +354,30 @@ fn page_access_changes_report_what_was_there() {
     // Protecting one page splits its block; the others keep their access.
     assert_eq!(stage2.write_protect_page(Ipa(0x3000)), Ok(false));
     assert_eq!(stage2.table_count(), tables + 1);
-    assert_eq!(stage2.translate(Ipa(0x3000)).unwrap().access, Access::ReadOnly);
-    assert_eq!(stage2.translate(Ipa(0x4000)).unwrap().access, Access::ReadWrite);
+    assert_eq!(
+        stage2.translate(Ipa(0x3000)).unwrap().access,
+        Access::ReadOnly
+    );
+    assert_eq!(
+        stage2.translate(Ipa(0x4000)).unwrap().access,
+        Access::ReadWrite
+    );
     assert_eq!(stage2.write_protect_page(Ipa(0x3000)), Ok(true));
     assert_eq!(stage2.make_writable_page(Ipa(0x3000)), Ok(false));
     assert_eq!(stage2.make_writable_page(Ipa(0x3000)), Ok(true));
     let page = stage2.translate(Ipa(0x3008)).unwrap();
-    assert_eq!((page.access, page.pa), (Access::ReadWrite, PhysAddr(0x4000_3008)));
+    assert_eq!(
+        (page.access, page.pa),
+        (Access::ReadWrite, PhysAddr(0x4000_3008))
+    );
     for outside in [Ipa(4 * MIB2), Ipa(GIB)] {
         assert_eq!(
             stage2.write_protect_page(outside),
             Err(MapError::NotMapped { ipa: outside })
         );
     }
-    assert!(stage2.make_writable_page(Ipa(0x3001)).is_err(), "misaligned");
+    assert!(
+        stage2.make_writable_page(Ipa(0x3001)).is_err(),
+        "misaligned"
+    );
 }
