@@ -333,3 +333,43 @@ fn rpi4_power_manager_is_found_translated() {
         "/soc/watchdog@7e100000: reg: must start with the power-management registers (at least 0x28 bytes: RSTC, RSTS, WDOG)"
     );
 }
+
+/// `uniform_gib` (what the page-table builder asks) agrees with the
+/// block-by-block plan on every gigabyte, for both boards' maps and the
+/// early map: a uniform gigabyte is all of one kind, and one the block view
+/// calls uniform is never split needlessly (the early map may split).
+#[test]
+fn uniform_gigabytes_agree_with_the_blocks() {
+    let qemu = El2Map::from_board(&parse_board(QEMU_VIRT_DTB).unwrap(), &[]).unwrap();
+    let rpi4 = El2Map::from_board(&parse_board(&rpi4_like()).unwrap(), &[rpi4_reserved()]).unwrap();
+    for map in [&qemu, &rpi4] {
+        for index in 0..512 {
+            match (map.uniform_gib(index), map.gib(index)) {
+                (Some(kind), GibPlan::Uniform(block_kind)) => assert_eq!(kind, block_kind),
+                (None, GibPlan::Split(blocks)) => {
+                    assert!(blocks.iter().any(|&kind| kind != blocks[0]), "GiB {index}")
+                }
+                (fast, slow) => panic!("GiB {index}: {fast:?} vs {slow:?}"),
+            }
+        }
+    }
+    let early = EarlyMap {
+        reserved: rpi4_reserved(),
+        early_console: PhysAddr(0xfe20_1000),
+        dtb: PhysAddr(0x3b12_3000),
+    };
+    for index in 0..512 {
+        if let Some(kind) = early.uniform_gib(index) {
+            let base = index as u64 * (1 << 30);
+            for block in 0..512 {
+                assert_eq!(
+                    early.kind_at(base + block * BLOCK_SIZE),
+                    kind,
+                    "GiB {index}"
+                );
+            }
+        }
+    }
+    assert_eq!(early.uniform_gib(0), None);
+    assert_eq!(early.uniform_gib(5), Some(BlockKind::Unmapped));
+}

@@ -116,10 +116,31 @@ impl El2Map {
         }
     }
 
-    /// How many level-2 tables [`Self::gib`] asks for over the whole map.
+    /// The kind of the whole gigabyte at `index` GiB if it is one kind
+    /// (one 1 GiB block, or nothing), `None` if it needs a level-2 table:
+    /// from the ranges, without looking at its 512 blocks one by one.
+    pub fn uniform_gib(&self, index: usize) -> Option<BlockKind> {
+        let base = index as u64 * GIB;
+        let gib = PhysRange::new(base, GIB);
+        let mut overlapping = self
+            .regions
+            .iter()
+            .filter(|(range, _)| range.overlaps(&gib));
+        match (overlapping.next(), overlapping.next()) {
+            (None, _) => Some(BlockKind::Unmapped),
+            (Some((range, kind)), None)
+                if range.start.0 <= base && range.end().is_none_or(|end| end >= base + GIB) =>
+            {
+                Some(*kind)
+            }
+            _ => None,
+        }
+    }
+
+    /// How many level-2 tables the map needs (gigabytes not of one kind).
     pub fn tables_needed(&self) -> usize {
         (0..(MAP_LIMIT / GIB) as usize)
-            .filter(|&index| matches!(self.gib(index), GibPlan::Split(_)))
+            .filter(|&index| self.uniform_gib(index).is_none())
             .count()
     }
 
@@ -210,6 +231,21 @@ pub struct EarlyMap {
 pub const EARLY_DTB_WINDOW: u64 = 2 * BLOCK_SIZE;
 
 impl EarlyMap {
+    /// As [`El2Map::uniform_gib`]: a gigabyte none of the early ranges
+    /// touches is unmapped whole; any other is split (always correct).
+    pub fn uniform_gib(&self, index: usize) -> Option<BlockKind> {
+        let base = index as u64 * GIB;
+        let ranges = [
+            (self.reserved.start.0, self.reserved.size.max(1)),
+            (self.dtb.0 & !(BLOCK_SIZE - 1), EARLY_DTB_WINDOW),
+            (self.early_console.0 & !(BLOCK_SIZE - 1), BLOCK_SIZE),
+        ];
+        let untouched = ranges.iter().all(|&(start, size)| {
+            start.saturating_add(size) <= base || start >= base.saturating_add(GIB)
+        });
+        untouched.then_some(BlockKind::Unmapped)
+    }
+
     /// What the 2 MiB block at `address` holds.
     pub fn kind_at(&self, address: u64) -> BlockKind {
         let block = address & !(BLOCK_SIZE - 1);

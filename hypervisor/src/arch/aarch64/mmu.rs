@@ -14,9 +14,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use aarch64_cpu::registers::{
     Readable, Writeable, ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2, TTBR0_EL2,
 };
-use bulkhead_core::config::el2_map::{
-    BlockKind, EarlyMap, El2Map, BLOCKS_PER_GIB, BLOCK_SIZE, GIB,
-};
+use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map, BLOCK_SIZE, GIB};
 
 use super::sysreg::{dsb_sy, isb};
 
@@ -85,19 +83,18 @@ pub struct TooManyTables {
     pub available: usize,
 }
 
-/// Fills `tables` from `kind_at` (what the 2 MiB block at an address holds).
+/// Fills `tables` from `uniform_gib` (a gigabyte's kind if it is all one)
+/// and `kind_at` (what the 2 MiB block at an address holds).
 fn build<const N: usize>(
     tables: &mut Tables<N>,
+    uniform_gib: impl Fn(usize) -> Option<BlockKind>,
     kind_at: impl Fn(u64) -> BlockKind,
 ) -> Result<(), TooManyTables> {
     let mut used = 0;
     for (index, entry) in tables.level1.0.iter_mut().enumerate() {
         let base = index as u64 * GIB;
-        let first = kind_at(base);
-        let uniform =
-            (1..BLOCKS_PER_GIB).all(|block| kind_at(base + block as u64 * BLOCK_SIZE) == first);
-        if uniform {
-            *entry = block_descriptor(base, first);
+        if let Some(kind) = uniform_gib(index) {
+            *entry = block_descriptor(base, kind);
             continue;
         }
         let Some(table) = tables.level2.get_mut(used) else {
@@ -124,7 +121,11 @@ pub fn build_early_map(early: &EarlyMap) {
     // Four gigabytes at most are split (the reserved area's, the console's
     // and the two the DTB window may straddle), which the pool holds: this
     // cannot fail.
-    let _ = build(tables, |address| early.kind_at(address));
+    let _ = build(
+        tables,
+        |index| early.uniform_gib(index),
+        |address| early.kind_at(address),
+    );
     ROOT.store((&raw const tables.level1.0) as u64, Ordering::Release);
 }
 
@@ -135,7 +136,11 @@ pub fn switch_to_board_map(map: &El2Map) -> Result<(), TooManyTables> {
     // SAFETY: the boot CPU alone writes the board tables, before any core
     // translates through them (the MMU uses the early map until the switch).
     let tables = unsafe { &mut *BOARD.0.get() };
-    build(tables, |address| map.kind_at(address))?;
+    build(
+        tables,
+        |index| map.uniform_gib(index),
+        |address| map.kind_at(address),
+    )?;
     let root = (&raw const tables.level1.0) as u64;
     dsb_sy();
     // SAFETY: break-before-make for the whole map: the MMU is off while
