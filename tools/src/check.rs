@@ -185,12 +185,36 @@ pub fn summary(accepted: &Accepted) -> String {
     text
 }
 
-/// `cargo xtask check FILE [--board BOARD.dtb]`.
-pub fn check_command(layout: &Path, board: Option<&Path>) -> Result<ExitCode, String> {
+/// Which board `cargo xtask check` merges the layout onto.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BoardChoice {
+    /// A known board's DTB, dumped from QEMU.
+    Named(board::Board),
+    /// Any board's DTB file.
+    File(std::path::PathBuf),
+}
+
+impl BoardChoice {
+    /// A known board name, or else a DTB path.
+    pub fn parse(text: &str) -> Result<BoardChoice, String> {
+        Ok(match board::Board::from_name(text) {
+            Some(named) => BoardChoice::Named(named),
+            None => BoardChoice::File(text.into()),
+        })
+    }
+}
+
+/// `cargo xtask check FILE [--board NAME|BOARD.dtb]`.
+pub fn check_command(layout: &Path, choice: &BoardChoice) -> Result<ExitCode, String> {
     crate::setup::ensure()?;
+    let (file, named) = match choice {
+        BoardChoice::Named(named) => (None, *named),
+        BoardChoice::File(file) => (Some(file.as_path()), board::Board::default()),
+    };
     let merged = board::merged_layout(
         layout,
-        board,
+        file,
+        named,
         bulkhead_scenarios::CpuModel::CortexA72,
         &target_dir().join("check"),
     )?;

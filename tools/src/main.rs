@@ -32,8 +32,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Build the hypervisor and every guest, and objcopy them to raw images under target/images.
-    Build,
+    /// Build the hypervisor and every guest, and objcopy them to raw images under
+    /// target/images (one image serves every board); dump the board's DTB.
+    Build(BuildArgs),
     /// Build, validate a layout on the host, and boot it in QEMU, printing both UARTs live.
     Run(RunArgs),
     /// Validate a layout overlay against a board DTB, as the hypervisor would at boot.
@@ -47,7 +48,17 @@ enum Command {
 }
 
 #[derive(clap::Args, Debug)]
+struct BuildArgs {
+    /// Board whose DTB to dump into target/board: qemu-virt (GICv3) or qemu-virt-gicv2.
+    #[arg(long, value_name = "BOARD", default_value = "qemu-virt", value_parser = board::parse_board_name)]
+    board: board::Board,
+}
+
+#[derive(clap::Args, Debug)]
 struct RunArgs {
+    /// Board to boot: qemu-virt (GICv3) or qemu-virt-gicv2 (QEMU virt with a GICv2).
+    #[arg(long, value_name = "BOARD", default_value = "qemu-virt", value_parser = board::parse_board_name)]
+    board: board::Board,
     /// Layout overlay (.dtso source or compiled .dtbo); default: the demo, Debian's Linux
     /// beside a bare-metal partition (tests-qemu/layouts/linux.dtso, scenario `linux_boot`).
     #[arg(long, value_name = "FILE")]
@@ -106,9 +117,10 @@ struct CheckArgs {
     /// Layout overlay: a .dtso source (compiled with dtc) or a compiled .dtbo.
     #[arg(value_name = "FILE")]
     layout: PathBuf,
-    /// Board DTB to merge the overlay onto; default: QEMU virt as `cargo xtask run` boots it.
-    #[arg(long, value_name = "BOARD.dtb")]
-    board: Option<PathBuf>,
+    /// Board to merge the overlay onto: a board name (qemu-virt, qemu-virt-gicv2: its DTB
+    /// as `cargo xtask run` boots it) or any board's DTB file.
+    #[arg(long, value_name = "BOARD|BOARD.dtb", default_value = "qemu-virt", value_parser = check::BoardChoice::parse)]
+    board: check::BoardChoice,
 }
 
 #[derive(clap::Args, Debug)]
@@ -122,6 +134,10 @@ struct TestArgs {
     /// Boot the QEMU scenarios only (skip the host unit tests and the fuzz slice).
     #[arg(long)]
     qemu_only: bool,
+    /// Boot every scenario on this board only (qemu-virt or qemu-virt-gicv2);
+    /// default: every scenario on qemu-virt and a GICv2 subset on qemu-virt-gicv2.
+    #[arg(long, value_name = "BOARD", value_parser = board::parse_board_name)]
+    board: Option<board::Board>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -129,6 +145,10 @@ struct BenchArgs {
     /// Only run benchmarks whose name contains this text.
     #[arg(value_name = "FILTER")]
     filter: Option<String>,
+    /// Run on this board only; default: qemu-virt, plus the GICv2 figures of a few
+    /// benchmarks on qemu-virt-gicv2.
+    #[arg(long, value_name = "BOARD", value_parser = board::parse_board_name)]
+    board: Option<board::Board>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -150,7 +170,9 @@ struct FuzzArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build => artifacts::build_all().map(|_| ExitCode::SUCCESS),
+        Command::Build(args) => artifacts::build_all()
+            .and_then(|_| board::board_dtb(args.board, bulkhead_scenarios::CpuModel::CortexA72))
+            .map(|_| ExitCode::SUCCESS),
         Command::Run(args) => runner::run_command(runner::RunRequest {
             layout: args.layout,
             modules: args.modules,
@@ -159,15 +181,17 @@ fn main() -> ExitCode {
             skip_check: args.skip_check,
             no_input: args.no_input,
             cpu: args.cpu,
+            board: args.board,
             firmware: args.firmware,
         }),
-        Command::Check(args) => check::check_command(&args.layout, args.board.as_deref()),
+        Command::Check(args) => check::check_command(&args.layout, &args.board),
         Command::Test(args) => test::test_command(test::TestRequest {
             filter: args.filter,
+            board: args.board,
             host: !args.qemu_only,
             qemu: !args.host_only,
         }),
-        Command::Bench(args) => bench::bench_command(args.filter.as_deref()),
+        Command::Bench(args) => bench::bench_command(args.filter.as_deref(), args.board),
         Command::Fuzz(args) => fuzz::fuzz_command(fuzz::FuzzRequest {
             target: args.target,
             runs: args.runs,
@@ -224,6 +248,30 @@ mod tests {
         };
         assert_eq!(args.firmware, bulkhead_scenarios::Firmware::UBoot);
         assert!(Cli::try_parse_from(["xtask", "run", "--firmware", "uefi"]).is_err());
+    }
+
+    #[test]
+    fn board_is_taken_by_every_command() {
+        let cli = Cli::try_parse_from(["xtask", "test", "--board", "qemu-virt-gicv2", "sgi"])
+            .expect("valid command line");
+        let Command::Test(args) = cli.command else {
+            panic!("expected test");
+        };
+        assert_eq!(args.board, Some(board::Board::QemuVirtGicv2));
+        let cli = Cli::try_parse_from(["xtask", "run", "--board", "qemu-virt-gicv2"])
+            .expect("valid command line");
+        let Command::Run(args) = cli.command else {
+            panic!("expected run");
+        };
+        assert_eq!(args.board, board::Board::QemuVirtGicv2);
+        let cli = Cli::try_parse_from(["xtask", "check", "x.dtso", "--board", "/b/rpi.dtb"])
+            .expect("valid command line");
+        let Command::Check(args) = cli.command else {
+            panic!("expected check");
+        };
+        assert_eq!(args.board, check::BoardChoice::File("/b/rpi.dtb".into()));
+        assert!(Cli::try_parse_from(["xtask", "build", "--board", "qemu-virt-gicv2"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "bench", "--board", "nope"]).is_err());
     }
 
     #[test]
