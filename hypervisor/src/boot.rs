@@ -83,11 +83,10 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
 
     let Some(gic) = board
-        .gic
-        .as_ref()
+        .gic_v3()
         .map(|gic| (gic.distributor, gic.redistributors))
     else {
-        log::error!("board has no GICv3; stopping");
+        log::error!("{}; stopping", missing_gic(&board));
         firmware::system_off();
     };
     // PCI functions and their BARs exist only once enumerated: what the
@@ -182,11 +181,10 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         );
     }
     let Some(gic) = board
-        .gic
-        .as_ref()
+        .gic_v3()
         .map(|gic| (gic.distributor, gic.redistributors))
     else {
-        log::error!("board has no GICv3; stopping");
+        log::error!("{}; stopping", missing_gic(&board));
         firmware::system_off();
     };
     if let Err(error) = iommu::init(&board, &partitions, pci_bus.as_ref()) {
@@ -321,7 +319,7 @@ fn run_core(cpu: usize) -> ! {
     let Some((partition, vcpu)) = system.assignment(cpu) else {
         idle_forever()
     };
-    if let Some(gic) = system.board.gic.as_ref() {
+    if let Some(gic) = system.board.gic_v3() {
         // SAFETY: the redistributor region comes from the board DT and the
         // EL2 identity map covers it as device memory.
         let woken =
@@ -427,4 +425,14 @@ extern "C" fn hypervisor_exception(kind: u64, esr: u64, elr: u64, far: u64) -> !
     println!("bulkhead: fatal: exception in the hypervisor (kind {kind}) esr={esr:#x} elr={elr:#x} far={far:#x}");
     console::flush_bounded();
     firmware::system_off();
+}
+
+/// Why the board's interrupt controller cannot be driven.
+fn missing_gic(board: &bulkhead_core::config::Board) -> &'static str {
+    match board.gic {
+        Some(bulkhead_core::config::Gic::V2(_)) => {
+            "board has a GICv2, which Bulkhead does not drive yet (issue 12)"
+        }
+        _ => "board has no GICv3",
+    }
 }

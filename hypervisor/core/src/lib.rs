@@ -20,6 +20,7 @@ pub mod cpu_features;
 pub mod decode;
 pub mod external_abort;
 pub mod guest_dt;
+pub mod intid;
 pub mod irq_owner;
 pub mod level_irq;
 pub mod pci;

@@ -342,7 +342,7 @@ impl Partition {
             .collect();
         let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs)
             .with_virtual_spis(config.virtual_spis());
-        let distributor = board.gic.as_ref().map_or(0, |gic| gic.distributor.start.0);
+        let distributor = board.gic_v3().map_or(0, |gic| gic.distributor.start.0);
         let checkpointing = match config.checkpoint.as_ref() {
             Some(policy) => Some(super::checkpoint::Checkpointing::new(
                 &config, policy, &vgic,
@@ -350,7 +350,7 @@ impl Partition {
             None => None,
         };
         let mut emulated = Registry::default();
-        if let Some(gic) = board.gic.as_ref() {
+        if let Some(gic) = board.gic_v3() {
             let redistributors = config.cpus.len() as u64 * REDISTRIBUTOR_STRIDE;
             emulated
                 .add(gic.distributor.start.0, DISTRIBUTOR_SIZE, &VgicDistributor)
