@@ -89,6 +89,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         log::error!("{}; stopping", missing_gic(&board));
         firmware::system_off();
     };
+    // Before any core takes an interrupt or sends a kick.
+    gic::install_v3(gic::GicV3 {
+        redistributors: gic.1.start.0,
+        redistributors_size: gic.1.size,
+    });
     // PCI functions and their BARs exist only once enumerated: what the
     // validator could not check is checked here, with the same lines.
     let pci_bus = match pci::enumerate(&board, &mut layout.partitions) {
@@ -140,7 +145,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             let mpidr = board.cpus.get(cpu).map_or(u64::MAX, |cpu| cpu.mpidr);
             // SAFETY: the redistributor region comes from the board DT and
             // the EL2 identity map covers it as device memory.
-            match unsafe { gic::find_redistributor(gic.1.start.0, gic.1.size, mpidr) } {
+            match unsafe { gic::v3::find_redistributor(gic.1.start.0, gic.1.size, mpidr) } {
                 Some(frame) => frames.push(frame),
                 None => {
                     log::error!(
@@ -196,7 +201,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
     // SAFETY: the board DT names the GICv3 distributor, which the EL2
     // identity map covers as device memory.
-    unsafe { gic::init_distributor(gic.0.start.0) };
+    unsafe { gic::v3::init_distributor(gic.0.start.0) };
     // Bulkhead's own SPIs (the SMMU's) go to a core that runs a partition:
     // such a core takes interrupts for ever (in its guest, or in its wait
     // for power-on), where a core with no partition is switched off. A
@@ -211,7 +216,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         .unwrap_or_else(sysreg::mpidr);
     for &intid in &hypervisor_spis {
         // SAFETY: as above; boot CPU, before any partition runs.
-        unsafe { gic::enable_hypervisor_spi(gic.0.start.0, intid, handler_mpidr) };
+        unsafe { gic::v3::enable_hypervisor_spi(gic.0.start.0, intid, handler_mpidr) };
     }
     for partition in &partitions {
         partition.reset_interrupts();
@@ -319,12 +324,8 @@ fn run_core(cpu: usize) -> ! {
     let Some((partition, vcpu)) = system.assignment(cpu) else {
         idle_forever()
     };
-    if let Some(gic) = system.board.gic_v3() {
-        // SAFETY: the redistributor region comes from the board DT and the
-        // EL2 identity map covers it as device memory.
-        let woken =
-            unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) };
-        if let Err(error) = woken {
+    if system.board.gic.is_some() {
+        if let Err(error) = gic::init_this_cpu() {
             log::error!("CPU {cpu}: {error}");
             idle_forever();
         }
