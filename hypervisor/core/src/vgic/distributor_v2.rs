@@ -38,7 +38,10 @@ pub enum DistributorV2Effect {
     None,
     /// A GICD_SGIR write: virtual SGI `intid` to the vCPUs in `vcpus` (bit
     /// `i`: vCPU `i`), already restricted to the partition's own.
-    Sgi { intid: u8, vcpus: u8 },
+    Sgi {
+        intid: u8,
+        vcpus: u8,
+    },
 }
 
 /// Where a GICv2 distributor access goes.
@@ -52,7 +55,9 @@ enum Route {
     /// ITARGETSR0..7: the accessing vCPU's own bit in every byte.
     PrivateTargets,
     /// ITARGETSR8..254: the targets of SPIs from `first`, byte or word.
-    Targets { first: u32 },
+    Targets {
+        first: u32,
+    },
     Sgi,
     Ignored,
     /// Same layout as GICv3's distributor.
@@ -76,9 +81,7 @@ fn route(offset: u64, width: Width) -> Route {
             first: (offset - GICD_ITARGETSR) as u32,
         },
         GICD_SGIR..GICD_SGI_PENDING_END => Route::Ignored,
-        _ if (0..7).any(|bank| in_bank_zero(GICD_IGROUPR + bank * BIT_BANK_SIZE)) => {
-            Route::Private
-        }
+        _ if (0..7).any(|bank| in_bank_zero(GICD_IGROUPR + bank * BIT_BANK_SIZE)) => Route::Private,
         _ if (GICD_IPRIORITYR..GICD_IPRIORITYR + 32).contains(&offset) && byte_or_word => {
             Route::Private
         }
@@ -111,11 +114,9 @@ impl VirtualGic {
                 u64::from(lines | (cpus - 1) << TYPER_CPU_NUMBER_SHIFT)
             }
             Route::PeripheralId2 => PIDR2_GICV2,
-            Route::Private => self.redistributor_read(
-                gic,
-                self.private_offset(vcpu, offset),
-                width,
-            ),
+            Route::Private => {
+                self.redistributor_read(gic, self.private_offset(vcpu, offset), width)
+            }
             Route::PrivateTargets => {
                 let own = if vcpu < 8 { 1u64 << vcpu } else { 0 };
                 own * 0x0101_0101

@@ -934,7 +934,10 @@ mod gicv2 {
                 Width::Byte => (0x400..0xC00).contains(&offset),
                 _ => false,
             };
-            assert!(allowed, "GICv2 distributor: {width:?} access at {offset:#x}");
+            assert!(
+                allowed,
+                "GICv2 distributor: {width:?} access at {offset:#x}"
+            );
         }
 
         fn targets(&self, intid: u32) -> u64 {
@@ -956,13 +959,17 @@ mod gicv2 {
         /// The hypervisor maps SGI_base + X to the banked GICD register X of
         /// the vCPU's core; nothing else of a redistributor exists.
         fn read_redistributor(&mut self, vcpu: usize, offset: u64, width: Width) -> u64 {
-            let local = offset.checked_sub(SGI_BASE).expect("only SGI_base registers");
+            let local = offset
+                .checked_sub(SGI_BASE)
+                .expect("only SGI_base registers");
             Self::check(local, width);
             self.banked[vcpu].read(local, width)
         }
 
         fn write_redistributor(&mut self, vcpu: usize, offset: u64, width: Width, value: u64) {
-            let local = offset.checked_sub(SGI_BASE).expect("only SGI_base registers");
+            let local = offset
+                .checked_sub(SGI_BASE)
+                .expect("only SGI_base registers");
             Self::check(local, width);
             self.banked[vcpu].write(local, width, value);
         }
@@ -985,7 +992,10 @@ mod gicv2 {
         assert!(!vgic.group1_enabled());
         vgic.distributor_v2_write(&mut gic, 0, GICD_CTLR, Width::Word, 1);
         assert!(vgic.group1_enabled());
-        assert_eq!(vgic.distributor_v2_read(&mut gic, 0, GICD_CTLR, Width::Word), 1);
+        assert_eq!(
+            vgic.distributor_v2_read(&mut gic, 0, GICD_CTLR, Width::Word),
+            1
+        );
         // Each vCPU reads its own interface bit in ITARGETSR0..7 (Linux's gic_get_cpumask).
         assert_eq!(
             vgic.distributor_v2_read(&mut gic, 1, GICD_ITARGETSR, Width::Word),
@@ -1008,7 +1018,13 @@ mod gicv2 {
             0b10
         );
         // Every bit set: the foreign cores' interfaces (0, 1) are dropped.
-        vgic.distributor_v2_write(&mut gic, 0, GICD_ITARGETSR + 40, Width::Word, u64::from(u32::MAX));
+        vgic.distributor_v2_write(
+            &mut gic,
+            0,
+            GICD_ITARGETSR + 40,
+            Width::Word,
+            u64::from(u32::MAX),
+        );
         assert_eq!(gic.targets(40), 0b1100);
         assert_eq!(gic.targets(41), 0b1100);
         // SPI 42 and 43 are not the partition's: untouched, read as zero.
@@ -1042,7 +1058,10 @@ mod gicv2 {
             }
         );
         // A list naming only interfaces beyond the partition's vCPUs: nothing.
-        assert_eq!(write(&mut vgic, &mut gic, 0, 0x00fc_0001), DistributorV2Effect::None);
+        assert_eq!(
+            write(&mut vgic, &mut gic, 0, 0x00fc_0001),
+            DistributorV2Effect::None
+        );
         // Nothing reached the physical distributor's SGIR.
         assert_eq!(gic.shared.load(GICD_SGIR, 4), 0);
     }

@@ -184,8 +184,14 @@ pub fn disable_virtual_interface() {
 /// The physical GIC registers a partition's vGIC model may reach.
 pub struct HardwareGic<'a> {
     distributor: u64,
-    /// RD_base of the physical redistributor of each vCPU's core.
+    /// RD_base of the physical redistributor of each vCPU's core (GICv3).
     redistributors: &'a [u64],
+    /// GICv2: the MPIDR of each vCPU's core. A vCPU's SGI/PPI registers are
+    /// the distributor's banked ones, reachable only from its own core: the
+    /// model's redistributor (SGI_base) accesses for a vCPU land there when
+    /// this core is that vCPU's, and are dropped otherwise (the vCPU's own
+    /// core redoes them when it starts).
+    banked_cores: &'a [u64],
     _owner: spin::MutexGuard<'static, ()>,
 }
 
@@ -200,12 +206,27 @@ static DISTRIBUTOR_OWNER: spin::Mutex<()> = spin::Mutex::new(());
 impl<'a> HardwareGic<'a> {
     /// Takes ownership of the physical distributor (waiting for the
     /// current owner's few accesses) for the life of the returned value.
-    pub fn acquire(distributor: u64, redistributors: &'a [u64]) -> HardwareGic<'a> {
+    pub fn acquire(
+        distributor: u64,
+        redistributors: &'a [u64],
+        banked_cores: &'a [u64],
+    ) -> HardwareGic<'a> {
         HardwareGic {
             distributor,
             redistributors,
+            banked_cores,
             _owner: DISTRIBUTOR_OWNER.lock(),
         }
+    }
+
+    /// GICv2: the distributor address of `vcpu`'s banked copy of the
+    /// SGI_base register at `offset`, if this core is `vcpu`'s.
+    fn banked(&self, vcpu: usize, offset: u64, width: Width) -> Option<u64> {
+        let core = *self.banked_cores.get(vcpu)?;
+        let here = super::sysreg::mpidr() & 0xff_00ff_ffff;
+        let local = offset.checked_sub(0x1_0000)?;
+        (core & 0xff_00ff_ffff == here && in_frame(local, width, 0x1000))
+            .then_some(self.distributor + local)
     }
 }
 
@@ -280,6 +301,11 @@ impl PhysicalGic for HardwareGic<'_> {
     }
 
     fn read_redistributor(&mut self, vcpu: usize, offset: u64, width: Width) -> u64 {
+        if !self.banked_cores.is_empty() {
+            return self
+                .banked(vcpu, offset, width)
+                .map_or(0, |address| mmio_read(address, width));
+        }
         match self.redistributors.get(vcpu) {
             Some(&base) if in_frame(offset, width, 0x2_0000) => mmio_read(base + offset, width),
             _ => 0,
@@ -287,6 +313,12 @@ impl PhysicalGic for HardwareGic<'_> {
     }
 
     fn write_redistributor(&mut self, vcpu: usize, offset: u64, width: Width, value: u64) {
+        if !self.banked_cores.is_empty() {
+            if let Some(address) = self.banked(vcpu, offset, width) {
+                mmio_write(address, width, value);
+            }
+            return;
+        }
         if let Some(&base) = self.redistributors.get(vcpu) {
             if in_frame(offset, width, 0x2_0000) {
                 mmio_write(base + offset, width, value);

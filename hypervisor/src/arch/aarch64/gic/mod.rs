@@ -61,6 +61,10 @@ pub trait VirtualCpuInterface: Sync {
     fn enable(&self);
     /// Turns the interface off.
     fn disable(&self);
+    /// The guest's CPU interface state beside the list registers (its
+    /// VMCR and active priorities), for snapshots.
+    fn save_state(&self) -> [u64; 3];
+    fn restore_state(&self, state: [u64; 3]);
 }
 
 /// The controller found on the board.
@@ -87,11 +91,6 @@ pub fn install_v3(gic: GicV3) {
 /// Records the board's GIC. Boot CPU, once, before any other core runs.
 pub fn install_v2(gic: GicV2) {
     INSTALLED.call_once(|| Installed::V2(gic));
-}
-
-/// Whether the board's GIC is a GICv2.
-pub fn is_v2() -> bool {
-    matches!(INSTALLED.get(), Some(Installed::V2(_)))
 }
 
 /// The GICv2 if that is what the board has.

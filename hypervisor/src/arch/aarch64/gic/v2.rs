@@ -81,7 +81,11 @@ impl GicV2 {
     /// # Safety
     /// The three addresses must be the board's GICD, GICC and GICH frames
     /// (from its DT), identity-mapped as device memory at EL2.
-    pub const unsafe fn new(distributor: u64, cpu_interface: u64, hypervisor_interface: u64) -> GicV2 {
+    pub const unsafe fn new(
+        distributor: u64,
+        cpu_interface: u64,
+        hypervisor_interface: u64,
+    ) -> GicV2 {
         GicV2 {
             distributor,
             cpu_interface,
@@ -89,10 +93,6 @@ impl GicV2 {
             interface_mpidr: [const { AtomicU64::new(UNKNOWN) }; MAX_CPU_INTERFACES],
             sgi_acknowledged: [const { AtomicU32::new(0) }; PLATFORM.max_cpus],
         }
-    }
-
-    pub fn distributor(&self) -> u64 {
-        self.distributor
     }
 
     fn read(&self, base: u64, offset: u64) -> u32 {
@@ -148,7 +148,11 @@ impl GicV2 {
         }
         let config = GICD_ICFGR + u64::from(intid / 16) * 4;
         let edge = 0b10u32 << ((intid % 16) * 2);
-        self.write(self.distributor, config, self.read(self.distributor, config) | edge);
+        self.write(
+            self.distributor,
+            config,
+            self.read(self.distributor, config) | edge,
+        );
         self.write_byte(self.distributor, GICD_IPRIORITYR + u64::from(intid), 0x80);
         let target = 1u8 << (self.interface_of(mpidr) & 0x7);
         self.write_byte(self.distributor, GICD_ITARGETSR + u64::from(intid), target);
@@ -172,7 +176,9 @@ impl GicV2 {
     /// was acknowledged with.
     fn completion_value(&self, intid: IntId) -> u32 {
         if intid.raw() < IntId::PPI_FIRST {
-            let raw = self.current_slot().map_or(0, |slot| slot.load(Ordering::Relaxed));
+            let raw = self
+                .current_slot()
+                .map_or(0, |slot| slot.load(Ordering::Relaxed));
             (raw & IAR_SOURCE_MASK) | intid.raw()
         } else {
             intid.raw()
@@ -266,11 +272,13 @@ impl VirtualCpuInterface for GicV2 {
             group1: false,
             ..*register
         };
-        u64::from(ListRegisterV2 {
-            register,
-            source: 0,
-        }
-        .encode())
+        u64::from(
+            ListRegisterV2 {
+                register,
+                source: 0,
+            }
+            .encode(),
+        )
     }
 
     fn empty_list_registers(&self) -> u64 {
@@ -315,18 +323,17 @@ impl VirtualCpuInterface for GicV2 {
         self.write(self.hypervisor_interface, GICH_HCR, 0);
         isb();
     }
-}
 
-impl GicV2 {
-    /// GICH_VMCR and GICH_APR: the guest's CPU interface state a snapshot keeps.
-    pub fn save_interface_state(&self) -> [u64; 2] {
+    /// GICH_VMCR and GICH_APR (GICv2 has one active-priorities register).
+    fn save_state(&self) -> [u64; 3] {
         [
             u64::from(self.read(self.hypervisor_interface, GICH_VMCR)),
             u64::from(self.read(self.hypervisor_interface, GICH_APR)),
+            0,
         ]
     }
 
-    pub fn restore_interface_state(&self, state: [u64; 2]) {
+    fn restore_state(&self, state: [u64; 3]) {
         self.write(self.hypervisor_interface, GICH_VMCR, state[0] as u32);
         self.write(self.hypervisor_interface, GICH_APR, state[1] as u32);
     }

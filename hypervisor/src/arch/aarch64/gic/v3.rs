@@ -127,7 +127,7 @@ pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'stat
     // SAFETY: per this function's contract.
     let frame =
         unsafe { find_redistributor(redistributors, size, crate::arch::aarch64::sysreg::mpidr()) }
-        .ok_or("no GIC redistributor matches this core's MPIDR")?;
+            .ok_or("no GIC redistributor matches this core's MPIDR")?;
     // SAFETY: `find_redistributor` returned a frame inside the region.
     let rd = unsafe { &*(frame as *const RedistributorRegisters) };
     rd.waker.set(rd.waker.get() & !GICR_WAKER_PROCESSOR_SLEEP);
@@ -318,5 +318,19 @@ impl VirtualCpuInterface for GicV3 {
     fn disable(&self) {
         write_sysreg!("ich_hcr_el2", 0);
         isb();
+    }
+
+    fn save_state(&self) -> [u64; 3] {
+        [
+            read_sysreg!("ich_vmcr_el2"),
+            read_sysreg!("ich_ap0r0_el2"),
+            read_sysreg!("ich_ap1r0_el2"),
+        ]
+    }
+
+    fn restore_state(&self, state: [u64; 3]) {
+        write_sysreg!("ich_vmcr_el2", state[0]);
+        write_sysreg!("ich_ap0r0_el2", state[1]);
+        write_sysreg!("ich_ap1r0_el2", state[2]);
     }
 }
