@@ -403,12 +403,16 @@ impl Partition {
                 .map_err(|_| Error::EmulatedOverlap)?;
         }
         if let Some(gic) = board.gic_v2() {
+            // The whole frame the board gives the distributor (64 KiB on
+            // QEMU virt, 4 KiB on a GIC-400) is trapped: what lies past the
+            // GICv2 registers reads as zero and ignores writes, as on a
+            // GICv3, rather than faulting.
+            let size = gic
+                .distributor
+                .size
+                .clamp(DISTRIBUTOR_V2_SIZE, DISTRIBUTOR_SIZE);
             emulated
-                .add(
-                    gic.distributor.start.0,
-                    DISTRIBUTOR_V2_SIZE,
-                    &VgicDistributorV2,
-                )
+                .add(gic.distributor.start.0, size, &VgicDistributorV2)
                 .map_err(|_| Error::EmulatedOverlap)?;
         }
         let (virtual_pci, channel_lines) =
