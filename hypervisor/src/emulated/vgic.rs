@@ -1,6 +1,6 @@
 //! The vGIC's trapped frames as registry entries: the distributor and the partition's redistributors (GICv3), or the GICv2 distributor.
 
-use bulkhead_core::vgic::{DistributorV2Effect, Width};
+use bulkhead_core::vgic::{DistributorV2Effect, Width, GICD_SGIR};
 
 use super::EmulatedDevice;
 use crate::partition::{Partition, TrapCounters, Vcpu};
@@ -67,7 +67,13 @@ impl EmulatedDevice for VgicDistributorV2 {
     }
 
     fn write(&self, partition: &Partition, vcpu: &Vcpu, offset: u64, width: Width, value: u64) {
-        TrapCounters::bump(&partition.traps.gic);
+        // SGI generation counts as `sgis` (as ICC_SGI1R_EL1 does on a
+        // GICv3), every other access as `gic`.
+        if offset == GICD_SGIR {
+            TrapCounters::bump(&partition.traps.sgis);
+        } else {
+            TrapCounters::bump(&partition.traps.gic);
+        }
         let effect = {
             let mut hardware = partition.hardware_gic();
             let mut vgic = partition.vgic.lock();
@@ -78,7 +84,6 @@ impl EmulatedDevice for VgicDistributorV2 {
         };
         // Outside the locks: delivery takes the vGIC lock itself.
         if let DistributorV2Effect::Sgi { intid, vcpus } = effect {
-            TrapCounters::bump(&partition.traps.sgis);
             crate::irq::send_sgi_to(partition, vcpu, u32::from(intid), u64::from(vcpus));
         }
     }

@@ -25,7 +25,8 @@ pub const DISTRIBUTOR_V2_SIZE: u64 = 0x1000;
 const GICD_ITARGETSR: u64 = 0x800;
 /// ITARGETSR0..7: the SGIs' and PPIs' bytes, read-only.
 const PRIVATE_TARGETS_END: u64 = GICD_ITARGETSR + 32;
-const GICD_SGIR: u64 = 0xF00;
+/// GICD_SGIR: a GICv2 guest's SGI generation register.
+pub const GICD_SGIR: u64 = 0xF00;
 /// GICD_CPENDSGIR0..3 and SPENDSGIR0..3 (0xF10..0xF2F): RAZ/WI here.
 const GICD_SGI_PENDING_END: u64 = 0xF30;
 /// GICv2's ICPIDR2 (0xFE8): ArchRev 2.

@@ -20,7 +20,7 @@ mod virtual_spis;
 #[cfg(test)]
 mod tests;
 
-pub use distributor_v2::{DistributorV2Effect, DISTRIBUTOR_V2_SIZE};
+pub use distributor_v2::{DistributorV2Effect, DISTRIBUTOR_V2_SIZE, GICD_SGIR};
 pub use ownership::Ownership;
 pub use physical::{PhysicalGic, Width};
 pub use registers::{DISTRIBUTOR_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE};
