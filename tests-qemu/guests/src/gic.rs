@@ -100,6 +100,28 @@ pub struct Gic {
     pub cpu_interface: Option<u64>,
 }
 
+/// QEMU virt's GICv2 CPU interface.
+pub const DEFAULT_GICV2_CPU_INTERFACE: u64 = 0x0801_0000;
+
+impl Gic {
+    /// QEMU virt's GIC when no device tree says: a GICv3 if the CPU
+    /// implements the GIC system registers (ID_AA64PFR0_EL1.GIC, bits
+    /// 27:24, nonzero; QEMU sets it only with a GICv3), else its GICv2.
+    pub fn without_device_tree() -> Gic {
+        let pfr0: u64;
+        // SAFETY: reading an ID register has no side effects.
+        unsafe { asm!("mrs {}, id_aa64pfr0_el1", out(reg) pfr0, options(nomem, nostack)) };
+        if (pfr0 >> 24) & 0xf != 0 {
+            Gic::default()
+        } else {
+            Gic {
+                cpu_interface: Some(DEFAULT_GICV2_CPU_INTERFACE),
+                ..Gic::default()
+            }
+        }
+    }
+}
+
 impl Default for Gic {
     fn default() -> Self {
         Self {
