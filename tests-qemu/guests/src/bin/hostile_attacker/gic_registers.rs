@@ -48,7 +48,7 @@ const GICV2_OWN_TARGETS: core::ops::Range<u64> = 0x0800..0x0820;
 /// bit array, IPRIORITYR0..7, ICFGR0..1) hold the attacker's own vCPU's
 /// state, which it may set.
 fn gicv2_banked(offset: u64) -> bool {
-    (0x080..0x400).contains(&offset) && offset % 0x80 == 0
+    (0x080..0x400).contains(&offset) && offset.is_multiple_of(0x80)
         || (0x400..0x420).contains(&offset)
         || offset == 0xC00
         || offset == 0xC04
