@@ -8,8 +8,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use bulkhead_core::address::{PhysAddr, PhysRange};
-use bulkhead_core::config;
 use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map};
+use bulkhead_core::config::{self, Gic};
 use bulkhead_platform::current::PLATFORM;
 
 use crate::arch::aarch64::exception::GuestFrame;
@@ -104,12 +104,35 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         firmware::system_off();
     }
 
-    let Some(gic) = board
-        .gic
-        .as_ref()
-        .map(|gic| (gic.distributor, gic.redistributors))
-    else {
-        stop_for_unsupported_gic(&board, dtb);
+    // Before any core takes an interrupt or sends a kick: the board's GIC
+    // behind the seam, and (GICv3) the redistributor region to search.
+    let redistributor_region = match &board.gic {
+        Some(Gic::V3(gic)) => {
+            gic::install_v3(gic::GicV3 {
+                redistributors: gic.redistributors.start.0,
+                redistributors_size: gic.redistributors.size,
+            });
+            Some(gic.redistributors)
+        }
+        Some(Gic::V2(gic)) => {
+            let Some(hypervisor_interface) = gic.hypervisor_interface else {
+                log::error!("board's GICv2 has no virtualization extensions (no GICH); stopping");
+                firmware::system_off();
+            };
+            // SAFETY: the three frames come from the board DT's GIC node,
+            // which the EL2 identity map covers as device memory.
+            gic::install_v2(unsafe {
+                gic::GicV2::new(
+                    gic.distributor.start.0,
+                    gic.cpu_interface.start.0,
+                    hypervisor_interface.start.0,
+                )
+            });
+            None
+        }
+        // No GIC this build drives: start the cores, report them and name
+        // the controller before stopping.
+        None => stop_for_unsupported_gic(&board, dtb),
     };
     // PCI functions and their BARs exist only once enumerated: what the
     // validator could not check is checked here, with the same lines.
@@ -158,11 +181,21 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     for config in layout.partitions {
         let label = config.label.clone();
         let mut frames = Vec::new();
-        for &cpu in &config.cpus {
+        // GICv3 only: a GICv2 has no redistributors (its SGIs and PPIs are
+        // banked in the distributor).
+        let cpus = if redistributor_region.is_some() {
+            config.cpus.as_slice()
+        } else {
+            &[]
+        };
+        for &cpu in cpus {
+            let Some(region) = redistributor_region else {
+                break;
+            };
             let mpidr = board.cpus.get(cpu).map_or(u64::MAX, |cpu| cpu.mpidr);
             // SAFETY: the redistributor region comes from the board DT and
             // the EL2 identity map covers it as device memory.
-            match unsafe { gic::find_redistributor(gic.1.start.0, gic.1.size, mpidr) } {
+            match unsafe { gic::v3::find_redistributor(region.start.0, region.size, mpidr) } {
                 Some(frame) => frames.push(frame),
                 None => {
                     log::error!(
@@ -210,14 +243,6 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             partition.placement.dtb.0
         );
     }
-    let Some(gic) = board
-        .gic
-        .as_ref()
-        .map(|gic| (gic.distributor, gic.redistributors))
-    else {
-        log::error!("board has no GICv3; stopping");
-        firmware::system_off();
-    };
     if let Err(error) = iommu::init(&board, &partitions, pci_bus.as_ref()) {
         if partitions.iter().any(|p| p.config.dma_capable()) {
             log::error!("{error}; a partition has DMA-capable devices, stopping");
@@ -225,9 +250,16 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         }
         log::warn!("{error}; no partition has a DMA-capable device");
     }
-    // SAFETY: the board DT names the GICv3 distributor, which the EL2
-    // identity map covers as device memory.
-    unsafe { gic::init_distributor(gic.0.start.0) };
+    let distributor = board
+        .gic
+        .as_ref()
+        .map_or(0, |gic| gic.distributor().start.0);
+    match gic::v2() {
+        Some(gicv2) => gicv2.init_distributor(),
+        // SAFETY: the board DT names the GICv3 distributor, which the EL2
+        // identity map covers as device memory.
+        None => unsafe { gic::v3::init_distributor(distributor) },
+    }
     // Bulkhead's own SPIs (the SMMU's) go to a core that runs a partition:
     // such a core takes interrupts for ever (in its guest, or in its wait
     // for power-on), where a core with no partition is switched off. A
@@ -241,8 +273,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         .find_map(|&cpu| board.cpus.get(cpu).map(|cpu| cpu.mpidr))
         .unwrap_or_else(sysreg::mpidr);
     for &intid in &hypervisor_spis {
-        // SAFETY: as above; boot CPU, before any partition runs.
-        unsafe { gic::enable_hypervisor_spi(gic.0.start.0, intid, handler_mpidr) };
+        match gic::v2() {
+            Some(gicv2) => gicv2.enable_hypervisor_spi(intid, handler_mpidr),
+            // SAFETY: as above; boot CPU, before any partition runs.
+            None => unsafe { gic::v3::enable_hypervisor_spi(distributor, intid, handler_mpidr) },
+        }
     }
     for partition in &partitions {
         partition.reset_interrupts();
@@ -371,7 +406,7 @@ fn stop_for_unsupported_gic(board: &config::Board, dtb: &[u8]) -> ! {
         )
     });
     log::error!(
-        "board interrupt controller {node} ({compatible}) is not supported by this build: it drives GICv3 (arm,gic-v3) only; stopping"
+        "board interrupt controller {node} ({compatible}) is not supported by this build: it drives GICv3 (arm,gic-v3) and GICv2 with virtualization (arm,gic-400, arm,cortex-a15-gic); stopping"
     );
     console::flush_bounded();
     firmware::system_off();
@@ -434,12 +469,8 @@ fn run_core(cpu: usize) -> ! {
     let Some((partition, vcpu)) = system.assignment(cpu) else {
         idle_forever()
     };
-    if let Some(gic) = system.board.gic.as_ref() {
-        // SAFETY: the redistributor region comes from the board DT and the
-        // EL2 identity map covers it as device memory.
-        let woken =
-            unsafe { gic::init_this_cpu(gic.redistributors.start.0, gic.redistributors.size) };
-        if let Err(error) = woken {
+    if system.board.gic.is_some() {
+        if let Err(error) = gic::init_this_cpu() {
             log::error!("CPU {cpu}: {error}");
             idle_forever();
         }
@@ -458,6 +489,9 @@ fn run_core(cpu: usize) -> ! {
         vcpu.clear_pending_interrupts();
         irq::release_deferred(vcpu);
         vgic_hw::reset_virtual_interface();
+        // GICv2: this vCPU's PPIs are banked in the distributor and only
+        // this core can reset them (the partition-wide reset could not).
+        partition.reset_private_interrupts(vcpu.index);
         let mut frame = GuestFrame::default();
         frame.x[0] = context;
         frame.elr = entry;

@@ -40,6 +40,8 @@ pub enum Error {
     ImageOutsideMemory,
     /// Two emulated devices of one partition claim the same IPAs.
     EmulatedOverlap,
+    /// The board's GICv2 has no virtual CPU interface (GICV) to give guests.
+    GicWithoutVirtualization,
     /// A virtual PCI function could not be built (what failed).
     VirtualPci(&'static str),
     /// The requesting vCPU was restored to a checkpoint while it waited:
@@ -78,6 +80,10 @@ impl fmt::Display for Error {
             Error::VmidTooLarge(id) => write!(f, "partition id {id} does not fit a VMID"),
             Error::ImageOutsideMemory => write!(f, "boot image outside the partition's memory"),
             Error::EmulatedOverlap => write!(f, "two emulated devices overlap"),
+            Error::GicWithoutVirtualization => write!(
+                f,
+                "the board's GICv2 lists no GICH/GICV regions (no virtualization extensions)"
+            ),
             Error::Reloaded => write!(f, "restored while waiting"),
         }
     }

@@ -277,7 +277,23 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
 pub fn send_sgi(partition: &Partition, sender: &Vcpu, value: u64) {
     let request = SgiRequest::decode(value);
     let sgi = u32::from(request.intid);
-    for index in request.named_vcpus(sender.index, partition.vcpus.len()) {
+    deliver_sgi(
+        partition,
+        sender,
+        sgi,
+        request.named_vcpus(sender.index, partition.vcpus.len()),
+    );
+}
+
+/// A trapped GICD_SGIR write (GICv2) by `sender`, already decoded and
+/// restricted to the partition: SGI `sgi` to the vCPUs in `vcpus` (bit `i`: vCPU `i`).
+pub fn send_sgi_to(partition: &Partition, sender: &Vcpu, sgi: u32, vcpus: u64) {
+    let named = (0..64).filter(|index| vcpus & (1 << index) != 0);
+    deliver_sgi(partition, sender, sgi, named);
+}
+
+fn deliver_sgi(partition: &Partition, sender: &Vcpu, sgi: u32, named: impl Iterator<Item = usize>) {
+    for index in named {
         // A vCPU that is off would drop it when it starts: do not wake its core.
         let Some(target) = partition
             .vcpus

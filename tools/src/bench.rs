@@ -7,18 +7,66 @@ use std::time::Duration;
 use bulkhead_scenarios::{BareBoot, Benchmark, Measurement};
 
 use crate::artifacts::{self, target_dir};
+use crate::board::{self, Board};
 use crate::qemu;
 use crate::runner::{self, Boot, Start};
 use crate::test::{prepare, print_tails, selected};
 
-/// Boots one benchmark and returns what its parser extracted.
+/// Benchmarks `cargo xtask bench` also runs on the GICv2 board, their
+/// figures named `NAME@qemu-virt-gicv2` beside the GICv3 ones:
+/// `hypercall_and_boot` gives `hvc_null_roundtrip`.
+pub const GICV2_BENCHMARKS: [&str; 3] = [
+    "hypercall_and_boot",
+    "irq_inject_latency",
+    "linux_boot_to_userspace",
+];
+
+/// The boards `benchmark` runs on (`only`: the one `--board` named).
+fn bench_boards(benchmark: &str, only: Option<Board>) -> Vec<Board> {
+    match only {
+        Some(board) => vec![board],
+        None if board::GICV2_IN_DEFAULT_RUNS && GICV2_BENCHMARKS.contains(&benchmark) => {
+            vec![Board::QemuVirt, Board::QemuVirtGicv2]
+        }
+        None => vec![Board::QemuVirt],
+    }
+}
+
+/// Boots one benchmark on `board` and returns what its parser extracted,
+/// names suffixed `@board` off the default board.
 fn run_benchmark(
     benchmark: &Benchmark,
+    board: Board,
     kernel: &std::path::Path,
 ) -> Result<Vec<Measurement>, String> {
-    let dir = target_dir().join("bench").join(benchmark.name);
+    let found = run_benchmark_on(benchmark, board, kernel)?;
+    Ok(if board == Board::default() {
+        found
+    } else {
+        found
+            .into_iter()
+            .map(|m| Measurement {
+                name: format!("{}@{board}", m.name),
+                ..m
+            })
+            .collect()
+    })
+}
+
+fn run_benchmark_on(
+    benchmark: &Benchmark,
+    board: Board,
+    kernel: &std::path::Path,
+) -> Result<Vec<Measurement>, String> {
+    let dir = if board == Board::default() {
+        target_dir().join("bench").join(benchmark.name)
+    } else {
+        target_dir()
+            .join("bench")
+            .join(format!("{}@{board}", benchmark.name))
+    };
     let cpu = bulkhead_scenarios::cpu_models(benchmark.name)[0];
-    let prepared = prepare(benchmark.layout, benchmark.modules, cpu, &dir)?;
+    let prepared = prepare(benchmark.layout, benchmark.modules, board, cpu, &dir)?;
     if !prepared.check_errors.is_empty() {
         return Err(format!(
             "layout refused:\n{}",
@@ -34,6 +82,7 @@ fn run_benchmark(
         timeout: Duration::from_secs(benchmark.timeout_secs),
         live: false,
         cpu,
+        board,
         start: Start::Direct,
         input: runner::Input::None,
     })?;
@@ -54,13 +103,21 @@ fn run_benchmark(
             let other_dir = dir.join(other.name());
             let outcome = runner::boot(&Boot {
                 kernel,
-                dtb: &prepare(benchmark.layout, benchmark.modules, other, &other_dir)?.merged,
+                dtb: &prepare(
+                    benchmark.layout,
+                    benchmark.modules,
+                    board,
+                    other,
+                    &other_dir,
+                )?
+                .merged,
                 modules: &prepared.modules,
                 log_dir: &other_dir,
                 icount: true,
                 timeout: Duration::from_secs(benchmark.timeout_secs),
                 live: false,
                 cpu: other,
+                board,
                 start: Start::Direct,
                 input: runner::Input::None,
             })?;
@@ -76,7 +133,7 @@ fn run_benchmark(
         }
         (Some(bare), _) => {
             let bare_dir = dir.join("bare");
-            let config = bare_config(bare, cpu)?;
+            let config = bare_config(bare, board, cpu)?;
             let outcome = runner::boot_bare(
                 &config,
                 &bare_dir,
@@ -114,6 +171,7 @@ fn bare_file(name: &str) -> Result<std::path::PathBuf, String> {
 /// The QEMU options of a benchmark's bare boot (the UART logs are set by the runner).
 fn bare_config(
     bare: &BareBoot,
+    board: Board,
     cpu: bulkhead_scenarios::CpuModel,
 ) -> Result<qemu::BareConfig, String> {
     Ok(qemu::BareConfig {
@@ -126,6 +184,7 @@ fn bare_config(
         icount: true,
         disk: artifacts::pci_disk_image()?,
         cpu,
+        board,
     })
 }
 
@@ -181,7 +240,7 @@ pub fn results_json(measurements: &[Measurement]) -> String {
 }
 
 /// `cargo xtask bench [FILTER]`.
-pub fn bench_command(filter: Option<&str>) -> Result<ExitCode, String> {
+pub fn bench_command(filter: Option<&str>, only: Option<Board>) -> Result<ExitCode, String> {
     crate::setup::ensure()?;
     let kernel = artifacts::build_hypervisor()?;
     artifacts::build_guests()?;
@@ -203,16 +262,18 @@ pub fn bench_command(filter: Option<&str>) -> Result<ExitCode, String> {
         .iter()
         .filter(|b| selected(b.name, filter))
     {
-        match run_benchmark(benchmark, &kernel) {
-            Ok(found) => {
-                for m in found {
-                    println!("{} {} {}", m.name, json_number(m.value), m.unit);
-                    measurements.push(m);
+        for board in bench_boards(benchmark.name, only) {
+            match run_benchmark(benchmark, board, &kernel) {
+                Ok(found) => {
+                    for m in found {
+                        println!("{} {} {}", m.name, json_number(m.value), m.unit);
+                        measurements.push(m);
+                    }
                 }
-            }
-            Err(reason) => {
-                failed += 1;
-                println!("FAIL {}: {reason}", benchmark.name);
+                Err(reason) => {
+                    failed += 1;
+                    println!("FAIL {}@{board}: {reason}", benchmark.name);
+                }
             }
         }
     }

@@ -1,6 +1,4 @@
-//! The boards `--board` selects: their pre-DT constants, the hypervisor build for each, and what `check` takes.
-
-use std::path::PathBuf;
+//! The hypervisor builds: each board's pre-DT constants and cargo feature (`crate::board::Board::build` says which a board runs).
 
 use bulkhead_platform::Platform;
 
@@ -41,34 +39,6 @@ impl BoardName {
     }
 }
 
-/// What `check --board` names: a board (its DTB as `run` boots it, its
-/// reserved areas) or a DTB file (checked with QEMU virt's reserved areas).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BoardArg {
-    Named(BoardName),
-    File(PathBuf),
-}
-
-impl Default for BoardArg {
-    fn default() -> Self {
-        BoardArg::Named(BoardName::QemuVirt)
-    }
-}
-
-/// `qemu-virt`, `rpi4`, or else a path to a DTB.
-pub fn parse_board_arg(text: &str) -> Result<BoardArg, String> {
-    use clap::ValueEnum;
-    match BoardName::from_str(text, false) {
-        Ok(name) => Ok(BoardArg::Named(name)),
-        Err(_) if text.ends_with(".dtb") || std::path::Path::new(text).is_file() => {
-            Ok(BoardArg::File(PathBuf::from(text)))
-        }
-        Err(_) => Err(format!(
-            "`{text}` is neither a board (qemu-virt, rpi4) nor a .dtb file"
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,18 +50,5 @@ mod tests {
             let name = board.to_possible_value().map(|v| v.get_name().to_string());
             assert_eq!(name.as_deref(), Some(board.platform().name));
         }
-    }
-
-    #[test]
-    fn board_argument_is_a_name_or_a_file() {
-        assert_eq!(
-            parse_board_arg("rpi4"),
-            Ok(BoardArg::Named(BoardName::Rpi4))
-        );
-        assert_eq!(
-            parse_board_arg("x/board.dtb"),
-            Ok(BoardArg::File(PathBuf::from("x/board.dtb")))
-        );
-        assert!(parse_board_arg("rpi5").is_err());
     }
 }

@@ -194,31 +194,46 @@ pub fn summary(accepted: &Accepted) -> String {
     text
 }
 
+/// Which board `cargo xtask check` merges the layout onto.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BoardChoice {
+    /// A known board's DTB, dumped from QEMU.
+    Named(board::Board),
+    /// Any board's DTB file.
+    File(std::path::PathBuf),
+}
+
+impl BoardChoice {
+    /// A known board name, or else a DTB path.
+    pub fn parse(text: &str) -> Result<BoardChoice, String> {
+        Ok(match board::Board::from_name(text) {
+            Some(named) => BoardChoice::Named(named),
+            None => BoardChoice::File(text.into()),
+        })
+    }
+}
+
 /// `cargo xtask check FILE [--board NAME|BOARD.dtb]`: a board name validates
-/// against that board's DTB and reserved areas, a DTB file against QEMU virt's.
-pub fn check_command(layout: &Path, board: &crate::boards::BoardArg) -> Result<ExitCode, String> {
-    use crate::boards::BoardArg;
+/// against that board's DTB (as `cargo xtask run` boots it) and its reserved
+/// areas, a DTB file against QEMU virt's reserved areas.
+pub fn check_command(layout: &Path, choice: &BoardChoice) -> Result<ExitCode, String> {
     crate::setup::ensure()?;
-    let (name, file) = match board {
-        BoardArg::Named(name) => (*name, None),
-        BoardArg::File(path) => (crate::boards::BoardName::QemuVirt, Some(path.as_path())),
+    let (file, named) = match choice {
+        BoardChoice::Named(named) => (None, *named),
+        BoardChoice::File(file) => (Some(file.clone()), board::Board::default()),
     };
-    let work_dir = target_dir().join("check");
-    let merged = match (name, file) {
-        (crate::boards::BoardName::Rpi4, None) => board::merged_layout(
-            layout,
-            Some(&crate::rpi4::board_dtb()?),
-            bulkhead_scenarios::CpuModel::CortexA72,
-            &work_dir,
-        )?,
-        _ => board::merged_layout(
-            layout,
-            file,
-            bulkhead_scenarios::CpuModel::CortexA72,
-            &work_dir,
-        )?,
+    let file = match (file, named) {
+        (None, board::Board::Rpi4) => Some(crate::rpi4::board_dtb()?),
+        (file, _) => file,
     };
-    match validate_file_for(&merged, name.platform())? {
+    let merged = board::merged_layout(
+        layout,
+        file.as_deref(),
+        named,
+        bulkhead_scenarios::CpuModel::CortexA72,
+        &target_dir().join("check"),
+    )?;
+    match validate_file_for(&merged, named.build().platform())? {
         Ok(accepted) => {
             print!("{}", summary(&accepted));
             Ok(ExitCode::SUCCESS)

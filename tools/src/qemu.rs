@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use bulkhead_scenarios::CpuModel;
 
 use crate::artifacts::LoadedModule;
+use crate::board::Board;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-aarch64";
 
-/// The machine every boot and every board DTB dump uses; the merged DTB only
-/// describes the machine truly if both use exactly these options.
-const MACHINE: &str = "virt,virtualization=on,gic-version=3,iommu=smmuv3";
+// The machine (`-M`) of every boot and board DTB dump is [`Board::machine`]:
+// the merged DTB only describes the machine truly if both use exactly the
+// same options.
 const CPUS: &str = "4";
 const MEMORY: &str = "2G";
 
@@ -94,6 +95,7 @@ pub struct BootConfig<'a> {
     /// Raw image behind the virtio-blk PCI function.
     pub disk: &'a Path,
     pub cpu: CpuModel,
+    pub board: Board,
 }
 
 /// QEMU option values are comma-separated; a literal comma is written twice.
@@ -102,11 +104,11 @@ fn escape(value: &Path) -> String {
 }
 
 /// The options that define the machine, with extra `-M` suboptions appended.
-fn machine_args(machine_suffix: &str, cpu: CpuModel) -> Vec<String> {
+fn machine_args(machine_suffix: &str, board: Board, cpu: CpuModel) -> Vec<String> {
     let (cpu, cpu_machine) = cpu_options(cpu);
     [
         "-M",
-        &format!("{MACHINE}{cpu_machine}{machine_suffix}"),
+        &format!("{}{cpu_machine}{machine_suffix}", board.machine()),
         "-cpu",
         cpu,
         "-smp",
@@ -127,7 +129,7 @@ fn machine_args(machine_suffix: &str, cpu: CpuModel) -> Vec<String> {
 
 /// Arguments (after the program name) to boot Bulkhead with its layout and modules.
 pub fn boot_args(config: &BootConfig<'_>) -> Vec<String> {
-    let mut args = machine_args("", config.cpu);
+    let mut args = machine_args("", config.board, config.cpu);
     args.extend(pci_device_args(config.disk));
     for (index, log) in config.uart_logs.iter().enumerate() {
         args.push("-serial".into());
@@ -195,20 +197,16 @@ pub struct BareConfig {
     /// Raw image behind the virtio-blk PCI function (bare boots keep the same devices).
     pub disk: PathBuf,
     pub cpu: CpuModel,
+    /// The board whose GIC the bare machine has ([`Board::bare_machine`]).
+    pub board: Board,
 }
-
-/// The machine of bare comparison boots: no `virtualization=on`, so the
-/// guest runs at EL1; no SMMU, so DMA is untranslated; the ECAM below
-/// 4 GiB (0x3f00_0000), where Bulkhead puts a partition's virtual one, so
-/// the same PCI test guest finds its functions both ways.
-const BARE_MACHINE: &str = "virt,gic-version=3,highmem-ecam=off";
 
 /// Arguments (after the program name) to boot a guest bare on QEMU.
 pub fn bare_args(config: &BareConfig) -> Vec<String> {
     let (cpu, cpu_machine) = cpu_options(config.cpu);
     let mut args: Vec<String> = [
         "-M",
-        &format!("{BARE_MACHINE}{cpu_machine}"),
+        &format!("{}{cpu_machine}", config.board.bare_machine()),
         "-cpu",
         cpu,
         "-smp",
@@ -250,8 +248,8 @@ pub fn bare_args(config: &BareConfig) -> Vec<String> {
 /// Arguments to write the board DTB QEMU generates for the same machine to
 /// `out`, then exit. PCI functions are not in a DT (they are enumerated), so
 /// the dump leaves them out.
-pub fn dumpdtb_args(out: &Path, cpu: CpuModel) -> Vec<String> {
-    let mut args = machine_args(&format!(",dumpdtb={}", escape(out)), cpu);
+pub fn dumpdtb_args(out: &Path, board: Board, cpu: CpuModel) -> Vec<String> {
+    let mut args = machine_args(&format!(",dumpdtb={}", escape(out)), board, cpu);
     // The two PL011s exist whatever -serial says; keep stdio quiet.
     args.extend(["-serial", "null", "-serial", "null"].map(String::from));
     args
@@ -342,6 +340,7 @@ mod tests {
             icount,
             disk: Path::new("/w/disk.img"),
             cpu: CpuModel::CortexA72,
+            board: Board::QemuVirt,
         }
     }
 
@@ -424,6 +423,7 @@ mod tests {
             icount: true,
             disk: PathBuf::from("/w/disk.img"),
             cpu: CpuModel::CortexA72,
+            board: Board::QemuVirt,
         }));
         assert_eq!(
             line,
@@ -441,10 +441,26 @@ mod tests {
 
     #[test]
     fn dump_uses_the_same_machine() {
-        let dump = dumpdtb_args(Path::new("/b/board.dtb"), CpuModel::CortexA72);
-        let boot = boot_args(&config(&[], false));
-        assert_eq!(dump[1], format!("{},dumpdtb=/b/board.dtb", boot[1]));
-        // Every machine-defining option after -M is identical.
-        assert_eq!(dump[2..14], boot[2..14]);
+        for board in Board::ALL {
+            let dump = dumpdtb_args(Path::new("/b/board.dtb"), board, CpuModel::CortexA72);
+            let boot = boot_args(&BootConfig {
+                board,
+                ..config(&[], false)
+            });
+            assert_eq!(dump[1], format!("{},dumpdtb=/b/board.dtb", boot[1]));
+            // Every machine-defining option after -M is identical.
+            assert_eq!(dump[2..14], boot[2..14]);
+        }
+    }
+
+    #[test]
+    fn gicv2_board_changes_only_the_gic() {
+        let v3 = boot_args(&config(&[], false));
+        let v2 = boot_args(&BootConfig {
+            board: Board::QemuVirtGicv2,
+            ..config(&[], false)
+        });
+        assert_eq!(v2[1], "virt,virtualization=on,gic-version=2,iommu=smmuv3");
+        assert_eq!(v3[2..], v2[2..]);
     }
 }

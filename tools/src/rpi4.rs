@@ -202,6 +202,7 @@ fn prepare(layout: &Path, work_dir: &Path) -> Result<(PathBuf, Vec<String>), Str
     let merged = board::merged_layout(
         layout,
         Some(&board_dtb()?),
+        board::Board::Rpi4,
         bulkhead_scenarios::CpuModel::CortexA72,
         work_dir,
     )?;

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bulkhead_scenarios::{CpuModel, Firmware, InputStep, Outcome};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
-use crate::{board, check, qemu, uboot};
+use crate::board::{self, Board};
+use crate::{check, qemu, uboot};
 
 /// How often the UART logs are polled while QEMU runs.
 const POLL: Duration = Duration::from_millis(20);
@@ -31,6 +32,7 @@ pub struct Boot<'a> {
     /// Print both UARTs to stdout as they arrive, prefixed `uart0| ` / `uart1| `.
     pub live: bool,
     pub cpu: CpuModel,
+    pub board: Board,
     pub start: Start<'a>,
     /// What is typed on UART0 (Bulkhead's console input).
     pub input: Input<'a>,
@@ -269,6 +271,7 @@ pub fn boot(boot: &Boot<'_>) -> Result<Outcome, String> {
                 icount: boot.icount,
                 disk: &disk,
                 cpu: boot.cpu,
+                board: boot.board,
             })
         },
     )
@@ -417,6 +420,7 @@ pub struct RunRequest {
     pub timeout_secs: u64,
     pub skip_check: bool,
     pub cpu: CpuModel,
+    pub board: Board,
     pub firmware: Firmware,
     /// Leave the terminal alone: nothing is typed into Bulkhead's console.
     pub no_input: bool,
@@ -462,7 +466,7 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
         }
     };
     let work_dir = target_dir().join("run");
-    let merged = board::merged_layout(&layout, None, request.cpu, &work_dir)?;
+    let merged = board::merged_layout(&layout, None, request.board, request.cpu, &work_dir)?;
     let accepted = match check::validate_file(&merged)? {
         Ok(accepted) => {
             print!("{}", check::summary(&accepted));
@@ -514,6 +518,7 @@ pub fn run_command(request: RunRequest) -> Result<ExitCode, String> {
         timeout: Duration::from_secs(request.timeout_secs),
         live: true,
         cpu: request.cpu,
+        board: request.board,
         start: match request.firmware {
             Firmware::None => Start::Direct,
             Firmware::UBoot => Start::UBoot { layout: &layout },

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use bulkhead_scenarios::{CpuModel, Firmware, Module, Outcome, Scenario};
 
 use crate::artifacts::{self, target_dir, LoadedModule, ModuleSpec};
+use crate::board::{self, Board};
+use crate::check;
 use crate::runner::{self, Boot, Start};
-use crate::{board, check};
 
 /// Crates with host unit tests.
 const HOST_CRATES: [&str; 7] = [
@@ -27,6 +28,9 @@ const TAIL_LINES: usize = 40;
 /// What `cargo xtask test` was asked to do.
 pub struct TestRequest {
     pub filter: Option<String>,
+    /// `Some`: every scenario on that board only. `None`: every scenario on
+    /// the default board and [`GICV2_DEFAULT_RUN`] on the GICv2 board.
+    pub board: Option<Board>,
     pub host: bool,
     pub qemu: bool,
 }
@@ -45,10 +49,11 @@ pub struct Prepared {
 pub fn prepare(
     layout: &str,
     modules: &[Module],
+    board: Board,
     cpu: CpuModel,
     dir: &std::path::Path,
 ) -> Result<Prepared, String> {
-    let merged = board::merged_layout(&runner::repo_path(layout), None, cpu, dir)?;
+    let merged = board::merged_layout(&runner::repo_path(layout), None, board, cpu, dir)?;
     let specs: Vec<ModuleSpec> = modules.iter().map(ModuleSpec::from_module).collect();
     let loaded = artifacts::resolve_modules(&specs)?;
     let check_errors = match check::validate_file(&merged)? {
@@ -151,26 +156,78 @@ fn lints() -> Result<(), String> {
     Ok(())
 }
 
-/// One boot of a scenario on one CPU model.
+/// The scenarios a plain `cargo xtask test` also boots on the GICv2 board
+/// (`--board qemu-virt-gicv2` boots them all there): the ones whose
+/// behaviour depends most on the interrupt controller (Linux's boot, SGI and
+/// SPI isolation, the hostile GIC guest, checkpoints of GIC state, fault
+/// containment), chosen to keep the full run within ~25 minutes on 2 cores.
+pub const GICV2_SUBSET: [&str; 9] = [
+    "linux_boot",
+    "ckpt_linux",
+    "ckpt_rollback",
+    "irq_sgi_isolation",
+    "irq_spi_ownership",
+    "hostile_gic",
+    "hostile_sgi",
+    "isolation",
+    "ckpt_on_fault_restore",
+];
+
+/// Whether the default run includes [`GICV2_SUBSET`] on the GICv2 board.
+const GICV2_DEFAULT_RUN: bool = board::GICV2_IN_DEFAULT_RUNS;
+
+/// One boot of a scenario on one CPU model and board.
 struct Run {
     scenario: Scenario,
     cpu: CpuModel,
-    /// The scenario's name, with `@model` off the default model.
+    board: Board,
+    /// The scenario's name, with `@model` off the default model and
+    /// `@board` off the default board.
     name: String,
 }
 
-/// Every run the scenarios make (each on each of its CPU models) whose
-/// name passes `filter`.
-fn runs(filter: Option<&str>) -> Vec<Run> {
+/// The name (and directory) of one run.
+fn run_name(scenario: &str, cpu: CpuModel, board: Board) -> String {
+    let name = bulkhead_scenarios::run_name(scenario, cpu);
+    if board == Board::default() {
+        name
+    } else {
+        format!("{name}@{board}")
+    }
+}
+
+/// The boards `scenario` boots on with its `cpu_index`-th CPU model, for
+/// `request_board` (see [`TestRequest::board`]). The default run boots the
+/// GICv2 subset on the scenario's first CPU model only: the interrupt
+/// controller does not depend on the CPU model, and the run stays short.
+fn boards_of(scenario: &str, cpu_index: usize, request_board: Option<Board>) -> Vec<Board> {
+    match request_board {
+        Some(board) => vec![board],
+        None if GICV2_DEFAULT_RUN && cpu_index == 0 && GICV2_SUBSET.contains(&scenario) => {
+            vec![Board::QemuVirt, Board::QemuVirtGicv2]
+        }
+        None => vec![Board::QemuVirt],
+    }
+}
+
+/// Every run the scenarios make (each on each of its CPU models and
+/// boards) whose name passes `filter`.
+fn runs(filter: Option<&str>, request_board: Option<Board>) -> Vec<Run> {
     bulkhead_scenarios::all()
         .into_iter()
         .flat_map(|scenario| {
             bulkhead_scenarios::cpu_models(scenario.name)
                 .iter()
-                .map(move |&cpu| Run {
-                    name: bulkhead_scenarios::run_name(scenario.name, cpu),
-                    scenario: scenario.clone(),
-                    cpu,
+                .enumerate()
+                .flat_map(move |(cpu_index, &cpu)| {
+                    let scenario = scenario.clone();
+                    let boards = boards_of(scenario.name, cpu_index, request_board);
+                    boards.into_iter().map(move |board| Run {
+                        name: run_name(scenario.name, cpu, board),
+                        scenario: scenario.clone(),
+                        cpu,
+                        board,
+                    })
                 })
         })
         .filter(|run| selected(&run.name, filter))
@@ -181,8 +238,8 @@ fn runs(filter: Option<&str>) -> Vec<Run> {
 fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Option<Outcome>)> {
     let scenario = &run.scenario;
     let dir = target_dir().join("scenarios").join(&run.name);
-    let prepared =
-        prepare(scenario.layout, scenario.modules, run.cpu, &dir).map_err(|e| (e, None))?;
+    let prepared = prepare(scenario.layout, scenario.modules, run.board, run.cpu, &dir)
+        .map_err(|e| (e, None))?;
     let layout = runner::repo_path(scenario.layout);
     let mut outcome = runner::boot(&Boot {
         kernel,
@@ -193,6 +250,7 @@ fn run_scenario(run: &Run, kernel: &std::path::Path) -> Result<(), (String, Opti
         timeout: Duration::from_secs(scenario.timeout_secs),
         live: false,
         cpu: run.cpu,
+        board: run.board,
         start: match bulkhead_scenarios::firmware(scenario.name) {
             Firmware::None => Start::Direct,
             Firmware::UBoot => Start::UBoot { layout: &layout },
@@ -232,8 +290,8 @@ fn no_runtime_allocation(outcome: &Outcome) -> Result<(), String> {
     }
 }
 
-fn qemu_scenarios(filter: Option<&str>) -> Result<(usize, usize), String> {
-    let scenarios = runs(filter);
+fn qemu_scenarios(filter: Option<&str>, board: Option<Board>) -> Result<(usize, usize), String> {
+    let scenarios = runs(filter, board);
     if scenarios.is_empty() {
         return Err(format!("no scenario matches `{}`", filter.unwrap_or("")));
     }
@@ -280,7 +338,7 @@ pub fn test_command(request: TestRequest) -> Result<ExitCode, String> {
     }
     let mut counts = None;
     if request.qemu {
-        match qemu_scenarios(request.filter.as_deref()) {
+        match qemu_scenarios(request.filter.as_deref(), request.board) {
             Ok(result) => counts = Some(result),
             Err(error) => problems.push(error),
         }
@@ -312,6 +370,44 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 2), "    b\n    c\n");
         assert_eq!(tail("a", 5), "    a\n");
         assert_eq!(tail("", 5), "");
+    }
+
+    #[test]
+    fn gicv2_subset_names_scenarios_and_runs_are_named_by_board() {
+        let all = bulkhead_scenarios::all();
+        for name in GICV2_SUBSET {
+            assert!(all.iter().any(|s| s.name == name), "{name} is no scenario");
+        }
+        assert_eq!(
+            run_name("linux_boot", CpuModel::CortexA72, Board::QemuVirt),
+            "linux_boot"
+        );
+        assert_eq!(
+            run_name("linux_boot", CpuModel::Max, Board::QemuVirtGicv2),
+            "linux_boot@max@qemu-virt-gicv2"
+        );
+        let everywhere = runs(Some("irq_sgi_isolation"), Some(Board::QemuVirtGicv2));
+        assert!(everywhere
+            .iter()
+            .all(|run| run.board == Board::QemuVirtGicv2));
+        assert!(!everywhere.is_empty());
+        let default = runs(None, None);
+        assert!(default.iter().any(|run| run.board == Board::QemuVirt));
+        let on_gicv2 = default
+            .iter()
+            .filter(|run| run.board == Board::QemuVirtGicv2);
+        assert!(on_gicv2
+            .clone()
+            .all(|run| GICV2_SUBSET.contains(&run.scenario.name)));
+        assert!(on_gicv2
+            .clone()
+            .all(|run| run.cpu == bulkhead_scenarios::cpu_models(run.scenario.name)[0]));
+        let expected = if GICV2_DEFAULT_RUN {
+            GICV2_SUBSET.len()
+        } else {
+            0
+        };
+        assert_eq!(on_gicv2.count(), expected);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod decode;
 pub mod entropy;
 pub mod external_abort;
 pub mod guest_dt;
+pub mod intid;
 pub mod irq_owner;
 pub mod level_irq;
 pub mod pci;

@@ -2,7 +2,7 @@
 
 mod support;
 
-use bulkhead_core::config::{parse_board, BoardError, GicV3, PhysRange};
+use bulkhead_core::config::{parse_board, BoardError, Gic, GicV2, GicV3, PhysRange};
 use support::*;
 
 #[test]
@@ -25,10 +25,10 @@ fn qemu_virt() {
     assert_eq!(board.ram, [PhysRange::new(0x4000_0000, 0x8000_0000)]);
     assert_eq!(
         board.gic,
-        Some(GicV3 {
+        Some(Gic::V3(GicV3 {
             distributor: PhysRange::new(0x0800_0000, 0x10000),
             redistributors: PhysRange::new(0x080a_0000, 0x00f6_0000),
-        })
+        }))
     );
     assert_eq!(board.console, Some(PhysRange::new(0x0900_0000, 0x1000)));
 
@@ -151,4 +151,71 @@ fn not_a_dtb() {
         parse_board(&[0u8; 64]),
         Err(BoardError::Malformed(_))
     ));
+}
+
+/// QEMU `virt,gic-version=2,virtualization=on`: its GIC node as QEMU writes it.
+fn gicv2_board() -> TestNode {
+    let mut board = qemu_virt_board();
+    let gic = board.at("/intc@8000000");
+    gic.set("compatible", strings(&["arm,cortex-a15-gic"]));
+    gic.set(
+        "reg",
+        cells(&[
+            0,
+            0x0800_0000,
+            0,
+            0x10000,
+            0,
+            0x0801_0000,
+            0,
+            0x10000,
+            0,
+            0x0803_0000,
+            0,
+            0x10000,
+            0,
+            0x0804_0000,
+            0,
+            0x10000,
+        ]),
+    );
+    gic.remove("#redistributor-regions");
+    board
+}
+
+#[test]
+fn gicv2_from_its_compatible() {
+    let board = parse_board(&gicv2_board().to_dtb()).expect("board");
+    let expected = GicV2 {
+        distributor: PhysRange::new(0x0800_0000, 0x10000),
+        cpu_interface: PhysRange::new(0x0801_0000, 0x10000),
+        hypervisor_interface: Some(PhysRange::new(0x0803_0000, 0x10000)),
+        virtual_cpu_interface: Some(PhysRange::new(0x0804_0000, 0x10000)),
+    };
+    assert_eq!(board.gic, Some(Gic::V2(expected.clone())));
+    assert_eq!(board.gic_v2(), Some(&expected));
+    assert_eq!(board.gic_v3(), None);
+    // The GIC-400 (Raspberry Pi 4) is a GICv2 too; without GICH/GICV it has
+    // no virtualization extensions, which the board still describes.
+    let mut gic400 = gicv2_board();
+    let gic = gic400.at("/intc@8000000");
+    gic.set("compatible", strings(&["arm,gic-400"]));
+    gic.set(
+        "reg",
+        cells(&[0, 0x0800_0000, 0, 0x1000, 0, 0x0801_0000, 0, 0x2000]),
+    );
+    let board = parse_board(&gic400.to_dtb()).expect("board");
+    let gic = board.gic_v2().expect("a GICv2");
+    assert_eq!(gic.hypervisor_interface, None);
+    assert_eq!(gic.virtual_cpu_interface, None);
+}
+
+#[test]
+fn gicv2_needs_its_cpu_interface() {
+    let mut board = gicv2_board();
+    board
+        .at("/intc@8000000")
+        .set("reg", cells(&[0, 0x0800_0000, 0, 0x10000]));
+    let error = parse_board(&board.to_dtb()).expect_err("refused");
+    assert!(error.to_string().contains("CPU interface"), "{error}");
 }

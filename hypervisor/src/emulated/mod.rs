@@ -10,6 +10,6 @@ mod virtual_uart;
 pub use channel_registers::ChannelRegisters;
 pub use control::ControlFunction;
 pub use registry::{EmulatedDevice, Registry};
-pub use vgic::{VgicDistributor, VgicRedistributors};
+pub use vgic::{VgicDistributor, VgicDistributorV2, VgicRedistributors};
 pub use virtual_pci::VirtualPciHost;
 pub use virtual_uart::VirtualUart;

@@ -1,6 +1,6 @@
-//! The vGIC's trapped frames as registry entries: the distributor and the partition's redistributors.
+//! The vGIC's trapped frames as registry entries: the distributor and the partition's redistributors (GICv3), or the GICv2 distributor.
 
-use bulkhead_core::vgic::Width;
+use bulkhead_core::vgic::{DistributorV2Effect, Width, GICD_SGIR};
 
 use super::EmulatedDevice;
 use crate::partition::{Partition, TrapCounters, Vcpu};
@@ -49,5 +49,42 @@ impl EmulatedDevice for VgicRedistributors {
             .vgic
             .lock()
             .redistributor_write(&mut hardware, offset, width, value);
+    }
+}
+
+/// The emulated GICv2 distributor (4 KiB at the board's GICD address); the
+/// guest's CPU interface is the board's GICV, mapped in stage 2.
+pub struct VgicDistributorV2;
+
+impl EmulatedDevice for VgicDistributorV2 {
+    fn read(&self, partition: &Partition, vcpu: &Vcpu, offset: u64, width: Width) -> u64 {
+        TrapCounters::bump(&partition.traps.gic);
+        let mut hardware = partition.hardware_gic();
+        partition
+            .vgic
+            .lock()
+            .distributor_v2_read(&mut hardware, vcpu.index, offset, width)
+    }
+
+    fn write(&self, partition: &Partition, vcpu: &Vcpu, offset: u64, width: Width, value: u64) {
+        // SGI generation counts as `sgis` (as ICC_SGI1R_EL1 does on a
+        // GICv3), every other access as `gic`.
+        if offset == GICD_SGIR {
+            TrapCounters::bump(&partition.traps.sgis);
+        } else {
+            TrapCounters::bump(&partition.traps.gic);
+        }
+        let effect = {
+            let mut hardware = partition.hardware_gic();
+            let mut vgic = partition.vgic.lock();
+            let effect = vgic.distributor_v2_write(&mut hardware, vcpu.index, offset, width, value);
+            let deliverable = vgic.take_deliverable();
+            crate::virtual_spi::after_distributor_write(partition, &vgic, deliverable);
+            effect
+        };
+        // Outside the locks: delivery takes the vGIC lock itself.
+        if let DistributorV2Effect::Sgi { intid, vcpus } = effect {
+            crate::irq::send_sgi_to(partition, vcpu, u32::from(intid), u64::from(vcpus));
+        }
     }
 }

@@ -13,14 +13,20 @@ use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::protocol::OperationSlot;
 use bulkhead_core::stage2::{Access, MemoryKind, Stage2};
 use bulkhead_core::vgic::{
-    Ownership, PhysicalGic, VirtualGic, Width, DISTRIBUTOR_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE,
+    Ownership, PhysicalGic, VirtualGic, Width, DISTRIBUTOR_SIZE, DISTRIBUTOR_V2_SIZE, GUEST_PPIS,
+    REDISTRIBUTOR_STRIDE,
 };
+
+/// What of the board's GICV a GICv2 guest gets as its GICC: 8 KiB (GICC_DIR at 0x1000).
+const GICV2_GUEST_CPU_INTERFACE_SIZE: u64 = 0x2000;
 use spin::Mutex;
 
 use super::vcpu::Vcpu;
 use crate::arch::aarch64::vgic_hw::{self, HardwareGic};
 use crate::arch::aarch64::{cache, simd, sysreg};
-use crate::emulated::{Registry, VgicDistributor, VgicRedistributors, VirtualPciHost, VirtualUart};
+use crate::emulated::{
+    Registry, VgicDistributor, VgicDistributorV2, VgicRedistributors, VirtualPciHost, VirtualUart,
+};
 use crate::error::Error;
 use crate::pci::PciBus;
 use crate::virtual_spi::VirtualSpiLines;
@@ -103,8 +109,11 @@ pub struct Partition {
     pub emulated: Registry,
     /// SPIs (bit per INTID) the partition owns: read on every interrupt, so kept outside the lock.
     owned_spis: [u32; 32],
-    /// Physical RD_base of the redistributor of each vCPU's core.
+    /// Physical RD_base of the redistributor of each vCPU's core (GICv3).
     pub redistributor_frames: Vec<u64>,
+    /// GICv2: the MPIDR of each vCPU's core, whose banked distributor
+    /// registers hold the vCPU's SGIs and PPIs (empty on a GICv3).
+    banked_cores: Vec<u64>,
     /// Physical distributor base.
     distributor: u64,
     /// Its virtual PCI host bridge, when it has individual PCI functions.
@@ -303,6 +312,21 @@ impl Partition {
                 Access::ReadWrite,
             )?;
         }
+        if let Some(gic) = board.gic_v2() {
+            // The guest's GICC is the board's GICV, mapped at the GICC
+            // address: it acknowledges and ends its interrupts without a
+            // trap. 8 KiB: GICC_DIR is at 0x1000.
+            let Some(virtual_cpu_interface) = gic.virtual_cpu_interface else {
+                return Err(Error::GicWithoutVirtualization);
+            };
+            stage2.map(
+                Ipa(gic.cpu_interface.start.0),
+                PhysAddr(virtual_cpu_interface.start.0),
+                GICV2_GUEST_CPU_INTERFACE_SIZE,
+                MemoryKind::Device,
+                Access::ReadWrite,
+            )?;
+        }
         // A layout reserves a slot for the initrd; the guest is told only the
         // part up to the last non-zero page (an initramfs ignores trailing
         // zeros, and a slot's zero tail would otherwise cost the guest RAM).
@@ -365,14 +389,29 @@ impl Partition {
         for &intid in &spis {
             owned_spis[intid as usize / 32] |= 1 << (intid % 32);
         }
-        let vcpu_mpidrs = config
+        let vcpu_mpidrs: Vec<u64> = config
             .cpus
             .iter()
             .map(|&cpu| board.cpus.get(cpu).map_or(0, |c| c.mpidr))
             .collect();
-        let vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs)
+        let gicv2 = crate::arch::aarch64::gic::v2();
+        let banked_cores = match gicv2 {
+            Some(_) => vcpu_mpidrs.clone(),
+            None => Vec::new(),
+        };
+        let mut vgic = VirtualGic::new(Ownership::new(spis), vcpu_mpidrs)
             .with_virtual_spis(config.virtual_spis());
-        let distributor = board.gic.as_ref().map_or(0, |gic| gic.distributor.start.0);
+        if let Some(gicv2) = gicv2 {
+            let interfaces = banked_cores
+                .iter()
+                .map(|&mpidr| gicv2.target_of(mpidr).trailing_zeros() as u8)
+                .collect();
+            vgic = vgic.with_gicv2_cpu_interfaces(interfaces);
+        }
+        let distributor = board
+            .gic
+            .as_ref()
+            .map_or(0, |gic| gic.distributor().start.0);
         let checkpointing = match config.checkpoint.as_ref() {
             Some(policy) => Some(super::checkpoint::Checkpointing::new(
                 &config, policy, &vgic,
@@ -380,7 +419,7 @@ impl Partition {
             None => None,
         };
         let mut emulated = Registry::default();
-        if let Some(gic) = board.gic.as_ref() {
+        if let Some(gic) = board.gic_v3() {
             let redistributors = config.cpus.len() as u64 * REDISTRIBUTOR_STRIDE;
             emulated
                 .add(gic.distributor.start.0, DISTRIBUTOR_SIZE, &VgicDistributor)
@@ -391,6 +430,19 @@ impl Partition {
                         &VgicRedistributors,
                     )
                 })
+                .map_err(|_| Error::EmulatedOverlap)?;
+        }
+        if let Some(gic) = board.gic_v2() {
+            // The whole frame the board gives the distributor (64 KiB on
+            // QEMU virt, 4 KiB on a GIC-400) is trapped: what lies past the
+            // GICv2 registers reads as zero and ignores writes, as on a
+            // GICv3, rather than faulting.
+            let size = gic
+                .distributor
+                .size
+                .clamp(DISTRIBUTOR_V2_SIZE, DISTRIBUTOR_SIZE);
+            emulated
+                .add(gic.distributor.start.0, size, &VgicDistributorV2)
                 .map_err(|_| Error::EmulatedOverlap)?;
         }
         let (virtual_pci, channel_lines) =
@@ -432,6 +484,7 @@ impl Partition {
             vgic: Mutex::new(vgic),
             owned_spis,
             redistributor_frames,
+            banked_cores,
             distributor,
             config,
             vmid,
@@ -469,7 +522,11 @@ impl Partition {
 
     /// The priority the guest gave a hardware interrupt (read back from the physical GIC).
     pub fn hardware_priority(&self, vcpu: usize, intid: u32) -> u8 {
-        if intid < 32 {
+        if intid < 32 && !self.banked_cores.is_empty() {
+            // GICv2: the banked copy of the current core, the vCPU's own
+            // (injection runs there).
+            vgic_hw::read_priority(self.distributor, 0x400 + u64::from(intid))
+        } else if intid < 32 {
             match self.redistributor_frames.get(vcpu) {
                 Some(&frame) => vgic_hw::read_priority(frame, 0x1_0400 + u64::from(intid)),
                 None => 0,
@@ -495,7 +552,11 @@ impl Partition {
     /// The physical GIC as this partition's vGIC model may reach it, owned
     /// while the value lives (take it before the vGIC lock).
     pub fn hardware_gic(&self) -> HardwareGic<'_> {
-        HardwareGic::acquire(self.distributor, &self.redistributor_frames)
+        HardwareGic::acquire(
+            self.distributor,
+            &self.redistributor_frames,
+            &self.banked_cores,
+        )
     }
 
     /// Puts the partition's interrupts in their reset state, virtual and physical.
@@ -508,6 +569,17 @@ impl Partition {
         if let Some(uart) = self.virtual_uart {
             uart.reset();
         }
+    }
+
+    /// GICv2: puts `vcpu`'s guest PPIs in their reset state; on its own
+    /// core only (they are banked there). Nothing to do on a GICv3, whose
+    /// [`Partition::reset_interrupts`] reaches every redistributor.
+    pub fn reset_private_interrupts(&self, vcpu: usize) {
+        if self.banked_cores.is_empty() {
+            return;
+        }
+        let mut hardware = self.hardware_gic();
+        self.vgic.lock().reset_physical_private(&mut hardware, vcpu);
     }
 
     pub fn label(&self) -> &str {

@@ -23,7 +23,7 @@ pub struct DtInfo {
     pub stdout_uart: Option<u64>,
     /// That PL011's interrupt as a GIC INTID, if its node gives one.
     pub stdout_uart_intid: Option<u32>,
-    /// The `arm,gic-v3` node's distributor and first redistributor.
+    /// The GIC node's distributor and first redistributor (GICv3) or CPU interface (GICv2).
     pub gic: Option<crate::gic::Gic>,
 }
 
@@ -98,14 +98,25 @@ fn memory_regions<'a>(fdt: &'a Fdt<'a>) -> impl Iterator<Item = (u64, u64)> + 'a
 
 /// The GICv3 node's first two `reg` regions, if both lie in the Device window.
 fn gic(fdt: &Fdt) -> Option<crate::gic::Gic> {
-    let node = fdt.find_compatible(&["arm,gic-v3"])?;
+    let end = crate::mmu::DEVICE_WINDOW_END;
+    if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
+        let mut regions = node.reg()?;
+        let distributor = regions.next()?.starting_address as u64;
+        let redistributors = regions.next()?.starting_address as u64;
+        return (distributor < end && redistributors < end).then_some(crate::gic::Gic {
+            distributor,
+            redistributors,
+            cpu_interface: None,
+        });
+    }
+    let node = fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400"])?;
     let mut regions = node.reg()?;
     let distributor = regions.next()?.starting_address as u64;
-    let redistributors = regions.next()?.starting_address as u64;
-    let end = crate::mmu::DEVICE_WINDOW_END;
-    (distributor < end && redistributors < end).then_some(crate::gic::Gic {
+    let cpu_interface = regions.next()?.starting_address as u64;
+    (distributor < end && cpu_interface < end).then_some(crate::gic::Gic {
         distributor,
-        redistributors,
+        redistributors: crate::gic::DEFAULT_REDISTRIBUTORS,
+        cpu_interface: Some(cpu_interface),
     })
 }
 

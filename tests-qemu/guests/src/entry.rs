@@ -147,9 +147,12 @@ impl BootInfo {
             .or(Some((IMAGE_BASE, BARE_RAM_BYTES)))
     }
 
-    /// The GIC the device tree describes, else QEMU virt's.
+    /// The GIC the device tree describes, else QEMU virt's (its GICv2 when
+    /// the CPU has no GIC system-register interface: a bare boot without a DT).
     pub fn gic(&self) -> crate::gic::Gic {
-        self.dt.and_then(|dt| dt.gic).unwrap_or_default()
+        self.dt
+            .and_then(|dt| dt.gic)
+            .unwrap_or_else(crate::gic::Gic::without_device_tree)
     }
 
     /// vCPUs of this partition (PARTITION_INFO, else the device tree, else

@@ -146,7 +146,7 @@ fn linux_lines(text: &str) -> Vec<(usize, &str)> {
 }
 
 /// What one Linux boot printed, checked against its partition.
-fn check_one_boot(
+pub(crate) fn check_one_boot(
     what: &str,
     boot: &[(usize, &str)],
     cpus: u64,
@@ -215,7 +215,7 @@ fn check_one_boot(
 }
 
 /// Splits UART0's Linux lines into boots (each starts at `linux userspace`).
-fn linux_boots(text: &str) -> Vec<Vec<(usize, &str)>> {
+pub(crate) fn linux_boots(text: &str) -> Vec<Vec<(usize, &str)>> {
     let mut boots: Vec<Vec<(usize, &str)>> = Vec::new();
     for (index, line) in linux_lines(text) {
         if line.starts_with("linux userspace ") {

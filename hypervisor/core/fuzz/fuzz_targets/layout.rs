@@ -2,7 +2,8 @@
 #![no_main]
 
 use bulkhead_core::config::{
-    parse_board, parse_layout, Board, BoardCpu, EnableMethod, GicV3, IntxRoute, MmioRegion, PciHost, PciSpace,
+    parse_board, parse_layout, Board, BoardCpu, EnableMethod, Gic, GicV3, IntxRoute, MmioRegion,
+    PciHost, PciSpace,
     PciWindow, PhysRange,
 };
 use libfuzzer_sys::fuzz_target;
@@ -34,10 +35,10 @@ fn fixed_board() -> Board {
         cpus,
         ram: vec![PhysRange::new(0x4000_0000, 0x8000_0000)],
         mmio,
-        gic: Some(GicV3 {
+        gic: Some(Gic::V3(GicV3 {
             distributor: PhysRange::new(0x0800_0000, 0x10000),
             redistributors: PhysRange::new(0x080a_0000, 0x00f6_0000),
-        }),
+        })),
         console: Some(PhysRange::new(0x0900_0000, 0x1000)),
         pci_hosts: vec![fixed_pci_host()],
         smmus: Vec::new(),

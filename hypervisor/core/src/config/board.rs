@@ -37,6 +37,43 @@ pub struct GicV3 {
     pub redistributors: PhysRange,
 }
 
+/// Where the GICv2 sits: its `reg` lists the distributor (GICD), the CPU
+/// interface (GICC) and, with the virtualization extensions, the virtual
+/// interface control (GICH) and the virtual CPU interface (GICV).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GicV2 {
+    pub distributor: PhysRange,
+    pub cpu_interface: PhysRange,
+    /// GICH; `None` on a GIC without the virtualization extensions.
+    pub hypervisor_interface: Option<PhysRange>,
+    /// GICV: what Bulkhead maps at the guest's GICC address.
+    pub virtual_cpu_interface: Option<PhysRange>,
+}
+
+/// The board's interrupt controller, by architecture version (from the
+/// node's `compatible`: one hypervisor image serves both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gic {
+    V3(GicV3),
+    V2(GicV2),
+}
+
+impl Gic {
+    /// The distributor, which both versions have.
+    pub fn distributor(&self) -> PhysRange {
+        match self {
+            Gic::V3(gic) => gic.distributor,
+            Gic::V2(gic) => gic.distributor,
+        }
+    }
+}
+
+/// `compatible` strings of a GICv3.
+pub const GICV3_COMPATIBLE: [&str; 1] = ["arm,gic-v3"];
+/// `compatible` strings of a GICv2 (QEMU virt says cortex-a15-gic; the
+/// Raspberry Pi 4's GIC-400 says gic-400).
+pub const GICV2_COMPATIBLE: [&str; 3] = ["arm,cortex-a15-gic", "arm,gic-400", "arm,gic-v2"];
+
 /// What the hypervisor needs to know about the machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Board {
@@ -46,7 +83,7 @@ pub struct Board {
     pub ram: Vec<PhysRange>,
     /// `reg` of every device node (see [`parse_board`]).
     pub mmio: Vec<MmioRegion>,
-    pub gic: Option<GicV3>,
+    pub gic: Option<Gic>,
     /// The device `/chosen/stdout-path` names.
     pub console: Option<PhysRange>,
     /// Generic ECAM PCI host bridges.
@@ -58,6 +95,22 @@ pub struct Board {
 }
 
 impl Board {
+    /// The GIC if it is a GICv3.
+    pub fn gic_v3(&self) -> Option<&GicV3> {
+        match &self.gic {
+            Some(Gic::V3(gic)) => Some(gic),
+            _ => None,
+        }
+    }
+
+    /// The GIC if it is a GICv2.
+    pub fn gic_v2(&self) -> Option<&GicV2> {
+        match &self.gic {
+            Some(Gic::V2(gic)) => Some(gic),
+            _ => None,
+        }
+    }
+
     /// The host bridge at DT path `path`.
     pub fn pci_host(&self, path: &str) -> Option<&PciHost> {
         self.pci_hosts.iter().find(|host| host.path == path)
@@ -166,7 +219,7 @@ fn mmio(tree: &DeviceTree<'_>) -> Result<Vec<MmioRegion>, BoardError> {
                 range,
             });
         }
-        if node.is_compatible("simple-bus") || node.is_compatible("arm,gic-v3") {
+        if node.is_compatible("simple-bus") || is_gic(&node) {
             let mut children: Vec<_> = node.children().collect();
             children.reverse();
             pending.extend(children);
@@ -175,25 +228,46 @@ fn mmio(tree: &DeviceTree<'_>) -> Result<Vec<MmioRegion>, BoardError> {
     Ok(regions)
 }
 
-/// The first node compatible with "arm,gic-v3".
-pub(crate) fn gic_node<'t, 'a>(tree: &'t DeviceTree<'a>) -> Option<Node<'t, 'a>> {
-    tree.nodes().find(|n| n.is_compatible("arm,gic-v3"))
+/// Whether `node` is a GICv3 or a GICv2.
+pub(crate) fn is_gic(node: &Node<'_, '_>) -> bool {
+    GICV3_COMPATIBLE
+        .iter()
+        .chain(GICV2_COMPATIBLE.iter())
+        .any(|compatible| node.is_compatible(compatible))
 }
 
-fn gic(tree: &DeviceTree<'_>) -> Result<Option<GicV3>, BoardError> {
+/// The first GICv3 or GICv2 node.
+pub(crate) fn gic_node<'t, 'a>(tree: &'t DeviceTree<'a>) -> Option<Node<'t, 'a>> {
+    tree.nodes().find(is_gic)
+}
+
+fn gic(tree: &DeviceTree<'_>) -> Result<Option<Gic>, BoardError> {
     let Some(node) = gic_node(tree) else {
         return Ok(None);
     };
     let regs = physical_regs(&node)?.unwrap_or_default();
-    match regs.as_slice() {
-        [distributor, redistributors, ..] => Ok(Some(GicV3 {
+    let v3 = GICV3_COMPATIBLE.iter().any(|c| node.is_compatible(c));
+    match (v3, regs.as_slice()) {
+        (true, [distributor, redistributors, ..]) => Ok(Some(Gic::V3(GicV3 {
             distributor: *distributor,
             redistributors: *redistributors,
-        })),
-        _ => Err(Issue::new(
+        }))),
+        (true, _) => Err(Issue::new(
             node.path(),
             "reg",
             "must list the distributor and a redistributor region",
+        )
+        .into()),
+        (false, [distributor, cpu_interface, rest @ ..]) => Ok(Some(Gic::V2(GicV2 {
+            distributor: *distributor,
+            cpu_interface: *cpu_interface,
+            hypervisor_interface: rest.first().copied(),
+            virtual_cpu_interface: rest.get(1).copied(),
+        }))),
+        (false, _) => Err(Issue::new(
+            node.path(),
+            "reg",
+            "must list the distributor and the CPU interface",
         )
         .into()),
     }

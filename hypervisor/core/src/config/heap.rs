@@ -28,6 +28,11 @@ fn blocks(start: u64, size: u64, span: u64) -> u64 {
     end / span - start / span + 1
 }
 
+/// On a GICv2 board Bulkhead maps the GIC's virtual CPU interface (8 KiB)
+/// at the guest's GICC address, which the layout does not list: a level-2
+/// and a level-3 table at most.
+pub const GIC_WINDOW_TABLES: u64 = 2;
+
 /// Upper bound of the stage-2 tables of `partition`: its CPU map and, if it
 /// has DMA-capable devices, the SMMU's.
 pub fn stage2_tables(partition: &Partition) -> u64 {
@@ -38,9 +43,10 @@ pub fn stage2_tables(partition: &Partition) -> u64 {
 /// one level-2 table per GiB touched, and one level-3 table per 2 MiB
 /// touched by a range that may need pages (device windows, channel memory,
 /// unaligned RAM, and all RAM of a checkpointed partition, which is split
-/// to pages at boot). The map is created with room for exactly this many.
+/// to pages at boot), plus [`GIC_WINDOW_TABLES`]. The map is created with
+/// room for exactly this many.
 pub fn cpu_stage2_tables(partition: &Partition) -> u64 {
-    let mut tables = 1u64;
+    let mut tables = 1 + GIC_WINDOW_TABLES;
     let ram = partition
         .memory
         .iter()

@@ -60,7 +60,9 @@ pub mod virtual_console;
 pub mod virtual_pci;
 
 pub use crate::address::{Ipa, PhysAddr, PhysRange};
-pub use board::{parse_board, Board, BoardCpu, GicV3, MmioRegion};
+pub use board::{
+    parse_board, Board, BoardCpu, Gic, GicV2, GicV3, MmioRegion, GICV2_COMPATIBLE, GICV3_COMPATIBLE,
+};
 pub use channel::{Channel, ChannelEndpointConfig, PartitionChannel, MAX_CHANNEL_LABEL_BYTES};
 pub use checkpoint::{checkpoint_store_required, CheckpointPolicy, OnFault};
 pub use cpu_start::{bcm2835_power_manager, EnableMethod};

@@ -205,7 +205,7 @@ fn pci_host(tree: &DeviceTree<'_>, node: &Node<'_, '_>) -> Result<PciHost, Issue
             .nodes()
             .find(|n| n.id() == entry.parent)
             .is_some_and(|n| {
-                n.property("interrupt-controller").is_some() && n.is_compatible("arm,gic-v3")
+                n.property("interrupt-controller").is_some() && super::board::is_gic(&n)
             });
         let (Some(&address_high), Some(&pin)) = (entry.child.first(), entry.child.get(3)) else {
             continue;

@@ -54,7 +54,7 @@ impl fmt::Display for GuestDtError {
             }
             GuestDtError::RootCells { address_cells, size_cells } => write!(
                 f,
-                "guest device tree: board root has #address-cells {address_cells} and #size-cells {size_cells}; only 2/2 is supported"
+                "guest device tree: board root has #address-cells {address_cells} and #size-cells {size_cells}; board devices can be given to a partition only under a 2/2 root"
             ),
             GuestDtError::NoSuchCpu { vcpu, cpu } => write!(
                 f,

@@ -608,6 +608,38 @@ fn gic_node_for_one_two_three_vcpus() {
     }
 }
 
+/// QEMU `virt,virtualization=on,gic-version=2,iommu=smmuv3` (`cargo xtask
+/// build --board qemu-virt-gicv2` dumps it to target/board).
+const QEMU_VIRT_GICV2_DTB: &[u8] = include_bytes!("testdata/qemu-virt-gicv2.dtb");
+
+#[test]
+fn gicv2_board_gives_a_gicv2_guest_with_its_cpu_interface() {
+    let layout = partition(
+        0,
+        vec![0, 1],
+        vec![region(0x6000_0000, 0x4000_0000, 0x1000_0000)],
+        vec![device("/pl011@9000000")],
+    );
+    let dtb = build(QEMU_VIRT_GICV2_DTB, &layout, &GuestDtOptions::default()).unwrap();
+    dtc_accepts(&dtb);
+    let fdt = Fdt::new(&dtb).unwrap();
+    let gic = "/intc@8000000";
+    assert_eq!(string(&fdt, gic, "compatible"), "arm,cortex-a15-gic");
+    // GICD (emulated) and GICC (the board's GICV, mapped at the GICC address).
+    assert_eq!(
+        cells(&fdt, gic, "reg"),
+        [0, 0x0800_0000, 0, 0x1000, 0, 0x0801_0000, 0, 0x2000]
+    );
+    assert_eq!(property(&fdt, gic, "#redistributor-regions"), None);
+    assert_eq!(cells(&fdt, gic, "interrupts"), [1, 9, 4]);
+    // No GICv2m MSI frame: guests get INTx only.
+    assert!(child_names(&fdt, gic).is_empty());
+    let phandle = cells(&fdt, gic, "phandle");
+    assert_eq!(cells(&fdt, "/", "interrupt-parent"), phandle);
+    // The UART's own SPI as the board gives it (SPI 1, level high).
+    assert_eq!(cells(&fdt, "/pl011@9000000", "interrupts"), [0, 1, 4]);
+}
+
 #[test]
 fn chosen_has_bootargs_and_initrd() {
     let mut layout = partition(

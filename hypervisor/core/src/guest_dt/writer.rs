@@ -17,7 +17,10 @@ use super::virtual_pci::write_virtual_pci_host;
 use super::GuestDtError;
 use crate::address::Ipa;
 use crate::config::dt::{DeviceTree, Node};
-use crate::config::{gic_node, interrupt_map, physical_regs, reachable_pci_ranges, Partition};
+use crate::config::{
+    gic_node, interrupt_map, physical_regs, reachable_pci_ranges, Partition, GICV3_COMPATIBLE,
+};
+use crate::decode::gicv2::MAX_CPU_INTERFACES;
 
 /// Choices that are not part of the layout proper.
 #[derive(Clone, Copy, Debug, Default)]
@@ -54,6 +57,12 @@ const DROPPED: [&str; 6] = [
 const GICD_SIZE: u64 = 0x1_0000;
 /// One GICv3 redistributor: RD_base and SGI_base frames, 64 KiB each.
 const GICR_FRAME_SIZE: u64 = 0x2_0000;
+/// The GICv2 distributor and CPU interface a guest sees: 4 KiB of GICD,
+/// 8 KiB of GICC (GICC_DIR is at 0x1000).
+const GICV2_GICD_SIZE: u64 = 0x1000;
+const GICV2_GICC_SIZE: u64 = 0x2000;
+/// `compatible` of the guest's GICv2 (what QEMU's virt and Linux use).
+const GICV2_GUEST_COMPATIBLE: &str = "arm,cortex-a15-gic";
 /// The guest GIC's `#address-cells` (`interrupt-map` parent unit addresses).
 const GIC_ADDRESS_CELLS: u32 = 2;
 /// GIC specifier of the vGIC maintenance interrupt: PPI 9, level high.
@@ -96,17 +105,21 @@ pub fn build(
 ) -> Result<Vec<u8>, GuestDtError> {
     let tree = DeviceTree::parse(board_dtb)?;
     let root = tree.root().ok_or(GuestDtError::MissingNode("/"))?;
+    let cpu_compatibles = cpu_compatibles(&tree, partition)?;
+    let gic = guest_gic(&tree, partition.cpus.len())?;
+    let devices = assigned_devices(&tree, partition)?;
+    // Copied nodes keep their `reg` (and a bus its `ranges`) as the board
+    // encodes them, under a guest root of 2/2 cells: only a board root of
+    // 2/2 allows copying. A partition given no board device (a Raspberry
+    // Pi's 2/1 root, say) gets generated nodes only, which are 2/2.
     let address_cells = root.u32_property("#address-cells").unwrap_or(2);
     let size_cells = root.u32_property("#size-cells").unwrap_or(1);
-    if (address_cells, size_cells) != (2, 2) {
+    if (address_cells, size_cells) != (2, 2) && !devices.is_empty() {
         return Err(GuestDtError::RootCells {
             address_cells,
             size_cells,
         });
     }
-    let cpu_compatibles = cpu_compatibles(&tree, partition)?;
-    let gic = guest_gic(&tree, partition.cpus.len())?;
-    let devices = assigned_devices(&tree, partition)?;
     if let Some(inside) = devices.iter().find(|node| node.is_within(&gic.node)) {
         return Err(GuestDtError::ReservedNode(inside.path()));
     }
@@ -209,8 +222,18 @@ struct GuestGic<'t, 'a> {
     board_phandle: Option<u32>,
     phandle: u32,
     distributor: u64,
-    redistributors: u64,
-    redistributors_size: u64,
+    frames: GuestGicFrames,
+}
+
+/// What follows the distributor in the guest GIC's `reg`, by version.
+enum GuestGicFrames {
+    /// One redistributor per vCPU (emulated).
+    V3 {
+        redistributors: u64,
+        redistributors_size: u64,
+    },
+    /// The CPU interface: the board's GICV mapped at the board's GICC address.
+    V2 { cpu_interface: u64 },
 }
 
 fn phandle_of(node: &Node<'_, '_>) -> Option<u32> {
@@ -219,24 +242,44 @@ fn phandle_of(node: &Node<'_, '_>) -> Option<u32> {
         .and_then(|p| p.as_u32())
 }
 
-/// The board's GICv3 and what of it a partition with `vcpus` vCPUs sees.
+/// The board's GIC (v3 or v2) and what of it a partition with `vcpus` vCPUs sees.
 fn guest_gic<'t, 'a>(
     tree: &'t DeviceTree<'a>,
     vcpus: usize,
 ) -> Result<GuestGic<'t, 'a>, GuestDtError> {
-    let node = gic_node(tree).ok_or(GuestDtError::MissingNode("GICv3 (arm,gic-v3)"))?;
+    let node = gic_node(tree).ok_or(GuestDtError::MissingNode(
+        "GIC (arm,gic-v3, arm,cortex-a15-gic or arm,gic-400)",
+    ))?;
     let regs = physical_regs(&node)?.unwrap_or_default();
-    let [distributor, redistributors, ..] = regs.as_slice() else {
+    let v3 = GICV3_COMPATIBLE.iter().any(|c| node.is_compatible(c));
+    let [distributor, second, ..] = regs.as_slice() else {
         return Err(GuestDtError::Property {
             node: node.path(),
             property: "reg",
-            reason: "must list the distributor and a redistributor region",
+            reason: if v3 {
+                "must list the distributor and a redistributor region"
+            } else {
+                "must list the distributor and the CPU interface"
+            },
         });
     };
-    let redistributors_size = u64::try_from(vcpus)
-        .ok()
-        .and_then(|count| count.checked_mul(GICR_FRAME_SIZE))
-        .ok_or(GuestDtError::TooManyVcpus(vcpus))?;
+    let frames = if v3 {
+        GuestGicFrames::V3 {
+            redistributors: second.start.0,
+            redistributors_size: u64::try_from(vcpus)
+                .ok()
+                .and_then(|count| count.checked_mul(GICR_FRAME_SIZE))
+                .ok_or(GuestDtError::TooManyVcpus(vcpus))?,
+        }
+    } else {
+        // A GICv2 target list names eight CPU interfaces at most.
+        if vcpus > MAX_CPU_INTERFACES {
+            return Err(GuestDtError::TooManyVcpus(vcpus));
+        }
+        GuestGicFrames::V2 {
+            cpu_interface: second.start.0,
+        }
+    };
     let board_phandle = phandle_of(&node);
     // A fresh phandle only when nothing can name the board GIC by phandle.
     let phandle = match board_phandle {
@@ -258,8 +301,7 @@ fn guest_gic<'t, 'a>(
         board_phandle,
         phandle,
         distributor: distributor.start.0,
-        redistributors: redistributors.start.0,
-        redistributors_size,
+        frames,
     })
 }
 
@@ -450,22 +492,42 @@ fn write_memory(writer: &mut FdtWriter, partition: &Partition) -> Result<(), Gue
 
 fn write_gic(writer: &mut FdtWriter, gic: &GuestGic<'_, '_>) -> Result<(), GuestDtError> {
     let node = writer.begin_node(&format!("intc@{:x}", gic.distributor))?;
-    writer.property_string("compatible", "arm,gic-v3")?;
+    let compatible = match gic.frames {
+        GuestGicFrames::V3 { .. } => "arm,gic-v3",
+        GuestGicFrames::V2 { .. } => GICV2_GUEST_COMPATIBLE,
+    };
+    writer.property_string("compatible", compatible)?;
     writer.property_u32("#interrupt-cells", 3)?;
     writer.property_null("interrupt-controller")?;
     writer.property_u32("#address-cells", GIC_ADDRESS_CELLS)?;
     writer.property_u32("#size-cells", 2)?;
     writer.property_null("ranges")?;
-    writer.property_u32("#redistributor-regions", 1)?;
-    writer.property_array_u64(
-        "reg",
-        &[
-            gic.distributor,
-            GICD_SIZE,
-            gic.redistributors,
-            gic.redistributors_size,
-        ],
-    )?;
+    match gic.frames {
+        GuestGicFrames::V3 {
+            redistributors,
+            redistributors_size,
+        } => {
+            writer.property_u32("#redistributor-regions", 1)?;
+            writer.property_array_u64(
+                "reg",
+                &[
+                    gic.distributor,
+                    GICD_SIZE,
+                    redistributors,
+                    redistributors_size,
+                ],
+            )?;
+        }
+        GuestGicFrames::V2 { cpu_interface } => writer.property_array_u64(
+            "reg",
+            &[
+                gic.distributor,
+                GICV2_GICD_SIZE,
+                cpu_interface,
+                GICV2_GICC_SIZE,
+            ],
+        )?,
+    }
     writer.property_array_u32("interrupts", &GIC_MAINTENANCE_INTERRUPT)?;
     writer.property_phandle(gic.phandle)?;
     writer.end_node(node)?;

@@ -1,4 +1,4 @@
-//! Virtual GICv3 distributor and redistributors: write-through register model of a partition's GIC.
+//! Virtual GIC distributor and redistributors (GICv3, or a GICv2 distributor): write-through register model of a partition's GIC.
 //!
 //! Every guest access to its GICD and GICR frames traps (they are unmapped in
 //! stage 2) and lands here. The physical GIC keeps the real state of the
@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod distributor;
+mod distributor_v2;
 mod ownership;
 mod physical;
 mod redistributor;
@@ -19,6 +20,7 @@ mod virtual_spis;
 #[cfg(test)]
 mod tests;
 
+pub use distributor_v2::{DistributorV2Effect, DISTRIBUTOR_V2_SIZE, GICD_SGIR};
 pub use ownership::Ownership;
 pub use physical::{PhysicalGic, Width};
 pub use registers::{DISTRIBUTOR_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE};

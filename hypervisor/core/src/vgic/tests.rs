@@ -894,3 +894,219 @@ fn virtual_spis_are_modelled_not_passed_through() {
     vgic.reset();
     assert_eq!(vgic.distributor_read(&mut gic, bank, Width::Word), 0);
 }
+
+/// The GICv2 distributor model against a fake GICv2: a 4 KiB distributor
+/// whose SGI/PPI registers are banked per core (one frame per core here, as
+/// the hypervisor reaches each from its own core), bytes allowed where
+/// GICv2 allows them (IPRIORITYR, ITARGETSR), no IROUTER.
+mod gicv2 {
+    use super::*;
+    use crate::vgic::DistributorV2Effect;
+
+    const GICD_ITARGETSR: u64 = 0x800;
+    const GICD_SGIR: u64 = 0xF00;
+
+    struct FakeGicV2 {
+        shared: FakeFrame,
+        banked: Vec<FakeFrame>,
+    }
+
+    impl FakeGicV2 {
+        fn new(cores: usize) -> Self {
+            let mut shared = FakeFrame::new(0x1000, GICD_ISENABLER);
+            // 288 INTIDs, 4 CPUs.
+            shared.store(GICD_TYPER, 4, 8 | (3 << 5));
+            FakeGicV2 {
+                shared,
+                banked: (0..cores)
+                    .map(|_| FakeFrame::new(0x1000, GICD_ISENABLER))
+                    .collect(),
+            }
+        }
+
+        fn check(offset: u64, width: Width) {
+            assert!(
+                width.aligned(offset) && offset + width.bytes() as u64 <= 0x1000,
+                "GICv2 distributor: bad access {offset:#x} {width:?}"
+            );
+            let allowed = match width {
+                Width::Word => true,
+                Width::Byte => (0x400..0xC00).contains(&offset),
+                _ => false,
+            };
+            assert!(
+                allowed,
+                "GICv2 distributor: {width:?} access at {offset:#x}"
+            );
+        }
+
+        fn targets(&self, intid: u32) -> u64 {
+            self.shared.load(GICD_ITARGETSR + u64::from(intid), 1)
+        }
+    }
+
+    impl PhysicalGic for FakeGicV2 {
+        fn read_distributor(&mut self, offset: u64, width: Width) -> u64 {
+            Self::check(offset, width);
+            self.shared.read(offset, width)
+        }
+
+        fn write_distributor(&mut self, offset: u64, width: Width, value: u64) {
+            Self::check(offset, width);
+            self.shared.write(offset, width, value);
+        }
+
+        /// The hypervisor maps SGI_base + X to the banked GICD register X of
+        /// the vCPU's core; nothing else of a redistributor exists.
+        fn read_redistributor(&mut self, vcpu: usize, offset: u64, width: Width) -> u64 {
+            let local = offset
+                .checked_sub(SGI_BASE)
+                .expect("only SGI_base registers");
+            Self::check(local, width);
+            self.banked[vcpu].read(local, width)
+        }
+
+        fn write_redistributor(&mut self, vcpu: usize, offset: u64, width: Width, value: u64) {
+            let local = offset
+                .checked_sub(SGI_BASE)
+                .expect("only SGI_base registers");
+            Self::check(local, width);
+            self.banked[vcpu].write(local, width, value);
+        }
+    }
+
+    /// A 2-vCPU partition on the cores with CPU interfaces 2 and 3, owning
+    /// SPIs 40 and 41; another partition (interfaces 0 and 1) owns SPI 42.
+    fn partition() -> (VirtualGic, FakeGicV2) {
+        let vgic = VirtualGic::new(Ownership::new([40, 41]), vec![2, 3])
+            .with_gicv2_cpu_interfaces(vec![2, 3]);
+        (vgic, FakeGicV2::new(4))
+    }
+
+    #[test]
+    fn identifies_as_a_gicv2_with_its_own_cpus() {
+        let (mut vgic, mut gic) = partition();
+        assert!(vgic.is_gicv2());
+        let typer = vgic.distributor_v2_read(&mut gic, 0, GICD_TYPER, Width::Word);
+        assert_eq!(typer, 8 | (1 << 5));
+        assert!(!vgic.group1_enabled());
+        vgic.distributor_v2_write(&mut gic, 0, GICD_CTLR, Width::Word, 1);
+        assert!(vgic.group1_enabled());
+        assert_eq!(
+            vgic.distributor_v2_read(&mut gic, 0, GICD_CTLR, Width::Word),
+            1
+        );
+        // Each vCPU reads its own interface bit in ITARGETSR0..7 (Linux's gic_get_cpumask).
+        assert_eq!(
+            vgic.distributor_v2_read(&mut gic, 1, GICD_ITARGETSR, Width::Word),
+            0x0202_0202
+        );
+        assert_eq!(
+            vgic.distributor_v2_read(&mut gic, 0, GICD_ITARGETSR + 3, Width::Byte),
+            0x01
+        );
+    }
+
+    #[test]
+    fn itargetsr_names_only_the_partitions_cores() {
+        let (mut vgic, mut gic) = partition();
+        // vCPU 1 -> interface 3.
+        vgic.distributor_v2_write(&mut gic, 0, GICD_ITARGETSR + 40, Width::Byte, 0b10);
+        assert_eq!(gic.targets(40), 0b1000);
+        assert_eq!(
+            vgic.distributor_v2_read(&mut gic, 0, GICD_ITARGETSR + 40, Width::Byte),
+            0b10
+        );
+        // Every bit set: the foreign cores' interfaces (0, 1) are dropped.
+        vgic.distributor_v2_write(
+            &mut gic,
+            0,
+            GICD_ITARGETSR + 40,
+            Width::Word,
+            u64::from(u32::MAX),
+        );
+        assert_eq!(gic.targets(40), 0b1100);
+        assert_eq!(gic.targets(41), 0b1100);
+        // SPI 42 and 43 are not the partition's: untouched, read as zero.
+        assert_eq!(gic.targets(42), 0);
+        assert_eq!(gic.targets(43), 0);
+        gic.shared.store(GICD_ITARGETSR + 42, 1, 0b0001);
+        assert_eq!(
+            vgic.distributor_v2_read(&mut gic, 0, GICD_ITARGETSR + 40, Width::Word),
+            0x0000_0303
+        );
+    }
+
+    #[test]
+    fn sgir_reaches_only_the_partitions_vcpus() {
+        let (mut vgic, mut gic) = partition();
+        let write = |vgic: &mut VirtualGic, gic: &mut FakeGicV2, sender, value| {
+            vgic.distributor_v2_write(gic, sender, GICD_SGIR, Width::Word, value)
+        };
+        assert_eq!(
+            write(&mut vgic, &mut gic, 0, 0x00ff_0003),
+            DistributorV2Effect::Sgi {
+                intid: 3,
+                vcpus: 0b11
+            }
+        );
+        assert_eq!(
+            write(&mut vgic, &mut gic, 1, 0x0100_0001),
+            DistributorV2Effect::Sgi {
+                intid: 1,
+                vcpus: 0b01
+            }
+        );
+        // A list naming only interfaces beyond the partition's vCPUs: nothing.
+        assert_eq!(
+            write(&mut vgic, &mut gic, 0, 0x00fc_0001),
+            DistributorV2Effect::None
+        );
+        // Nothing reached the physical distributor's SGIR.
+        assert_eq!(gic.shared.load(GICD_SGIR, 4), 0);
+    }
+
+    #[test]
+    fn banked_registers_are_the_accessing_vcpus() {
+        let (mut vgic, mut gic) = partition();
+        // Linux's per-CPU init: SGIs enabled, PPIs disabled.
+        vgic.distributor_v2_write(&mut gic, 1, GICD_ICENABLER, Width::Word, 0xffff_0000);
+        vgic.distributor_v2_write(&mut gic, 1, GICD_ISENABLER, Width::Word, 0x0000_ffff);
+        assert!(vgic.sgi_enabled(1, 5));
+        assert!(!vgic.sgi_enabled(0, 5));
+        // The virtual timer PPI (27) is the guest's; PPI 26 (EL2 timer) is not.
+        vgic.distributor_v2_write(&mut gic, 1, GICD_ISENABLER, Width::Word, 1 << 27 | 1 << 26);
+        assert_eq!(gic.banked[1].load(GICD_ISENABLER, 4), 1 << 27);
+        assert_eq!(gic.banked[0].load(GICD_ISENABLER, 4), 0);
+        vgic.distributor_v2_write(&mut gic, 0, GICD_IPRIORITYR + 4, Width::Word, 0xa0a0_a0a0);
+        assert_eq!(vgic.sgi_priority(0, 5), 0xa0);
+        assert_eq!(vgic.sgi_priority(1, 5), 0);
+    }
+
+    #[test]
+    fn reset_routes_spis_to_vcpu_zero_by_itargetsr() {
+        let (mut vgic, mut gic) = partition();
+        vgic.reset_physical(&mut gic);
+        assert_eq!(gic.targets(40), 0b0100);
+        assert_eq!(gic.targets(41), 0b0100);
+        assert_eq!(gic.targets(42), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn no_access_reaches_another_partitions_spi(
+            offset in 0u64..0x1000,
+            value in any::<u32>(),
+            byte in any::<bool>(),
+            vcpu in 0usize..2,
+        ) {
+            let (mut vgic, mut gic) = partition();
+            let (offset, width) = if byte { (offset, Width::Byte) } else { (offset & !3, Width::Word) };
+            let before = (gic.targets(42), gic.shared.load(GICD_ISENABLER + 4, 4) & (1 << 10));
+            vgic.distributor_v2_write(&mut gic, vcpu, offset, width, u64::from(value));
+            vgic.distributor_v2_read(&mut gic, vcpu, offset, width);
+            let after = (gic.targets(42), gic.shared.load(GICD_ISENABLER + 4, 4) & (1 << 10));
+            prop_assert_eq!(before, after);
+        }
+    }
+}

@@ -42,6 +42,9 @@ pub struct VirtualGic {
     pub(super) vcpus: Vec<VcpuState>,
     /// The partition's purely virtual SPIs (channel doorbells, virtual PCI INTx).
     pub(super) virtual_spis: VirtualSpis,
+    /// On a GICv2, the physical CPU interface number of each vCPU's core
+    /// (GICv2 targets SPIs and SGIs by those); empty on a GICv3.
+    pub(super) cpu_interfaces: Vec<u8>,
 }
 
 impl Clone for VirtualGic {
@@ -52,6 +55,7 @@ impl Clone for VirtualGic {
             distributor_control: self.distributor_control,
             vcpus: self.vcpus.clone(),
             virtual_spis: self.virtual_spis.clone(),
+            cpu_interfaces: self.cpu_interfaces.clone(),
         }
     }
 
@@ -63,6 +67,7 @@ impl Clone for VirtualGic {
         self.distributor_control = source.distributor_control;
         self.vcpus.clone_from(&source.vcpus);
         self.virtual_spis.clone_from(&source.virtual_spis);
+        self.cpu_interfaces.clone_from(&source.cpu_interfaces);
     }
 }
 
@@ -77,7 +82,25 @@ impl VirtualGic {
             distributor_control: 0,
             vcpus,
             virtual_spis: VirtualSpis::new(core::iter::empty()),
+            cpu_interfaces: Vec::new(),
         }
+    }
+
+    /// The same on a GICv2 whose vCPU `n` runs on CPU interface
+    /// `cpu_interfaces[n]` (guests then see the GICv2 distributor layout).
+    pub fn with_gicv2_cpu_interfaces(mut self, cpu_interfaces: Vec<u8>) -> Self {
+        self.cpu_interfaces = cpu_interfaces;
+        self
+    }
+
+    /// Whether the model is a GICv2's.
+    pub fn is_gicv2(&self) -> bool {
+        !self.cpu_interfaces.is_empty()
+    }
+
+    /// The physical CPU interface of each vCPU's core (GICv2 only).
+    pub(super) fn cpu_interfaces(&self) -> &[u8] {
+        &self.cpu_interfaces
     }
 
     /// The same, with the purely virtual SPIs `intids` (those outside the
@@ -194,6 +217,11 @@ impl VirtualGic {
 
     /// The guest's distributor is enabled for group 1 (GICD_CTLR.EnableGrp1).
     pub fn group1_enabled(&self) -> bool {
+        // A GICv2 guest without security extensions enables its (group 0)
+        // interrupts with bit 0: either bit turns the distributor on.
+        if self.is_gicv2() {
+            return self.distributor_control & 0b11 != 0;
+        }
         self.distributor_control & super::registers::CTLR_ENABLE_GRP1 != 0
     }
 
@@ -220,32 +248,45 @@ impl VirtualGic {
             gic.write_distributor(GICD_IGROUPR + offset, Width::Word, groups | mask);
         }
         let route = self.physical_affinity(0);
+        let targets = self.reset_targets();
         for intid in self.ownership.spis() {
-            let intid = u64::from(intid);
             gic.write_distributor(
-                GICD_IPRIORITYR + intid,
+                GICD_IPRIORITYR + u64::from(intid),
                 Width::Byte,
                 u64::from(DEFAULT_PRIORITY),
             );
-            if let Some(route) = route {
-                gic.write_distributor(GICD_IROUTER + intid * 8, Width::Double, route);
+            if self.is_gicv2() {
+                let offset = Self::targets_offset(intid);
+                gic.write_distributor(offset, Width::Byte, u64::from(targets));
+            } else if let Some(route) = route {
+                let offset = GICD_IROUTER + u64::from(intid) * 8;
+                gic.write_distributor(offset, Width::Double, route);
             }
         }
-        let ppis = u64::from(GUEST_PPI_MASK);
         for vcpu in 0..self.vcpu_count() {
-            gic.write_redistributor(vcpu, GICR_ICENABLER0, Width::Word, ppis);
-            gic.write_redistributor(vcpu, GICR_ICPENDR0, Width::Word, ppis);
-            gic.write_redistributor(vcpu, GICR_ICACTIVER0, Width::Word, ppis);
-            let groups = gic.read_redistributor(vcpu, GICR_IGROUPR0, Width::Word);
-            gic.write_redistributor(vcpu, GICR_IGROUPR0, Width::Word, groups | ppis);
-            for ppi in GUEST_PPIS {
-                gic.write_redistributor(
-                    vcpu,
-                    GICR_IPRIORITYR0 + u64::from(ppi),
-                    Width::Byte,
-                    u64::from(DEFAULT_PRIORITY),
-                );
-            }
+            self.reset_physical_private(gic, vcpu);
+        }
+    }
+
+    /// The private half of [`VirtualGic::reset_physical`]: the guest PPIs of
+    /// `vcpu`'s core disabled, not pending, not active, group 1, default
+    /// priority. On a GICv2 those registers are banked in the distributor
+    /// and only reachable from that core, so the hypervisor also calls this
+    /// there, when the vCPU starts.
+    pub fn reset_physical_private(&self, gic: &mut impl PhysicalGic, vcpu: usize) {
+        let ppis = u64::from(GUEST_PPI_MASK);
+        gic.write_redistributor(vcpu, GICR_ICENABLER0, Width::Word, ppis);
+        gic.write_redistributor(vcpu, GICR_ICPENDR0, Width::Word, ppis);
+        gic.write_redistributor(vcpu, GICR_ICACTIVER0, Width::Word, ppis);
+        let groups = gic.read_redistributor(vcpu, GICR_IGROUPR0, Width::Word);
+        gic.write_redistributor(vcpu, GICR_IGROUPR0, Width::Word, groups | ppis);
+        for ppi in GUEST_PPIS {
+            gic.write_redistributor(
+                vcpu,
+                GICR_IPRIORITYR0 + u64::from(ppi),
+                Width::Byte,
+                u64::from(DEFAULT_PRIORITY),
+            );
         }
     }
 

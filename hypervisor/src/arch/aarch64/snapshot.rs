@@ -13,10 +13,12 @@
 use super::exception::GuestFrame;
 use super::sve::{self, SveRegisters};
 use super::sysreg::{isb, read_sysreg, write_sysreg};
-use super::vgic_hw;
+use super::{gic, vgic_hw};
 
-/// Calls `$callback!` with the EL1 (and EL0 thread) system registers, the
-/// EL1 timers and the GIC virtual interface's state, in snapshot order.
+/// Calls `$callback!` with the EL1 (and EL0 thread) system registers and the
+/// EL1 timers, in snapshot order. The GIC virtual interface's state follows
+/// them in the snapshot ([`INTERFACE_WORDS`], through the GIC seam: system
+/// registers on a GICv3, GICH on a GICv2).
 macro_rules! with_vcpu_registers {
     ($callback:ident $(, $argument:expr)?) => {
         $callback!(
@@ -25,8 +27,7 @@ macro_rules! with_vcpu_registers {
             "ttbr1_el1", "tcr_el1", "esr_el1", "afsr0_el1", "afsr1_el1", "far_el1", "mair_el1",
             "amair_el1", "vbar_el1", "contextidr_el1", "cntkctl_el1", "par_el1", "tpidr_el0",
             "tpidrro_el0", "tpidr_el1", "mdscr_el1", "csselr_el1", "cntv_ctl_el0",
-            "cntv_cval_el0", "cntp_ctl_el0", "cntp_cval_el0", "ich_vmcr_el2", "ich_ap0r0_el2",
-            "ich_ap1r0_el2"
+            "cntv_cval_el0", "cntp_ctl_el0", "cntp_cval_el0"
         )
     };
 }
@@ -57,7 +58,10 @@ macro_rules! with_pauth_keys {
     };
 }
 
-const SYSREG_COUNT: usize = with_vcpu_registers!(count_names);
+const EL1_REGISTER_COUNT: usize = with_vcpu_registers!(count_names);
+/// The virtual CPU interface's words (GICv3: ICH_VMCR, ICH_AP0R0, ICH_AP1R0).
+const INTERFACE_WORDS: usize = 3;
+const SYSREG_COUNT: usize = EL1_REGISTER_COUNT + INTERFACE_WORDS;
 const PAUTH_KEY_WORDS: usize = with_pauth_keys!(count_names);
 const FRAME_WORDS: usize = 33;
 const FP_WORDS: usize = 64 + 2;
@@ -153,7 +157,13 @@ impl VcpuSnapshot {
         };
         VcpuSnapshot {
             frame: frame.clone(),
-            sysregs: with_vcpu_registers!(read_names),
+            sysregs: {
+                let mut sysregs = [0; SYSREG_COUNT];
+                let (el1, interface) = sysregs.split_at_mut(EL1_REGISTER_COUNT);
+                el1.copy_from_slice(&with_vcpu_registers!(read_names));
+                interface.copy_from_slice(&gic::virtual_interface().save_state());
+                sysregs
+            },
             fp,
             list_registers,
             pending_sgis: u64::from(pending_sgis),
@@ -166,7 +176,10 @@ impl VcpuSnapshot {
     /// with it) into this core's registers and `frame`.
     pub fn apply(&self, frame: &mut GuestFrame, sve: &SveRegisters) {
         *frame = self.frame.clone();
-        with_vcpu_registers!(write_names, self.sysregs);
+        with_vcpu_registers!(write_names, self.sysregs[..EL1_REGISTER_COUNT]);
+        let mut interface = [0; INTERFACE_WORDS];
+        interface.copy_from_slice(&self.sysregs[EL1_REGISTER_COUNT..]);
+        gic::virtual_interface().restore_state(interface);
         // Same features as this core: `from_bytes` refuses others.
         if self.features & FEATURE_PAUTH != 0 {
             with_pauth_keys!(write_names, self.pauth_keys);

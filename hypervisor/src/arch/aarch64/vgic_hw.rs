@@ -1,14 +1,9 @@
-//! The GICv3 virtual CPU interface at EL2: list registers, ICH_HCR/VMCR, and the physical GIC as the vGIC model sees it.
+//! The virtual CPU interface's list-register algorithms (injecting, chaining, refilling), version-neutral over the GIC seam, and the physical GIC as the vGIC model sees it.
 
 use bulkhead_core::decode::{Deactivation, ListRegister, ListRegisterState};
 use bulkhead_core::vgic::{PhysicalGic, Width};
 
-use super::gic;
-use super::sysreg::{isb, read_sysreg, write_sysreg};
-
-/// ICH_HCR_EL2 fields.
-const ICH_HCR_EN: u64 = 1 << 0;
-const ICH_HCR_UIE: u64 = 1 << 1;
+use super::gic::{self, VirtualCpuInterface};
 
 /// One virtual interrupt to put in a list register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,85 +15,57 @@ pub struct VirtualInterrupt {
 }
 
 impl VirtualInterrupt {
-    fn encode(&self) -> u64 {
-        ListRegister::pending(self.intid, self.priority, self.hardware).encode()
+    fn register(&self) -> ListRegister {
+        ListRegister::pending(self.intid, self.priority, self.hardware)
     }
 }
 
-fn read_lr(index: usize) -> u64 {
-    match index {
-        0 => read_sysreg!("ich_lr0_el2"),
-        1 => read_sysreg!("ich_lr1_el2"),
-        2 => read_sysreg!("ich_lr2_el2"),
-        3 => read_sysreg!("ich_lr3_el2"),
-        4 => read_sysreg!("ich_lr4_el2"),
-        5 => read_sysreg!("ich_lr5_el2"),
-        6 => read_sysreg!("ich_lr6_el2"),
-        7 => read_sysreg!("ich_lr7_el2"),
-        8 => read_sysreg!("ich_lr8_el2"),
-        9 => read_sysreg!("ich_lr9_el2"),
-        10 => read_sysreg!("ich_lr10_el2"),
-        11 => read_sysreg!("ich_lr11_el2"),
-        12 => read_sysreg!("ich_lr12_el2"),
-        13 => read_sysreg!("ich_lr13_el2"),
-        14 => read_sysreg!("ich_lr14_el2"),
-        _ => read_sysreg!("ich_lr15_el2"),
-    }
+fn interface() -> &'static dyn VirtualCpuInterface {
+    gic::virtual_interface()
 }
 
-fn write_lr(index: usize, value: u64) {
-    match index {
-        0 => write_sysreg!("ich_lr0_el2", value),
-        1 => write_sysreg!("ich_lr1_el2", value),
-        2 => write_sysreg!("ich_lr2_el2", value),
-        3 => write_sysreg!("ich_lr3_el2", value),
-        4 => write_sysreg!("ich_lr4_el2", value),
-        5 => write_sysreg!("ich_lr5_el2", value),
-        6 => write_sysreg!("ich_lr6_el2", value),
-        7 => write_sysreg!("ich_lr7_el2", value),
-        8 => write_sysreg!("ich_lr8_el2", value),
-        9 => write_sysreg!("ich_lr9_el2", value),
-        10 => write_sysreg!("ich_lr10_el2", value),
-        11 => write_sysreg!("ich_lr11_el2", value),
-        12 => write_sysreg!("ich_lr12_el2", value),
-        13 => write_sysreg!("ich_lr13_el2", value),
-        14 => write_sysreg!("ich_lr14_el2", value),
-        _ => write_sysreg!("ich_lr15_el2", value),
-    }
+fn read_lr(index: usize) -> ListRegister {
+    let interface = interface();
+    interface.decode(interface.read_raw(index))
 }
 
-/// Reads list register `index` (for snapshots).
+fn write_lr(index: usize, register: &ListRegister) {
+    let interface = interface();
+    interface.write_raw(index, interface.encode(register));
+}
+
+/// Reads list register `index` as the hardware holds it (for snapshots).
 pub fn read_list_register(index: usize) -> u64 {
-    read_lr(index)
+    interface().read_raw(index)
 }
 
-/// Writes list register `index` (for snapshots).
+/// Writes list register `index` as the hardware holds it (for snapshots).
 pub fn write_list_register(index: usize, value: u64) {
-    write_lr(index, value);
+    interface().write_raw(index, value);
 }
 
-/// The physical INTID a list register value is tied to, if it is a
+/// The physical INTID a raw list register value is tied to, if it is a
 /// hardware interrupt still pending or active.
 pub fn hardware_intid(lr: u64) -> Option<u32> {
-    ListRegister::decode(lr).hardware_intid_in_flight()
+    interface().decode(lr).hardware_intid_in_flight()
 }
 
-/// Number of implemented list registers (ICH_VTR_EL2.ListRegs + 1).
+/// Number of implemented list registers.
 pub fn list_register_count() -> usize {
-    (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
+    interface().list_register_count()
 }
 
 /// One pass over the list registers: the first free one, or stops at the
 /// first one in use for which `holds` says so (its index and value).
 fn scan(mut holds: impl FnMut(&ListRegister) -> bool) -> Scan {
-    let empty = read_sysreg!("ich_elrsr_el2");
+    let empty = interface().empty_list_registers();
     let mut free = None;
     for index in 0..list_register_count() {
         if empty & (1 << index) != 0 {
             free.get_or_insert(index);
             continue;
         }
-        let lr = ListRegister::decode(read_lr(index));
+        let lr = read_lr(index);
         if holds(&lr) {
             return Scan::Holds(index, lr);
         }
@@ -119,7 +86,7 @@ pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
     match scan(|lr| lr.is_pending(interrupt.intid)) {
         Scan::Holds(..) => true,
         Scan::Free(index) => {
-            write_lr(index, interrupt.encode());
+            write_lr(index, &interrupt.register());
             true
         }
         Scan::Full => false,
@@ -153,7 +120,7 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
             if let Deactivation::Virtual { eoi_maintenance } = &mut lr.deactivation {
                 if !*eoi_maintenance {
                     *eoi_maintenance = true;
-                    write_lr(index, lr.encode());
+                    write_lr(index, &lr);
                 }
             }
             Injection::Chained
@@ -161,7 +128,7 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
         Scan::Free(index) => {
             let mut lr = ListRegister::pending(intid, priority, false);
             lr.deactivation = Deactivation::Virtual { eoi_maintenance };
-            write_lr(index, lr.encode());
+            write_lr(index, &lr);
             Injection::Injected
         }
         Scan::Full => Injection::Full,
@@ -173,13 +140,13 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
 /// would keep the maintenance interrupt asserted otherwise). Calls `each`
 /// with every such INTID.
 pub fn take_eoi_maintenance(mut each: impl FnMut(u32)) {
-    let ended = read_sysreg!("ich_eisr_el2");
+    let ended = interface().ended_list_registers();
     if ended == 0 {
         return;
     }
     for index in (0..list_register_count()).filter(|index| ended & (1 << index) != 0) {
-        let intid = ListRegister::decode(read_lr(index)).virtual_intid;
-        write_lr(index, 0);
+        let intid = read_lr(index).virtual_intid;
+        interface().write_raw(index, 0);
         each(intid);
     }
 }
@@ -187,48 +154,44 @@ pub fn take_eoi_maintenance(mut each: impl FnMut(u32)) {
 /// Asks for a maintenance interrupt when the list registers (nearly) drain,
 /// so queued interrupts can be refilled.
 pub fn request_underflow_interrupt(enabled: bool) {
-    let hcr = read_sysreg!("ich_hcr_el2");
-    let hcr = if enabled {
-        hcr | ICH_HCR_UIE
-    } else {
-        hcr & !ICH_HCR_UIE
-    };
-    write_sysreg!("ich_hcr_el2", hcr);
+    interface().request_underflow_interrupt(enabled);
 }
 
 /// Turns the virtual CPU interface on, empty, for a freshly started vCPU.
 pub fn reset_virtual_interface() {
     clear_list_registers();
-    write_sysreg!("ich_ap0r0_el2", 0);
-    write_sysreg!("ich_ap1r0_el2", 0);
-    write_sysreg!("ich_vmcr_el2", 0);
-    write_sysreg!("ich_hcr_el2", ICH_HCR_EN);
-    isb();
+    interface().enable();
 }
 
 /// Empties every list register; hardware interrupts still in flight are
 /// deactivated physically so they can fire again after a reset.
 pub fn clear_list_registers() {
+    let interface = interface();
     for index in 0..list_register_count() {
-        if let Some(intid) = ListRegister::decode(read_lr(index)).hardware_intid_in_flight() {
+        if let Some(intid) = read_lr(index).hardware_intid_in_flight() {
             gic::deactivate(intid);
         }
-        write_lr(index, 0);
+        interface.write_raw(index, 0);
     }
 }
 
 /// Turns the virtual CPU interface off (the core has no running vCPU).
 pub fn disable_virtual_interface() {
     clear_list_registers();
-    write_sysreg!("ich_hcr_el2", 0);
-    isb();
+    interface().disable();
 }
 
 /// The physical GIC registers a partition's vGIC model may reach.
 pub struct HardwareGic<'a> {
     distributor: u64,
-    /// RD_base of the physical redistributor of each vCPU's core.
+    /// RD_base of the physical redistributor of each vCPU's core (GICv3).
     redistributors: &'a [u64],
+    /// GICv2: the MPIDR of each vCPU's core. A vCPU's SGI/PPI registers are
+    /// the distributor's banked ones, reachable only from its own core: the
+    /// model's redistributor (SGI_base) accesses for a vCPU land there when
+    /// this core is that vCPU's, and are dropped otherwise (the vCPU's own
+    /// core redoes them when it starts).
+    banked_cores: &'a [u64],
     _owner: spin::MutexGuard<'static, ()>,
 }
 
@@ -243,12 +206,27 @@ static DISTRIBUTOR_OWNER: spin::Mutex<()> = spin::Mutex::new(());
 impl<'a> HardwareGic<'a> {
     /// Takes ownership of the physical distributor (waiting for the
     /// current owner's few accesses) for the life of the returned value.
-    pub fn acquire(distributor: u64, redistributors: &'a [u64]) -> HardwareGic<'a> {
+    pub fn acquire(
+        distributor: u64,
+        redistributors: &'a [u64],
+        banked_cores: &'a [u64],
+    ) -> HardwareGic<'a> {
         HardwareGic {
             distributor,
             redistributors,
+            banked_cores,
             _owner: DISTRIBUTOR_OWNER.lock(),
         }
+    }
+
+    /// GICv2: the distributor address of `vcpu`'s banked copy of the
+    /// SGI_base register at `offset`, if this core is `vcpu`'s.
+    fn banked(&self, vcpu: usize, offset: u64, width: Width) -> Option<u64> {
+        let core = *self.banked_cores.get(vcpu)?;
+        let here = super::sysreg::mpidr() & 0xff_00ff_ffff;
+        let local = offset.checked_sub(0x1_0000)?;
+        (core & 0xff_00ff_ffff == here && in_frame(local, width, 0x1000))
+            .then_some(self.distributor + local)
     }
 }
 
@@ -323,6 +301,11 @@ impl PhysicalGic for HardwareGic<'_> {
     }
 
     fn read_redistributor(&mut self, vcpu: usize, offset: u64, width: Width) -> u64 {
+        if !self.banked_cores.is_empty() {
+            return self
+                .banked(vcpu, offset, width)
+                .map_or(0, |address| mmio_read(address, width));
+        }
         match self.redistributors.get(vcpu) {
             Some(&base) if in_frame(offset, width, 0x2_0000) => mmio_read(base + offset, width),
             _ => 0,
@@ -330,6 +313,12 @@ impl PhysicalGic for HardwareGic<'_> {
     }
 
     fn write_redistributor(&mut self, vcpu: usize, offset: u64, width: Width, value: u64) {
+        if !self.banked_cores.is_empty() {
+            if let Some(address) = self.banked(vcpu, offset, width) {
+                mmio_write(address, width, value);
+            }
+            return;
+        }
         if let Some(&base) = self.redistributors.get(vcpu) {
             if in_frame(offset, width, 0x2_0000) {
                 mmio_write(base + offset, width, value);

@@ -339,7 +339,7 @@ fn main(boot: &BootInfo) -> ! {
     );
     let enabled = gic.distributor_bit(gicd::ISENABLER, uart_intid);
     let priority = gic::read8(gic.gicd(gicd::IPRIORITYR + u64::from(uart_intid)));
-    let route = gic::read64(gic.gicd(gicd::IROUTER + 8 * u64::from(uart_intid)));
+    let route = gic.read_route(uart_intid);
     println!(
         "victim spi intid={uart_intid} enabled={} priority={priority} route={route:#x}",
         u8::from(enabled)

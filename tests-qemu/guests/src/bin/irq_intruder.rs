@@ -46,15 +46,15 @@ fn main(boot: &BootInfo) -> ! {
 
     let target = FOREIGN_INTID;
     let (word, bit) = gic::bit_position(target);
-    let irouter = gic.gicd(gicd::IROUTER + 8 * u64::from(target));
     let priority = gic.gicd(gicd::IPRIORITYR + u64::from(target));
     let config = gic.gicd(gicd::ICFGR + u64::from(target / 16) * 4);
     let config_bits = 0b11 << ((target % 16) * 2);
     gic::write32(gic.gicd(gicd::IGROUPR + word), bit);
     gic::write8(priority, gic::DEFAULT_PRIORITY);
     gic::write32(config, gic::read32(config) | config_bits);
-    // Routing mode "any PE": a value that cannot read back as zero.
-    gic::write64(irouter, 1 << 31);
+    // Routing mode "any PE" (GICv2: every CPU interface): a value that
+    // cannot read back as zero.
+    gic.route_to_any(target);
     gic::write32(gic.gicd(gicd::ISENABLER + word), bit);
     gic::write32(gic.gicd(gicd::ISPENDR + word), bit);
     gic::write32(gic.gicd(gicd::ISACTIVER + word), bit);
@@ -68,7 +68,7 @@ fn main(boot: &BootInfo) -> ! {
             "foreign_config",
             u64::from(gic::read32(config) & config_bits),
         ),
-        ("foreign_route", gic::read64(irouter)),
+        ("foreign_route", gic.read_route(target)),
         (
             "foreign_enable",
             u64::from(gic.distributor_bit(gicd::ISENABLER, target)),

@@ -47,6 +47,7 @@ fn print_counters(what: &str, values: &[u64; abi::vendor::stats::COUNT]) {
 
 fn main(boot: &BootInfo) -> ! {
     set_sync_hook(on_sync);
+    gic::configure(boot.gic());
     let gicd_iidr = boot.gic().gicd(0x8);
     let Ok(before) = stats(abi::vendor::SELF) else {
         println!("stats error: STATS on itself failed");
@@ -59,12 +60,9 @@ fn main(boot: &BootInfo) -> ! {
         gic::read32(gicd_iidr);
     }
     for _ in 0..SGIS {
-        // SGI 3 to this vCPU (Aff0 target list bit 0).
-        // SAFETY: a system-register write that Bulkhead traps; SGI 3 is
-        // never enabled here, so no interrupt is taken.
-        unsafe {
-            core::arch::asm!("msr icc_sgi1r_el1, {}", in(reg) (3u64 << 24) | 1, options(nomem, nostack))
-        };
+        // SGI 3 to this vCPU (Aff0 target list bit 0; GICv2: GICD_SGIR),
+        // trapped by Bulkhead; SGI 3 is never enabled here, so no interrupt is taken.
+        gic::send_sgi_raw((3u64 << 24) | 1);
     }
     for _ in 0..FAULTS {
         // SAFETY: the read faults (nothing is mapped there) and the hook

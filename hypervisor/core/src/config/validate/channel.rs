@@ -337,9 +337,16 @@ impl<'t, 'a> Validator<'_, 't, 'a> {
             ("the virtual PCI host's ECAM", VIRTUAL_ECAM),
             ("the virtual PCI functions' register window", VIRTUAL_MMIO),
         ];
-        if let Some(gic) = &self.board.gic {
-            fixed.push(("the GIC distributor", gic.distributor));
-            fixed.push(("the GIC redistributors", gic.redistributors));
+        match &self.board.gic {
+            Some(super::super::Gic::V3(gic)) => {
+                fixed.push(("the GIC distributor", gic.distributor));
+                fixed.push(("the GIC redistributors", gic.redistributors));
+            }
+            Some(super::super::Gic::V2(gic)) => {
+                fixed.push(("the GIC distributor", gic.distributor));
+                fixed.push(("the GIC CPU interface", gic.cpu_interface));
+            }
+            None => {}
         }
         let endpoints: Vec<(u32, Ipa)> = draft
             .endpoints

@@ -18,6 +18,14 @@
 //! `attack gicd_sweep result=done words=<n> nonzero=<n> first_nonzero=<offset>`,
 //! `attack gicd_ctlr result=<final readback>`,
 //! `attack gicr_lpi result=done nonzero=<n> ctlr=.. propbaser=.. pendbaser=.. typer=..`.
+//!
+//! On a GICv2 (its DT says so) the same sweep runs over its distributor
+//! (ITARGETSR0..7, which read back the vCPU's own bit, and the GICv2
+//! identification block may read nonzero), and the GICv2 twin of the LPI
+//! attack, which has no redistributors, is GICD_SGIR: every SGI to every
+//! CPU interface (the victim's cores among them) with each filter, and
+//! all-ones over the SGI pending registers, which must read 0:
+//! `attack gicd_sgir result=done nonzero=<n> writes=<n>`.
 
 use super::{Done, Own};
 use bulkhead_guests::gic::{self, gicd, read32, read64, read8, write32, write64, write8};
@@ -34,6 +42,23 @@ const IGRPMODR: u64 = 0x0D00;
 /// Words of the distributor frame that may read nonzero: CTLR, TYPER, IIDR,
 /// and the identification registers at the top.
 const READABLE_ID: core::ops::RangeInclusive<u64> = 0xFFD0..=0xFFFC;
+/// GICv2: ITARGETSR0..7 read back the reading vCPU's own interface bit.
+const GICV2_OWN_TARGETS: core::ops::Range<u64> = 0x0800..0x0820;
+/// GICv2: the registers banked per CPU (SGIs and PPIs: bank word 0 of each
+/// bit array, IPRIORITYR0..7, ICFGR0..1) hold the attacker's own vCPU's
+/// state, which it may set.
+fn gicv2_banked(offset: u64) -> bool {
+    (0x080..0x400).contains(&offset) && offset.is_multiple_of(0x80)
+        || (0x400..0x420).contains(&offset)
+        || offset == 0xC00
+        || offset == 0xC04
+}
+/// GICv2: the identification registers at the top of its 4 KiB.
+const GICV2_READABLE_ID: core::ops::RangeInclusive<u64> = 0x0FD0..=0x0FFC;
+/// GICv2: the SGI register and the SGI pending set/clear registers.
+const GICD_SGIR: u64 = 0x0F00;
+const GICD_CPENDSGIR: u64 = 0x0F10;
+const GICD_SPENDSGIR: u64 = 0x0F20;
 /// Size of the distributor frame.
 const FRAME: u64 = 0x1_0000;
 /// Redistributor RD_base registers for LPIs.
@@ -68,7 +93,11 @@ pub fn run(own: &Own) -> Done {
     write32(ctlr, u32::MAX);
     write32(ctlr, 0);
     println!("attack gicd_ctlr result={:#x}", read32(ctlr));
-    let lpi = attack_lpis(own);
+    let lpi = if own.gic.cpu_interface.is_some() {
+        attack_sgir(own)
+    } else {
+        attack_lpis(own)
+    };
     Done("accesses", spi + sweep + lpi)
 }
 
@@ -149,7 +178,11 @@ fn attack_frame(own: &Own) -> u64 {
     for offset in (0..FRAME).step_by(4) {
         let value = read32(base + offset);
         accesses += 1;
-        let may_be_set = offset <= 0x8 || READABLE_ID.contains(&offset);
+        let gicv2_readable = own.gic.cpu_interface.is_some()
+            && (GICV2_OWN_TARGETS.contains(&offset)
+                || GICV2_READABLE_ID.contains(&offset)
+                || gicv2_banked(offset));
+        let may_be_set = offset <= 0x8 || READABLE_ID.contains(&offset) || gicv2_readable;
         let value = value & !own.own_spi.map_or(0, |intid| own_bits(offset, intid));
         if value != 0 && !may_be_set {
             if nonzero == 0 {
@@ -238,4 +271,27 @@ fn attack_lpis(own: &Own) -> u64 {
         values[0], values[1], values[2], values[3]
     );
     accesses
+}
+
+/// GICv2: SGIs at every CPU interface, the SGI pending registers all-ones.
+fn attack_sgir(own: &Own) -> u64 {
+    let d = |offset: u64| own.gic.gicd(offset);
+    let mut writes = 0u64;
+    for sgi in 0..16u32 {
+        // Filter 0 with every interface listed, 1 (all but self), 3 (reserved).
+        for value in [0x00ff_0000 | sgi, 0x0100_0000 | sgi, 0x03ff_0000 | sgi] {
+            write32(d(GICD_SGIR), value);
+            writes += 1;
+        }
+    }
+    for offset in (GICD_CPENDSGIR..GICD_SPENDSGIR + 0x10).step_by(4) {
+        write32(d(offset), u32::MAX);
+        writes += 1;
+    }
+    let nonzero = (GICD_CPENDSGIR..GICD_SPENDSGIR + 0x10)
+        .step_by(4)
+        .filter(|&offset| read32(d(offset)) != 0)
+        .count();
+    println!("attack gicd_sgir result=done nonzero={nonzero} writes={writes}");
+    writes + 8
 }

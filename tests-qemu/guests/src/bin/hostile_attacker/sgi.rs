@@ -8,10 +8,13 @@
 //! and register. The attacker's own vCPU 0 listens to every SGI, so writes
 //! that name it arrive (`own_received`); a last SGI to itself is the control
 //! that the path works (`control=1`). Lines: `attack sgi result=done
-//! writes=<n> own_received=<n> control=<0|1>`.
+//! writes=<n> own_received=<n> control=<0|1>`. On a GICv2 the twin sends
+//! every one of those values as its GICD_SGIR translation
+//! (`gic::gicv2_sgir_value`: a list naming Aff0 2 and 3 names the victim's
+//! CPU interfaces), the same number of writes.
 
 use super::{Done, Own};
-use bulkhead_guests::{irq, println, timer};
+use bulkhead_guests::{gic, irq, println, timer};
 use core::arch::asm;
 
 /// (Aff3, Aff2, Aff1) values tried.
@@ -65,7 +68,12 @@ pub fn run(own: &Own) -> Done {
     }
     irq::enable();
     let mut writes = 0u64;
-    for write in REGISTERS {
+    let registers = if own.gic.cpu_interface.is_some() {
+        [gic::send_sgi_raw as fn(u64); 3]
+    } else {
+        REGISTERS
+    };
+    for write in registers {
         for intid in 0..16 {
             for range in 0..16 {
                 for affinity in AFFINITIES {
@@ -83,7 +91,7 @@ pub fn run(own: &Own) -> Done {
     }
     timer::delay_ms(SETTLE_MS);
     let own_received = irq::count_range(0, 0..16);
-    write_sgi1r(value(u64::from(CONTROL_SGI), 0, (0, 0, 0), 1));
+    registers[0](value(u64::from(CONTROL_SGI), 0, (0, 0, 0), 1));
     let control = irq::wait_until(SETTLE_MS, || irq::count_range(0, 0..16) > own_received);
     irq::disable();
     println!(

@@ -1,22 +1,20 @@
-//! Physical GICv3: distributor and redistributor bring-up, and the SGI that kicks a core.
+//! Physical GICv3: distributor and redistributor bring-up, the system-register CPU interface, and the ICH_* virtual interface.
 //!
-//! Bulkhead routes every physical IRQ to EL2 (HCR_EL2.IMO). Its own are
-//! [`KICK_SGI`], which one core sends another to make it leave its guest
-//! (partition stop/reset), leave its idle loop (CPU_ON) or look at newly
-//! queued virtual interrupts, and the maintenance PPI. Guest interrupts are
-//! acknowledged here and injected by `crate::irq`. EOImode is 1: an EOI only
-//! drops priority, and the guest's own EOI deactivates through the LR HW bit.
+//! EOImode is 1: an EOI only drops priority, and the guest's own EOI
+//! deactivates through the LR HW bit. The virtual interface is the
+//! ICH_*_EL2 system registers; list registers hold [`ListRegister`] values
+//! in their architected 64-bit encoding.
 
+use bulkhead_core::decode::ListRegister;
+use bulkhead_core::intid::IntId;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite};
 
-use super::sysreg::{dsb_sy, isb, read_sysreg, write_sysreg};
+use super::{InterruptController, VirtualCpuInterface, KICK_SGI, MAINTENANCE_PPI};
+use crate::arch::aarch64::sysreg::{dsb_sy, isb, read_sysreg, write_sysreg};
+use crate::arch::aarch64::timer::HYPERVISOR_TIMER_PPI;
 
-/// The SGI Bulkhead uses between its own cores.
-pub const KICK_SGI: u32 = 8;
-/// The GIC maintenance interrupt (PPI 9): list registers need refilling.
-pub const MAINTENANCE_PPI: u32 = 25;
 /// INTIDs >= this value are spurious (1020..1023).
 const SPURIOUS_FIRST: u64 = 1020;
 
@@ -127,8 +125,9 @@ pub unsafe fn enable_hypervisor_spi(distributor: u64, intid: u32, mpidr: u64) {
 /// identity-mapped as device memory, and `size` its length.
 pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'static str> {
     // SAFETY: per this function's contract.
-    let frame = unsafe { find_redistributor(redistributors, size, super::sysreg::mpidr()) }
-        .ok_or("no GIC redistributor matches this core's MPIDR")?;
+    let frame =
+        unsafe { find_redistributor(redistributors, size, crate::arch::aarch64::sysreg::mpidr()) }
+            .ok_or("no GIC redistributor matches this core's MPIDR")?;
     // SAFETY: `find_redistributor` returned a frame inside the region.
     let rd = unsafe { &*(frame as *const RedistributorRegisters) };
     rd.waker.set(rd.waker.get() & !GICR_WAKER_PROCESSOR_SLEEP);
@@ -140,9 +139,9 @@ pub unsafe fn init_this_cpu(redistributors: u64, size: u64) -> Result<(), &'stat
     sgi.igroupr0.set(u32::MAX);
     sgi.ipriorityr[KICK_SGI as usize].set(0x80);
     sgi.ipriorityr[MAINTENANCE_PPI as usize].set(0x80);
-    sgi.ipriorityr[super::timer::HYPERVISOR_TIMER_PPI as usize].set(0x80);
+    sgi.ipriorityr[HYPERVISOR_TIMER_PPI as usize].set(0x80);
     sgi.isenabler0
-        .set(1 << KICK_SGI | 1 << MAINTENANCE_PPI | 1 << super::timer::HYPERVISOR_TIMER_PPI);
+        .set(1 << KICK_SGI | 1 << MAINTENANCE_PPI | 1 << HYPERVISOR_TIMER_PPI);
     dsb_sy();
 
     // EL2 uses the system-register interface and lets EL1 use it too.
@@ -182,32 +181,156 @@ pub unsafe fn find_redistributor(redistributors: u64, size: u64, mpidr: u64) -> 
     None
 }
 
-/// Sends [`KICK_SGI`] to the core with physical MPIDR `mpidr`.
-pub fn send_kick(mpidr: u64) {
-    let aff0 = mpidr & 0xff;
-    let value = ((mpidr >> 32) & 0xff) << 48
-        | ((mpidr >> 16) & 0xff) << 32
-        | (KICK_SGI as u64) << 24
-        | ((mpidr >> 8) & 0xff) << 16
-        | (aff0 / 16) << 44
-        | 1 << (aff0 % 16);
-    dsb_sy();
-    write_sysreg!("icc_sgi1r_el1", value);
-    isb();
+/// The GICv3 as the seam sees it: the CPU interface is system registers,
+/// so nothing but the redistributor region is needed after bring-up.
+pub struct GicV3 {
+    pub redistributors: u64,
+    pub redistributors_size: u64,
 }
 
-/// Acknowledges the highest-priority pending interrupt, if any.
-pub fn acknowledge() -> Option<u32> {
-    let intid = read_sysreg!("icc_iar1_el1") & 0xff_ffff;
-    (intid < SPURIOUS_FIRST).then_some(intid as u32)
+impl InterruptController for GicV3 {
+    fn init_this_cpu(&self) -> Result<(), &'static str> {
+        // SAFETY: `GicV3` is built at boot from the board DT's redistributor
+        // region, which the EL2 identity map covers as device memory.
+        unsafe { init_this_cpu(self.redistributors, self.redistributors_size) }
+    }
+
+    fn acknowledge(&self) -> Option<IntId> {
+        let intid = read_sysreg!("icc_iar1_el1") & 0xff_ffff;
+        (intid < SPURIOUS_FIRST).then_some(IntId::new(intid as u32))
+    }
+
+    fn end_of_interrupt(&self, intid: IntId) {
+        write_sysreg!("icc_eoir1_el1", u64::from(intid.raw()));
+    }
+
+    fn deactivate(&self, intid: IntId) {
+        write_sysreg!("icc_dir_el1", u64::from(intid.raw()));
+    }
+
+    fn send_kick(&self, mpidr: u64) {
+        let aff0 = mpidr & 0xff;
+        let value = ((mpidr >> 32) & 0xff) << 48
+            | ((mpidr >> 16) & 0xff) << 32
+            | (KICK_SGI as u64) << 24
+            | ((mpidr >> 8) & 0xff) << 16
+            | (aff0 / 16) << 44
+            | 1 << (aff0 % 16);
+        dsb_sy();
+        write_sysreg!("icc_sgi1r_el1", value);
+        isb();
+    }
 }
 
-/// Drops the running priority (EOImode 1: the interrupt stays active).
-pub fn end_of_interrupt(intid: u32) {
-    write_sysreg!("icc_eoir1_el1", u64::from(intid));
+/// ICH_HCR_EL2 fields.
+const ICH_HCR_EN: u64 = 1 << 0;
+const ICH_HCR_UIE: u64 = 1 << 1;
+
+fn read_lr(index: usize) -> u64 {
+    match index {
+        0 => read_sysreg!("ich_lr0_el2"),
+        1 => read_sysreg!("ich_lr1_el2"),
+        2 => read_sysreg!("ich_lr2_el2"),
+        3 => read_sysreg!("ich_lr3_el2"),
+        4 => read_sysreg!("ich_lr4_el2"),
+        5 => read_sysreg!("ich_lr5_el2"),
+        6 => read_sysreg!("ich_lr6_el2"),
+        7 => read_sysreg!("ich_lr7_el2"),
+        8 => read_sysreg!("ich_lr8_el2"),
+        9 => read_sysreg!("ich_lr9_el2"),
+        10 => read_sysreg!("ich_lr10_el2"),
+        11 => read_sysreg!("ich_lr11_el2"),
+        12 => read_sysreg!("ich_lr12_el2"),
+        13 => read_sysreg!("ich_lr13_el2"),
+        14 => read_sysreg!("ich_lr14_el2"),
+        _ => read_sysreg!("ich_lr15_el2"),
+    }
 }
 
-/// Deactivates an interrupt whose priority was already dropped.
-pub fn deactivate(intid: u32) {
-    write_sysreg!("icc_dir_el1", u64::from(intid));
+fn write_lr(index: usize, value: u64) {
+    match index {
+        0 => write_sysreg!("ich_lr0_el2", value),
+        1 => write_sysreg!("ich_lr1_el2", value),
+        2 => write_sysreg!("ich_lr2_el2", value),
+        3 => write_sysreg!("ich_lr3_el2", value),
+        4 => write_sysreg!("ich_lr4_el2", value),
+        5 => write_sysreg!("ich_lr5_el2", value),
+        6 => write_sysreg!("ich_lr6_el2", value),
+        7 => write_sysreg!("ich_lr7_el2", value),
+        8 => write_sysreg!("ich_lr8_el2", value),
+        9 => write_sysreg!("ich_lr9_el2", value),
+        10 => write_sysreg!("ich_lr10_el2", value),
+        11 => write_sysreg!("ich_lr11_el2", value),
+        12 => write_sysreg!("ich_lr12_el2", value),
+        13 => write_sysreg!("ich_lr13_el2", value),
+        14 => write_sysreg!("ich_lr14_el2", value),
+        _ => write_sysreg!("ich_lr15_el2", value),
+    }
+}
+
+impl VirtualCpuInterface for GicV3 {
+    fn list_register_count(&self) -> usize {
+        (read_sysreg!("ich_vtr_el2") & 0x1f) as usize + 1
+    }
+
+    fn read_raw(&self, index: usize) -> u64 {
+        read_lr(index)
+    }
+
+    fn write_raw(&self, index: usize, value: u64) {
+        write_lr(index, value);
+    }
+
+    fn decode(&self, raw: u64) -> ListRegister {
+        ListRegister::decode(raw)
+    }
+
+    fn encode(&self, register: &ListRegister) -> u64 {
+        register.encode()
+    }
+
+    fn empty_list_registers(&self) -> u64 {
+        read_sysreg!("ich_elrsr_el2")
+    }
+
+    fn ended_list_registers(&self) -> u64 {
+        read_sysreg!("ich_eisr_el2")
+    }
+
+    fn request_underflow_interrupt(&self, enabled: bool) {
+        let hcr = read_sysreg!("ich_hcr_el2");
+        let hcr = if enabled {
+            hcr | ICH_HCR_UIE
+        } else {
+            hcr & !ICH_HCR_UIE
+        };
+        write_sysreg!("ich_hcr_el2", hcr);
+    }
+
+    fn enable(&self) {
+        write_sysreg!("ich_ap0r0_el2", 0);
+        write_sysreg!("ich_ap1r0_el2", 0);
+        write_sysreg!("ich_vmcr_el2", 0);
+        write_sysreg!("ich_hcr_el2", ICH_HCR_EN);
+        isb();
+    }
+
+    fn disable(&self) {
+        write_sysreg!("ich_hcr_el2", 0);
+        isb();
+    }
+
+    fn save_state(&self) -> [u64; 3] {
+        [
+            read_sysreg!("ich_vmcr_el2"),
+            read_sysreg!("ich_ap0r0_el2"),
+            read_sysreg!("ich_ap1r0_el2"),
+        ]
+    }
+
+    fn restore_state(&self, state: [u64; 3]) {
+        write_sysreg!("ich_vmcr_el2", state[0]);
+        write_sysreg!("ich_ap0r0_el2", state[1]);
+        write_sysreg!("ich_ap1r0_el2", state[2]);
+    }
 }
