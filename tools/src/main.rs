@@ -230,12 +230,27 @@ fn main() -> ExitCode {
                 Err(error) => Err(error),
             }
         }
-        Command::Test(args) => test::test_command(test::TestRequest {
-            filter: args.filter,
-            board: args.board,
-            host: !args.qemu_only,
-            qemu: !args.host_only,
-        }),
+        Command::Test(args) => {
+            let all_boards = args.board.is_none() && !args.host_only;
+            let filter = args.filter.clone();
+            let result = test::test_command(test::TestRequest {
+                filter: args.filter,
+                board: args.board,
+                host: !args.qemu_only,
+                qemu: !args.host_only,
+            });
+            // The default run also boots the rpi4 scenarios (QEMU raspi4b).
+            match result {
+                Ok(code) if all_boards => rpi4::test_scenarios(filter.as_deref()).map(|rpi4| {
+                    if code == ExitCode::SUCCESS {
+                        rpi4
+                    } else {
+                        code
+                    }
+                }),
+                other => other,
+            }
+        }
         Command::Bench(args) if args.board == Some(board::Board::Rpi4) => Err(
             "no benchmark runs on rpi4 yet: its figures are taken on qemu-virt and qemu-virt-gicv2"
                 .into(),

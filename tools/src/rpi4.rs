@@ -281,6 +281,9 @@ pub fn test_scenarios(filter: Option<&str>) -> Result<ExitCode, String> {
         .into_iter()
         .filter(|scenario| crate::test::selected(scenario.name, filter))
         .collect();
+    if scenarios.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("== {} rpi4 QEMU scenario(s) (raspi4b)", scenarios.len());
     let kernel = artifacts::build_hypervisor_for(BoardName::Rpi4)?;
     artifacts::build_guests()?;

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use bulkhead_core::config::el2_map::{BlockKind, EarlyMap, El2Map, GibPlan, BLOCK_SIZE};
 use bulkhead_core::config::{
-    bcm2835_power_manager, parse_board, root_interrupt_controller, BoardError, EnableMethod,
+    bcm2835_power_manager, parse_board, root_interrupt_controller, BoardError, EnableMethod, Gic,
     PhysAddr, PhysRange,
 };
 
@@ -133,8 +133,20 @@ fn rpi4_devices_are_translated_through_soc_ranges() {
     assert_eq!(gic, [0xff84_1000, 0xff84_2000, 0xff84_4000, 0xff84_6000]);
     // The stdout is the mini UART, which is no PL011: the early console stays.
     assert_eq!(board.console, None);
-    // GICv3 only in this build: the board names its GIC-400 instead.
-    assert_eq!(board.gic, None);
+    // The GIC-400, its four frames translated through /soc's ranges.
+    let Some(Gic::V2(gic)) = &board.gic else {
+        panic!("no GICv2: {:?}", board.gic);
+    };
+    assert_eq!(gic.distributor, PhysRange::new(0xff84_1000, 0x1000));
+    assert_eq!(gic.cpu_interface, PhysRange::new(0xff84_2000, 0x2000));
+    assert_eq!(
+        gic.hypervisor_interface,
+        Some(PhysRange::new(0xff84_4000, 0x2000))
+    );
+    assert_eq!(
+        gic.virtual_cpu_interface,
+        Some(PhysRange::new(0xff84_6000, 0x2000))
+    );
     assert_eq!(
         root_interrupt_controller(&rpi4_like()),
         Some((
