@@ -57,20 +57,40 @@ pub fn list_register_count() -> usize {
 
 /// One pass over the list registers: the first free one, or stops at the
 /// first one in use for which `holds` says so (its index and value).
-fn scan(mut holds: impl FnMut(&ListRegister) -> bool) -> Scan {
-    let empty = interface().empty_list_registers();
-    let mut free = None;
-    for index in 0..list_register_count() {
-        if empty & (1 << index) != 0 {
-            free.get_or_insert(index);
-            continue;
-        }
-        let lr = read_lr(index);
+fn scan(holds: impl FnMut(&ListRegister) -> bool) -> Scan {
+    match gic::concrete() {
+        gic::Concrete::V3(interface) => scan_on(interface, holds),
+        gic::Concrete::V2(interface) => scan_on(interface, holds),
+    }
+}
+
+/// [`scan`] on one concrete interface: only the list registers in use are
+/// read (ELRSR says which are empty).
+#[inline(always)]
+fn scan_on<I: VirtualCpuInterface>(
+    interface: &I,
+    mut holds: impl FnMut(&ListRegister) -> bool,
+) -> Scan {
+    let count = interface.list_register_count();
+    let implemented = if count >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << count) - 1
+    };
+    let empty = interface.empty_list_registers() & implemented;
+    let mut used = !empty & implemented;
+    while used != 0 {
+        let index = used.trailing_zeros() as usize;
+        used &= used - 1;
+        let lr = interface.decode(interface.read_raw(index));
         if holds(&lr) {
             return Scan::Holds(index, lr);
         }
     }
-    free.map_or(Scan::Full, Scan::Free)
+    match empty {
+        0 => Scan::Full,
+        empty => Scan::Free(empty.trailing_zeros() as usize),
+    }
 }
 
 /// What [`scan`] found.
@@ -83,10 +103,18 @@ enum Scan {
 /// Puts `interrupt` in a free list register, unless it is already pending
 /// there. Returns false if every list register is busy.
 pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
-    match scan(|lr| lr.is_pending(interrupt.intid)) {
+    match gic::concrete() {
+        gic::Concrete::V3(interface) => try_inject_on(interface, interrupt),
+        gic::Concrete::V2(interface) => try_inject_on(interface, interrupt),
+    }
+}
+
+#[inline(always)]
+fn try_inject_on<I: VirtualCpuInterface>(interface: &I, interrupt: VirtualInterrupt) -> bool {
+    match scan_on(interface, |lr| lr.is_pending(interrupt.intid)) {
         Scan::Holds(..) => true,
         Scan::Free(index) => {
-            write_lr(index, &interrupt.register());
+            interface.write_raw(index, interface.encode(&interrupt.register()));
             true
         }
         Scan::Full => false,

@@ -109,6 +109,23 @@ fn controller() -> &'static dyn InterruptController {
     }
 }
 
+/// The installed GIC as its concrete type, for hot paths that dispatch
+/// once per operation and let the version's code inline (an injection
+/// reads several list registers; through the trait object each read is a
+/// call).
+pub enum Concrete {
+    V3(&'static GicV3),
+    V2(&'static GicV2),
+}
+
+pub fn concrete() -> Concrete {
+    match INSTALLED.get() {
+        Some(Installed::V2(gic)) => Concrete::V2(gic),
+        Some(Installed::V3(gic)) => Concrete::V3(gic),
+        None => Concrete::V3(&FALLBACK),
+    }
+}
+
 /// The current core's virtual CPU interface.
 pub fn virtual_interface() -> &'static dyn VirtualCpuInterface {
     match INSTALLED.get() {
@@ -123,22 +140,33 @@ pub fn init_this_cpu() -> Result<(), &'static str> {
     controller().init_this_cpu()
 }
 
+/// Runs `$call` on the installed controller as its concrete type (on the
+/// interrupt path: the version's code inlines, no trait-object call).
+macro_rules! on_concrete {
+    ($gic:ident => $call:expr) => {
+        match concrete() {
+            Concrete::V3($gic) => $call,
+            Concrete::V2($gic) => $call,
+        }
+    };
+}
+
 /// Acknowledges the highest-priority pending interrupt, if any.
 pub fn acknowledge() -> Option<u32> {
-    controller().acknowledge().map(IntId::raw)
+    on_concrete!(gic => gic.acknowledge()).map(IntId::raw)
 }
 
 /// Drops the running priority (EOImode 1: the interrupt stays active).
 pub fn end_of_interrupt(intid: u32) {
-    controller().end_of_interrupt(IntId::new(intid));
+    on_concrete!(gic => gic.end_of_interrupt(IntId::new(intid)));
 }
 
 /// Deactivates an interrupt whose priority was already dropped.
 pub fn deactivate(intid: u32) {
-    controller().deactivate(IntId::new(intid));
+    on_concrete!(gic => gic.deactivate(IntId::new(intid)));
 }
 
 /// Sends [`KICK_SGI`] to the core with physical MPIDR `mpidr`.
 pub fn send_kick(mpidr: u64) {
-    controller().send_kick(mpidr);
+    on_concrete!(gic => gic.send_kick(mpidr));
 }
