@@ -65,6 +65,42 @@ fn periodic_series(measurements: &[Measurement]) -> Option<Vec<(String, Series)>
         .collect()
 }
 
+/// Each series as a line with its points marked, and the legend.
+fn draw_lines<'a, DB, CT, L>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    series: impl IntoIterator<Item = (L, Series)>,
+    fail: &dyn Fn(&dyn std::fmt::Display) -> String,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: CoordTranslate<From = (f64, f64)>,
+    L: Into<String>,
+{
+    let colors = [RED, BLUE, RGBColor(0, 150, 0)];
+    for ((label, points), color) in series.into_iter().zip(colors) {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(|e| fail(&e))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )
+            .map_err(|e| fail(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()
+        .map_err(|e| fail(&e))
+}
+
 /// Draws what was measured into `path`; returns whether anything was drawn.
 pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<bool, String> {
     let pauses = pause_series(measurements);
@@ -76,7 +112,6 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
     let fail = |error: &dyn std::fmt::Display| format!("plot {}: {error}", path.display());
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let (left, right) = root.split_horizontally(600);
-    let colors = [RED, BLUE, RGBColor(0, 150, 0)];
     if let Some(series) = pauses {
         let top = series
             .iter()
@@ -101,27 +136,7 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
             .y_desc("instructions")
             .draw()
             .map_err(|e| fail(&e))?;
-        for ((label, points), color) in series.into_iter().zip(colors) {
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| fail(&e))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(|e| fail(&e))?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| fail(&e))?;
+        draw_lines(&mut chart, series, &fail)?;
     }
     if let Some(series) = periodic {
         let top = series
@@ -144,27 +159,7 @@ pub fn checkpoint_plots(measurements: &[Measurement], path: &Path) -> Result<boo
             .y_desc("slowdown (%)")
             .draw()
             .map_err(|e| fail(&e))?;
-        for ((label, points), color) in series.into_iter().zip(colors) {
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| fail(&e))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(|e| fail(&e))?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| fail(&e))?;
+        draw_lines(&mut chart, series, &fail)?;
     }
     root.present().map_err(|e| fail(&e))?;
     Ok(true)

@@ -178,28 +178,47 @@ impl PageKernel for SimdPageKernel {
     }
 
     fn copy(&mut self, destination: &mut [u8; PAGE_BYTES], source: &[u8; PAGE_BYTES]) {
-        let mut saved = MaybeUninit::<SavedVectors>::uninit();
-        // SAFETY: as in `copy_with_checksum`, without the sums.
+        // SAFETY: a page of each, distinct (one is borrowed mutably).
         unsafe {
-            preserving_vectors!(
+            copy_steps(
                 self.sve,
-                saved,
-                concat!(
-                    "2:\n",
-                    ".rept 4\n",
-                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
-                    "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
-                    ".endr\n",
-                    "subs {count}, {count}, #1\n",
-                    "b.ne 2b",
-                ),
-                source = inout(reg) source.as_ptr() => _,
-                destination = inout(reg) destination.as_mut_ptr() => _,
-                count = inout(reg) ITERATIONS => _,
-                options(nostack),
+                destination.as_mut_ptr(),
+                source.as_ptr(),
+                ITERATIONS,
             )
         };
     }
+}
+
+/// Copies `steps` × 256 bytes from `source` to `destination`, restoring
+/// the vector registers it uses (v0-v3; z0-z7 whole with `sve`).
+///
+/// # Safety
+/// Both ranges must be valid for `steps` × 256 bytes and must not overlap.
+unsafe fn copy_steps(sve: bool, destination: *mut u8, source: *const u8, steps: usize) {
+    let mut saved = MaybeUninit::<SavedVectors>::uninit();
+    // SAFETY: per this function's contract; `saved` has room for z0-z7 at
+    // any vector length EL2 can have, and every register written is
+    // restored from it before the block ends.
+    unsafe {
+        preserving_vectors!(
+            sve,
+            saved,
+            concat!(
+                "2:\n",
+                ".rept 4\n",
+                "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
+                "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
+                ".endr\n",
+                "subs {count}, {count}, #1\n",
+                "b.ne 2b",
+            ),
+            source = inout(reg) source => _,
+            destination = inout(reg) destination => _,
+            count = inout(reg) steps => _,
+            options(nostack),
+        )
+    };
 }
 
 /// Copies `source` into `destination` (the shorter length of the two),
@@ -210,27 +229,14 @@ pub fn copy_bytes(destination: &mut [u8], source: &[u8]) {
     let steps = len / ITERATION_BYTES;
     let bulk = steps * ITERATION_BYTES;
     if steps > 0 {
-        let mut saved = MaybeUninit::<SavedVectors>::uninit();
-        // SAFETY: reads `bulk` bytes of `source` and writes `bulk` bytes of
-        // `destination`, both in bounds (distinct: one is borrowed mutably);
-        // v0-v3 are restored from `saved` as in the page kernels.
+        // SAFETY: `bulk` bytes of each, in bounds, distinct (one is
+        // borrowed mutably).
         unsafe {
-            preserving_vectors!(
+            copy_steps(
                 sve::implemented(),
-                saved,
-                concat!(
-                    "2:\n",
-                    ".rept 4\n",
-                    "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
-                    "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n",
-                    ".endr\n",
-                    "subs {count}, {count}, #1\n",
-                    "b.ne 2b",
-                ),
-                source = inout(reg) source.as_ptr() => _,
-                destination = inout(reg) destination.as_mut_ptr() => _,
-                count = inout(reg) steps => _,
-                options(nostack),
+                destination.as_mut_ptr(),
+                source.as_ptr(),
+                steps,
             )
         };
     }
