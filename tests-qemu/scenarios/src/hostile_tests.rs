@@ -258,11 +258,16 @@ fn fuzz_histogram_adds_up_to_a_million_smccc_codes() {
     assert!(check(&bad).is_err());
 }
 
-/// An attacker stopped at its access to `ipa` (announced at ticks 3000).
+/// An attacker stopped at its access to `ipa` (announced at ticks 3000) on a GICv3 board.
 fn memory_outcome(target: &str, access: &str, ipa: u64, reason: &str) -> Outcome {
+    memory_outcome_on(target, access, ipa, reason, "v3")
+}
+
+/// The same on a board with GIC `gic` (`v2` or `v3`, as the attacker announces it).
+fn memory_outcome_on(target: &str, access: &str, ipa: u64, reason: &str, gic: &str) -> Outcome {
     let body = format!(
         "attacker start attack=memory ticks=2990\n\
-         attack memory target={target} access={access} ipa={ipa:#x} ticks=3000\n"
+         attack memory target={target} access={access} ipa={ipa:#x} ticks=3000 gic={gic}\n"
     );
     let tail = format!(
         "bulkhead: partition attacker (id 1) stopped: {reason} at IPA {ipa:#x}\n\
@@ -270,6 +275,27 @@ fn memory_outcome(target: &str, access: &str, ipa: u64, reason: &str) -> Outcome
          bulkhead: all partitions are off; powering off\n"
     );
     outcome(uart0(&body, &tail), victim(false))
+}
+
+#[test]
+fn memory_target_moves_with_the_gic_the_attacker_saw() {
+    let check = scenario("hostile_memory_gicd_beyond_frame").check;
+    let read = "stage-2 data abort (read)";
+    let on = |ipa, gic| {
+        check(&memory_outcome_on(
+            "gicd_beyond_frame",
+            "read",
+            ipa,
+            read,
+            gic,
+        ))
+    };
+    assert_eq!(on(0x0801_0000, "v3"), Ok(()));
+    // GICv2: 0x0801_0000 is the guest's own GICC window; the target is past it.
+    assert_eq!(on(0x0801_2000, "v2"), Ok(()));
+    assert!(on(0x0801_0000, "v2").is_err());
+    assert!(on(0x0801_2000, "v3").is_err());
+    assert!(on(0x0801_0000, "v4").is_err());
 }
 
 #[test]

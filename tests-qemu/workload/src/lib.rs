@@ -177,7 +177,14 @@ pub const HOSTILE_MEMORY_TARGETS: &[(&str, u64)] = &[
     // redistributor frames of the victim's cores (frames 2 and 3).
     ("gicd", 0x0800_0000),
     ("flash", 0x0000_0000),
+    // GICv3: the distributor's end. GICv2 aims past its 8 KiB GICC window
+    // instead ([`HOSTILE_MEMORY_TARGETS_GICV2`]): 0x0801_0000 is that window.
     ("gicd_beyond_frame", 0x0801_0000),
+    // GICv2 only, nothing on a GICv3 board: the virtual interface control
+    // (GICH: whoever writes it injects interrupts at will) and the GICV
+    // frame at its own address (Bulkhead maps it at the guest's GICC only).
+    ("gich", 0x0803_0000),
+    ("gicv", 0x0804_0000),
     ("gic_its", 0x0808_0000),
     ("gicr_foreign_rd", 0x080e_0000),
     ("gicr_foreign_sgi", 0x0811_0000),
@@ -201,6 +208,25 @@ pub const HOSTILE_MEMORY_TARGETS: &[(&str, u64)] = &[
     // The top of a 40-bit IPA space.
     ("ipa_top", 0xff_ffff_f000),
 ];
+
+/// The targets whose IPA differs on a GICv2 board (QEMU virt's
+/// `gic-version=2`: GICD 0x0800_0000, GICC 0x0801_0000, GICH 0x0803_0000,
+/// GICV 0x0804_0000), where the guest's DT shows a GICv2.
+pub const HOSTILE_MEMORY_TARGETS_GICV2: &[(&str, u64)] = &[("gicd_beyond_frame", 0x0801_2000)];
+
+/// The IPA of memory target `name` on a board with a GICv2 (`gicv2`) or a GICv3.
+pub fn hostile_memory_target(name: &str, gicv2: bool) -> Option<u64> {
+    let find = |table: &[(&str, u64)]| {
+        table
+            .iter()
+            .find(|(listed, _)| *listed == name)
+            .map(|&(_, ipa)| ipa)
+    };
+    gicv2
+        .then(|| find(HOSTILE_MEMORY_TARGETS_GICV2))
+        .flatten()
+        .or_else(|| find(HOSTILE_MEMORY_TARGETS))
+}
 
 #[cfg(test)]
 mod tests {

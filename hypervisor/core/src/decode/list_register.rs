@@ -147,6 +147,45 @@ impl ListRegister {
         }
     }
 
+    /// A pending Group 1 interrupt for the physical SPI `intid` whose
+    /// deactivation Bulkhead does itself: not tied by HW, it asks for an
+    /// EOI maintenance interrupt instead, on which Bulkhead deactivates the
+    /// physical SPI (see [`ListRegister::physical_intid_in_flight`]).
+    pub const fn pending_deactivated_by_maintenance(intid: u32, priority: u8) -> ListRegister {
+        let mut register = ListRegister::pending(intid, priority, false);
+        register.deactivation = Deactivation::Virtual {
+            eoi_maintenance: true,
+        };
+        register
+    }
+
+    /// The physical SPI Bulkhead deactivates on this register's EOI
+    /// maintenance (an EOI-maintenance register below the purely virtual
+    /// SPIs), whatever its state.
+    pub const fn deactivated_by_maintenance(&self) -> Option<u32> {
+        match self.deactivation {
+            Deactivation::Virtual {
+                eoi_maintenance: true,
+            } if self.virtual_intid >= crate::intid::IntId::SPI_FIRST
+                && self.virtual_intid < crate::config::virtual_pci::FIRST_VIRTUAL_SPI =>
+            {
+                Some(self.virtual_intid)
+            }
+            _ => None,
+        }
+    }
+
+    /// The physical INTID still active behind this register (pending or
+    /// active in it): hardware-backed, or [`Self::deactivated_by_maintenance`].
+    /// The one to deactivate when the register is discarded.
+    pub const fn physical_intid_in_flight(&self) -> Option<u32> {
+        match self.deactivated_by_maintenance() {
+            Some(intid) if !self.state.is_invalid() => Some(intid),
+            Some(_) => None,
+            None => self.hardware_intid_in_flight(),
+        }
+    }
+
     /// Already holds `intid` pending (not active): injecting it again would change nothing.
     pub const fn is_pending(&self, intid: u32) -> bool {
         self.virtual_intid == intid && matches!(self.state, ListRegisterState::Pending)
@@ -190,6 +229,27 @@ mod tests {
         assert_eq!(lr.encode(), reference_encode(27, 0xa0, false));
         assert_eq!(ListRegister::decode(lr.encode()), lr);
         assert_eq!(lr.hardware_intid_in_flight(), None);
+    }
+
+    #[test]
+    fn physical_spi_deactivated_by_maintenance_is_in_flight_until_free() {
+        let lr = ListRegister::pending_deactivated_by_maintenance(40, 0xa0);
+        assert_eq!(lr.hardware_intid_in_flight(), None);
+        assert_eq!(lr.physical_intid_in_flight(), Some(40));
+        assert_eq!(ListRegister::decode(lr.encode()), lr);
+        let free = ListRegister {
+            state: ListRegisterState::Invalid,
+            ..lr
+        };
+        assert_eq!(free.physical_intid_in_flight(), None);
+        assert_eq!(free.deactivated_by_maintenance(), Some(40));
+        // Purely virtual SPIs and SGIs with an EOI maintenance have no physical side.
+        for virtual_only in [5, crate::config::virtual_pci::FIRST_VIRTUAL_SPI] {
+            let lr = ListRegister::pending_deactivated_by_maintenance(virtual_only, 0xa0);
+            assert_eq!(lr.physical_intid_in_flight(), None);
+        }
+        let hardware = ListRegister::pending(48, 0x80, true);
+        assert_eq!(hardware.physical_intid_in_flight(), Some(48));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The virtual CPU interface's list-register algorithms (injecting, chaining, refilling), version-neutral over the GIC seam, and the physical GIC as the vGIC model sees it.
 
 use bulkhead_core::decode::{Deactivation, ListRegister, ListRegisterState};
+use bulkhead_core::intid::IntId;
 use bulkhead_core::vgic::{PhysicalGic, Width};
 
 use super::gic::{self, VirtualCpuInterface};
@@ -15,8 +16,15 @@ pub struct VirtualInterrupt {
 }
 
 impl VirtualInterrupt {
-    fn register(&self) -> ListRegister {
-        ListRegister::pending(self.intid, self.priority, self.hardware)
+    /// Its list register on a GIC whose hardware-backed EOI does
+    /// (`hardware_eoi_resignals`) or does not re-signal a still-asserted SPI.
+    #[inline(always)]
+    fn register(&self, hardware_eoi_resignals: bool) -> ListRegister {
+        if self.hardware && !hardware_eoi_resignals && self.intid >= IntId::SPI_FIRST {
+            ListRegister::pending_deactivated_by_maintenance(self.intid, self.priority)
+        } else {
+            ListRegister::pending(self.intid, self.priority, self.hardware)
+        }
     }
 }
 
@@ -44,10 +52,10 @@ pub fn write_list_register(index: usize, value: u64) {
     interface().write_raw(index, value);
 }
 
-/// The physical INTID a raw list register value is tied to, if it is a
-/// hardware interrupt still pending or active.
+/// The physical INTID a raw list register value still holds active, if
+/// any (see `ListRegister::physical_intid_in_flight`).
 pub fn hardware_intid(lr: u64) -> Option<u32> {
-    interface().decode(lr).hardware_intid_in_flight()
+    interface().decode(lr).physical_intid_in_flight()
 }
 
 /// Number of implemented list registers.
@@ -114,7 +122,8 @@ fn try_inject_on<I: VirtualCpuInterface>(interface: &I, interrupt: VirtualInterr
     match scan_on(interface, |lr| lr.is_pending(interrupt.intid)) {
         Scan::Holds(..) => true,
         Scan::Free(index) => {
-            interface.write_raw(index, interface.encode(&interrupt.register()));
+            let register = interrupt.register(interface.hardware_eoi_resignals());
+            interface.write_raw(index, interface.encode(&register));
             true
         }
         Scan::Full => false,
@@ -163,19 +172,24 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
     }
 }
 
-/// The purely virtual interrupts the guest deactivated since an EOI
-/// maintenance was asked for them: their list registers are freed (they
-/// would keep the maintenance interrupt asserted otherwise). Calls `each`
-/// with every such INTID.
+/// The interrupts the guest deactivated since an EOI maintenance was asked
+/// for them: their list registers are freed (they would keep the
+/// maintenance interrupt asserted otherwise), physical SPIs among them are
+/// deactivated, and `each` is called with every purely virtual one.
 pub fn take_eoi_maintenance(mut each: impl FnMut(u32)) {
     let ended = interface().ended_list_registers();
     if ended == 0 {
         return;
     }
     for index in (0..list_register_count()).filter(|index| ended & (1 << index) != 0) {
-        let intid = read_lr(index).virtual_intid;
+        let register = read_lr(index);
         interface().write_raw(index, 0);
-        each(intid);
+        match register.deactivated_by_maintenance() {
+            // A physical SPI the guest completed: deactivating it here makes
+            // the GIC signal it again if its line is still asserted.
+            Some(physical) => gic::deactivate(physical),
+            None => each(register.virtual_intid),
+        }
     }
 }
 
@@ -195,8 +209,16 @@ pub fn reset_virtual_interface() {
 /// deactivated physically so they can fire again after a reset.
 pub fn clear_list_registers() {
     let interface = interface();
+    let ended = interface.ended_list_registers();
     for index in 0..list_register_count() {
-        if let Some(intid) = read_lr(index).hardware_intid_in_flight() {
+        let register = read_lr(index);
+        // A physical SPI the guest completed whose maintenance is not taken yet is still active too.
+        let completed = || {
+            (ended & (1 << index) != 0)
+                .then(|| register.deactivated_by_maintenance())
+                .flatten()
+        };
+        if let Some(intid) = register.physical_intid_in_flight().or_else(completed) {
             gic::deactivate(intid);
         }
         interface.write_raw(index, 0);

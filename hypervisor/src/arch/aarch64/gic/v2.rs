@@ -12,7 +12,7 @@
 //!   so all interrupts stay in group 0, signalled as IRQs; GICC_CTLR.AckCtl
 //!   lets the acknowledge see either group all the same.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use bulkhead_core::decode::gicv2::MAX_CPU_INTERFACES;
 use bulkhead_core::decode::{ListRegister, ListRegisterV2};
@@ -25,6 +25,7 @@ use crate::arch::aarch64::timer::HYPERVISOR_TIMER_PPI;
 
 // Distributor registers (GICv2 architecture specification, 4.1.2).
 const GICD_CTLR: u64 = 0x000;
+const GICD_IIDR: u64 = 0x008;
 const GICD_ISENABLER: u64 = 0x100;
 const GICD_ICENABLER: u64 = 0x180;
 const GICD_IPRIORITYR: u64 = 0x400;
@@ -75,7 +76,19 @@ pub struct GicV2 {
     /// Per logical CPU: the raw GICC_IAR of the SGI it acknowledged last,
     /// whose EOI and deactivation must name the same source CPU.
     sgi_acknowledged: [AtomicU32; PLATFORM.max_cpus],
+    /// See [`VirtualCpuInterface::hardware_eoi_resignals`]; learnt in
+    /// [`GicV2::init_distributor`].
+    hardware_eoi_resignals: AtomicBool,
 }
+
+/// GICD_IIDR of QEMU's GICv2 model (implementer Arm, product 0, revision
+/// 0; a GIC-400 reads 0x0200_143B). After a guest's EOI of an HW = 1 list
+/// register, QEMU 10 deactivates the physical interrupt but only updates
+/// the virtual interface (`gic_complete_irq` calls `gic_update_virt`), so
+/// a level SPI whose line is still asserted is not signalled again until
+/// some other event touches the physical GIC: measured, a race_gicd
+/// partition lost every re-fire once its neighbour stopped trapping.
+const QEMU_GICV2_IIDR: u32 = 0x0000_043B;
 
 impl GicV2 {
     /// # Safety
@@ -92,6 +105,7 @@ impl GicV2 {
             hypervisor_interface,
             interface_mpidr: [const { AtomicU64::new(UNKNOWN) }; MAX_CPU_INTERFACES],
             sgi_acknowledged: [const { AtomicU32::new(0) }; PLATFORM.max_cpus],
+            hardware_eoi_resignals: AtomicBool::new(true),
         }
     }
 
@@ -115,6 +129,9 @@ impl GicV2 {
 
     /// Turns the distributor on. Boot CPU, once, before partitions run.
     pub fn init_distributor(&self) {
+        let iidr = self.read(self.distributor, GICD_IIDR);
+        self.hardware_eoi_resignals
+            .store(iidr != QEMU_GICV2_IIDR, Ordering::Relaxed);
         self.write(self.distributor, GICD_CTLR, 0);
         self.write(self.distributor, GICD_CTLR, GICD_CTLR_ENABLE);
     }
@@ -245,6 +262,10 @@ impl InterruptController for GicV2 {
 }
 
 impl VirtualCpuInterface for GicV2 {
+    fn hardware_eoi_resignals(&self) -> bool {
+        self.hardware_eoi_resignals.load(Ordering::Relaxed)
+    }
+
     fn list_register_count(&self) -> usize {
         (self.read(self.hypervisor_interface, GICH_VTR) & VTR_LIST_REGS_MASK) as usize + 1
     }

@@ -1,28 +1,28 @@
 //! Attack `memory`: one access to one address the attacker was never given; Bulkhead must stop it there.
 //!
-//! `target=<name>` picks the address from [`TARGETS`], `access=read|write|
+//! `target=<name>` picks the address from the workload crate's
+//! `HOSTILE_MEMORY_TARGETS` (some move on a GICv2 board), `access=read|write|
 //! exec|pair` the access (`pair`: an `ldp`, which gives the hypervisor no
 //! syndrome to emulate). Addresses above the guest's 4 GiB identity map are
 //! reached with the MMU off (VA = IPA). Prints `attack memory target=<name>
-//! access=<a> ipa=<ipa> ticks=<t>` just before the access; every line after
+//! access=<a> ipa=<ipa> ticks=<t> gic=v2|v3` just before the access; every line after
 //! it is a breach (`attack memory result=BREACH ...`).
 
 use super::{Args, Done};
 use bulkhead_guests::{println, psci, timer};
 use core::arch::asm;
 
-/// What it aims at: shared with the scenario checks.
-use bulkhead_workload::HOSTILE_MEMORY_TARGETS as TARGETS;
-
 /// End of the guest's stage-1 identity map: above it the MMU goes off.
 const MAPPED_END: u64 = 1 << 32;
 
-/// The IPA of target `name`.
+/// Whether the device tree showed a GICv2 (some targets move with it).
+fn gicv2() -> bool {
+    bulkhead_guests::gic::configured().cpu_interface.is_some()
+}
+
+/// The IPA of target `name` on this board (shared with the scenario checks).
 pub fn ipa_of(name: &str) -> Option<u64> {
-    TARGETS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, ipa)| *ipa)
+    bulkhead_workload::hostile_memory_target(name, gicv2())
 }
 
 pub fn run(args: &Args) -> Done {
@@ -33,8 +33,9 @@ pub fn run(args: &Args) -> Done {
         psci::system_off()
     };
     println!(
-        "attack memory target={target} access={access} ipa={ipa:#x} ticks={}",
-        timer::now()
+        "attack memory target={target} access={access} ipa={ipa:#x} ticks={} gic={}",
+        timer::now(),
+        if gicv2() { "v2" } else { "v3" }
     );
     let value = match (access, ipa < MAPPED_END) {
         ("read", true) => read(ipa),
