@@ -14,6 +14,16 @@ pub fn handle_data_abort(
     frame: &mut GuestFrame,
     abort: &DataAbort,
 ) -> Option<TrapOutcome> {
+    emulate(caller, frame, abort)?;
+    frame.elr = frame.elr.wrapping_add(4);
+    Some(TrapOutcome::Resume)
+}
+
+/// The access done on the partition's emulated device (a load's value in
+/// its register of `frame`), without stepping over the instruction; None
+/// if nothing was done (no device there, or no valid syndrome).
+#[inline(always)]
+pub fn emulate(caller: &Caller, frame: &mut GuestFrame, abort: &DataAbort) -> Option<()> {
     let ipa = vm::fault_ipa();
     let partition = caller.partition;
     let (device, offset) = partition.emulated.lookup(ipa)?;
@@ -26,6 +36,5 @@ pub fn handle_data_abort(
         let raw = device.read(partition, caller.vcpu, offset, access.width);
         access.register.write(&mut frame.x, access.load_value(raw));
     }
-    frame.elr = frame.elr.wrapping_add(4);
-    Some(TrapOutcome::Resume)
+    Some(())
 }

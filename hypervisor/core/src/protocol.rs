@@ -272,6 +272,7 @@ impl Mailbox {
     }
 
     /// What is waiting, without taking it.
+    #[inline]
     pub fn peek(&self) -> Requests {
         Requests(self.0.load(Ordering::SeqCst))
     }

@@ -14,6 +14,9 @@ pub struct VgicRedistributors;
 impl EmulatedDevice for VgicDistributor {
     fn read(&self, partition: &Partition, _vcpu: &Vcpu, offset: u64, width: Width) -> u64 {
         TrapCounters::bump(&partition.traps.gic);
+        if let Some(value) = partition.fixed_distributor.read(offset, width) {
+            return value;
+        }
         let mut hardware = partition.hardware_gic();
         partition
             .vgic
@@ -59,6 +62,9 @@ pub struct VgicDistributorV2;
 impl EmulatedDevice for VgicDistributorV2 {
     fn read(&self, partition: &Partition, vcpu: &Vcpu, offset: u64, width: Width) -> u64 {
         TrapCounters::bump(&partition.traps.gic);
+        if let Some(value) = partition.fixed_distributor.read(offset, width) {
+            return value;
+        }
         let mut hardware = partition.hardware_gic();
         partition
             .vgic

@@ -13,8 +13,8 @@ use bulkhead_core::guest_dt::{self, GuestDtOptions};
 use bulkhead_core::protocol::OperationSlot;
 use bulkhead_core::stage2::{Access, MemoryKind, Stage2};
 use bulkhead_core::vgic::{
-    Ownership, PhysicalGic, VirtualGic, Width, DISTRIBUTOR_SIZE, DISTRIBUTOR_V2_SIZE, GUEST_PPIS,
-    REDISTRIBUTOR_STRIDE,
+    FixedRegisters, Ownership, PhysicalGic, VirtualGic, Width, DISTRIBUTOR_SIZE,
+    DISTRIBUTOR_V2_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE,
 };
 
 /// What of the board's GICV a GICv2 guest gets as its GICC: 8 KiB (GICC_DIR at 0x1000).
@@ -105,6 +105,8 @@ pub struct Partition {
     state: AtomicU8,
     /// The partition's emulated GIC distributor and redistributors.
     pub vgic: Mutex<VirtualGic>,
+    /// Its distributor's type and identification registers, read without `vgic`'s lock.
+    pub fixed_distributor: FixedRegisters,
     /// Its trapped IPA ranges and the devices emulated behind them.
     pub emulated: Registry,
     /// SPIs (bit per INTID) the partition owns: read on every interrupt, so kept outside the lock.
@@ -412,6 +414,15 @@ impl Partition {
             .gic
             .as_ref()
             .map_or(0, |gic| gic.distributor().start.0);
+        let fixed_distributor = {
+            // Only distributor registers are read: no redistributor frames needed.
+            let mut hardware = HardwareGic::new(distributor, &[], &[]);
+            let model = &mut vgic;
+            FixedRegisters::capture(|offset| match gicv2 {
+                Some(_) => model.distributor_v2_read(&mut hardware, 0, offset, Width::Word),
+                None => model.distributor_read(&mut hardware, offset, Width::Word),
+            })
+        };
         let checkpointing = match config.checkpoint.as_ref() {
             Some(policy) => Some(super::checkpoint::Checkpointing::new(
                 &config, policy, &vgic,
@@ -482,6 +493,7 @@ impl Partition {
             emulated,
             stage2_root,
             vgic: Mutex::new(vgic),
+            fixed_distributor,
             owned_spis,
             redistributor_frames,
             banked_cores,
@@ -552,7 +564,7 @@ impl Partition {
     /// The physical GIC as this partition's vGIC model may reach it, owned
     /// while the value lives (take it before the vGIC lock).
     pub fn hardware_gic(&self) -> HardwareGic<'_> {
-        HardwareGic::acquire(
+        HardwareGic::new(
             self.distributor,
             &self.redistributor_frames,
             &self.banked_cores,

@@ -45,7 +45,6 @@ pub const VICTIM_UART_PRIORITY: u64 = 0xa0;
 /// Bytes the victim loops back through its UART at the end (mirrors `hostile_victim.rs`).
 pub const LOOPBACK_BYTES: u64 = 9;
 
-pub use bulkhead_workload::HOSTILE_MEMORY_TARGETS as MEMORY_TARGETS;
 
 /// A hostile scenario on `hostile_<name>.dtso`.
 const fn hostile(
@@ -700,12 +699,10 @@ fn check_fuzz(outcome: &Outcome) -> Result<(), String> {
     expect_fields(ATTACKER, done, &[("calls", FUZZ_CALLS)])
 }
 
-/// The IPA of memory target `target`.
+/// The IPA of memory target `target` on a GICv3 board.
+#[cfg(test)]
 pub fn memory_target_ipa(target: &str) -> Option<u64> {
-    MEMORY_TARGETS
-        .iter()
-        .find(|(name, _)| *name == target)
-        .map(|(_, ipa)| *ipa)
+    bulkhead_workload::hostile_memory_target(target, false)
 }
 
 /// What Bulkhead's report must say about an access of kind `access`.

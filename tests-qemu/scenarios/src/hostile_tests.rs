@@ -404,7 +404,7 @@ fn memory_family_is_consistent() {
         .into_iter()
         .filter(|s| s.name.starts_with("hostile_memory_"))
         .collect();
-    assert!(memory.len() >= MEMORY_TARGETS.len());
+    assert!(memory.len() >= bulkhead_workload::HOSTILE_MEMORY_TARGETS.len());
     for s in memory {
         let layout = std::fs::read_to_string(format!("{root}../{}", s.layout)).expect("layout");
         let args = layout

@@ -159,6 +159,7 @@ impl MmioAccess {
     /// The value to put in the guest register after a load that read `raw`
     /// from the device: `raw` truncated to the access width, sign-extended
     /// if SSE, and cut to 32 bits for a W register.
+    #[inline]
     pub const fn load_value(&self, raw: u64) -> u64 {
         let mut value = truncate(raw, self.width);
         if self.sign_extend {
@@ -173,6 +174,7 @@ impl MmioAccess {
 
     /// The value a store hands the device, given the guest register's value:
     /// its low bytes, as many as the access is wide.
+    #[inline]
     pub const fn store_value(&self, register_value: u64) -> u64 {
         truncate(register_value, self.width)
     }

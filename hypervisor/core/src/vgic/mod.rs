@@ -10,6 +10,7 @@
 
 mod distributor;
 mod distributor_v2;
+mod fixed;
 mod ownership;
 mod physical;
 mod redistributor;
@@ -21,6 +22,7 @@ mod virtual_spis;
 mod tests;
 
 pub use distributor_v2::{DistributorV2Effect, DISTRIBUTOR_V2_SIZE, GICD_SGIR};
+pub use fixed::FixedRegisters;
 pub use ownership::Ownership;
 pub use physical::{PhysicalGic, Width};
 pub use registers::{DISTRIBUTOR_SIZE, GUEST_PPIS, REDISTRIBUTOR_STRIDE};

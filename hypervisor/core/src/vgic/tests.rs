@@ -240,6 +240,20 @@ fn partition() -> (VirtualGic, FakeGic) {
     )
 }
 
+#[test]
+fn fixed_registers_answer_as_the_model_does() {
+    let (mut vgic, mut gic) = partition();
+    let fixed = super::FixedRegisters::capture(|offset| {
+        vgic.distributor_read(&mut gic, offset, Width::Word)
+    });
+    for offset in [GICD_TYPER, GICD_IIDR, GICD_PIDR2, 0xFFD0, 0xFFFC, 0xFD0] {
+        let model = vgic.distributor_read(&mut gic, offset, Width::Word);
+        assert_eq!(fixed.read(offset, Width::Word), Some(model), "{offset:#x}");
+    }
+    assert_eq!(fixed.read(GICD_IIDR, Width::Word), Some(0x0300_043B));
+    assert_eq!(fixed.read(GICD_CTLR, Width::Word), None);
+}
+
 fn word_offset(base: u64, intid: u32) -> u64 {
     base + u64::from(intid / 32) * 4
 }
@@ -981,6 +995,20 @@ mod gicv2 {
         let vgic = VirtualGic::new(Ownership::new([40, 41]), vec![2, 3])
             .with_gicv2_cpu_interfaces(vec![2, 3]);
         (vgic, FakeGicV2::new(4))
+    }
+
+    #[test]
+    fn fixed_registers_answer_as_the_gicv2_model_does() {
+        let (mut vgic, mut gic) = partition();
+        let fixed = crate::vgic::FixedRegisters::capture(|offset| {
+            vgic.distributor_v2_read(&mut gic, 0, offset, Width::Word)
+        });
+        for offset in [GICD_TYPER, GICD_IIDR, 0xFE8, 0xFD0, 0xFFC] {
+            for vcpu in 0..2 {
+                let model = vgic.distributor_v2_read(&mut gic, vcpu, offset, Width::Word);
+                assert_eq!(fixed.read(offset, Width::Word), Some(model), "{offset:#x}");
+            }
+        }
     }
 
     #[test]

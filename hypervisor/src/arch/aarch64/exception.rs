@@ -90,8 +90,8 @@ global_asm!(
 
     // The synchronous vector: an HVC (EC 0x16), or a data abort (EC 0x24)
     // that is a write-permission fault (DFSC 0b0011xx with WnR or S1PTW:
-    // a checkpointed page's first write), first tries a fast path that
-    // saves only what a Rust call may clobber (x0-x18, x30).
+    // a checkpointed page's first write) or an emulable load, first tries
+    // a fast path that saves only what a Rust call may clobber (x0-x18, x30).
     .macro GUEST_SYNC_VECTOR
     .balign 0x80
     sub     sp, sp, #272
@@ -103,10 +103,21 @@ global_asm!(
     cmp     x0, #0x24
     b.ne    1f
     and     x0, x1, #0x3c
+    cmp     x0, #0x04
+    b.eq    2f
     cmp     x0, #0x0c
     b.ne    1f
     tst     x1, #0xc0
     b.ne    guest_write_fault
+    b       1f
+    // A translation fault: a load with a valid syndrome (ISV, bit 24; not
+    // WnR, bit 6) into x0-x18 (SRT, bits 20:16) may be an emulated
+    // device's register, read on a fast path too.
+2:  tbz     x1, #24, 1f
+    tbnz    x1, #6, 1f
+    ubfx    x0, x1, #16, #5
+    cmp     x0, #19
+    b.lo    guest_mmio_read
 1:  mov     x1, #0
     b       guest_trap_common
     .endm
@@ -189,6 +200,9 @@ guest_hvc:
 
 guest_write_fault:
     GUEST_FAST_PATH handle_guest_write_fault_fast
+
+guest_mmio_read:
+    GUEST_FAST_PATH handle_guest_mmio_read_fast
 
 guest_trap_common:
     stp     x2, x3, [sp, #16]

@@ -242,7 +242,10 @@ pub struct HardwareGic<'a> {
     /// this core is that vCPU's, and are dropped otherwise (the vCPU's own
     /// core redoes them when it starts).
     banked_cores: &'a [u64],
-    _owner: spin::MutexGuard<'static, ()>,
+    /// Taken at the first physical access, not before: most emulated
+    /// reads (GICD_CTLR, TYPER, IIDR, the model's own state) touch no
+    /// physical register and so never wait for another partition.
+    owner: Option<spin::MutexGuard<'static, ()>>,
 }
 
 /// The physical distributor has one owner at a time. Its registers that
@@ -250,13 +253,15 @@ pub struct HardwareGic<'a> {
 /// back) are read-modify-written by the vGIC models of different
 /// partitions; under this lock no partition's update loses another's bits.
 /// Held only for a few MMIO accesses (one emulated register access, or a
-/// partition's interrupt reset), never while waiting for anything.
+/// partition's interrupt reset), never while waiting for anything. Taken
+/// after a partition's vGIC lock when both are held (lazily, at the first
+/// physical access), never before it.
 static DISTRIBUTOR_OWNER: spin::Mutex<()> = spin::Mutex::new(());
 
 impl<'a> HardwareGic<'a> {
-    /// Takes ownership of the physical distributor (waiting for the
-    /// current owner's few accesses) for the life of the returned value.
-    pub fn acquire(
+    /// The physical GIC, owned from its first access (waiting for the
+    /// current owner's few accesses then) for the life of the returned value.
+    pub fn new(
         distributor: u64,
         redistributors: &'a [u64],
         banked_cores: &'a [u64],
@@ -265,7 +270,14 @@ impl<'a> HardwareGic<'a> {
             distributor,
             redistributors,
             banked_cores,
-            _owner: DISTRIBUTOR_OWNER.lock(),
+            owner: None,
+        }
+    }
+
+    #[inline(always)]
+    fn own(&mut self) {
+        if self.owner.is_none() {
+            self.owner = Some(DISTRIBUTOR_OWNER.lock());
         }
     }
 
@@ -338,6 +350,7 @@ fn in_frame(offset: u64, width: Width, frame_size: u64) -> bool {
 
 impl PhysicalGic for HardwareGic<'_> {
     fn read_distributor(&mut self, offset: u64, width: Width) -> u64 {
+        self.own();
         if !in_frame(offset, width, 0x1_0000) {
             return 0;
         }
@@ -345,12 +358,14 @@ impl PhysicalGic for HardwareGic<'_> {
     }
 
     fn write_distributor(&mut self, offset: u64, width: Width, value: u64) {
+        self.own();
         if in_frame(offset, width, 0x1_0000) {
             mmio_write(self.distributor + offset, width, value);
         }
     }
 
     fn read_redistributor(&mut self, vcpu: usize, offset: u64, width: Width) -> u64 {
+        self.own();
         if !self.banked_cores.is_empty() {
             return self
                 .banked(vcpu, offset, width)
@@ -363,6 +378,7 @@ impl PhysicalGic for HardwareGic<'_> {
     }
 
     fn write_redistributor(&mut self, vcpu: usize, offset: u64, width: Width, value: u64) {
+        self.own();
         if !self.banked_cores.is_empty() {
             if let Some(address) = self.banked(vcpu, offset, width) {
                 mmio_write(address, width, value);

@@ -1,9 +1,9 @@
 //! Per-core virtualization controls: HCR_EL2, stage 2, virtual IDs and a vCPU's reset state.
 
 use aarch64_cpu::registers::{
-    Readable, Writeable, CNTHCTL_EL2, CNTP_CTL_EL0, CNTVOFF_EL2, CNTV_CTL_EL0, CPTR_EL2, ESR_EL2,
-    FAR_EL2, HCR_EL2, HPFAR_EL2, ID_AA64MMFR0_EL1, MDCR_EL2, MIDR_EL1, SCTLR_EL1, VMPIDR_EL2,
-    VTCR_EL2, VTTBR_EL2,
+    Readable, Writeable, CNTHCTL_EL2, CNTP_CTL_EL0, CNTVOFF_EL2, CNTV_CTL_EL0, CPTR_EL2, ELR_EL2,
+    ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2, ID_AA64MMFR0_EL1, MDCR_EL2, MIDR_EL1, SCTLR_EL1,
+    VMPIDR_EL2, VTCR_EL2, VTTBR_EL2,
 };
 use bulkhead_core::stage2::vtcr_el2;
 
@@ -126,6 +126,12 @@ pub fn invalidate_guest_stage1() {
 /// Syndrome of the exception being handled.
 pub fn esr() -> u64 {
     ESR_EL2.get()
+}
+
+/// Steps the guest over the instruction that trapped (ELR_EL2 + 4), for
+/// the fast paths, whose frame does not hold ELR.
+pub fn step_over_trapped_instruction() {
+    ELR_EL2.set(ELR_EL2.get().wrapping_add(4));
 }
 
 /// Faulting virtual address (guest VA for aborts).
