@@ -1,6 +1,6 @@
-//! Per-core state: which logical CPU this is, and the hypercalls it answered without the dispatcher.
+//! Per-core state: which logical CPU this is, the hypercalls it answered without the dispatcher, and an interrupt its fast IRQ path acknowledged but left to the general one.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{Readable, Writeable, TPIDR_EL2};
 use bulkhead_platform::current::PLATFORM;
@@ -35,4 +35,31 @@ pub fn set_current_cpu(cpu: usize) {
 
 pub fn current_cpu() -> usize {
     TPIDR_EL2.get() as usize
+}
+
+/// No interrupt is handed over (an INTID no GIC acknowledges).
+const NONE_HANDED_OVER: u32 = u32::MAX;
+
+/// Per core: an interrupt the fast IRQ path acknowledged (its priority not
+/// yet dropped) and left to the general path, which takes it first.
+static HANDED_OVER: [AtomicU32; PLATFORM.max_cpus] =
+    [const { AtomicU32::new(NONE_HANDED_OVER) }; PLATFORM.max_cpus];
+
+/// Leaves the acknowledged `intid` to this core's general IRQ path.
+pub fn hand_over_interrupt(intid: u32) {
+    if let Some(slot) = HANDED_OVER.get(current_cpu()) {
+        slot.store(intid, Ordering::Relaxed);
+    }
+}
+
+/// The interrupt the fast path left to this core's general path, if any (taken).
+pub fn take_handed_over_interrupt() -> Option<u32> {
+    let slot = HANDED_OVER.get(current_cpu())?;
+    match slot.load(Ordering::Relaxed) {
+        NONE_HANDED_OVER => None,
+        intid => {
+            slot.store(NONE_HANDED_OVER, Ordering::Relaxed);
+            Some(intid)
+        }
+    }
 }

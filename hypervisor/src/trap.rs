@@ -10,7 +10,9 @@ use crate::partition::{checkpoint, leave_requested, system};
 use crate::percpu;
 use crate::{irq, mmio};
 use bulkhead_core::cpu_features::IdRegister;
-use bulkhead_core::decode::{DataAbort, Esr, ExceptionClass, InstructionAbort};
+use bulkhead_core::decode::{
+    DataAbort, Esr, ExceptionClass, InstructionAbort, SGI1R_WRITE_ESR, SGI1R_WRITE_ESR_MASK,
+};
 
 /// What the vector code does after a handler.
 #[repr(u64)]
@@ -85,6 +87,56 @@ extern "C" fn handle_guest_mmio_read_fast(frame: &mut GuestFrame) -> TrapOutcome
     }
     // Counted as the general path counts it.
     TrapCounters::bump(&caller.partition.traps.mmio);
+    vm::step_over_trapped_instruction();
+    TrapOutcome::Resume
+}
+
+/// An IRQ exit's fast path, with the frame as for [`handle_guest_hvc_fast`]
+/// (see `irq::handle_fast`).
+#[no_mangle]
+extern "C" fn handle_guest_irq_fast(_frame: &mut GuestFrame) -> TrapOutcome {
+    let Some(system) = system() else {
+        return TrapOutcome::Exit;
+    };
+    let Some(placement) = system.placement(percpu::current_cpu()) else {
+        return TrapOutcome::Exit;
+    };
+    let outcome = irq::handle_fast(system, placement.partition, placement.index, placement.vcpu);
+    // Counted as the general path counts it (which does when this exits).
+    if outcome == TrapOutcome::Resume {
+        TrapCounters::bump(&placement.partition.traps.irq);
+    }
+    outcome
+}
+
+/// A write of ICC_SGI1R_EL1 from x0-x18 (the vector checked the syndrome),
+/// with the frame as for [`handle_guest_hvc_fast`]: the SGI is delivered
+/// as on the general path.
+#[no_mangle]
+extern "C" fn handle_guest_sgi_fast(frame: &mut GuestFrame) -> TrapOutcome {
+    let Some(system) = system() else {
+        return TrapOutcome::Exit;
+    };
+    let Some(placement) = system.placement(percpu::current_cpu()) else {
+        return TrapOutcome::Exit;
+    };
+    // A request already waiting for this vCPU is the general path's to take.
+    if !placement.vcpu.cell.mailbox.peek().is_empty() {
+        return TrapOutcome::Exit;
+    }
+    // The vector matched the syndrome; checked again here in one compare
+    // rather than decoded (ISS but for Rt, bits 9:5, as the vector has it).
+    let esr = vm::esr();
+    let register = (esr >> 5 & 0x1f) as usize;
+    if esr & SGI1R_WRITE_ESR_MASK != SGI1R_WRITE_ESR
+        || register > usize::from(FAST_PATH_LAST_REGISTER)
+    {
+        return TrapOutcome::Exit;
+    }
+    let traps = &placement.partition.traps;
+    TrapCounters::bump(&traps.sysreg);
+    TrapCounters::bump(&traps.sgis);
+    irq::send_sgi(placement.partition, placement.vcpu, frame.x[register]);
     vm::step_over_trapped_instruction();
     TrapOutcome::Resume
 }

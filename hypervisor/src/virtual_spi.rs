@@ -160,6 +160,7 @@ pub fn after_distributor_write(partition: &Partition, vgic: &VirtualGic, deliver
 /// Frees the list registers of virtual SPIs the guest deactivated since an
 /// EOI maintenance was asked for them; they may be delivered again. On the
 /// vCPU's own core.
+#[inline(always)]
 pub fn take_deactivated(partition: &Partition) {
     let lines = &partition.virtual_spis;
     vgic_hw::take_eoi_maintenance(|intid| {

@@ -271,6 +271,15 @@ impl Mailbox {
         self.0.fetch_and(!(request as u32), Ordering::SeqCst) & request as u32 != 0
     }
 
+    /// Takes `request` if it is all that is waiting; false (nothing taken)
+    /// if anything else waits too, or nothing does.
+    #[inline]
+    pub fn take_only(&self, request: Request) -> bool {
+        self.0
+            .compare_exchange(request as u32, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
     /// What is waiting, without taking it.
     #[inline]
     pub fn peek(&self) -> Requests {

@@ -10,8 +10,8 @@ mod vcpu;
 mod virtual_pci;
 
 pub use lifecycle::{
-    leave_requested, request_cpu_on, reset_foreign, reset_partition, start_foreign, stop_foreign,
-    stop_partition, wait_until_out, StopReason, Then,
+    leave_requested, must_leave, request_cpu_on, reset_foreign, reset_partition, start_foreign,
+    stop_foreign, stop_partition, wait_until_out, StopReason, Then,
 };
 pub use memory::GuestBuffer;
 pub use runtime::{Partition, PartitionState, StatsLine, TrapCounters};

@@ -45,7 +45,6 @@ pub const VICTIM_UART_PRIORITY: u64 = 0xa0;
 /// Bytes the victim loops back through its UART at the end (mirrors `hostile_victim.rs`).
 pub const LOOPBACK_BYTES: u64 = 9;
 
-
 /// A hostile scenario on `hostile_<name>.dtso`.
 const fn hostile(
     name: &'static str,

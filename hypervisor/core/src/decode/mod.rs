@@ -21,4 +21,4 @@ pub use gicv2::{DistributorSgi, DistributorSgiTargets, ListRegisterV2};
 pub use list_register::{Deactivation, ListRegister, ListRegisterState};
 pub use register::GeneralRegister;
 pub use sgi::{NamedVcpus, SgiRequest, SgiTargets};
-pub use system_register::{SgiRegister, SysRegAccess};
+pub use system_register::{SgiRegister, SysRegAccess, SGI1R_WRITE_ESR, SGI1R_WRITE_ESR_MASK};

@@ -114,37 +114,69 @@ impl SgiRequest {
     /// a broadcast leaves it out. `sender` need not be below `vcpu_count`.
     pub const fn named_vcpus(&self, sender: usize, vcpu_count: usize) -> NamedVcpus {
         // Only a list's sixteen candidates are looked at, however large the partition.
-        let remaining = match self.targets {
-            SgiTargets::AllButSender => 0..vcpu_count,
-            SgiTargets::List { range_selector, .. } => {
+        let named = match self.targets {
+            SgiTargets::AllButSender => Named::AllBut {
+                remaining: 0..vcpu_count,
+                sender,
+            },
+            SgiTargets::List {
+                aff3,
+                aff2,
+                aff1,
+                range_selector,
+                target_list,
+            } => {
                 let base = range_selector as usize * TARGETS_PER_RANGE;
-                let end = base + TARGETS_PER_RANGE;
-                let end = if end < vcpu_count { end } else { vcpu_count };
-                base..end
+                let bits = if aff3 != 0 || aff2 != 0 || aff1 != 0 || base >= vcpu_count {
+                    0
+                } else if vcpu_count - base >= TARGETS_PER_RANGE {
+                    target_list as u32
+                } else {
+                    target_list as u32 & ((1 << (vcpu_count - base)) - 1)
+                };
+                Named::List { base, bits }
             }
         };
-        NamedVcpus {
-            request: *self,
-            sender,
-            remaining,
-        }
+        NamedVcpus { named }
     }
 }
 
 /// Iterator over the vCPUs an [`SgiRequest`] names; see [`SgiRequest::named_vcpus`].
 #[derive(Clone, Debug)]
 pub struct NamedVcpus {
-    request: SgiRequest,
-    sender: usize,
-    remaining: Range<usize>,
+    named: Named,
+}
+
+#[derive(Clone, Debug)]
+enum Named {
+    /// A broadcast: every index left but the sender's.
+    AllBut {
+        remaining: Range<usize>,
+        sender: usize,
+    },
+    /// A target list: bit `n` names vCPU `base + n` (already cut to the partition).
+    List { base: usize, bits: u32 },
 }
 
 impl Iterator for NamedVcpus {
     type Item = usize;
 
+    #[inline]
     fn next(&mut self) -> Option<usize> {
-        let (request, sender) = (self.request, self.sender);
-        self.remaining.find(|&index| request.names(index, sender))
+        match &mut self.named {
+            Named::AllBut { remaining, sender } => {
+                let sender = *sender;
+                remaining.find(|&index| index != sender)
+            }
+            Named::List { base, bits } => {
+                if *bits == 0 {
+                    return None;
+                }
+                let bit = bits.trailing_zeros() as usize;
+                *bits &= *bits - 1;
+                Some(*base + bit)
+            }
+        }
     }
 }
 

@@ -44,6 +44,13 @@ impl SysRegAccess {
     }
 }
 
+/// ESR_EL2 of a trapped ICC_SGI1R_EL1 write (EC 0x18; ISS op0 3, op2 5,
+/// op1 0, CRn 12, CRm 11, direction 0) under [`SGI1R_WRITE_ESR_MASK`]
+/// (EC and every ISS field but Rt): what the exception vector matches with
+/// one compare for the SGI fast path.
+pub const SGI1R_WRITE_ESR: u64 = 0x18 << 26 | 0x3A_3016;
+pub const SGI1R_WRITE_ESR_MASK: u64 = 0x3f << 26 | 0x3F_FC1F;
+
 /// The GICv3 SGI generation registers, all encoded S3_0_C12_C11_<op2>.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SgiRegister {
@@ -60,6 +67,25 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        /// The fast path's one compare agrees with the decoder on every
+        /// EC 0x18 syndrome: it matches exactly the ICC_SGI1R_EL1 writes.
+        #[test]
+        fn sgi1r_write_compare_agrees_with_the_decoder(
+            op0 in 0u32..4, op1 in 0u32..8, crn in 0u32..16, crm in 0u32..16,
+            op2 in 0u32..8, rt in 0u32..32, read in 0u32..2, res0 in 0u32..8,
+        ) {
+            let iss = res0 << 22 | op0 << 20 | op2 << 17 | op1 << 14 | crn << 10 | rt << 5
+                | crm << 1 | read;
+            let esr = 0x18u64 << 26 | 1 << 25 | u64::from(iss);
+            let access = SysRegAccess::from_iss(iss);
+            prop_assert_eq!(
+                esr & SGI1R_WRITE_ESR_MASK == SGI1R_WRITE_ESR,
+                access.sgi_register() == Some(SgiRegister::Group1),
+            );
+        }
+    }
 
     /// The ISS of an MSR/MRS of S<op0>_<op1>_C<crn>_C<crm>_<op2> with register `rt`.
     fn iss(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32, rt: u32, read: bool) -> u32 {

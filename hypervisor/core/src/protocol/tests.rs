@@ -325,3 +325,17 @@ fn pause_then_abort_never_strands_a_core() {
         assert_eq!(cell.state(), VcpuState::Running);
     }
 }
+
+#[test]
+fn take_only_takes_a_lone_request_and_nothing_else() {
+    let mailbox = Mailbox::new();
+    assert!(!mailbox.take_only(Request::Inject));
+    mailbox.post(Request::Inject);
+    assert!(mailbox.take_only(Request::Inject));
+    assert!(mailbox.peek().is_empty());
+    mailbox.post(Request::Inject);
+    mailbox.post(Request::Pause);
+    assert!(!mailbox.take_only(Request::Inject));
+    let left = mailbox.take();
+    assert!(left.contains(Request::Inject) && left.contains(Request::Pause));
+}

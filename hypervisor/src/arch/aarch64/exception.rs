@@ -88,10 +88,12 @@ global_asm!(
     b       guest_trap_common
     .endm
 
-    // The synchronous vector: an HVC (EC 0x16), or a data abort (EC 0x24)
-    // that is a write-permission fault (DFSC 0b0011xx with WnR or S1PTW:
-    // a checkpointed page's first write) or an emulable load, first tries
-    // a fast path that saves only what a Rust call may clobber (x0-x18, x30).
+    // The synchronous vector: an HVC (EC 0x16), a data abort (EC 0x24)
+    // that is a write-permission fault (a checkpointed page's first write)
+    // or an emulable load, or a trapped ICC_SGI1R_EL1 write (EC 0x18) first
+    // try a fast path that saves only what a Rust call may clobber
+    // (x0-x18, x30). The checks past the EC are outside the table (x1
+    // holds ESR_EL2 there, x0 is free).
     .macro GUEST_SYNC_VECTOR
     .balign 0x80
     sub     sp, sp, #272
@@ -101,33 +103,28 @@ global_asm!(
     cmp     x0, #0x16
     b.eq    guest_hvc
     cmp     x0, #0x24
-    b.ne    1f
-    and     x0, x1, #0x3c
-    cmp     x0, #0x04
-    b.eq    2f
-    cmp     x0, #0x0c
-    b.ne    1f
-    tst     x1, #0xc0
-    b.ne    guest_write_fault
-    b       1f
-    // A translation fault: a load with a valid syndrome (ISV, bit 24; not
-    // WnR, bit 6) into x0-x18 (SRT, bits 20:16) may be an emulated
-    // device's register, read on a fast path too.
-2:  tbz     x1, #24, 1f
-    tbnz    x1, #6, 1f
-    ubfx    x0, x1, #16, #5
-    cmp     x0, #19
-    b.lo    guest_mmio_read
-1:  mov     x1, #0
+    b.eq    guest_data_abort
+    cmp     x0, #0x18
+    b.eq    guest_sysreg
+    mov     x1, #0
     b       guest_trap_common
+    .endm
+
+    // An IRQ first tries its fast path (the kick, the partition's own PPIs).
+    .macro GUEST_IRQ_VECTOR
+    .balign 0x80
+    sub     sp, sp, #272
+    stp     x0, x1, [sp, #0]
+    b       guest_irq
     .endm
 
     // A fast path: x0/x1 are saved; save x2-x18 and x30, call \handler
     // with the frame; on Resume (0) restore them and return to the guest
-    // (x19-x29, ELR and SPSR were never touched: an HVC returns after
-    // itself, a tracked write runs again). On Exit the handler did nothing:
-    // complete the frame and take the general path.
-    .macro GUEST_FAST_PATH handler
+    // (x19-x29 and SPSR were never touched, ELR only by the handler: an
+    // HVC returns after itself, a tracked write runs again). On Exit the
+    // handler did nothing the general path (exception kind \kind) would
+    // redo: complete the frame and take the general path.
+    .macro GUEST_FAST_PATH handler, kind
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -164,7 +161,7 @@ global_asm!(
     mrs     x3, spsr_el2
     stp     x2, x3, [sp, #248]
     mov     x0, sp
-    mov     x1, #0
+    mov     x1, #\kind
     bl      handle_guest_exception
     cbnz    x0, guest_exit
     b       guest_resume
@@ -185,7 +182,7 @@ el2_vectors:
     HYP_VECTOR 3
     // Lower EL, AArch64: the guest.
     GUEST_SYNC_VECTOR
-    GUEST_VECTOR 1
+    GUEST_IRQ_VECTOR
     GUEST_VECTOR 2
     GUEST_VECTOR 3
     // Lower EL, AArch32: refused.
@@ -195,14 +192,57 @@ el2_vectors:
     GUEST_VECTOR 4
     .balign 0x80
 
+    // A data abort (x1 = ESR): a write-permission fault with WnR or S1PTW
+    // (DFSC 0b0011xx), or a translation fault (0b0001xx) of a load with a
+    // valid syndrome (ISV, bit 24; not WnR, bit 6) into x0-x18 (SRT, bits
+    // 20:16), which may be an emulated device's register.
+guest_data_abort:
+    and     x0, x1, #0x3c
+    cmp     x0, #0x04
+    b.eq    1f
+    cmp     x0, #0x0c
+    b.ne    guest_sync_general
+    tst     x1, #0xc0
+    b.ne    guest_write_fault
+    b       guest_sync_general
+1:  tbz     x1, #24, guest_sync_general
+    tbnz    x1, #6, guest_sync_general
+    ubfx    x0, x1, #16, #5
+    cmp     x0, #19
+    b.lo    guest_mmio_read
+    b       guest_sync_general
+
+    // A trapped MSR/MRS (x1 = ESR): a write (direction 0) of ICC_SGI1R_EL1
+    // (op0 3, op2 5, op1 0, CRn 12, CRm 11: ISS 0x3A3016 but for Rt, bits
+    // 9:5) from x0-x18.
+guest_sysreg:
+    mov     x0, #0xfc1f
+    movk    x0, #0x3f, lsl #16
+    and     x0, x1, x0
+    sub     x0, x0, #0x3a3, lsl #12
+    cmp     x0, #0x16
+    b.ne    guest_sync_general
+    ubfx    x0, x1, #5, #5
+    cmp     x0, #19
+    b.lo    guest_sgi
+guest_sync_general:
+    mov     x1, #0
+    b       guest_trap_common
+
 guest_hvc:
-    GUEST_FAST_PATH handle_guest_hvc_fast
+    GUEST_FAST_PATH handle_guest_hvc_fast, 0
 
 guest_write_fault:
-    GUEST_FAST_PATH handle_guest_write_fault_fast
+    GUEST_FAST_PATH handle_guest_write_fault_fast, 0
 
 guest_mmio_read:
-    GUEST_FAST_PATH handle_guest_mmio_read_fast
+    GUEST_FAST_PATH handle_guest_mmio_read_fast, 0
+
+guest_sgi:
+    GUEST_FAST_PATH handle_guest_sgi_fast, 0
+
+guest_irq:
+    GUEST_FAST_PATH handle_guest_irq_fast, 1
 
 guest_trap_common:
     stp     x2, x3, [sp, #16]

@@ -176,11 +176,20 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
 /// for them: their list registers are freed (they would keep the
 /// maintenance interrupt asserted otherwise), physical SPIs among them are
 /// deactivated, and `each` is called with every purely virtual one.
-pub fn take_eoi_maintenance(mut each: impl FnMut(u32)) {
-    let ended = interface().ended_list_registers();
-    if ended == 0 {
-        return;
+#[inline(always)]
+pub fn take_eoi_maintenance(each: impl FnMut(u32)) {
+    // Checked inline: on the injection paths nothing has ended, mostly.
+    let ended = match gic::concrete() {
+        gic::Concrete::V3(interface) => interface.ended_list_registers(),
+        gic::Concrete::V2(interface) => interface.ended_list_registers(),
+    };
+    if ended != 0 {
+        take_ended(ended, each);
     }
+}
+
+#[inline(never)]
+fn take_ended(ended: u64, mut each: impl FnMut(u32)) {
     for index in (0..list_register_count()).filter(|index| ended & (1 << index) != 0) {
         let register = read_lr(index);
         interface().write_raw(index, 0);
