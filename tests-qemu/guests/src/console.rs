@@ -1,4 +1,4 @@
-//! Line-oriented output: the partition's own PL011, or the CONSOLE_WRITE hypercall.
+//! Line-oriented output: the partition's own PL011 or mini UART, or the CONSOLE_WRITE hypercall.
 //!
 //! Every line is formatted into a buffer first and written under one lock, so
 //! two vCPUs never interleave within a line, and a hypercall console gets one
@@ -29,6 +29,8 @@ const CR_ENABLE: u32 = (1 << 0) | (1 << 8) | (1 << 9);
 pub enum Sink {
     /// A PL011 this partition owns, by base address (IPA == PA for devices).
     Uart(usize),
+    /// A BCM2835 mini UART this partition owns (the Raspberry Pi's UART1).
+    MiniUart(crate::mini_uart::MiniUart),
     /// Bulkhead's CONSOLE_WRITE hypercall.
     Hypercall,
 }
@@ -56,6 +58,13 @@ pub fn use_uart(base: u64) {
     let base = base as usize;
     uart_enable(base);
     *SINK.lock() = Sink::Uart(base);
+}
+
+/// Sends lines to the mini UART at `base` from now on: a partition given
+/// the Raspberry Pi's UART1, which its DT's `stdout-path` does not name
+/// (Bulkhead names only a PL011 there).
+pub fn use_mini_uart(base: u64) {
+    *SINK.lock() = Sink::MiniUart(crate::mini_uart::MiniUart { base });
 }
 
 fn uart_enable(base: usize) {
@@ -151,6 +160,7 @@ fn hypercall_write(sink: &mut Sink, bytes: &[u8]) {
 fn write_locked(sink: &mut Sink, bytes: &[u8]) {
     match *sink {
         Sink::Uart(base) => uart_write(base, bytes),
+        Sink::MiniUart(uart) => bytes.iter().for_each(|&byte| uart.write_byte(byte)),
         Sink::Hypercall => hypercall_write(sink, bytes),
     }
 }

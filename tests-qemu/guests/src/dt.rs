@@ -4,7 +4,7 @@ use fdt::Fdt;
 
 /// The lowest and highest IPA a device tree may be read from: the identity
 /// map's Normal-memory part, so a bogus x0 cannot make us read device space.
-const DT_WINDOW: core::ops::Range<u64> = 0x4000_0000..0x1_0000_0000;
+const DT_WINDOW: core::ops::Range<u64> = 0x4000_0000..crate::mmu::TOP_DEVICE_WINDOW.start;
 /// Largest device tree accepted (Bulkhead keeps it in a 2 MiB window).
 const DT_MAX_BYTES: u32 = 2 << 20;
 /// FDT header magic.
@@ -25,6 +25,18 @@ pub struct DtInfo {
     pub stdout_uart_intid: Option<u32>,
     /// The GIC node's distributor and first redistributor (GICv3) or CPU interface (GICv2).
     pub gic: Option<crate::gic::Gic>,
+    /// A BCM2835 mini UART (`brcm,bcm2835-aux-uart`, the Raspberry Pi's
+    /// UART1) given to the partition: its registers' IPA and its INTID.
+    pub mini_uart: Option<(u64, Option<u32>)>,
+}
+
+impl DtInfo {
+    /// The stdout PL011 if it is a device of the partition's own, not
+    /// Bulkhead's virtual one (what a partition given no PL011 gets).
+    pub fn own_stdout_uart(&self) -> Option<u64> {
+        self.stdout_uart
+            .filter(|&base| base != crate::console::VIRTUAL_UART)
+    }
 }
 
 /// The device tree at `ipa`, if there is a valid one: the checks every
@@ -68,6 +80,7 @@ pub fn parse(ipa: u64) -> Option<DtInfo> {
         stdout_uart: stdout_uart(&fdt).map(|(base, _)| base),
         stdout_uart_intid: stdout_uart(&fdt).and_then(|(_, intid)| intid),
         gic: gic(&fdt),
+        mini_uart: device_by_compatible(&fdt, crate::mini_uart::COMPATIBLE),
     })
 }
 
@@ -96,14 +109,14 @@ fn memory_regions<'a>(fdt: &'a Fdt<'a>) -> impl Iterator<Item = (u64, u64)> + 'a
         })
 }
 
-/// The GICv3 node's first two `reg` regions, if both lie in the Device window.
+/// The GICv3 node's first two `reg` regions, if both lie in a Device window.
 fn gic(fdt: &Fdt) -> Option<crate::gic::Gic> {
-    let end = crate::mmu::DEVICE_WINDOW_END;
+    let device = crate::mmu::is_device;
     if let Some(node) = fdt.find_compatible(&["arm,gic-v3"]) {
         let mut regions = node.reg()?;
         let distributor = regions.next()?.starting_address as u64;
         let redistributors = regions.next()?.starting_address as u64;
-        return (distributor < end && redistributors < end).then_some(crate::gic::Gic {
+        return (device(distributor) && device(redistributors)).then_some(crate::gic::Gic {
             distributor,
             redistributors,
             cpu_interface: None,
@@ -113,7 +126,7 @@ fn gic(fdt: &Fdt) -> Option<crate::gic::Gic> {
     let mut regions = node.reg()?;
     let distributor = regions.next()?.starting_address as u64;
     let cpu_interface = regions.next()?.starting_address as u64;
-    (distributor < end && cpu_interface < end).then_some(crate::gic::Gic {
+    (device(distributor) && device(cpu_interface)).then_some(crate::gic::Gic {
         distributor,
         redistributors: crate::gic::DEFAULT_REDISTRIBUTORS,
         cpu_interface: Some(cpu_interface),
@@ -154,18 +167,88 @@ fn stdout_uart(fdt: &Fdt) -> Option<(u64, Option<u32>)> {
         return None;
     }
     let base = node.reg()?.next()?.starting_address as u64;
-    // Only the identity map's Device window may hold a UART we write to.
-    (base < crate::mmu::DEVICE_WINDOW_END).then_some((base, first_intid(&node)))
+    // Only the identity map's Device windows may hold a UART we write to.
+    crate::mmu::is_device(base).then_some((base, first_intid(&node)))
 }
 
-/// The number after `key=` in the `/chosen/bootargs` of the DT at `ipa`.
+/// The number after `key=` in the `/chosen/bootargs` of the DT at `ipa`
+/// (decimal, or hexadecimal after `0x`: layouts give addresses that way).
 pub fn bootarg_u64(ipa: u64, key: &str) -> Option<u64> {
     let args = blob(ipa)?
         .find_node("/chosen")?
         .property("bootargs")?
         .as_str()?;
-    args.split_whitespace()
-        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?
-        .parse()
-        .ok()
+    let value = args
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(key)?.strip_prefix('='))?;
+    match value.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
+    }
+}
+
+/// The first node compatible with `compatible`, at the root or on a bus
+/// right under it (as Bulkhead copies board devices): its first `reg`
+/// address translated through the bus's `ranges`, if that lands in a Device
+/// window of the identity map, and its first interrupt.
+fn device_by_compatible(fdt: &Fdt, compatible: &str) -> Option<(u64, Option<u32>)> {
+    let matches = |node: &fdt::node::FdtNode| {
+        node.compatible()
+            .is_some_and(|list| list.all().any(|c| c == compatible))
+    };
+    let root = fdt.find_node("/")?;
+    let (bus, node) = root.children().find_map(|child| {
+        if matches(&child) {
+            return Some((None, child));
+        }
+        child
+            .children()
+            .find(|grandchild| matches(grandchild))
+            .map(|grandchild| (Some(child), grandchild))
+    })?;
+    let address = node.reg()?.next()?.starting_address as u64;
+    let address = match bus {
+        Some(bus) => translate(&root, &bus, address)?,
+        None => address,
+    };
+    crate::mmu::is_device(address).then_some((address, first_intid(&node)))
+}
+
+/// `address` on `bus` as its parent (the root) sees it, through the bus's
+/// `ranges` (empty `ranges`: the identity; none: not translatable).
+fn translate(root: &fdt::node::FdtNode, bus: &fdt::node::FdtNode, address: u64) -> Option<u64> {
+    let cells = |node: &fdt::node::FdtNode, name: &str, default: usize| {
+        node.property(name)
+            .and_then(|p| p.as_usize())
+            .unwrap_or(default)
+    };
+    let child_cells = cells(bus, "#address-cells", 2);
+    let size_cells = cells(bus, "#size-cells", 1);
+    let parent_cells = cells(root, "#address-cells", 2);
+    let ranges = bus.property("ranges")?.value;
+    if ranges.is_empty() {
+        return Some(address);
+    }
+    let entry_cells = child_cells + parent_cells + size_cells;
+    if entry_cells == 0 || child_cells > 2 || parent_cells > 2 || size_cells > 2 {
+        return None;
+    }
+    // A big-endian number of `count` cells starting at cell `first`.
+    let number = |entry: &[u8], first: usize, count: usize| {
+        (first..first + count).try_fold(0u64, |value, index| {
+            let bytes = entry.get(index * 4..index * 4 + 4)?;
+            Some(value << 32 | u64::from(u32::from_be_bytes(bytes.try_into().ok()?)))
+        })
+    };
+    ranges.chunks_exact(entry_cells * 4).find_map(|entry| {
+        let child = number(entry, 0, child_cells)?;
+        let parent = number(entry, child_cells, parent_cells)?;
+        let size = number(entry, child_cells + parent_cells, size_cells)?;
+        let offset = address.checked_sub(child)?;
+        if offset < size {
+            parent.checked_add(offset)
+        } else {
+            None
+        }
+    })
 }

@@ -20,6 +20,7 @@ pub mod exception;
 pub mod gic;
 pub mod hypercall;
 pub mod irq;
+pub mod mini_uart;
 pub mod mmu;
 pub mod pci;
 pub mod pl011;

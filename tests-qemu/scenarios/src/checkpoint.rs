@@ -354,7 +354,7 @@ pub fn rollback_reference() -> RollbackReference {
     }
 }
 
-fn check_rollback(outcome: &Outcome) -> Result<(), String> {
+pub(crate) fn check_rollback(outcome: &Outcome) -> Result<(), String> {
     check_rollback_against(outcome, &rollback_reference())
 }
 
@@ -599,7 +599,7 @@ fn expect_report_between(
     }
 }
 
-fn check_on_fault_restore(outcome: &Outcome) -> Result<(), String> {
+pub(crate) fn check_on_fault_restore(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let what = "faulty";

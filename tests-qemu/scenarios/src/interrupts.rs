@@ -129,7 +129,7 @@ fn check_sgi(outcome: &Outcome) -> Result<(), String> {
     expect_sgi_sender(outcome, "pinger").map(|_| ())
 }
 
-fn check_sgi_isolation(outcome: &Outcome) -> Result<(), String> {
+pub(crate) fn check_sgi_isolation(outcome: &Outcome) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     expect_no_guest_errors(outcome)?;
     let (start, done) = expect_sgi_sender(outcome, "sender")?;
@@ -166,28 +166,7 @@ const INTRUDER_RESULTS: [(&str, i64); 10] = [
 ];
 
 fn check_spi_ownership(outcome: &Outcome) -> Result<(), String> {
-    expect_clean_exit(outcome)?;
-    expect_no_guest_errors(outcome)?;
-    let intruder = guest_lines(outcome, "intruder");
-    let (start, _) = find("intruder", &intruder, "spi attack start")?;
-    let (done, _) = find("intruder", &intruder, "spi attack done")?;
-    let seen = results(intruder.iter().map(|(_, text)| *text));
-    expect_results("intruder", &seen, &INTRUDER_RESULTS)?;
-
-    let owner = guest_lines(outcome, "owner");
-    let (ready, line) = find("owner", &owner, "spi owner ready")?;
-    expect_fields("owner", line, &[("intid", 40)])?;
-    if ready > start {
-        return Err("owner: ready only after the intruder's attack started".into());
-    }
-    let (report, line) = find("owner", &owner, "spi owner spurious=")?;
-    if report < done {
-        return Err(format!(
-            "owner: `{line}` printed before the intruder's attack was done"
-        ));
-    }
-    expect_fields("owner", line, &[("spurious", 0), ("total", 0)])?;
-
+    let owner = expect_spi_ownership(outcome, 40)?;
     let bytes = UART_PAYLOAD.len() as u64;
     let (_, line) = find("owner", &owner, "uart rx ")?;
     expect_fields(
@@ -200,6 +179,63 @@ fn check_spi_ownership(outcome: &Outcome) -> Result<(), String> {
         return Err(format!("owner: `{line}`: expected bytes={text}"));
     }
     Ok(())
+}
+
+/// `irq_spi_ownership` on a board where the owner has a BCM2835 mini UART
+/// (the Raspberry Pi's UART1, INTID 125): QEMU's has no loopback and nothing
+/// feeds its receiver, so its own device interrupt is the transmit one, one
+/// per payload byte, and the payload must come out of that UART (UART log 1).
+pub(crate) fn check_spi_ownership_mini_uart(outcome: &Outcome) -> Result<(), String> {
+    let owner = expect_spi_ownership(outcome, 125)?;
+    let bytes = UART_PAYLOAD.len() as u64;
+    let (_, line) = find("owner", &owner, "uart tx ")?;
+    expect_fields(
+        "owner",
+        line,
+        &[
+            ("interrupts", bytes),
+            ("count", bytes),
+            ("handled", bytes),
+            ("total", bytes),
+        ],
+    )?;
+    let text = UART_PAYLOAD.trim_end();
+    if !lines(&outcome.uart[1]).any(|line| line == text) {
+        return Err(format!(
+            "owner: no `{text}` line out of its mini UART (uart1: {:?})",
+            outcome.uart[1]
+        ));
+    }
+    Ok(())
+}
+
+/// The intruder's readbacks and the owner's silence while attacked, its SPI
+/// being `owner_intid`; returns the owner's lines.
+fn expect_spi_ownership(outcome: &Outcome, owner_intid: u64) -> Result<Vec<(usize, &str)>, String> {
+    expect_clean_exit(outcome)?;
+    expect_no_guest_errors(outcome)?;
+    let intruder = guest_lines(outcome, "intruder");
+    let (start, _) = find("intruder", &intruder, "spi attack start")?;
+    let (done, _) = find("intruder", &intruder, "spi attack done")?;
+    let seen = results(intruder.iter().map(|(_, text)| *text));
+    expect_results("intruder", &seen, &INTRUDER_RESULTS)?;
+
+    let (_, start_line) = find("intruder", &intruder, "spi attack start")?;
+    expect_fields("intruder", start_line, &[("foreign", owner_intid)])?;
+    let owner = guest_lines(outcome, "owner");
+    let (ready, line) = find("owner", &owner, "spi owner ready")?;
+    expect_fields("owner", line, &[("intid", owner_intid)])?;
+    if ready > start {
+        return Err("owner: ready only after the intruder's attack started".into());
+    }
+    let (report, line) = find("owner", &owner, "spi owner spurious=")?;
+    if report < done {
+        return Err(format!(
+            "owner: `{line}` printed before the intruder's attack was done"
+        ));
+    }
+    expect_fields("owner", line, &[("spurious", 0), ("total", 0)])?;
+    Ok(owner)
 }
 
 #[cfg(test)]
@@ -338,5 +374,33 @@ mod tests {
         assert!(check_spi_ownership(&outcome(&spi(0, 0, 8))).is_err());
         let wrong = spi(0, 0, 9).replace("bytes=rx-probe", "bytes=rx-prob");
         assert!(check_spi_ownership(&outcome(&wrong)).is_err());
+    }
+
+    /// The rpi4 twin's output: the owner's mini UART (INTID 125) and its
+    /// transmit interrupts, the payload on UART log 1.
+    fn spi_mini_uart(tx: u64, uart1: &str) -> Outcome {
+        let text = spi(0, 0, 9)
+            .replace("uart=0x9040000 intid=40", "uart=0xfe215040 intid=125")
+            .replace("foreign=40", "foreign=125")
+            .replace(
+                "uart rx interrupts=9 count=9 bytes=rx-probe total=9",
+                &format!("uart tx interrupts={tx} count=9 handled={tx} total={tx}"),
+            );
+        let mut outcome = outcome(&text);
+        outcome.uart[1] = uart1.to_string();
+        outcome
+    }
+
+    #[test]
+    fn spi_ownership_on_a_mini_uart_counts_its_transmit_interrupts() {
+        let good = spi_mini_uart(9, "boot first_instruction_ticks=1\nrx-probe\n");
+        assert_eq!(check_spi_ownership_mini_uart(&good), Ok(()));
+        // The virt check wants INTID 40 and receive interrupts.
+        assert!(check_spi_ownership(&good).is_err());
+        assert!(check_spi_ownership_mini_uart(&outcome(&spi(0, 0, 9))).is_err());
+        let short = spi_mini_uart(8, "rx-probe\n");
+        assert!(check_spi_ownership_mini_uart(&short).is_err());
+        let silent = spi_mini_uart(9, "");
+        assert!(check_spi_ownership_mini_uart(&silent).is_err());
     }
 }

@@ -8,7 +8,7 @@ mod aborts;
 #[path = "channel.rs"]
 mod channel;
 #[path = "checkpoint.rs"]
-mod checkpoint;
+pub(crate) mod checkpoint;
 #[path = "console.rs"]
 mod console;
 #[path = "cpu_features.rs"]
@@ -16,7 +16,7 @@ mod cpu_features;
 #[path = "hostile.rs"]
 pub(crate) mod hostile;
 #[path = "interrupts.rs"]
-mod interrupts;
+pub(crate) mod interrupts;
 #[path = "linux_channels.rs"]
 pub(crate) mod linux_channels;
 pub(crate) mod parse;
@@ -251,6 +251,16 @@ fn check_default(outcome: &Outcome) -> Result<(), String> {
 }
 
 fn check_isolation(outcome: &Outcome, policy: Stage2Fault) -> Result<(), String> {
+    check_isolation_against(outcome, policy, &ATTACK_TARGETS)
+}
+
+/// The isolation checks with `targets` as the IPA each attacker reads (by
+/// partition id): QEMU virt's [`ATTACK_TARGETS`], or another board's.
+pub(crate) fn check_isolation_against(
+    outcome: &Outcome,
+    policy: Stage2Fault,
+    targets: &[(&str, u64)],
+) -> Result<(), String> {
     expect_clean_exit(outcome)?;
     let uart0 = &outcome.uart[0];
     for (uart, text) in outcome.uart.iter().enumerate() {
@@ -266,7 +276,7 @@ fn check_isolation(outcome: &Outcome, policy: Stage2Fault) -> Result<(), String>
     if let Some(report) = other.first() {
         return Err(format!("with {policy:?}, unexpected report {report:?}"));
     }
-    for (index, (label, ipa)) in ATTACK_TARGETS.iter().enumerate() {
+    for (index, (label, ipa)) in targets.iter().enumerate() {
         let about = format!("attacker id={index} about to read");
         if !labelled_lines(uart0, label).any(|(_, text)| text.starts_with(&about)) {
             return Err(format!("{label}: no `{about}` line on uart0"));
@@ -292,10 +302,10 @@ fn check_isolation(outcome: &Outcome, policy: Stage2Fault) -> Result<(), String>
             ));
         }
     }
-    if reports.len() != ATTACK_TARGETS.len() {
+    if reports.len() != targets.len() {
         return Err(format!(
             "expected {} {policy:?} reports, got {reports:?}",
-            ATTACK_TARGETS.len()
+            targets.len()
         ));
     }
     let last_report = reports.iter().map(|r| r.line_index).max().unwrap_or(0);

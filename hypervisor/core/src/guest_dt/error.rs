@@ -13,8 +13,10 @@ pub enum GuestDtError {
     Board(DtError),
     /// The board DTB lacks a node the guest DT is derived from.
     MissingNode(&'static str),
-    /// The board root's `#address-cells`/`#size-cells` are not 2/2, so its
-    /// `reg` values cannot be copied under the guest's 2/2 root.
+    /// The board root's `#address-cells`/`#size-cells` are not 2/2 and a
+    /// node to copy depends on them (a `reg` right under the root, or any
+    /// node when the root's `#address-cells` is not 2), so it cannot be
+    /// copied under the guest's 2/2 root.
     RootCells { address_cells: u32, size_cells: u32 },
     /// vCPU `vcpu` runs on logical CPU `cpu`, which the board does not have.
     NoSuchCpu { vcpu: usize, cpu: usize },
@@ -54,7 +56,7 @@ impl fmt::Display for GuestDtError {
             }
             GuestDtError::RootCells { address_cells, size_cells } => write!(
                 f,
-                "guest device tree: board root has #address-cells {address_cells} and #size-cells {size_cells}; board devices can be given to a partition only under a 2/2 root"
+                "guest device tree: board root has #address-cells {address_cells} and #size-cells {size_cells}; board devices can be given to a partition only under a 2/2 root, or on a bus under a root of 2 address cells"
             ),
             GuestDtError::NoSuchCpu { vcpu, cpu } => write!(
                 f,

@@ -1083,3 +1083,95 @@ fn no_virtual_bus_no_virtual_host() {
     assert!(fdt.find_node("/chosen/bulkhead").is_none());
     assert!(property(&fdt, "/chosen", "linux,pci-probe-only").is_none());
 }
+
+/// A Raspberry-Pi-like board: a 2/1 root, its devices on a 1/1 `/soc` bus
+/// whose `ranges` put bus address 0x7e00_0000 at 0xfe00_0000, a GIC-400, and
+/// one device right under the root.
+fn two_one_root_dtb() -> Vec<u8> {
+    let mut w = FdtWriter::new().unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_u32("#address-cells", 2).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    w.property_u32("interrupt-parent", GIC_PHANDLE).unwrap();
+    let memory = w.begin_node("memory@0").unwrap();
+    w.property_array_u32("reg", &[0, 0, 0x3c00_0000]).unwrap();
+    w.property_string("device_type", "memory").unwrap();
+    w.end_node(memory).unwrap();
+    let cpus = w.begin_node("cpus").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 0).unwrap();
+    let cpu = w.begin_node("cpu@0").unwrap();
+    w.property_u32("reg", 0).unwrap();
+    w.property_string("device_type", "cpu").unwrap();
+    w.property_string("compatible", "arm,cortex-a72").unwrap();
+    w.end_node(cpu).unwrap();
+    w.end_node(cpus).unwrap();
+    let soc = w.begin_node("soc").unwrap();
+    w.property_string("compatible", "simple-bus").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 1).unwrap();
+    w.property_array_u32("ranges", &[0x7e00_0000, 0, 0xfe00_0000, 0x0180_0000])
+        .unwrap();
+    let uart = w.begin_node("serial@7e215040").unwrap();
+    w.property_string("compatible", "brcm,bcm2835-aux-uart")
+        .unwrap();
+    w.property_array_u32("reg", &[0x7e21_5040, 0x40]).unwrap();
+    w.property_array_u32("interrupts", &[0, 93, 4]).unwrap();
+    w.end_node(uart).unwrap();
+    w.end_node(soc).unwrap();
+    let gic = w.begin_node("interrupt-controller@40041000").unwrap();
+    w.property_phandle(GIC_PHANDLE).unwrap();
+    w.property_string("compatible", "arm,gic-400").unwrap();
+    w.property_array_u32("reg", &[0, 0xff84_1000, 0x1000, 0, 0xff84_2000, 0x2000])
+        .unwrap();
+    w.property_null("interrupt-controller").unwrap();
+    w.property_u32("#interrupt-cells", 3).unwrap();
+    w.end_node(gic).unwrap();
+    let widget = w.begin_node("widget@ff000000").unwrap();
+    w.property_string("compatible", "acme,widget").unwrap();
+    w.property_array_u32("reg", &[0, 0xff00_0000, 0x1000])
+        .unwrap();
+    w.end_node(widget).unwrap();
+    w.end_node(root).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn a_two_one_root_gives_bus_devices_but_not_root_level_ones() {
+    let board = two_one_root_dtb();
+    let memory = vec![region(0x1000_0000, 0x4000_0000, 0x100_0000)];
+    let on_bus = partition(
+        0,
+        vec![0],
+        memory.clone(),
+        vec![device("/soc/serial@7e215040")],
+    );
+    let dtb = build(&board, &on_bus, &GuestDtOptions::default()).unwrap();
+    dtc_accepts(&dtb);
+    let fdt = Fdt::new(&dtb).unwrap();
+    // The bus keeps its 1/1 cells and `ranges` (parent addresses in the
+    // root's two cells, the same in the guest's 2/2 root), the device its reg.
+    assert_eq!(cells(&fdt, "/", "#size-cells"), [2]);
+    assert_eq!(
+        cells(&fdt, "/soc", "ranges"),
+        [0x7e00_0000, 0, 0xfe00_0000, 0x0180_0000]
+    );
+    assert_eq!(
+        cells(&fdt, "/soc/serial@7e215040", "reg"),
+        [0x7e21_5040, 0x40]
+    );
+    assert_eq!(
+        cells(&fdt, "/soc/serial@7e215040", "interrupts"),
+        [0, 93, 4]
+    );
+
+    // A `reg` right under the root is in the root's 2/1 cells: not copied.
+    let at_root = partition(0, vec![0], memory, vec![device("/widget@ff000000")]);
+    assert!(matches!(
+        build(&board, &at_root, &GuestDtOptions::default()),
+        Err(GuestDtError::RootCells {
+            address_cells: 2,
+            size_cells: 1
+        })
+    ));
+}

@@ -108,18 +108,6 @@ pub fn build(
     let cpu_compatibles = cpu_compatibles(&tree, partition)?;
     let gic = guest_gic(&tree, partition.cpus.len())?;
     let devices = assigned_devices(&tree, partition)?;
-    // Copied nodes keep their `reg` (and a bus its `ranges`) as the board
-    // encodes them, under a guest root of 2/2 cells: only a board root of
-    // 2/2 allows copying. A partition given no board device (a Raspberry
-    // Pi's 2/1 root, say) gets generated nodes only, which are 2/2.
-    let address_cells = root.u32_property("#address-cells").unwrap_or(2);
-    let size_cells = root.u32_property("#size-cells").unwrap_or(1);
-    if (address_cells, size_cells) != (2, 2) && !devices.is_empty() {
-        return Err(GuestDtError::RootCells {
-            address_cells,
-            size_cells,
-        });
-    }
     if let Some(inside) = devices.iter().find(|node| node.is_within(&gic.node)) {
         return Err(GuestDtError::ReservedNode(inside.path()));
     }
@@ -129,6 +117,29 @@ pub fn build(
         .map(|node| node.path())
         .or_else(|| partition.virtual_console.then(virtual_console::path));
     let copied = nodes_to_copy(&tree, &root, &devices)?;
+    // Copied nodes keep their `reg` (and a bus its `ranges`) as the board
+    // encodes them, under a guest root of 2/2 cells. A node right under the
+    // root encodes `reg` in the root's cells; one on a bus in the bus's
+    // cells, and the bus's `ranges` uses only the root's #address-cells (its
+    // sizes are the bus's). So a board root of 2/1 (a Raspberry Pi's) can
+    // give a partition the devices on its `/soc` bus, as long as nothing
+    // with a `reg` is copied right under the root. A partition given no
+    // board device gets generated nodes only, which are 2/2.
+    let address_cells = root.u32_property("#address-cells").unwrap_or(2);
+    let size_cells = root.u32_property("#size-cells").unwrap_or(1);
+    let root_level_reg = || {
+        root.children()
+            .any(|child| copied.contains(&child.id()) && child.property("reg").is_some())
+    };
+    if (address_cells, size_cells) != (2, 2)
+        && !devices.is_empty()
+        && (address_cells != 2 || root_level_reg())
+    {
+        return Err(GuestDtError::RootCells {
+            address_cells,
+            size_cells,
+        });
+    }
     let bootargs = options.bootargs.or(partition.bootargs.as_deref());
 
     let mut writer = FdtWriter::new()?;

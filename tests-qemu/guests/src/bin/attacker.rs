@@ -2,6 +2,10 @@
 //!
 //! The target depends on the partition id (PARTITION_INFO), so three
 //! partitions running this one image cover the three kinds of foreign memory.
+//! Its IPA is QEMU virt's ([`TARGETS`]) unless the partition's bootargs say
+//! `target=<address>`: another board's layout names the victim's PA,
+//! Bulkhead's memory and the victim's device there, each outside that
+//! attacker's map.
 //! The read must not complete: Bulkhead either stops the partition
 //! (`stage2-fault = "stop"`) or delivers a synchronous external abort, which
 //! these vectors report (`guest exception: ...`) before powering off. Every
@@ -9,7 +13,7 @@
 #![no_std]
 #![no_main]
 
-use bulkhead_guests::{guest_main, println, psci, timer, BootInfo};
+use bulkhead_guests::{dt, guest_main, println, psci, timer, BootInfo};
 
 /// (IPA, what lives there on the machine) by partition id modulo 3.
 pub const TARGETS: [(u64, &str); 3] = [
@@ -23,7 +27,8 @@ pub const TARGETS: [(u64, &str); 3] = [
 
 fn main(boot: &BootInfo) -> ! {
     let id = boot.partition.map(|p| p.id).unwrap_or(0);
-    let (address, what) = TARGETS[(id % 3) as usize];
+    let (virt_address, what) = TARGETS[(id % 3) as usize];
+    let address = dt::bootarg_u64(boot.dtb, "target").unwrap_or(virt_address);
     // Let the victim start reporting before the attack, staggered per attacker.
     timer::delay_ms(200 + 100 * (id % 3));
     println!("attacker id={id} about to read {what} at {address:#x}");

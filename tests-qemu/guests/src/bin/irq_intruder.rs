@@ -1,7 +1,8 @@
 //! Guest `irq_intruder`: tries to enable, pend, route and disable an SPI it does not own.
 //!
 //! It owns its stdout PL011's interrupt (UART0, INTID 33) and attacks
-//! [`FOREIGN_INTID`] (UART1's, owned by the neighbour) through the
+//! [`FOREIGN_INTID`] (UART1's, owned by the neighbour; bootargs
+//! `foreign=<intid>` name another board's) through the
 //! distributor after [`SETTLE_MS`], then reads every bit back. Prints
 //! `result own_enable=1`, `result own_priority=160` (the control: its own
 //! INTID works), then `result foreign_<what>=0` for each attacked register,
@@ -14,7 +15,7 @@
 #![no_main]
 
 use bulkhead_guests::gic::{self, gicd};
-use bulkhead_guests::{guest_main, irq, mark, psci, timer, BootInfo};
+use bulkhead_guests::{dt, guest_main, irq, mark, psci, timer, BootInfo};
 
 /// UART1's SPI 8.
 pub const FOREIGN_INTID: u32 = 40;
@@ -28,13 +29,16 @@ fn main(boot: &BootInfo) -> ! {
         .dt
         .and_then(|dt| dt.stdout_uart_intid)
         .unwrap_or(DEFAULT_OWN_INTID);
+    let foreign = dt::bootarg_u64(boot.dtb, "foreign")
+        .and_then(|intid| u32::try_from(intid).ok())
+        .unwrap_or(FOREIGN_INTID);
     let gic = boot.gic();
     gic::configure(gic);
     gic.init_distributor();
     gic.init_cpu();
     irq::enable();
     timer::delay_ms(SETTLE_MS);
-    mark!("spi attack start own={own} foreign={FOREIGN_INTID}");
+    mark!("spi attack start own={own} foreign={foreign}");
 
     // The control: the same writes on its own INTID take effect.
     gic.enable_spi(own, gic::own_affinity());
@@ -44,7 +48,7 @@ fn main(boot: &BootInfo) -> ! {
     mark!("result own_enable={}", u8::from(own_enable));
     mark!("result own_priority={own_priority}");
 
-    let target = FOREIGN_INTID;
+    let target = foreign;
     let (word, bit) = gic::bit_position(target);
     let priority = gic.gicd(gicd::IPRIORITYR + u64::from(target));
     let config = gic.gicd(gicd::ICFGR + u64::from(target / 16) * 4);

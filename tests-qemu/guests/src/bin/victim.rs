@@ -1,12 +1,14 @@
 //! Guest `victim`: keeps checksumming a pre-filled block while others attack it.
 //!
-//! Prints `victim progress=<n> checksum=<c>` on its own UART and mirrors each
-//! line through CONSOLE_WRITE, so on UART0 its progress interleaves with
-//! Bulkhead's fault reports and the scenario can see it outlive them.
+//! Prints `victim progress=<n> checksum=<c>` on its own UART (its stdout
+//! PL011, else a mini UART it was given: the Raspberry Pi's UART1) and
+//! mirrors each line through CONSOLE_WRITE, so on UART0 its progress
+//! interleaves with Bulkhead's fault reports and the scenario can see it
+//! outlive them.
 #![no_std]
 #![no_main]
 
-use bulkhead_guests::{guest_main, mark, println, psci, timer, BootInfo};
+use bulkhead_guests::{console, guest_main, mark, println, psci, timer, BootInfo};
 use bulkhead_workload as workload;
 
 /// Counter time the victim runs for: long enough to outlive every attack.
@@ -15,6 +17,11 @@ const RUN_MS: u64 = 3000;
 const PERIOD_MS: u64 = 100;
 
 fn main(boot: &BootInfo) -> ! {
+    if let Some(dt) = boot.dt.filter(|dt| dt.own_stdout_uart().is_none()) {
+        if let Some((uart, _)) = dt.mini_uart {
+            console::use_mini_uart(uart);
+        }
+    }
     let Some((base, size)) = boot.first_region() else {
         println!("victim error: no memory region known");
         psci::system_off()

@@ -596,3 +596,26 @@ fn linux_sigbus_values() {
         assert!(check(&bad).is_err(), "{from} -> {to}");
     }
 }
+
+#[test]
+fn rpi4_isolation_wants_the_rpi4_targets() {
+    let rpi4 = crate::boards::scenarios("rpi4");
+    let check = rpi4
+        .iter()
+        .find(|s| s.name == "rpi4_isolation")
+        .expect("rpi4_isolation is declared")
+        .check;
+    let virt = isolation_delivered_good();
+    assert!(
+        check(&virt).is_err(),
+        "QEMU virt's targets are not the rpi4's"
+    );
+    let mut good = virt.clone();
+    for ((_, virt_ipa), (_, rpi4_ipa)) in ATTACK_TARGETS
+        .iter()
+        .zip(crate::boards::RPI4_ATTACK_TARGETS.iter())
+    {
+        good.uart[0] = good.uart[0].replace(&format!("{virt_ipa:#x}"), &format!("{rpi4_ipa:#x}"));
+    }
+    check(&good).unwrap();
+}
