@@ -14,11 +14,10 @@
 //! GIC: the sender marks them pending on the target vCPU and posts it an
 //! Inject request.
 
-use core::sync::atomic::Ordering;
-
 use bulkhead_core::decode::SgiRequest;
 use bulkhead_core::irq_owner::Owner;
 use bulkhead_core::level_irq::{self, Arrival, Settle};
+use bulkhead_core::pending_sgis::Taken;
 use bulkhead_core::protocol::{PowerView, Request};
 
 use crate::arch::aarch64::exception::GuestFrame;
@@ -199,6 +198,7 @@ fn inject_hardware(partition: &Partition, vcpu: &Vcpu, intid: u32) {
             intid,
             priority,
             hardware: true,
+            source: 0,
         },
     );
 }
@@ -289,14 +289,12 @@ fn queue_or_inject(vcpu: &Vcpu, interrupt: VirtualInterrupt) {
 /// Moves the vCPU's pending SGIs and queued interrupts into free list
 /// registers. Runs on the vCPU's own core.
 pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
-    let sgis = vcpu.pending_sgis.swap(0, Ordering::AcqRel);
-    let mut left = 0;
-    if sgis != 0 {
+    let sgis = vcpu.pending_sgis.take();
+    let mut left = Taken::default();
+    if !sgis.is_empty() {
         let vgic = partition.vgic.lock();
-        let mut waiting = sgis;
-        while waiting != 0 {
-            let sgi = waiting.trailing_zeros();
-            waiting &= waiting - 1;
+        for pending in sgis.iter() {
+            let sgi = pending.sgi;
             if !vgic.sgi_enabled(vcpu.index, sgi) {
                 continue;
             }
@@ -304,14 +302,15 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
                 intid: sgi,
                 priority: vgic.sgi_priority(vcpu.index, sgi),
                 hardware: false,
+                source: pending.source,
             };
             if !vgic_hw::try_inject(interrupt) {
-                left |= 1 << sgi;
+                left.insert(pending);
             }
         }
     }
-    if left != 0 {
-        vcpu.pending_sgis.fetch_or(left, Ordering::AcqRel);
+    if !left.is_empty() {
+        vcpu.pending_sgis.put_back(left);
     }
     let mut queue = vcpu.overflow.lock();
     while let Some(&interrupt) = queue.front() {
@@ -321,7 +320,7 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
         queue.pop_front();
     }
     let starved = crate::virtual_spi::flush(partition, vcpu);
-    vgic_hw::request_underflow_interrupt(left != 0 || !queue.is_empty() || starved);
+    vgic_hw::request_underflow_interrupt(!left.is_empty() || !queue.is_empty() || starved);
 }
 
 /// A trapped write of an SGI register by `sender`: delivers the SGI to the
@@ -345,6 +344,12 @@ pub fn send_sgi_to(partition: &Partition, sender: &Vcpu, sgi: u32, vcpus: u64) {
 }
 
 fn deliver_sgi(partition: &Partition, sender: &Vcpu, sgi: u32, named: impl Iterator<Item = usize>) {
+    // A GICv2 guest reads the sender's CPU interface (its vCPU index, as
+    // ITARGETSR0..7 show it) with the SGI; a GICv3 guest sees no source.
+    let source = match gic::concrete() {
+        gic::Concrete::V2(_) => sender.index as u8,
+        gic::Concrete::V3(_) => 0,
+    };
     for index in named {
         // A vCPU that is off would drop it when it starts: do not wake its core.
         let Some(target) = partition
@@ -354,7 +359,7 @@ fn deliver_sgi(partition: &Partition, sender: &Vcpu, sgi: u32, named: impl Itera
         else {
             continue;
         };
-        target.pending_sgis.fetch_or(1 << sgi, Ordering::AcqRel);
+        target.pending_sgis.mark(sgi, source);
         if target.index == sender.index {
             flush_pending(partition, sender);
         } else {

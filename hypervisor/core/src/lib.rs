@@ -25,6 +25,7 @@ pub mod intid;
 pub mod irq_owner;
 pub mod level_irq;
 pub mod pci;
+pub mod pending_sgis;
 pub mod protocol;
 pub mod smmu;
 pub mod stage2;

@@ -247,7 +247,7 @@ pub fn take(partition: &Partition, mut requester: Requester, origin: Origin) -> 
         }
         let snapshot = VcpuSnapshot::capture(
             &resumed,
-            requester.vcpu.pending_sgis.load(Ordering::Acquire),
+            requester.vcpu.pending_sgis.load(),
             &mut requester.vcpu.sve.lock(),
         );
         *requester.vcpu.snapshot.lock() = Some(snapshot);

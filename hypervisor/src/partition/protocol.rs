@@ -73,12 +73,7 @@ fn park(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame, site: Site) 
         // The call instruction itself, so that a restore re-issues the call.
         resumed.elr = resumed.elr.wrapping_sub(4);
     }
-    let snapshot = VcpuSnapshot::capture(
-        &resumed,
-        vcpu.pending_sgis
-            .load(core::sync::atomic::Ordering::Acquire),
-        &mut vcpu.sve.lock(),
-    );
+    let snapshot = VcpuSnapshot::capture(&resumed, vcpu.pending_sgis.load(), &mut vcpu.sve.lock());
     *vcpu.snapshot.lock() = Some(snapshot);
     if vcpu.cell.apply(Transition::Park).is_err() {
         // Not running (it already left, say by CPU_OFF): nothing to hold here.
@@ -106,10 +101,7 @@ pub fn load_snapshot(partition: &Partition, vcpu: &Vcpu, frame: &mut GuestFrame)
         // Held level interrupts belong to the state being left.
         crate::irq::release_deferred(vcpu);
         snapshot.apply(frame, &vcpu.sve.lock());
-        vcpu.pending_sgis.store(
-            snapshot.pending_sgis as u32,
-            core::sync::atomic::Ordering::Release,
-        );
+        vcpu.pending_sgis.store(snapshot.pending_sgis);
         // Hardware interrupts in flight at the checkpoint were active in the
         // GIC then: make them so again, so the guest's EOI finds them.
         for intid in snapshot.hardware_interrupts() {

@@ -1,6 +1,7 @@
 //! A vCPU: one physical core pinned to a partition, its protocol cell, and what it keeps across pauses.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use bulkhead_core::pending_sgis::{PendingSgis, Taken};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use bulkhead_core::bounded::BoundedQueue;
 use bulkhead_core::level_irq::Deferred;
@@ -36,8 +37,8 @@ pub struct Vcpu {
     /// Entry point and context of the next start: written with the
     /// PowerOn transition under this lock, read with the Start transition.
     start: Mutex<(u64, u64)>,
-    /// Virtual SGIs (bit n = SGI n) waiting for a list register on this vCPU.
-    pub pending_sgis: AtomicU32,
+    /// Virtual SGIs waiting for a list register on this vCPU, with their sources.
+    pub pending_sgis: PendingSgis,
     /// Interrupts that found every list register busy, oldest first; sized
     /// at boot for every interrupt the vCPU can receive, so it never grows.
     pub overflow: Mutex<BoundedQueue<VirtualInterrupt>>,
@@ -66,7 +67,7 @@ impl Vcpu {
             mpidr,
             cell: VcpuCell::new(),
             start: Mutex::new((0, 0)),
-            pending_sgis: AtomicU32::new(0),
+            pending_sgis: PendingSgis::new(),
             overflow: Mutex::new(BoundedQueue::with_capacity(interrupts)),
             snapshot: Mutex::new(None),
             sve: Mutex::new(SveRegisters::new()),
@@ -159,7 +160,7 @@ impl Vcpu {
     /// deactivated (a line still asserted pends again and is taken anew)
     /// rather than left active forever, deaf to their device.
     pub fn clear_pending_interrupts(&self) {
-        self.pending_sgis.store(0, Ordering::Release);
+        self.pending_sgis.store(Taken::default());
         let mut overflow = self.overflow.lock();
         while let Some(interrupt) = overflow.pop_front() {
             if interrupt.hardware {

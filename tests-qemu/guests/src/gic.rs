@@ -434,6 +434,14 @@ pub fn acknowledge() -> u32 {
     (intid & 0xff_ffff) as u32
 }
 
+/// GICv2: the source CPU (GICC_IAR bits 12:10) of the interrupt this vCPU
+/// acknowledged last, for an SGI handler; None on a GICv3, whose SGIs carry none.
+pub fn acknowledged_source() -> Option<u32> {
+    gicv2_cpu_interface()?;
+    let last = LAST_IAR.get(own_vcpu() as usize)?.load(Ordering::Relaxed) as u32;
+    Some((last & gicv2::IAR_ID_AND_SOURCE) >> 10)
+}
+
 /// ICC_EOIR1_EL1: ends (and, with EOImode 0, deactivates) `intid`.
 #[inline(always)]
 pub fn end_of_interrupt(intid: u32) {

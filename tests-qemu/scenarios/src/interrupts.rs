@@ -120,6 +120,17 @@ fn expect_sgi_sender(outcome: &Outcome, label: &'static str) -> Result<(usize, u
     // and the broadcasts.
     let (_, totals) = find(label, &lines, "sgi totals ")?;
     expect_fields(label, totals, &[("vcpu0", rounds), ("vcpu1", 2 * rounds)])?;
+    // GICv2: every ping and broadcast came from vCPU 0, every pong from vCPU 1.
+    let (_, sources) = find(label, &lines, "sgi sources ")?;
+    match field(sources, "gic") {
+        Some("v3") => {}
+        Some("v2") => expect_fields(
+            label,
+            sources,
+            &[("ping", 0b01), ("pong", 0b10), ("broadcast", 0b01)],
+        )?,
+        _ => return Err(format!("{label}: `{sources}`: no gic=v2|v3")),
+    }
     Ok((start, done))
 }
 
@@ -292,7 +303,8 @@ mod tests {
              sgi broadcast sent=100 vcpu0={broadcast_vcpu0} vcpu1=100\n\
              sgi foreign sent=200 vcpu0={foreign_vcpu0} vcpu1=0\n\
              sgi attack done\n\
-             sgi totals vcpu0={} vcpu1=200\n",
+             sgi totals vcpu0={} vcpu1=200\n\
+             sgi sources gic=v3\n",
             boot(),
             100 + broadcast_vcpu0 + foreign_vcpu0
         )
@@ -306,6 +318,21 @@ mod tests {
         );
         assert!(check_sgi(&outcome(&prefixed("pinger", &sender(1, 0)))).is_err());
         assert!(check_sgi(&outcome(&prefixed("pinger", &sender(0, 3)))).is_err());
+        // GICv2: the sources must be the senders' vCPUs.
+        let v2 = |line: &str| sender(0, 0).replace("sgi sources gic=v3", line);
+        let good = "sgi sources gic=v2 ping=0x1 pong=0x2 broadcast=0x1";
+        assert_eq!(check_sgi(&outcome(&prefixed("pinger", &v2(good)))), Ok(()));
+        for bad in [
+            "sgi sources gic=v2 ping=0x1 pong=0x1 broadcast=0x1",
+            "sgi sources gic=v2 ping=0x3 pong=0x2 broadcast=0x1",
+            "sgi sources gic=v2",
+            "sgi sources",
+        ] {
+            assert!(
+                check_sgi(&outcome(&prefixed("pinger", &v2(bad)))).is_err(),
+                "{bad}"
+            );
+        }
         let short = sender(0, 0).replace("received=100", "received=99");
         assert!(check_sgi(&outcome(&prefixed("pinger", &short))).is_err());
         let mut failed = outcome(&prefixed("pinger", &sender(0, 0)));

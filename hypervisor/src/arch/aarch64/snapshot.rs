@@ -14,6 +14,7 @@ use super::exception::GuestFrame;
 use super::sve::{self, SveRegisters};
 use super::sysreg::{isb, read_sysreg, write_sysreg};
 use super::{gic, vgic_hw};
+use bulkhead_core::pending_sgis::Taken;
 
 /// Calls `$callback!` with the EL1 (and EL0 thread) system registers and the
 /// EL1 timers, in snapshot order. The GIC virtual interface's state follows
@@ -68,7 +69,7 @@ const FP_WORDS: usize = 64 + 2;
 const MAX_LIST_REGISTERS: usize = 16;
 /// Words in a serialized snapshot before its optional SVE part.
 const BASE_WORDS: usize =
-    FRAME_WORDS + SYSREG_COUNT + FP_WORDS + MAX_LIST_REGISTERS + 1 + 1 + PAUTH_KEY_WORDS;
+    FRAME_WORDS + SYSREG_COUNT + FP_WORDS + MAX_LIST_REGISTERS + 2 + 1 + PAUTH_KEY_WORDS;
 /// Bytes in the largest serialized snapshot: ZCR_EL1 and the SVE registers
 /// at the largest vector length follow the words.
 pub const SNAPSHOT_BYTES: usize = BASE_WORDS * 8 + 8 + sve::MAX_STATE_BYTES;
@@ -106,8 +107,8 @@ pub struct VcpuSnapshot {
     /// q0..q31 as (low, high) pairs, then FPSR and FPCR.
     fp: [u64; FP_WORDS],
     list_registers: [u64; MAX_LIST_REGISTERS],
-    /// Virtual SGIs waiting for a list register (bit n = SGI n).
-    pub pending_sgis: u64,
+    /// Virtual SGIs waiting for a list register, with their sources.
+    pub pending_sgis: Taken,
     /// The optional state below that this snapshot holds (`FEATURE_*`).
     features: u64,
     /// Pointer-authentication keys (zero without FEAT_PAuth).
@@ -117,7 +118,11 @@ pub struct VcpuSnapshot {
 impl VcpuSnapshot {
     /// Reads this core's live vCPU state; `frame` is its trap frame. The
     /// SVE registers, if the core has them, go to the vCPU's `sve`.
-    pub fn capture(frame: &GuestFrame, pending_sgis: u32, sve: &mut SveRegisters) -> VcpuSnapshot {
+    pub fn capture(
+        frame: &GuestFrame,
+        pending_sgis: Taken,
+        sve: &mut SveRegisters,
+    ) -> VcpuSnapshot {
         let mut fp = [0u64; FP_WORDS];
         // SAFETY: stores the 32 SIMD registers and FPSR/FPCR into `fp`,
         // which has room for exactly 64 + 2 words; nothing else is touched.
@@ -166,7 +171,7 @@ impl VcpuSnapshot {
             },
             fp,
             list_registers,
-            pending_sgis: u64::from(pending_sgis),
+            pending_sgis,
             features,
             pauth_keys,
         }
@@ -239,7 +244,7 @@ impl VcpuSnapshot {
             .chain(self.sysregs.iter())
             .chain(self.fp.iter())
             .chain(self.list_registers.iter())
-            .chain(core::iter::once(&self.pending_sgis))
+            .chain(self.pending_sgis.0.iter())
             .chain(core::iter::once(&self.features))
             .chain(self.pauth_keys.iter());
         for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
@@ -284,7 +289,7 @@ impl VcpuSnapshot {
         fp.iter_mut().for_each(|word| *word = take());
         let mut list_registers = [0; MAX_LIST_REGISTERS];
         list_registers.iter_mut().for_each(|word| *word = take());
-        let pending_sgis = take();
+        let pending_sgis = Taken([take(), take()]);
         let features = take();
         if features != self::features() {
             return None;

@@ -13,6 +13,8 @@ pub struct VirtualInterrupt {
     pub priority: u8,
     /// Backed by the same physical INTID: the guest's deactivation reaches it.
     pub hardware: bool,
+    /// A virtual SGI's sender (its vCPU index; GICv2 guests read it, 0 on a GICv3).
+    pub source: u8,
 }
 
 impl VirtualInterrupt {
@@ -65,19 +67,19 @@ pub fn list_register_count() -> usize {
 
 /// One pass over the list registers: the first free one, or stops at the
 /// first one in use for which `holds` says so (its index and value).
-fn scan(holds: impl FnMut(&ListRegister) -> bool) -> Scan {
+fn scan(mut holds: impl FnMut(&ListRegister) -> bool) -> Scan {
     match gic::concrete() {
-        gic::Concrete::V3(interface) => scan_on(interface, holds),
-        gic::Concrete::V2(interface) => scan_on(interface, holds),
+        gic::Concrete::V3(interface) => scan_on(interface, |lr, _| holds(lr)),
+        gic::Concrete::V2(interface) => scan_on(interface, |lr, _| holds(lr)),
     }
 }
 
 /// [`scan`] on one concrete interface: only the list registers in use are
-/// read (ELRSR says which are empty).
+/// read (ELRSR says which are empty); `holds` gets each decoded and raw.
 #[inline(always)]
 fn scan_on<I: VirtualCpuInterface>(
     interface: &I,
-    mut holds: impl FnMut(&ListRegister) -> bool,
+    mut holds: impl FnMut(&ListRegister, u64) -> bool,
 ) -> Scan {
     let count = interface.list_register_count();
     let implemented = if count >= 64 {
@@ -90,8 +92,9 @@ fn scan_on<I: VirtualCpuInterface>(
     while used != 0 {
         let index = used.trailing_zeros() as usize;
         used &= used - 1;
-        let lr = interface.decode(interface.read_raw(index));
-        if holds(&lr) {
+        let raw = interface.read_raw(index);
+        let lr = interface.decode(raw);
+        if holds(&lr, raw) {
             return Scan::Holds(index, lr);
         }
     }
@@ -119,11 +122,15 @@ pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
 
 #[inline(always)]
 fn try_inject_on<I: VirtualCpuInterface>(interface: &I, interrupt: VirtualInterrupt) -> bool {
-    match scan_on(interface, |lr| lr.is_pending(interrupt.intid)) {
+    // The same SGI from another source is another interrupt (GICv2).
+    let held = |lr: &ListRegister, raw: u64| {
+        lr.is_pending(interrupt.intid) && interface.sgi_source(raw) == interrupt.source
+    };
+    match scan_on(interface, held) {
         Scan::Holds(..) => true,
         Scan::Free(index) => {
             let register = interrupt.register(interface.hardware_eoi_resignals());
-            interface.write_raw(index, interface.encode(&register));
+            interface.write_raw(index, interface.encode_from(&register, interrupt.source));
             true
         }
         Scan::Full => false,

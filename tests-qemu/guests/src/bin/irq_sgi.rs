@@ -10,8 +10,11 @@
 //!    partition does not have, then waits [`SETTLE_MS`]: nobody may get it.
 //!
 //! Prints `sgi pingpong sent=.. received=.. replies=..`, `sgi broadcast
-//! sent=.. vcpu0=.. vcpu1=..`, `sgi foreign sent=.. vcpu0=.. vcpu1=..` and
-//! `sgi totals vcpu0=.. vcpu1=..`, between `sgi attack start`/`done` lines.
+//! sent=.. vcpu0=.. vcpu1=..`, `sgi foreign sent=.. vcpu0=.. vcpu1=..`,
+//! `sgi totals vcpu0=.. vcpu1=..` and `sgi sources gic=v2 ping=<mask>
+//! pong=<mask> broadcast=<mask>` (bit n: a source CPU n was seen; GICv2
+//! only, a GICv3 SGI has no source: `sgi sources gic=v3`), between `sgi
+//! attack start`/`done` lines.
 #![no_std]
 #![no_main]
 
@@ -30,10 +33,21 @@ const SETTLE_MS: u64 = 500;
 const ROUND_TIMEOUT_MS: u64 = 1000;
 
 static SECONDARY_READY: AtomicU64 = AtomicU64::new(0);
+/// Source CPUs seen per SGI (bit n: source n), GICv2.
+static PING_SOURCES: AtomicU64 = AtomicU64::new(0);
+static PONG_SOURCES: AtomicU64 = AtomicU64::new(0);
+static BROADCAST_SOURCES: AtomicU64 = AtomicU64::new(0);
+
+fn note_source(seen: &AtomicU64) {
+    if let Some(source) = gic::acknowledged_source() {
+        seen.fetch_or(1 << source, Ordering::AcqRel);
+    }
+}
 static SECONDARY_STOP: AtomicU64 = AtomicU64::new(0);
 
 /// vCPU 1 answers every ping with a pong to vCPU 0.
 fn ping(_irq: &irq::Irq) {
+    note_source(&PING_SOURCES);
     gic::send_sgi(PONG, 1 << 0);
 }
 
@@ -60,6 +74,8 @@ fn main(boot: &BootInfo) -> ! {
     gic::configure(boot.gic());
     boot.gic().init_distributor();
     irq::set_handler(PING, ping);
+    irq::set_handler(PONG, |_| note_source(&PONG_SOURCES));
+    irq::set_handler(BROADCAST, |_| note_source(&BROADCAST_SOURCES));
     listen(0);
     let result = psci::cpu_on(1, 0);
     if result != 0
@@ -120,6 +136,15 @@ fn main(boot: &BootInfo) -> ! {
     println!("sgi attack done");
     SECONDARY_STOP.store(1, Ordering::Release);
     println!("sgi totals vcpu0={} vcpu1={}", irq::total(0), irq::total(1));
+    match gic::acknowledged_source() {
+        Some(_) => println!(
+            "sgi sources gic=v2 ping={:#x} pong={:#x} broadcast={:#x}",
+            PING_SOURCES.load(Ordering::Acquire),
+            PONG_SOURCES.load(Ordering::Acquire),
+            BROADCAST_SOURCES.load(Ordering::Acquire)
+        ),
+        None => println!("sgi sources gic=v3"),
+    }
     psci::system_off()
 }
 

@@ -73,6 +73,15 @@ pub trait VirtualCpuInterface: Sync {
     fn hardware_eoi_resignals(&self) -> bool {
         true
     }
+    /// [`Self::encode`] of a virtual SGI sent by vCPU `source`: a GICv2
+    /// list register carries it (CPUID, bits 12:10); a GICv3 one has no such field.
+    fn encode_from(&self, register: &ListRegister, _source: u8) -> u64 {
+        self.encode(register)
+    }
+    /// The source a raw list register gives a virtual SGI (0 on a GICv3).
+    fn sgi_source(&self, _raw: u64) -> u8 {
+        0
+    }
 }
 
 /// The controller found on the board.

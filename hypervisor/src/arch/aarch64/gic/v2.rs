@@ -287,19 +287,28 @@ impl VirtualCpuInterface for GicV2 {
     }
 
     fn encode(&self, register: &ListRegister) -> u64 {
+        self.encode_from(register, 0)
+    }
+
+    fn encode_from(&self, register: &ListRegister, source: u8) -> u64 {
         // Group 0: a GICv2 guest (Linux among them) enables only group 0 in
         // GICC_CTLR, and without FIQEn group 0 is signalled as an IRQ.
         let register = ListRegister {
             group1: false,
             ..*register
         };
-        u64::from(
-            ListRegisterV2 {
-                register,
-                source: 0,
-            }
-            .encode(),
-        )
+        // CPUID is an SGI's only: for any other interrupt those bits are
+        // the pINTID's (HW = 1) or must be zero.
+        let source = if register.virtual_intid < IntId::PPI_FIRST {
+            source
+        } else {
+            0
+        };
+        u64::from(ListRegisterV2 { register, source }.encode())
+    }
+
+    fn sgi_source(&self, raw: u64) -> u8 {
+        ListRegisterV2::decode(raw as u32).source
     }
 
     fn empty_list_registers(&self) -> u64 {
