@@ -35,6 +35,17 @@ impl Taken {
         self.0[word] |= bit;
     }
 
+    /// The sources `sgi` is pending from (bit n: source n).
+    pub fn sources(&self, sgi: u32) -> u8 {
+        let (word, bit) = position(sgi, 0);
+        (self.0[word] / bit & 0xff) as u8
+    }
+
+    /// Both sets' pairs.
+    pub fn union(self, other: Taken) -> Taken {
+        Taken([self.0[0] | other.0[0], self.0[1] | other.0[1]])
+    }
+
     /// Each pair, SGI by SGI, source by source.
     pub fn iter(&self) -> impl Iterator<Item = PendingSgi> + '_ {
         self.0.iter().enumerate().flat_map(|(word, &bits)| {
@@ -85,6 +96,15 @@ impl PendingSgis {
         for (word, bits) in self.0.iter().zip(taken.0) {
             if bits != 0 {
                 word.fetch_or(bits, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Withdraws the pairs of `taken` that are still waiting.
+    pub fn clear(&self, taken: Taken) {
+        for (word, bits) in self.0.iter().zip(taken.0) {
+            if bits != 0 {
+                word.fetch_and(!bits, Ordering::AcqRel);
             }
         }
     }
@@ -150,5 +170,20 @@ mod tests {
         assert_eq!(pending.load().iter().count(), 2);
         pending.store(Taken::default());
         assert!(pending.load().is_empty());
+    }
+
+    #[test]
+    fn sources_clear_and_union_work_per_pair() {
+        let pending = PendingSgis::new();
+        pending.mark(9, 3);
+        pending.mark(9, 0);
+        pending.mark(2, 5);
+        assert_eq!(pending.load().sources(9), 0b1001);
+        assert_eq!(pending.load().sources(2), 0b10_0000);
+        let mut gone = Taken::default();
+        gone.insert(PendingSgi { sgi: 9, source: 3 });
+        pending.clear(gone);
+        assert_eq!(pending.load().sources(9), 0b0001);
+        assert_eq!(pending.load().union(gone).sources(9), 0b1001);
     }
 }

@@ -1,6 +1,8 @@
 //! The vGIC's trapped frames as registry entries: the distributor and the partition's redistributors (GICv3), or the GICv2 distributor.
 
-use bulkhead_core::vgic::{DistributorV2Effect, Width, GICD_SGIR};
+use bulkhead_core::vgic::{sgi_pending_read, DistributorV2Effect, Width, GICD_SGIR};
+
+use crate::arch::aarch64::vgic_hw;
 
 use super::EmulatedDevice;
 use crate::partition::{Partition, TrapCounters, Vcpu};
@@ -65,6 +67,15 @@ impl EmulatedDevice for VgicDistributorV2 {
         if let Some(value) = partition.fixed_distributor.read(offset, width) {
             return value;
         }
+        // The trap is taken on the vCPU's own core: its list registers are here.
+        let pending = || {
+            vcpu.pending_sgis
+                .load()
+                .union(vgic_hw::pending_sgis_in_list_registers())
+        };
+        if let Some(value) = sgi_pending_read(offset, width, pending) {
+            return value;
+        }
         let mut hardware = partition.hardware_gic();
         partition
             .vgic
@@ -89,8 +100,20 @@ impl EmulatedDevice for VgicDistributorV2 {
             effect
         };
         // Outside the locks: delivery takes the vGIC lock itself.
-        if let DistributorV2Effect::Sgi { intid, vcpus } = effect {
-            crate::irq::send_sgi_to(partition, vcpu, u32::from(intid), u64::from(vcpus));
+        match effect {
+            DistributorV2Effect::Sgi { intid, vcpus } => {
+                crate::irq::send_sgi_to(partition, vcpu, u32::from(intid), u64::from(vcpus));
+            }
+            // The accessing vCPU's own SGIs, on its own core.
+            DistributorV2Effect::SgiPending { set: true, pairs } => {
+                vcpu.pending_sgis.put_back(pairs);
+                crate::irq::flush_pending(partition, vcpu);
+            }
+            DistributorV2Effect::SgiPending { set: false, pairs } => {
+                vcpu.pending_sgis.clear(pairs);
+                vgic_hw::clear_pending_sgis(pairs);
+            }
+            DistributorV2Effect::None => {}
         }
     }
 }

@@ -127,7 +127,13 @@ fn expect_sgi_sender(outcome: &Outcome, label: &'static str) -> Result<(usize, u
         Some("v2") => expect_fields(
             label,
             sources,
-            &[("ping", 0b01), ("pong", 0b10), ("broadcast", 0b01)],
+            &[
+                ("ping", 0b01),
+                ("pong", 0b10),
+                ("broadcast", 0b01),
+                ("spending", 0b100),
+                ("spending_count", 1),
+            ],
         )?,
         _ => return Err(format!("{label}: `{sources}`: no gic=v2|v3")),
     }
@@ -320,11 +326,14 @@ mod tests {
         assert!(check_sgi(&outcome(&prefixed("pinger", &sender(0, 3)))).is_err());
         // GICv2: the sources must be the senders' vCPUs.
         let v2 = |line: &str| sender(0, 0).replace("sgi sources gic=v3", line);
-        let good = "sgi sources gic=v2 ping=0x1 pong=0x2 broadcast=0x1";
+        let good =
+            "sgi sources gic=v2 ping=0x1 pong=0x2 broadcast=0x1 spending=0x4 spending_count=1";
         assert_eq!(check_sgi(&outcome(&prefixed("pinger", &v2(good)))), Ok(()));
         for bad in [
-            "sgi sources gic=v2 ping=0x1 pong=0x1 broadcast=0x1",
-            "sgi sources gic=v2 ping=0x3 pong=0x2 broadcast=0x1",
+            "sgi sources gic=v2 ping=0x1 pong=0x1 broadcast=0x1 spending=0x4 spending_count=1",
+            "sgi sources gic=v2 ping=0x3 pong=0x2 broadcast=0x1 spending=0x4 spending_count=1",
+            "sgi sources gic=v2 ping=0x1 pong=0x2 broadcast=0x1 spending=0x1 spending_count=1",
+            "sgi sources gic=v2 ping=0x1 pong=0x2 broadcast=0x1 spending=0x4 spending_count=2",
             "sgi sources gic=v2",
             "sgi sources",
         ] {

@@ -19,6 +19,7 @@ use super::registers::{
 };
 use super::virtual_gic::VirtualGic;
 use crate::decode::gicv2::{targets_to_physical, targets_to_virtual, DistributorSgi};
+use crate::pending_sgis::{PendingSgi, Taken};
 
 /// The GICv2 distributor frame a guest sees (GICD is 4 KiB).
 pub const DISTRIBUTOR_V2_SIZE: u64 = 0x1000;
@@ -27,7 +28,11 @@ const GICD_ITARGETSR: u64 = 0x800;
 const PRIVATE_TARGETS_END: u64 = GICD_ITARGETSR + 32;
 /// GICD_SGIR: a GICv2 guest's SGI generation register.
 pub const GICD_SGIR: u64 = 0xF00;
-/// GICD_CPENDSGIR0..3 and SPENDSGIR0..3 (0xF10..0xF2F): RAZ/WI here.
+/// GICD_CPENDSGIR0..3 and SPENDSGIR0..3 (0xF10..0xF2F): a byte per SGI,
+/// a bit per source CPU, of the accessing vCPU's pending SGIs (kept by
+/// the hypervisor beside the list registers, not in this model).
+const GICD_CPENDSGIR: u64 = 0xF10;
+const GICD_SPENDSGIR: u64 = 0xF20;
 const GICD_SGI_PENDING_END: u64 = 0xF30;
 /// GICv2's ICPIDR2 (0xFE8): ArchRev 2.
 const GICD_ICPIDR2: u64 = 0xFE8;
@@ -43,6 +48,36 @@ pub enum DistributorV2Effect {
         intid: u8,
         vcpus: u8,
     },
+    /// A GICD_SPENDSGIR (`set`) or GICD_CPENDSGIR write: these (SGI,
+    /// source) pairs become, or stop being, pending on the accessing vCPU.
+    SgiPending {
+        set: bool,
+        pairs: Taken,
+    },
+}
+
+/// A read of GICD_CPENDSGIRn/SPENDSGIRn at `offset`: the bytes of the
+/// accessing vCPU's pending SGIs (`pending`, asked for only then); None for
+/// any other register.
+pub fn sgi_pending_read(offset: u64, width: Width, pending: impl FnOnce() -> Taken) -> Option<u64> {
+    let (_, first) = sgi_pending_register(offset, width)?;
+    let pending = pending();
+    let value = (0..width.bytes() as u32).fold(0u64, |value, lane| {
+        value | u64::from(pending.sources(first + lane)) << (lane * 8)
+    });
+    Some(value)
+}
+
+/// Whether `offset` is in SPENDSGIR (true) or CPENDSGIR, and its first SGI.
+fn sgi_pending_register(offset: u64, width: Width) -> Option<(bool, u32)> {
+    if !matches!(width, Width::Byte | Width::Word) || !width.aligned(offset) {
+        return None;
+    }
+    match offset {
+        GICD_CPENDSGIR..GICD_SPENDSGIR => Some((false, (offset - GICD_CPENDSGIR) as u32)),
+        GICD_SPENDSGIR..GICD_SGI_PENDING_END => Some((true, (offset - GICD_SPENDSGIR) as u32)),
+        _ => None,
+    }
 }
 
 /// Where a GICv2 distributor access goes.
@@ -145,6 +180,22 @@ impl VirtualGic {
         value: u64,
     ) -> DistributorV2Effect {
         let value = value & width.mask();
+        if let Some((set, first)) = sgi_pending_register(offset, width) {
+            let mut pairs = Taken::default();
+            for lane in 0..width.bytes() as u32 {
+                let sources = (value >> (lane * 8)) as u8;
+                for source in (0..8u8).filter(|source| sources & (1 << source) != 0) {
+                    pairs.insert(PendingSgi {
+                        sgi: first + lane,
+                        source,
+                    });
+                }
+            }
+            return match pairs.is_empty() {
+                true => DistributorV2Effect::None,
+                false => DistributorV2Effect::SgiPending { set, pairs },
+            };
+        }
         match route(offset, width) {
             Route::Control => {
                 self.distributor_control = value as u32 & (CTLR_ENABLE_GRP0 | CTLR_ENABLE_GRP1);

@@ -21,7 +21,7 @@ mod virtual_spis;
 #[cfg(test)]
 mod tests;
 
-pub use distributor_v2::{DistributorV2Effect, DISTRIBUTOR_V2_SIZE, GICD_SGIR};
+pub use distributor_v2::{sgi_pending_read, DistributorV2Effect, DISTRIBUTOR_V2_SIZE, GICD_SGIR};
 pub use fixed::FixedRegisters;
 pub use ownership::Ownership;
 pub use physical::{PhysicalGic, Width};

@@ -998,6 +998,50 @@ mod gicv2 {
     }
 
     #[test]
+    fn sgi_pending_registers_name_sgi_and_source_pairs() {
+        use crate::pending_sgis::{PendingSgi, Taken};
+        use crate::vgic::{sgi_pending_read, DistributorV2Effect};
+        let (mut vgic, mut gic) = partition();
+        // SPENDSGIR1 byte 1 (SGI 5) from sources 0 and 3.
+        let effect = vgic.distributor_v2_write(&mut gic, 1, 0xF25, Width::Byte, 0b1001);
+        let mut expected = Taken::default();
+        expected.insert(PendingSgi { sgi: 5, source: 0 });
+        expected.insert(PendingSgi { sgi: 5, source: 3 });
+        assert_eq!(
+            effect,
+            DistributorV2Effect::SgiPending {
+                set: true,
+                pairs: expected
+            }
+        );
+        // CPENDSGIR0 as a word: SGIs 0..3, byte by byte.
+        let effect = vgic.distributor_v2_write(&mut gic, 0, 0xF10, Width::Word, 0x0100_0002);
+        let DistributorV2Effect::SgiPending { set: false, pairs } = effect else {
+            panic!("{effect:?}");
+        };
+        assert_eq!(pairs.sources(0), 0b10);
+        assert_eq!(pairs.sources(3), 0b1);
+        // Writing zeros, or a width the registers do not have, does nothing.
+        for (offset, width, value) in [(0xF20, Width::Word, 0), (0xF20, Width::Half, 0xffff)] {
+            let effect = vgic.distributor_v2_write(&mut gic, 0, offset, width, value);
+            assert_eq!(effect, DistributorV2Effect::None);
+        }
+        // Both banks read the vCPU's pending pairs; nothing else asks for them.
+        let pending = || expected;
+        assert_eq!(sgi_pending_read(0xF24, Width::Word, pending), Some(0x0900));
+        assert_eq!(sgi_pending_read(0xF14, Width::Word, pending), Some(0x0900));
+        assert_eq!(sgi_pending_read(0xF15, Width::Byte, pending), Some(0x09));
+        assert_eq!(
+            sgi_pending_read(0xF00, Width::Word, || unreachable!()),
+            None
+        );
+        assert_eq!(
+            sgi_pending_read(0xF30, Width::Word, || unreachable!()),
+            None
+        );
+    }
+
+    #[test]
     fn fixed_registers_answer_as_the_gicv2_model_does() {
         let (mut vgic, mut gic) = partition();
         let fixed = crate::vgic::FixedRegisters::capture(|offset| {

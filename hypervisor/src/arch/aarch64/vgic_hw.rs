@@ -2,6 +2,7 @@
 
 use bulkhead_core::decode::{Deactivation, ListRegister, ListRegisterState};
 use bulkhead_core::intid::IntId;
+use bulkhead_core::pending_sgis::{PendingSgi, Taken};
 use bulkhead_core::vgic::{PhysicalGic, Width};
 
 use super::gic::{self, VirtualCpuInterface};
@@ -219,6 +220,52 @@ pub fn request_underflow_interrupt(enabled: bool) {
 pub fn reset_virtual_interface() {
     clear_list_registers();
     interface().enable();
+}
+
+/// The virtual SGIs this core's list registers hold pending (pending, or
+/// pending and active), with their sources.
+pub fn pending_sgis_in_list_registers() -> Taken {
+    let interface = interface();
+    let mut held = Taken::default();
+    for index in 0..list_register_count() {
+        let raw = interface.read_raw(index);
+        let lr = interface.decode(raw);
+        let pending = matches!(
+            lr.state,
+            ListRegisterState::Pending | ListRegisterState::PendingActive
+        );
+        if pending && lr.virtual_intid < IntId::PPI_FIRST {
+            held.insert(PendingSgi {
+                sgi: lr.virtual_intid,
+                source: interface.sgi_source(raw),
+            });
+        }
+    }
+    held
+}
+
+/// Withdraws the pending state of these virtual SGIs from this core's list
+/// registers: a pending one is freed, a pending and active one stays active.
+pub fn clear_pending_sgis(pairs: Taken) {
+    let interface = interface();
+    for index in 0..list_register_count() {
+        let raw = interface.read_raw(index);
+        let mut lr = interface.decode(raw);
+        let source = interface.sgi_source(raw);
+        if lr.virtual_intid >= IntId::PPI_FIRST
+            || pairs.sources(lr.virtual_intid) & (1 << source) == 0
+        {
+            continue;
+        }
+        match lr.state {
+            ListRegisterState::Pending => interface.write_raw(index, 0),
+            ListRegisterState::PendingActive => {
+                lr.state = ListRegisterState::Active;
+                interface.write_raw(index, interface.encode_from(&lr, source));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Empties every list register; hardware interrupts still in flight are

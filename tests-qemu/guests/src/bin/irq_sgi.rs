@@ -12,9 +12,12 @@
 //! Prints `sgi pingpong sent=.. received=.. replies=..`, `sgi broadcast
 //! sent=.. vcpu0=.. vcpu1=..`, `sgi foreign sent=.. vcpu0=.. vcpu1=..`,
 //! `sgi totals vcpu0=.. vcpu1=..` and `sgi sources gic=v2 ping=<mask>
-//! pong=<mask> broadcast=<mask>` (bit n: a source CPU n was seen; GICv2
-//! only, a GICv3 SGI has no source: `sgi sources gic=v3`), between `sgi
-//! attack start`/`done` lines.
+//! pong=<mask> broadcast=<mask> spending=<mask>` (bit n: a source CPU n
+//! was seen; GICv2 only, a GICv3 SGI has no source: `sgi sources gic=v3`),
+//! between `sgi attack start`/`done` lines. On a GICv2, after the totals,
+//! vCPU 0 makes [`SELF_PENDING`] pending on itself "from" CPU 2 through
+//! GICD_SPENDSGIR and must take it once, with that source.
+
 #![no_std]
 #![no_main]
 
@@ -27,6 +30,9 @@ const PING: u32 = 1;
 const PONG: u32 = 2;
 const BROADCAST: u32 = 3;
 const FOREIGN: u32 = 4;
+const SELF_PENDING: u32 = 5;
+/// GICD_SPENDSGIR0: a byte per SGI, a bit per source CPU (GICv2).
+const GICD_SPENDSGIR: u64 = 0xF20;
 /// Wait before the first SGI, and after the foreign ones.
 const SETTLE_MS: u64 = 500;
 /// Longest wait for one SGI to arrive.
@@ -37,6 +43,7 @@ static SECONDARY_READY: AtomicU64 = AtomicU64::new(0);
 static PING_SOURCES: AtomicU64 = AtomicU64::new(0);
 static PONG_SOURCES: AtomicU64 = AtomicU64::new(0);
 static BROADCAST_SOURCES: AtomicU64 = AtomicU64::new(0);
+static SELF_PENDING_SOURCES: AtomicU64 = AtomicU64::new(0);
 
 fn note_source(seen: &AtomicU64) {
     if let Some(source) = gic::acknowledged_source() {
@@ -76,6 +83,7 @@ fn main(boot: &BootInfo) -> ! {
     irq::set_handler(PING, ping);
     irq::set_handler(PONG, |_| note_source(&PONG_SOURCES));
     irq::set_handler(BROADCAST, |_| note_source(&BROADCAST_SOURCES));
+    irq::set_handler(SELF_PENDING, |_| note_source(&SELF_PENDING_SOURCES));
     listen(0);
     let result = psci::cpu_on(1, 0);
     if result != 0
@@ -137,12 +145,23 @@ fn main(boot: &BootInfo) -> ! {
     SECONDARY_STOP.store(1, Ordering::Release);
     println!("sgi totals vcpu0={} vcpu1={}", irq::total(0), irq::total(1));
     match gic::acknowledged_source() {
-        Some(_) => println!(
-            "sgi sources gic=v2 ping={:#x} pong={:#x} broadcast={:#x}",
-            PING_SOURCES.load(Ordering::Acquire),
-            PONG_SOURCES.load(Ordering::Acquire),
-            BROADCAST_SOURCES.load(Ordering::Acquire)
-        ),
+        Some(_) => {
+            let gic = gic::configured();
+            gic::write8(gic.gicd(GICD_SPENDSGIR + u64::from(SELF_PENDING)), 1 << 2);
+            if !irq::wait_until(ROUND_TIMEOUT_MS, || irq::count(0, SELF_PENDING) >= 1) {
+                println!(
+                    "irq_sgi error: SGI {SELF_PENDING} set pending through SPENDSGIR never came"
+                );
+            }
+            println!(
+                "sgi sources gic=v2 ping={:#x} pong={:#x} broadcast={:#x} spending={:#x} spending_count={}",
+                PING_SOURCES.load(Ordering::Acquire),
+                PONG_SOURCES.load(Ordering::Acquire),
+                BROADCAST_SOURCES.load(Ordering::Acquire),
+                SELF_PENDING_SOURCES.load(Ordering::Acquire),
+                irq::count(0, SELF_PENDING)
+            )
+        }
         None => println!("sgi sources gic=v3"),
     }
     psci::system_off()

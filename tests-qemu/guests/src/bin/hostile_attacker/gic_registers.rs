@@ -273,7 +273,9 @@ fn attack_lpis(own: &Own) -> u64 {
     accesses
 }
 
-/// GICv2: SGIs at every CPU interface, the SGI pending registers all-ones.
+/// GICv2: SGIs at every CPU interface; every SGI made pending from every
+/// source CPU on its own vCPU (SPENDSGIR all-ones), then withdrawn again
+/// (CPENDSGIR all-ones): they read back 0.
 fn attack_sgir(own: &Own) -> u64 {
     let d = |offset: u64| own.gic.gicd(offset);
     let mut writes = 0u64;
@@ -284,7 +286,8 @@ fn attack_sgir(own: &Own) -> u64 {
             writes += 1;
         }
     }
-    for offset in (GICD_CPENDSGIR..GICD_SPENDSGIR + 0x10).step_by(4) {
+    let set = (GICD_SPENDSGIR..GICD_SPENDSGIR + 0x10).step_by(4);
+    for offset in set.chain((GICD_CPENDSGIR..GICD_SPENDSGIR).step_by(4)) {
         write32(d(offset), u32::MAX);
         writes += 1;
     }
