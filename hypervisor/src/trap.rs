@@ -6,7 +6,7 @@ use crate::fault;
 use crate::hypercall::{self, Caller};
 use crate::partition::protocol::Site;
 use crate::partition::TrapCounters;
-use crate::partition::{checkpoint, leave_requested, system};
+use crate::partition::{checkpoint, leave_requested, system, Placement, System};
 use crate::percpu;
 use crate::{irq, mmio};
 use bulkhead_core::cpu_features::IdRegister;
@@ -39,6 +39,19 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
     handle_trap(frame, kind)
 }
 
+/// This core's partition and vCPU, for a fast path; None (the general path
+/// takes the exception) if the core runs none, or, with `quiet`, if a
+/// request already waits in the vCPU's mailbox (the general path's to take).
+#[inline(always)]
+fn fast_placement(quiet: bool) -> Option<(&'static System, Placement<'static>)> {
+    let system = system()?;
+    let placement = system.placement(percpu::current_cpu())?;
+    if quiet && !placement.vcpu.cell.mailbox.peek().is_empty() {
+        return None;
+    }
+    Some((system, placement))
+}
+
 /// An HVC's fast path, called with only x0-x18 and x30 saved in `frame`
 /// (x19-x29, ELR and SPSR are not): answers the calls that need nothing
 /// else and returns `Resume`, or returns `Exit`, having done nothing, to
@@ -61,16 +74,9 @@ extern "C" fn handle_guest_write_fault_fast(_frame: &mut GuestFrame) -> TrapOutc
 /// else goes the general way, untouched.
 #[no_mangle]
 extern "C" fn handle_guest_mmio_read_fast(frame: &mut GuestFrame) -> TrapOutcome {
-    let Some(system) = system() else {
+    let Some((system, placement)) = fast_placement(true) else {
         return TrapOutcome::Exit;
     };
-    let Some(placement) = system.placement(percpu::current_cpu()) else {
-        return TrapOutcome::Exit;
-    };
-    // A request already waiting for this vCPU is the general path's to take.
-    if !placement.vcpu.cell.mailbox.peek().is_empty() {
-        return TrapOutcome::Exit;
-    }
     let caller = Caller {
         system,
         partition: placement.partition,
@@ -95,10 +101,7 @@ extern "C" fn handle_guest_mmio_read_fast(frame: &mut GuestFrame) -> TrapOutcome
 /// (see `irq::handle_fast`).
 #[no_mangle]
 extern "C" fn handle_guest_irq_fast(_frame: &mut GuestFrame) -> TrapOutcome {
-    let Some(system) = system() else {
-        return TrapOutcome::Exit;
-    };
-    let Some(placement) = system.placement(percpu::current_cpu()) else {
+    let Some((system, placement)) = fast_placement(false) else {
         return TrapOutcome::Exit;
     };
     let outcome = irq::handle_fast(system, placement.partition, placement.index, placement.vcpu);
@@ -114,16 +117,9 @@ extern "C" fn handle_guest_irq_fast(_frame: &mut GuestFrame) -> TrapOutcome {
 /// as on the general path.
 #[no_mangle]
 extern "C" fn handle_guest_sgi_fast(frame: &mut GuestFrame) -> TrapOutcome {
-    let Some(system) = system() else {
+    let Some((_, placement)) = fast_placement(true) else {
         return TrapOutcome::Exit;
     };
-    let Some(placement) = system.placement(percpu::current_cpu()) else {
-        return TrapOutcome::Exit;
-    };
-    // A request already waiting for this vCPU is the general path's to take.
-    if !placement.vcpu.cell.mailbox.peek().is_empty() {
-        return TrapOutcome::Exit;
-    }
     // The vector matched the syndrome; checked again here in one compare
     // rather than decoded (ISS but for Rt, bits 9:5, as the vector has it).
     let esr = vm::esr();
@@ -167,10 +163,7 @@ fn hvc_fast(frame: &mut GuestFrame) -> TrapOutcome {
 /// A write-permission fault that checkpoint tracking takes (the first write
 /// to a protected page) is over here; any other goes the general way.
 fn first_write_fast() -> TrapOutcome {
-    let Some(system) = system() else {
-        return TrapOutcome::Exit;
-    };
-    let Some(placement) = system.placement(percpu::current_cpu()) else {
+    let Some((system, placement)) = fast_placement(false) else {
         return TrapOutcome::Exit;
     };
     let caller = Caller {
@@ -193,10 +186,7 @@ fn first_write_fast() -> TrapOutcome {
 /// at once.
 #[inline(never)]
 fn notify(frame: &mut GuestFrame) -> TrapOutcome {
-    let Some(system) = system() else {
-        return TrapOutcome::Exit;
-    };
-    let Some(placement) = system.placement(percpu::current_cpu()) else {
+    let Some((system, placement)) = fast_placement(false) else {
         return TrapOutcome::Exit;
     };
     TrapCounters::bump(&placement.partition.traps.hypercall);

@@ -24,18 +24,21 @@ pub struct PendingSgi {
 pub struct Taken(pub [u64; 2]);
 
 impl Taken {
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.0 == [0, 0]
     }
 
     /// Adds `sgi` from `source` (SGIs above 15 and sources above 7 are cut
     /// to their low bits, as the GIC's fields are).
+    #[inline]
     pub fn insert(&mut self, pending: PendingSgi) {
         let (word, bit) = position(pending.sgi, pending.source);
         self.0[word] |= bit;
     }
 
     /// The sources `sgi` is pending from (bit n: source n).
+    #[inline]
     pub fn sources(&self, sgi: u32) -> u8 {
         let (word, bit) = position(sgi, 0);
         (self.0[word] / bit & 0xff) as u8
@@ -47,24 +50,43 @@ impl Taken {
     }
 
     /// Each pair, SGI by SGI, source by source.
-    pub fn iter(&self) -> impl Iterator<Item = PendingSgi> + '_ {
-        self.0.iter().enumerate().flat_map(|(word, &bits)| {
-            let mut left = bits;
-            core::iter::from_fn(move || {
-                if left == 0 {
-                    return None;
-                }
-                let bit = left.trailing_zeros();
-                left &= left - 1;
-                Some(PendingSgi {
-                    sgi: word as u32 * 8 + bit / SOURCES,
-                    source: (bit % SOURCES) as u8,
-                })
-            })
-        })
+    #[inline]
+    pub fn iter(&self) -> Pairs {
+        Pairs {
+            words: self.0,
+            word: 0,
+        }
     }
 }
 
+/// The pairs of a [`Taken`], in order (see [`Taken::iter`]).
+pub struct Pairs {
+    words: [u64; 2],
+    word: usize,
+}
+
+impl Iterator for Pairs {
+    type Item = PendingSgi;
+
+    #[inline]
+    fn next(&mut self) -> Option<PendingSgi> {
+        while self.word < self.words.len() {
+            let bits = &mut self.words[self.word];
+            if *bits != 0 {
+                let bit = bits.trailing_zeros();
+                *bits &= *bits - 1;
+                return Some(PendingSgi {
+                    sgi: self.word as u32 * 8 + bit / SOURCES,
+                    source: (bit % SOURCES) as u8,
+                });
+            }
+            self.word += 1;
+        }
+        None
+    }
+}
+
+#[inline]
 fn position(sgi: u32, source: u8) -> (usize, u64) {
     let sgi = sgi & 0xf;
     let source = u32::from(source) % SOURCES;
@@ -81,17 +103,20 @@ impl PendingSgis {
     }
 
     /// Marks `sgi` pending from `source`.
+    #[inline]
     pub fn mark(&self, sgi: u32, source: u8) {
         let (word, bit) = position(sgi, source);
         self.0[word].fetch_or(bit, Ordering::AcqRel);
     }
 
     /// Takes every pending pair.
+    #[inline]
     pub fn take(&self) -> Taken {
         Taken(self.0.each_ref().map(|word| word.swap(0, Ordering::AcqRel)))
     }
 
     /// Puts pairs back (those that found no free list register).
+    #[inline]
     pub fn put_back(&self, taken: Taken) {
         for (word, bits) in self.0.iter().zip(taken.0) {
             if bits != 0 {
