@@ -123,7 +123,7 @@ extern "C" fn handle_guest_sgi_fast(frame: &mut GuestFrame) -> TrapOutcome {
     // The vector matched the syndrome; checked again here in one compare
     // rather than decoded (ISS but for Rt, bits 9:5, as the vector has it).
     let esr = vm::esr();
-    let register = (esr >> 5 & 0x1f) as usize;
+    let register = ((esr >> 5) & 0x1f) as usize;
     if esr & SGI1R_WRITE_ESR_MASK != SGI1R_WRITE_ESR
         || register > usize::from(FAST_PATH_LAST_REGISTER)
     {

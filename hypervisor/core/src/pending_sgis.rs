@@ -41,7 +41,7 @@ impl Taken {
     #[inline]
     pub fn sources(&self, sgi: u32) -> u8 {
         let (word, bit) = position(sgi, 0);
-        (self.0[word] / bit & 0xff) as u8
+        ((self.0[word] / bit) & 0xff) as u8
     }
 
     /// Both sets' pairs.
