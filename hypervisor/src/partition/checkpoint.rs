@@ -174,9 +174,11 @@ pub fn handle_write_fault(partition: &Partition, ipa: u64) -> bool {
     let mut stage2 = partition.stage2.lock();
     match stage2.make_writable_page(page) {
         Ok(true) => {
-            // A stale combined stage-1+2 entry: the per-IPA flush was not enough.
+            // Writable already: this core's TLB still held the read-only
+            // entry (the relaxation was invalidated on another core only), or
+            // a combined stage-1+2 entry that the per-IPA flush did not reach.
             drop(stage2);
-            vm::invalidate_guest_stage1();
+            vm::invalidate_guest_stage1_local();
             true
         }
         Ok(false) => {
@@ -188,7 +190,7 @@ pub fn handle_write_fault(partition: &Partition, ipa: u64) -> bool {
                 return false;
             }
             drop(stage2);
-            vm::invalidate_ipa(page.0);
+            vm::invalidate_ipa_local(page.0);
             true
         }
         Err(_) => false,

@@ -40,6 +40,22 @@ pub fn dsb_ish() {
     unsafe { asm!("dsb ish", options(nostack)) };
 }
 
+/// Data synchronization barrier for stores, inner shareable: a descriptor
+/// write reaches every core's table walker.
+#[inline(always)]
+pub fn dsb_ishst() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("dsb ishst", options(nostack)) };
+}
+
+/// Data synchronization barrier, this core only: completes a local TLB
+/// invalidation.
+#[inline(always)]
+pub fn dsb_nsh() {
+    // SAFETY: a barrier has no memory effects beyond ordering.
+    unsafe { asm!("dsb nsh", options(nostack)) };
+}
+
 /// Data synchronization barrier, full system.
 #[inline(always)]
 pub fn dsb_sy() {

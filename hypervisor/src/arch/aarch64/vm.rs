@@ -7,7 +7,7 @@ use aarch64_cpu::registers::{
 };
 use bulkhead_core::stage2::vtcr_el2;
 
-use super::sysreg::{dsb_ish, isb, read_sysreg, write_sysreg};
+use super::sysreg::{dsb_ish, dsb_ishst, dsb_nsh, isb, read_sysreg, write_sysreg};
 
 /// HCR_EL2 for every guest: stage 2 on, IRQ/FIQ/SError to EL2, SMC trapped
 /// (so both conduits reach the SMCCC dispatcher), implementation-defined
@@ -102,24 +102,33 @@ pub fn invalidate_partition_tlb(stage2_root: u64, vmid: u16) {
     isb();
 }
 
-/// Invalidates the stage-2 TLB entries of one page of the current VMID
-/// after making it writable (a permission relaxation).
-pub fn invalidate_ipa(ipa: u64) {
-    dsb_ish();
+/// Invalidates, on this core only, the stage-2 TLB entries of one page of
+/// the current VMID after making it writable (a permission relaxation).
+///
+/// Local, as KVM does for a relaxation: another core of the partition that
+/// still holds the read-only entry takes the permission fault again, finds
+/// the page writable and invalidates its own TLB (`invalidate_guest_stage1_local`).
+/// A broadcast here would cost every write fault a round of every core's
+/// TLB, and under QEMU's single-threaded TCG it ends the faulting core's
+/// time slice, starving it beside a busy neighbour.
+pub fn invalidate_ipa_local(ipa: u64) {
+    // The descriptor write must reach every core's table walker, not only
+    // this one's: their next fault re-walks it.
+    dsb_ishst();
     // SAFETY: TLB invalidation discards cached translations only.
-    unsafe { core::arch::asm!("tlbi ipas2e1is, {}", in(reg) ipa >> 12, options(nostack)) };
-    dsb_ish();
+    unsafe { core::arch::asm!("tlbi ipas2e1, {}", in(reg) ipa >> 12, options(nostack)) };
+    dsb_nsh();
     isb();
 }
 
-/// Invalidates the current VMID's stage-1 entries, which may combine a
-/// stale stage-2 permission (used only when a write faults again on a page
-/// that is already writable).
-pub fn invalidate_guest_stage1() {
-    dsb_ish();
+/// Invalidates, on this core only, the current VMID's stage-1 entries,
+/// which may combine a stale stage-2 permission (used when a write faults
+/// again on a page that is already writable).
+pub fn invalidate_guest_stage1_local() {
+    dsb_ishst();
     // SAFETY: TLB invalidation discards cached translations only.
-    unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack)) };
-    dsb_ish();
+    unsafe { core::arch::asm!("tlbi vmalle1", options(nostack)) };
+    dsb_nsh();
     isb();
 }
 

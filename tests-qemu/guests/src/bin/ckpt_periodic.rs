@@ -46,12 +46,13 @@ fn main(boot: &BootInfo) -> ! {
     }
     match checkpoint::status(vendor::SELF) {
         Ok(status) => mark!(
-            "periodic run_ms={RUN_MS} rounds={rounds} in_window={} taken={} generation={} pages_copied={} pause_ticks={}",
+            "periodic run_ms={RUN_MS} rounds={rounds} in_window={} taken={} generation={} pages_copied={} pause_ticks={} cntfrq={}",
             status.taken - before,
             status.taken,
             status.generation,
             status.pages_copied,
-            status.pause_ticks
+            status.pause_ticks,
+            timer::frequency()
         ),
         Err(code) => mark!("periodic status error={code}"),
     }
