@@ -6,7 +6,7 @@ use crate::fault;
 use crate::hypercall::{self, Caller};
 use crate::partition::protocol::Site;
 use crate::partition::TrapCounters;
-use crate::partition::{checkpoint, leave_requested, system, Placement, System};
+use crate::partition::{checkpoint, leave_requested, resident, Placement, System};
 use crate::percpu;
 use crate::{irq, mmio};
 use bulkhead_core::cpu_features::IdRegister;
@@ -44,8 +44,7 @@ extern "C" fn handle_guest_exception(frame: &mut GuestFrame, kind: u64) -> TrapO
 /// request already waits in the vCPU's mailbox (the general path's to take).
 #[inline(always)]
 fn fast_placement(quiet: bool) -> Option<(&'static System, Placement<'static>)> {
-    let system = system()?;
-    let placement = system.placement(percpu::current_cpu())?;
+    let (system, placement) = resident(percpu::current_cpu())?;
     if quiet && !placement.vcpu.cell.mailbox.peek().is_empty() {
         return None;
     }
@@ -213,11 +212,7 @@ fn unserved(frame: &mut GuestFrame) -> TrapOutcome {
 /// path does not pay for this function's prologue.
 #[inline(never)]
 fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
-    let cpu = percpu::current_cpu();
-    let Some(system) = system() else {
-        return TrapOutcome::Exit;
-    };
-    let Some(placement) = system.placement(cpu) else {
+    let Some((system, placement)) = resident(percpu::current_cpu()) else {
         return TrapOutcome::Exit;
     };
     let (partition, vcpu) = (placement.partition, placement.vcpu);

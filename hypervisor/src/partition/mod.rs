@@ -15,5 +15,5 @@ pub use lifecycle::{
 };
 pub use memory::GuestBuffer;
 pub use runtime::{Partition, PartitionState, StatsLine, TrapCounters};
-pub use system::{system, Placement, System};
+pub use system::{resident, system, Placement, System};
 pub use vcpu::Vcpu;

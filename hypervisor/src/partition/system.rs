@@ -5,6 +5,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use bulkhead_core::config::Board;
 use bulkhead_core::irq_owner::InterruptOwners;
+use bulkhead_platform::current::PLATFORM;
 use spin::Once;
 
 use super::runtime::Partition;
@@ -24,7 +25,14 @@ pub struct System {
 
 static SYSTEM: Once<System> = Once::new();
 
+/// Per core: the system and where the core belongs, resolved once at
+/// install, so that the trap fast paths find them in a few loads instead
+/// of three bounds-checked lookups per trap (placement never changes).
+static RESIDENTS: [Once<(&'static System, Placement<'static>)>; PLATFORM.max_cpus] =
+    [const { Once::new() }; PLATFORM.max_cpus];
+
 /// Where a core belongs.
+#[derive(Clone, Copy)]
 pub struct Placement<'a> {
     /// Index of the partition in `System::partitions` (and the owner table).
     pub index: usize,
@@ -51,14 +59,20 @@ impl System {
         }
         let alive = AtomicUsize::new(partitions.len());
         crate::channel::route_all(&partitions);
-        SYSTEM.call_once(|| System {
+        let system = SYSTEM.call_once(|| System {
             board,
             partitions,
             interrupts,
             test_hooks,
             cpu_map,
             alive,
-        })
+        });
+        for (cpu, resident) in RESIDENTS.iter().enumerate() {
+            if let Some(placement) = system.placement(cpu) {
+                resident.call_once(|| (system, placement));
+            }
+        }
+        system
     }
 
     /// The partition and vCPU that `cpu` runs.
@@ -103,4 +117,10 @@ impl System {
 /// The installed system; None before boot has published it.
 pub fn system() -> Option<&'static System> {
     SYSTEM.get()
+}
+
+/// The system and what `cpu` runs; None before install or on an idle core.
+#[inline(always)]
+pub fn resident(cpu: usize) -> Option<(&'static System, Placement<'static>)> {
+    RESIDENTS.get(cpu)?.get().copied()
 }
