@@ -141,9 +141,7 @@ fn protect_memory(partition: &Partition, checkpointing: &Checkpointing) -> Resul
     let mut stage2 = partition.stage2.lock();
     let mut unprotected = checkpointing.unprotected.lock();
     if checkpointing.tracking.load(Ordering::Acquire) {
-        for page in unprotected.drain() {
-            stage2.write_protect_page(page)?;
-        }
+        stage2.write_protect_pages(unprotected.drain())?;
     } else {
         unprotected.clear();
         for region in &partition.config.memory {

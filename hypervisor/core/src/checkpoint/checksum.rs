@@ -202,11 +202,13 @@ impl Lanes {
 /// A page's contribution to a slot's page sum: binds its checksum to its
 /// record's first word (IPA and frame) so that a record moved to another
 /// place, or pointed at the other frame, does not add up the same.
+#[inline(always)]
 pub(super) fn page_term(record_word: u64, page_checksum: u64) -> u64 {
     mix(page_checksum ^ record_word.wrapping_mul(0xD6E8_FEB8_6659_FD93))
 }
 
 /// The splitmix64 finaliser: every input bit affects every output bit.
+#[inline(always)]
 fn mix(value: u64) -> u64 {
     let mut z = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -373,22 +373,24 @@ impl<'a> CheckpointStore<'a> {
     }
 
     /// The frame `slot`'s record of page `index` names.
+    #[inline(always)]
     fn record_frame(&self, slot: Slot, index: u64) -> Result<Slot, StoreError> {
         let record = self.record_offset(slot, index)?;
         Ok(frame_of(read_u64(self.bytes, record)?))
     }
 
     /// `slot`'s record of page `index`: its first word and the checksum.
+    #[inline(always)]
     fn record(&self, slot: Slot, index: u64) -> Result<[u64; 2], StoreError> {
         let range = self.record_range(slot, index)?;
         let offset = range.start as u64;
         self.bytes
             .get(range)
-            .and_then(|bytes| bytes.try_into().ok())
-            .map(record_words)
+            .and_then(record_words)
             .ok_or(StoreError::OutOfBounds { offset })
     }
 
+    #[inline(always)]
     fn record_range(&self, slot: Slot, index: u64) -> Result<Range<usize>, StoreError> {
         let offset = self.geometry.records_offset + index * RECORD_SIZE;
         self.slot_range(slot, offset, RECORD_SIZE)
@@ -483,12 +485,14 @@ impl<'a> CheckpointStore<'a> {
         Ok(self.slot_range(slot, field as u64, 0)?.start)
     }
 
+    #[inline(always)]
     fn record_offset(&self, slot: Slot, index: u64) -> Result<usize, StoreError> {
         let offset = self.geometry.records_offset + index * RECORD_SIZE;
         Ok(self.slot_range(slot, offset, RECORD_SIZE)?.start)
     }
 
     /// Page `index`'s place in `frame` (the data area of that slot).
+    #[inline(always)]
     fn page_data_range(&self, frame: Slot, index: u64) -> Result<Range<usize>, StoreError> {
         self.slot_range(
             frame,
@@ -499,6 +503,7 @@ impl<'a> CheckpointStore<'a> {
 
     /// The store byte range `[offset, offset + length)` of `slot`; the
     /// geometry was checked against the store's size, so this only fails on a bug.
+    #[inline(always)]
     fn slot_range(&self, slot: Slot, offset: u64, length: u64) -> Result<Range<usize>, StoreError> {
         let start = (slot.index() as u64)
             .checked_mul(self.geometry.slot_size)
@@ -619,6 +624,7 @@ impl Writer<'_, '_> {
     /// [`write_page_with`](Self::write_page_with) for page number `index`
     /// of the store's page map (the tracker's bitmaps share it), whose IPA
     /// is `ipa`: no region search.
+    #[inline(always)]
     pub fn write_page_at(
         &mut self,
         index: u64,
@@ -653,6 +659,7 @@ impl Writer<'_, '_> {
     }
 
     /// [`inherit_page`](Self::inherit_page) for page number `index`.
+    #[inline(always)]
     pub fn inherit_page_at(&mut self, index: u64, ipa: Ipa) -> Result<(), StoreError> {
         let Some(current) = self.current else {
             return Err(StoreError::NothingToInherit { ipa });
@@ -668,7 +675,7 @@ impl Writer<'_, '_> {
     }
 
     /// Writes page `index`'s record in this slot and keeps the page sum.
-    #[inline]
+    #[inline(always)]
     fn set_record(&mut self, index: u64, word: u64, page_checksum: u64) -> Result<(), StoreError> {
         let store = &mut *self.store;
         // The old record is part of the sum when the slot held an image, or
@@ -676,19 +683,19 @@ impl Writer<'_, '_> {
         let counted = self.base_valid || store.written.is_dirty_index(index);
         let range = store.record_range(self.slot, index)?;
         let offset = range.start as u64;
-        let record: &mut [u8; RECORD_BYTES] = store
+        let record = store
             .bytes
             .get_mut(range)
-            .and_then(|bytes| bytes.try_into().ok())
             .ok_or(StoreError::OutOfBounds { offset })?;
         if counted {
-            let [old_word, old_checksum] = record_words(record);
+            let [old_word, old_checksum] =
+                record_words(record).ok_or(StoreError::OutOfBounds { offset })?;
             self.page_sum = self
                 .page_sum
                 .wrapping_sub(page_term(old_word, old_checksum));
         }
-        record[..8].copy_from_slice(&word.to_le_bytes());
-        record[8..].copy_from_slice(&page_checksum.to_le_bytes());
+        set_record_words(record, [word, page_checksum])
+            .ok_or(StoreError::OutOfBounds { offset })?;
         self.page_sum = self.page_sum.wrapping_add(page_term(word, page_checksum));
         store.written.mark_index(index);
         Ok(())
@@ -747,17 +754,38 @@ impl Writer<'_, '_> {
     }
 }
 
-/// Bytes of a record, as an array length.
-const RECORD_BYTES: usize = RECORD_SIZE as usize;
-
-/// A record's two little-endian words.
+/// A record's two little-endian words; None unless `record` is one
+/// record long.
+///
+/// Records are 8-byte aligned (the store and its areas are), and read as
+/// words: the EL2 target has strict alignment, so a read through a byte
+/// array would be sixteen byte loads. The byte form stays for a store a
+/// test placed unaligned.
 #[inline(always)]
-fn record_words(record: &[u8; RECORD_BYTES]) -> [u64; 2] {
-    let [w0, w1, w2, w3, w4, w5, w6, w7, checksum @ ..] = *record;
-    [
-        u64::from_le_bytes([w0, w1, w2, w3, w4, w5, w6, w7]),
-        u64::from_le_bytes(checksum),
-    ]
+fn record_words(record: &[u8]) -> Option<[u64; 2]> {
+    match bytemuck::try_from_bytes::<[u64; 2]>(record) {
+        Ok(&[word, checksum]) => Some([u64::from_le(word), u64::from_le(checksum)]),
+        Err(_) => {
+            let (word, checksum) = record.split_first_chunk::<8>()?;
+            let checksum: &[u8; 8] = checksum.try_into().ok()?;
+            Some([u64::from_le_bytes(*word), u64::from_le_bytes(*checksum)])
+        }
+    }
+}
+
+/// Writes a record's two words, as [`record_words`] reads them.
+#[inline(always)]
+fn set_record_words(record: &mut [u8], [word, checksum]: [u64; 2]) -> Option<()> {
+    match bytemuck::try_from_bytes_mut::<[u64; 2]>(record) {
+        Ok(words) => *words = [word.to_le(), checksum.to_le()],
+        Err(_) => {
+            let (first, second) = record.split_first_chunk_mut::<8>()?;
+            let second: &mut [u8; 8] = second.try_into().ok()?;
+            *first = word.to_le_bytes();
+            *second = checksum.to_le_bytes();
+        }
+    }
+    Some(())
 }
 
 /// Bit 0 of a record's first word: which slot's data area (frame) holds
@@ -798,14 +826,21 @@ fn header_checksum(header: &[u8]) -> Result<u64, StoreError> {
     Ok(before_state ^ before_checksum.rotate_left(21) ^ rest.rotate_left(42))
 }
 
+/// The little-endian u64 at `offset`: one load where it is aligned (see
+/// [`record_words`]).
+#[inline(always)]
 fn read_u64(bytes: &[u8], offset: usize) -> Result<u64, StoreError> {
-    bytes
+    let field = bytes
         .get(offset..offset.wrapping_add(8))
-        .and_then(|field| field.try_into().ok())
-        .map(u64::from_le_bytes)
         .ok_or(StoreError::OutOfBounds {
             offset: offset as u64,
-        })
+        })?;
+    Ok(match bytemuck::try_from_bytes::<u64>(field) {
+        Ok(&word) => u64::from_le(word),
+        Err(_) => field
+            .first_chunk::<8>()
+            .map_or(0, |bytes| u64::from_le_bytes(*bytes)),
+    })
 }
 
 fn read_u32(bytes: &[u8], offset: usize) -> Result<u32, StoreError> {
@@ -818,13 +853,18 @@ fn read_u32(bytes: &[u8], offset: usize) -> Result<u32, StoreError> {
         })
 }
 
+/// Writes the little-endian u64 at `offset`, as [`read_u64`] reads it.
+#[inline(always)]
 fn write_u64(bytes: &mut [u8], offset: usize, value: u64) -> Result<(), StoreError> {
-    bytes
+    let field = bytes
         .get_mut(offset..offset.wrapping_add(8))
         .ok_or(StoreError::OutOfBounds {
             offset: offset as u64,
-        })?
-        .copy_from_slice(&value.to_le_bytes());
+        })?;
+    match bytemuck::try_from_bytes_mut::<u64>(field) {
+        Ok(word) => *word = value.to_le(),
+        Err(_) => field.copy_from_slice(&value.to_le_bytes()),
+    }
     Ok(())
 }
 

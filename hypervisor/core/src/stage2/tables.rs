@@ -288,12 +288,53 @@ impl Stage2 {
         self.set_page_access(ipa, Access::ReadOnly)
     }
 
+    /// Makes each 4 KiB page of `pages` read-only, as
+    /// [`Self::write_protect_page`] does one: a run of pages under one
+    /// last-level table walks down to it once (a checkpoint re-protects
+    /// the pages written since the last one, mostly in runs).
+    pub fn write_protect_pages(
+        &mut self,
+        pages: impl IntoIterator<Item = Ipa>,
+    ) -> Result<(), MapError> {
+        // The last-level table found for one 2 MiB region stays valid for
+        // the whole batch: only leaf entries change under it, and a split
+        // elsewhere adds a table without moving this one.
+        let mut last: Option<(u64, usize)> = None;
+        for ipa in pages {
+            check_ipa_range(ipa, PhysAddr(0), PAGE_SIZE)?;
+            let region = ipa.0 / entry_size(LAST_LEVEL - 1);
+            let table = match last {
+                Some((cached, table)) if cached == region => Some(table),
+                _ => {
+                    let table = self.last_level_table(ipa, Access::ReadOnly)?;
+                    last = table.map(|table| (region, table));
+                    table
+                }
+            };
+            if let Some(table) = table {
+                self.set_leaf_access(table, ipa, Access::ReadOnly)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sets the access of the page at `ipa`, keeping everything else;
     /// returns whether it had that access already.
     /// A block that has `access` already is left whole (no table is
     /// allocated); one that has not is split down to the page.
     fn set_page_access(&mut self, ipa: Ipa, access: Access) -> Result<bool, MapError> {
         check_ipa_range(ipa, PhysAddr(0), PAGE_SIZE)?;
+        match self.last_level_table(ipa, access)? {
+            Some(table) => self.set_leaf_access(table, ipa, access),
+            None => Ok(true),
+        }
+    }
+
+    /// The last-level table holding `ipa`'s page descriptor, splitting a
+    /// block on the way whose access is not `access`; None when a block
+    /// that has `access` already covers `ipa`.
+    #[inline(always)]
+    fn last_level_table(&mut self, ipa: Ipa, access: Access) -> Result<Option<usize>, MapError> {
         let not_mapped = MapError::NotMapped { ipa };
         let mut table = 0;
         for level in ROOT_LEVEL..LAST_LEVEL {
@@ -301,7 +342,7 @@ impl Stage2 {
             let descriptor = self.entry(table, index);
             if descriptor.is_leaf(level) {
                 if descriptor.attributes().access() == access {
-                    return Ok(true);
+                    return Ok(None);
                 }
                 self.split_block(table, index, level)?;
             }
@@ -313,10 +354,22 @@ impl Stage2 {
                 .table_index(descriptor.output_address())
                 .ok_or(not_mapped)?;
         }
+        Ok(Some(table))
+    }
+
+    /// Sets the access of `ipa`'s page descriptor in last-level `table`;
+    /// returns whether it had that access already.
+    #[inline(always)]
+    fn set_leaf_access(
+        &mut self,
+        table: usize,
+        ipa: Ipa,
+        access: Access,
+    ) -> Result<bool, MapError> {
         let index = entry_index(ipa.0, LAST_LEVEL);
         let descriptor = self.entry(table, index);
         if !descriptor.is_leaf(LAST_LEVEL) {
-            return Err(not_mapped);
+            return Err(MapError::NotMapped { ipa });
         }
         let attributes = descriptor.attributes();
         if attributes.access() == access {
