@@ -44,18 +44,7 @@ const CNTV_ENABLE: u64 = 1 << 0;
 /// Arms this vCPU's virtual timer to fire when CNTVCT reaches `deadline`
 /// (its interrupt is PPI 27, which the guest enables in the GIC).
 pub fn arm_virtual(deadline: u64) {
-    // SAFETY: programming this vCPU's own virtual timer; the compare value
-    // is written before the timer is enabled and unmasked.
-    unsafe {
-        asm!(
-            "msr cntv_cval_el0, {deadline}",
-            "msr cntv_ctl_el0, {ctl}",
-            "isb",
-            deadline = in(reg) deadline,
-            ctl = in(reg) CNTV_ENABLE,
-            options(nomem, nostack),
-        )
-    };
+    program_virtual(deadline, CNTV_ENABLE);
 }
 
 /// CNTV_CTL_EL0.IMASK.
@@ -65,15 +54,19 @@ const CNTV_IMASK: u64 = 1 << 1;
 /// nothing is delivered, but the emulator sees a timer deadline (see
 /// `ckpt_steady`, which paces QEMU's round-robin with it).
 pub fn arm_virtual_masked(deadline: u64) {
-    // SAFETY: programming this vCPU's own virtual timer, masked: its
-    // output never rises, so no interrupt reaches the GIC.
+    program_virtual(deadline, CNTV_ENABLE | CNTV_IMASK);
+}
+
+fn program_virtual(deadline: u64, ctl: u64) {
+    // SAFETY: programming this vCPU's own virtual timer; the compare value
+    // is written before the control register enables it.
     unsafe {
         asm!(
             "msr cntv_cval_el0, {deadline}",
             "msr cntv_ctl_el0, {ctl}",
             "isb",
             deadline = in(reg) deadline,
-            ctl = in(reg) CNTV_ENABLE | CNTV_IMASK,
+            ctl = in(reg) ctl,
             options(nomem, nostack),
         )
     };
