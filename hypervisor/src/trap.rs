@@ -51,6 +51,16 @@ fn fast_placement(quiet: bool) -> Option<(&'static System, Placement<'static>)> 
     Some((system, placement))
 }
 
+/// The placement as the handlers and the dispatcher take it.
+#[inline(always)]
+fn caller_of(system: &'static System, placement: Placement<'static>) -> Caller<'static> {
+    Caller {
+        system,
+        partition: placement.partition,
+        vcpu: placement.vcpu,
+    }
+}
+
 /// An HVC's fast path, called with only x0-x18 and x30 saved in `frame`
 /// (x19-x29, ELR and SPSR are not): answers the calls that need nothing
 /// else and returns `Resume`, or returns `Exit`, having done nothing, to
@@ -76,11 +86,7 @@ extern "C" fn handle_guest_mmio_read_fast(frame: &mut GuestFrame) -> TrapOutcome
     let Some((system, placement)) = fast_placement(true) else {
         return TrapOutcome::Exit;
     };
-    let caller = Caller {
-        system,
-        partition: placement.partition,
-        vcpu: placement.vcpu,
-    };
+    let caller = caller_of(system, placement);
     let abort = DataAbort::from_iss(Esr(vm::esr()).iss());
     // x19-x29 are not in this frame: a load into one takes the general path
     // (the vector sends none; this keeps that true whatever it checks).
@@ -165,11 +171,7 @@ fn first_write_fast() -> TrapOutcome {
     let Some((system, placement)) = fast_placement(false) else {
         return TrapOutcome::Exit;
     };
-    let caller = Caller {
-        system,
-        partition: placement.partition,
-        vcpu: placement.vcpu,
-    };
+    let caller = caller_of(system, placement);
     match first_write(&caller) {
         Some(outcome) => {
             // Counted as the general path counts it: a data abort.
@@ -189,11 +191,7 @@ fn notify(frame: &mut GuestFrame) -> TrapOutcome {
         return TrapOutcome::Exit;
     };
     TrapCounters::bump(&placement.partition.traps.hypercall);
-    let caller = Caller {
-        system,
-        partition: placement.partition,
-        vcpu: placement.vcpu,
-    };
+    let caller = caller_of(system, placement);
     hypercall::channel_notify(&caller, frame);
     TrapOutcome::Resume
 }
@@ -216,11 +214,7 @@ fn handle_trap(frame: &mut GuestFrame, kind: u64) -> TrapOutcome {
         return TrapOutcome::Exit;
     };
     let (partition, vcpu) = (placement.partition, placement.vcpu);
-    let caller = Caller {
-        system,
-        partition,
-        vcpu,
-    };
+    let caller = caller_of(system, placement);
     let outcome = match ExceptionKind::from_raw(kind) {
         ExceptionKind::Sync => handle_sync(&caller, frame),
         ExceptionKind::Irq => {

@@ -85,10 +85,12 @@ impl SgiRequest {
         }
     }
 
-    /// Whether the request names the vCPU at `index`, sent from vCPU `sender`.
-    pub const fn names(&self, index: usize, sender: usize) -> bool {
+    /// A target list as (the vCPU index of its bit 0, its sixteen bits);
+    /// None for a broadcast. Bulkhead's vCPUs all have affinity 0 above
+    /// level 1, so a list naming another affinity names no vCPU.
+    const fn list(&self) -> Option<(usize, u16)> {
         match self.targets {
-            SgiTargets::AllButSender => index != sender,
+            SgiTargets::AllButSender => None,
             SgiTargets::List {
                 aff3,
                 aff2,
@@ -97,12 +99,24 @@ impl SgiRequest {
                 target_list,
             } => {
                 let base = range_selector as usize * TARGETS_PER_RANGE;
-                aff3 == 0
-                    && aff2 == 0
-                    && aff1 == 0
-                    && index >= base
+                let bits = if aff3 == 0 && aff2 == 0 && aff1 == 0 {
+                    target_list
+                } else {
+                    0
+                };
+                Some((base, bits))
+            }
+        }
+    }
+
+    /// Whether the request names the vCPU at `index`, sent from vCPU `sender`.
+    pub const fn names(&self, index: usize, sender: usize) -> bool {
+        match self.list() {
+            None => index != sender,
+            Some((base, bits)) => {
+                index >= base
                     && index - base < TARGETS_PER_RANGE
-                    && target_list & (1 << (index - base)) != 0
+                    && bits & (1 << (index - base)) != 0
             }
         }
     }
@@ -114,25 +128,18 @@ impl SgiRequest {
     /// a broadcast leaves it out. `sender` need not be below `vcpu_count`.
     pub const fn named_vcpus(&self, sender: usize, vcpu_count: usize) -> NamedVcpus {
         // Only a list's sixteen candidates are looked at, however large the partition.
-        let named = match self.targets {
-            SgiTargets::AllButSender => Named::AllBut {
+        let named = match self.list() {
+            None => Named::AllBut {
                 remaining: 0..vcpu_count,
                 sender,
             },
-            SgiTargets::List {
-                aff3,
-                aff2,
-                aff1,
-                range_selector,
-                target_list,
-            } => {
-                let base = range_selector as usize * TARGETS_PER_RANGE;
-                let bits = if aff3 != 0 || aff2 != 0 || aff1 != 0 || base >= vcpu_count {
+            Some((base, bits)) => {
+                let bits = if base >= vcpu_count {
                     0
                 } else if vcpu_count - base >= TARGETS_PER_RANGE {
-                    target_list as u32
+                    bits as u32
                 } else {
-                    target_list as u32 & ((1 << (vcpu_count - base)) - 1)
+                    bits as u32 & ((1 << (vcpu_count - base)) - 1)
                 };
                 Named::List { base, bits }
             }
