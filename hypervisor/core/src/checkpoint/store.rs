@@ -830,16 +830,15 @@ fn header_checksum(header: &[u8]) -> Result<u64, StoreError> {
 /// [`record_words`]).
 #[inline(always)]
 fn read_u64(bytes: &[u8], offset: usize) -> Result<u64, StoreError> {
-    let field = bytes
+    let field: &[u8; 8] = bytes
         .get(offset..offset.wrapping_add(8))
+        .and_then(|field| field.try_into().ok())
         .ok_or(StoreError::OutOfBounds {
             offset: offset as u64,
         })?;
     Ok(match bytemuck::try_from_bytes::<u64>(field) {
         Ok(&word) => u64::from_le(word),
-        Err(_) => field
-            .first_chunk::<8>()
-            .map_or(0, |bytes| u64::from_le_bytes(*bytes)),
+        Err(_) => u64::from_le_bytes(*field),
     })
 }
 
