@@ -23,7 +23,7 @@ use bulkhead_core::protocol::{PowerView, Request};
 use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::gic::{self, KICK_SGI, MAINTENANCE_PPI};
 use crate::arch::aarch64::timer::{self, HYPERVISOR_TIMER_PPI};
-use crate::arch::aarch64::vgic_hw::{self, VirtualInterrupt};
+use crate::arch::aarch64::vgic_hw::{self, Injection, VirtualInterrupt};
 use crate::partition::protocol::Site;
 use crate::partition::{leave_requested, Partition, System, Vcpu};
 use crate::trap::TrapOutcome;
@@ -276,7 +276,7 @@ pub fn drain_idle(system: &System) {
 
 fn queue_or_inject(vcpu: &Vcpu, interrupt: VirtualInterrupt) {
     let mut queue = vcpu.overflow.lock();
-    if !queue.is_empty() || !vgic_hw::try_inject(interrupt) {
+    if !queue.is_empty() || vgic_hw::try_inject(interrupt) != Injection::Injected {
         // The queue holds each interrupt once and is sized for every one the
         // vCPU can receive, so it cannot be full here.
         if !queue.contains(&interrupt) && queue.push_back(interrupt).is_err() {
@@ -291,6 +291,9 @@ fn queue_or_inject(vcpu: &Vcpu, interrupt: VirtualInterrupt) {
 pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
     let sgis = vcpu.pending_sgis.take();
     let mut left = Taken::default();
+    // Only SGIs that found every list register busy need the underflow
+    // interrupt; one behind another sender's (Chained) waits for its EOI maintenance.
+    let mut sgis_starved = false;
     if !sgis.is_empty() {
         let vgic = partition.vgic.lock();
         for pending in sgis.iter() {
@@ -304,8 +307,13 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
                 hardware: false,
                 source: pending.source,
             };
-            if !vgic_hw::try_inject(interrupt) {
-                left.insert(pending);
+            match vgic_hw::try_inject(interrupt) {
+                Injection::Injected => {}
+                Injection::Chained => left.insert(pending),
+                Injection::Full => {
+                    left.insert(pending);
+                    sgis_starved = true;
+                }
             }
         }
     }
@@ -314,13 +322,13 @@ pub fn flush_pending(partition: &Partition, vcpu: &Vcpu) {
     }
     let mut queue = vcpu.overflow.lock();
     while let Some(&interrupt) = queue.front() {
-        if !vgic_hw::try_inject(interrupt) {
+        if vgic_hw::try_inject(interrupt) != Injection::Injected {
             break;
         }
         queue.pop_front();
     }
     let starved = crate::virtual_spi::flush(partition, vcpu);
-    vgic_hw::request_underflow_interrupt(!left.is_empty() || !queue.is_empty() || starved);
+    vgic_hw::request_underflow_interrupt(sgis_starved || !queue.is_empty() || starved);
 }
 
 /// A trapped write of an SGI register by `sender`: delivers the SGI to the

@@ -14,6 +14,8 @@ pub const TIMER_SPAN_MS: u64 = 500;
 pub const TIMER_TOLERANCE_PERCENT: u64 = 10;
 /// SGIs per phase of `irq_sgi` (mirrors `irq_sgi.rs`).
 pub const SGI_ROUNDS: u64 = 100;
+/// Times `irq_sgi` resends an SGI from its own handler (mirrors `RESENDS`).
+pub const SGI_RESENDS: u64 = 20;
 /// What `irq_owner` loops back through its UART (mirrors `irq_owner.rs`).
 pub const UART_PAYLOAD: &str = "rx-probe\n";
 
@@ -120,8 +122,23 @@ fn expect_sgi_sender(outcome: &Outcome, label: &'static str) -> Result<(usize, u
     // and the broadcasts.
     let (_, totals) = find(label, &lines, "sgi totals ")?;
     expect_fields(label, totals, &[("vcpu0", rounds), ("vcpu1", 2 * rounds)])?;
+    // An SGI sent again while active is taken once more, never twice.
+    let (_, resend) = find(label, &lines, "sgi resend ")?;
+    expect_fields(
+        label,
+        resend,
+        &[("sent", SGI_RESENDS + 1), ("received", SGI_RESENDS + 1)],
+    )?;
+    let (_, merge) = find(label, &lines, "sgi merge ")?;
     // GICv2: every ping and broadcast came from vCPU 0, every pong from vCPU 1.
     let (_, sources) = find(label, &lines, "sgi sources ")?;
+    match field(sources, "gic") {
+        // No source: the two senders' SGIs merge into one.
+        Some("v3") => expect_fields(label, merge, &[("received", 2), ("sources", 0)])?,
+        // Pending per source: the first, vCPU 0's again and vCPU 1's.
+        Some("v2") => expect_fields(label, merge, &[("received", 3), ("sources", 0b11)])?,
+        _ => return Err(format!("{label}: `{sources}`: no gic=v2|v3")),
+    }
     match field(sources, "gic") {
         Some("v3") => {}
         Some("v2") => expect_fields(
@@ -310,6 +327,8 @@ mod tests {
              sgi foreign sent=200 vcpu0={foreign_vcpu0} vcpu1=0\n\
              sgi attack done\n\
              sgi totals vcpu0={} vcpu1=200\n\
+             sgi resend sent=21 received=21\n\
+             sgi merge received=2 sources=0x0\n\
              sgi sources gic=v3\n",
             boot(),
             100 + broadcast_vcpu0 + foreign_vcpu0
@@ -325,7 +344,11 @@ mod tests {
         assert!(check_sgi(&outcome(&prefixed("pinger", &sender(1, 0)))).is_err());
         assert!(check_sgi(&outcome(&prefixed("pinger", &sender(0, 3)))).is_err());
         // GICv2: the sources must be the senders' vCPUs.
-        let v2 = |line: &str| sender(0, 0).replace("sgi sources gic=v3", line);
+        let v2 = |line: &str| {
+            sender(0, 0)
+                .replace("sgi sources gic=v3", line)
+                .replace("received=2 sources=0x0", "received=3 sources=0x3")
+        };
         let good =
             "sgi sources gic=v2 ping=0x1 pong=0x2 broadcast=0x1 spending=0x4 spending_count=1";
         assert_eq!(check_sgi(&outcome(&prefixed("pinger", &v2(good)))), Ok(()));
@@ -341,6 +364,14 @@ mod tests {
                 check_sgi(&outcome(&prefixed("pinger", &v2(bad)))).is_err(),
                 "{bad}"
             );
+        }
+        // An SGI taken twice, or two senders' GICv3 SGIs not merged.
+        for (once, twice) in [
+            ("resend sent=21 received=21", "resend sent=21 received=22"),
+            ("merge received=2", "merge received=3"),
+        ] {
+            let doubled = sender(0, 0).replace(once, twice);
+            assert!(check_sgi(&outcome(&prefixed("pinger", &doubled))).is_err(), "{twice}");
         }
         let short = sender(0, 0).replace("received=100", "received=99");
         assert!(check_sgi(&outcome(&prefixed("pinger", &short))).is_err());

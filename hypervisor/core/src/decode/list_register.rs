@@ -190,6 +190,41 @@ impl ListRegister {
     pub const fn is_pending(&self, intid: u32) -> bool {
         self.virtual_intid == intid && matches!(self.state, ListRegisterState::Pending)
     }
+
+    /// How a virtual SGI is made pending when this valid, purely virtual
+    /// register already holds the same vINTID (`same_source`: from the same
+    /// sender, always so on a GICv3). Two valid list registers with one
+    /// vINTID are UNPREDICTABLE: QEMU's GICv2 then acknowledges one and
+    /// completes the other, and the guest takes the SGI twice.
+    pub const fn merge_sgi(&self, same_source: bool) -> SgiMerge {
+        let mut register = *self;
+        match (same_source, self.state, self.deactivation) {
+            (true, ListRegisterState::Active, Deactivation::Virtual { .. }) => {
+                register.state = ListRegisterState::PendingActive;
+                SgiMerge::Pending(Some(register))
+            }
+            (true, ListRegisterState::Pending | ListRegisterState::PendingActive, _) => {
+                SgiMerge::Pending(None)
+            }
+            (_, _, Deactivation::Virtual { eoi_maintenance: false }) => {
+                register.deactivation = Deactivation::Virtual {
+                    eoi_maintenance: true,
+                };
+                SgiMerge::Waits(Some(register))
+            }
+            _ => SgiMerge::Waits(None),
+        }
+    }
+}
+
+/// What [`ListRegister::merge_sgi`] decided; `Some` is the register to write back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SgiMerge {
+    /// The SGI is pending in that list register (now, or already).
+    Pending(Option<ListRegister>),
+    /// Another sender's SGI holds the register: this one stays queued until
+    /// the guest deactivates that one, which raises an EOI maintenance interrupt.
+    Waits(Option<ListRegister>),
 }
 
 #[cfg(test)]
@@ -219,6 +254,46 @@ mod tests {
             common | 0x1fff << 32
         } else {
             common | EOI_MAINTENANCE
+        }
+    }
+
+    #[test]
+    fn an_sgi_sent_again_while_active_becomes_pending_and_active_in_its_register() {
+        let mut active = ListRegister::pending(1, 0xa0, false);
+        active.state = ListRegisterState::Active;
+        let expected = ListRegister {
+            state: ListRegisterState::PendingActive,
+            ..active
+        };
+        assert_eq!(active.merge_sgi(true), SgiMerge::Pending(Some(expected)));
+        for state in [ListRegisterState::Pending, ListRegisterState::PendingActive] {
+            let held = ListRegister { state, ..active };
+            assert_eq!(held.merge_sgi(true), SgiMerge::Pending(None));
+        }
+    }
+
+    #[test]
+    fn another_senders_sgi_waits_for_an_eoi_maintenance() {
+        for state in [
+            ListRegisterState::Pending,
+            ListRegisterState::Active,
+            ListRegisterState::PendingActive,
+        ] {
+            let held = ListRegister {
+                state,
+                ..ListRegister::pending(3, 0xa0, false)
+            };
+            let SgiMerge::Waits(Some(asked)) = held.merge_sgi(false) else {
+                panic!("{state:?}: no EOI maintenance asked for");
+            };
+            assert_eq!(
+                asked.deactivation,
+                Deactivation::Virtual {
+                    eoi_maintenance: true
+                }
+            );
+            assert_eq!((asked.state, asked.virtual_intid), (state, 3));
+            assert_eq!(asked.merge_sgi(false), SgiMerge::Waits(None));
         }
     }
 

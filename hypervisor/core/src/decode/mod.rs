@@ -18,7 +18,7 @@ pub use abort::{DataAbort, FaultStatus, InstructionAbort, MmioAccess};
 pub use access::{resolve_target, Target, TargetError};
 pub use esr::{describe, Esr, ExceptionClass};
 pub use gicv2::{DistributorSgi, DistributorSgiTargets, ListRegisterV2};
-pub use list_register::{Deactivation, ListRegister, ListRegisterState};
+pub use list_register::{Deactivation, ListRegister, ListRegisterState, SgiMerge};
 pub use register::GeneralRegister;
 pub use sgi::{NamedVcpus, SgiRequest, SgiTargets};
 pub use system_register::{SgiRegister, SysRegAccess, SGI1R_WRITE_ESR, SGI1R_WRITE_ESR_MASK};

@@ -1,6 +1,6 @@
 //! The virtual CPU interface's list-register algorithms (injecting, chaining, refilling), version-neutral over the GIC seam, and the physical GIC as the vGIC model sees it.
 
-use bulkhead_core::decode::{Deactivation, ListRegister, ListRegisterState};
+use bulkhead_core::decode::{Deactivation, ListRegister, ListRegisterState, SgiMerge};
 use bulkhead_core::intid::IntId;
 use bulkhead_core::pending_sgis::{PendingSgi, Taken};
 use bulkhead_core::vgic::{PhysicalGic, Width};
@@ -96,7 +96,7 @@ fn scan_on<I: VirtualCpuInterface>(
         let raw = interface.read_raw(index);
         let lr = interface.decode(raw);
         if holds(&lr, raw) {
-            return Scan::Holds(index, lr);
+            return Scan::Holds(index, lr, raw);
         }
     }
     match empty {
@@ -107,14 +107,16 @@ fn scan_on<I: VirtualCpuInterface>(
 
 /// What [`scan`] found.
 enum Scan {
-    Holds(usize, ListRegister),
+    /// Index, decoded and raw value.
+    Holds(usize, ListRegister, u64),
     Free(usize),
     Full,
 }
 
 /// Puts `interrupt` in a free list register, unless it is already pending
-/// there. Returns false if every list register is busy.
-pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
+/// there. A virtual SGI the list registers already hold is merged into
+/// that register instead: never two valid registers with one vINTID.
+pub fn try_inject(interrupt: VirtualInterrupt) -> Injection {
     match gic::concrete() {
         gic::Concrete::V3(interface) => try_inject_on(interface, interrupt),
         gic::Concrete::V2(interface) => try_inject_on(interface, interrupt),
@@ -122,19 +124,34 @@ pub fn try_inject(interrupt: VirtualInterrupt) -> bool {
 }
 
 #[inline(always)]
-fn try_inject_on<I: VirtualCpuInterface>(interface: &I, interrupt: VirtualInterrupt) -> bool {
-    // The same SGI from another source is another interrupt (GICv2).
-    let held = |lr: &ListRegister, raw: u64| {
-        lr.is_pending(interrupt.intid) && interface.sgi_source(raw) == interrupt.source
+fn try_inject_on<I: VirtualCpuInterface>(interface: &I, interrupt: VirtualInterrupt) -> Injection {
+    let sgi = !interrupt.hardware && interrupt.intid < IntId::PPI_FIRST;
+    let held = |lr: &ListRegister, _: u64| {
+        if sgi {
+            lr.virtual_intid == interrupt.intid && !lr.state.is_invalid()
+        } else {
+            lr.is_pending(interrupt.intid)
+        }
     };
     match scan_on(interface, held) {
-        Scan::Holds(..) => true,
+        Scan::Holds(..) if !sgi => Injection::Injected,
+        Scan::Holds(index, lr, raw) => {
+            let source = interface.sgi_source(raw);
+            let (rewrite, injection) = match lr.merge_sgi(source == interrupt.source) {
+                SgiMerge::Pending(rewrite) => (rewrite, Injection::Injected),
+                SgiMerge::Waits(rewrite) => (rewrite, Injection::Chained),
+            };
+            if let Some(register) = rewrite {
+                interface.write_raw(index, interface.encode_from(&register, source));
+            }
+            injection
+        }
         Scan::Free(index) => {
             let register = interrupt.register(interface.hardware_eoi_resignals());
             interface.write_raw(index, interface.encode_from(&register, interrupt.source));
-            true
+            Injection::Injected
         }
-        Scan::Full => false,
+        Scan::Full => Injection::Full,
     }
 }
 
@@ -143,8 +160,9 @@ fn try_inject_on<I: VirtualCpuInterface>(interface: &I, interrupt: VirtualInterr
 pub enum Injection {
     /// Now pending in a free list register.
     Injected,
-    /// Already in a list register, not yet deactivated: an EOI maintenance
-    /// interrupt is asked for (LR.EOI), to deliver it again afterwards.
+    /// Already in a list register (a virtual SGI: another sender's), not
+    /// yet deactivated: an EOI maintenance interrupt is asked for (LR.EOI),
+    /// to deliver it again afterwards.
     Chained,
     /// Every list register is busy.
     Full,
@@ -161,7 +179,7 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
             && matches!(lr.deactivation, Deactivation::Virtual { .. })
     };
     match scan(held) {
-        Scan::Holds(index, mut lr) => {
+        Scan::Holds(index, mut lr, _) => {
             if let Deactivation::Virtual { eoi_maintenance } = &mut lr.deactivation {
                 if !*eoi_maintenance {
                     *eoi_maintenance = true;

@@ -14,9 +14,20 @@
 //! `sgi totals vcpu0=.. vcpu1=..` and `sgi sources gic=v2 ping=<mask>
 //! pong=<mask> broadcast=<mask> spending=<mask>` (bit n: a source CPU n
 //! was seen; GICv2 only, a GICv3 SGI has no source: `sgi sources gic=v3`),
-//! between `sgi attack start`/`done` lines. On a GICv2, after the totals,
-//! vCPU 0 makes [`SELF_PENDING`] pending on itself "from" CPU 2 through
-//! GICD_SPENDSGIR and must take it once, with that source.
+//! between `sgi attack start`/`done` lines. After the totals, two SGIs are
+//! sent again while the guest is still handling them (a list register then
+//! already holds the SGI active; the GIC must not hold it twice):
+//! 4. resend: vCPU 0's handler of SGI 6 sends SGI 6 to itself again,
+//!    [`RESENDS`] times: exactly one more is taken each time
+//!    (`sgi resend sent=.. received=..`);
+//! 5. merge: vCPU 0's first handler of SGI 7 (sent by itself) has vCPU 1
+//!    send it SGI 7, waits until it did, and sends itself SGI 7 again: a
+//!    GICv3 SGI has no source, so one more is taken; a GICv2 one is pending
+//!    per source, so two more, one from each vCPU
+//!    (`sgi merge received=.. sources=<mask>`).
+//!
+//! On a GICv2, vCPU 0 then makes [`SELF_PENDING`] pending on itself "from"
+//! CPU 2 through GICD_SPENDSGIR and must take it once, with that source.
 
 #![no_std]
 #![no_main]
@@ -31,6 +42,10 @@ const PONG: u32 = 2;
 const BROADCAST: u32 = 3;
 const FOREIGN: u32 = 4;
 const SELF_PENDING: u32 = 5;
+const RESEND: u32 = 6;
+const MERGE: u32 = 7;
+/// Times the handler of [`RESEND`] sends it again.
+pub const RESENDS: u64 = 20;
 /// GICD_SPENDSGIR0: a byte per SGI, a bit per source CPU (GICv2).
 const GICD_SPENDSGIR: u64 = 0xF20;
 /// Wait before the first SGI, and after the foreign ones.
@@ -44,6 +59,9 @@ static PING_SOURCES: AtomicU64 = AtomicU64::new(0);
 static PONG_SOURCES: AtomicU64 = AtomicU64::new(0);
 static BROADCAST_SOURCES: AtomicU64 = AtomicU64::new(0);
 static SELF_PENDING_SOURCES: AtomicU64 = AtomicU64::new(0);
+static MERGE_SOURCES: AtomicU64 = AtomicU64::new(0);
+/// vCPU 0 asks vCPU 1 to send it [`MERGE`] (1), vCPU 1 did (2).
+static MERGE_REQUEST: AtomicU64 = AtomicU64::new(0);
 
 fn note_source(seen: &AtomicU64) {
     if let Some(source) = gic::acknowledged_source() {
@@ -56,6 +74,32 @@ static SECONDARY_STOP: AtomicU64 = AtomicU64::new(0);
 fn ping(_irq: &irq::Irq) {
     note_source(&PING_SOURCES);
     gic::send_sgi(PONG, 1 << 0);
+}
+
+/// vCPU 0 sends [`RESEND`] to itself again while it is active, [`RESENDS`] times.
+fn resend(_irq: &irq::Irq) {
+    if irq::count(0, RESEND) <= RESENDS {
+        gic::send_sgi(RESEND, 1 << 0);
+    }
+}
+
+/// vCPU 0's first [`MERGE`]: another sender's and its own again, both while
+/// this one is active.
+fn merge(_irq: &irq::Irq) {
+    note_source(&MERGE_SOURCES);
+    if irq::count(0, MERGE) != 1 {
+        return;
+    }
+    MERGE_REQUEST.store(1, Ordering::Release);
+    let asked = timer::now();
+    while MERGE_REQUEST.load(Ordering::Acquire) != 2 {
+        if timer::now() - asked > timer::ticks_from_ms(ROUND_TIMEOUT_MS) {
+            println!("irq_sgi error: vcpu 1 did not send SGI {MERGE}");
+            return;
+        }
+        core::hint::spin_loop();
+    }
+    gic::send_sgi(MERGE, 1 << 0);
 }
 
 /// Enables every SGI on this vCPU (strays get counted too) and unmasks IRQs.
@@ -84,6 +128,8 @@ fn main(boot: &BootInfo) -> ! {
     irq::set_handler(PONG, |_| note_source(&PONG_SOURCES));
     irq::set_handler(BROADCAST, |_| note_source(&BROADCAST_SOURCES));
     irq::set_handler(SELF_PENDING, |_| note_source(&SELF_PENDING_SOURCES));
+    irq::set_handler(RESEND, resend);
+    irq::set_handler(MERGE, merge);
     listen(0);
     let result = psci::cpu_on(1, 0);
     if result != 0
@@ -142,8 +188,9 @@ fn main(boot: &BootInfo) -> ! {
         irq::count(1, FOREIGN)
     );
     println!("sgi attack done");
-    SECONDARY_STOP.store(1, Ordering::Release);
     println!("sgi totals vcpu0={} vcpu1={}", irq::total(0), irq::total(1));
+    resend_and_merge();
+    SECONDARY_STOP.store(1, Ordering::Release);
     match gic::acknowledged_source() {
         Some(_) => {
             let gic = gic::configured();
@@ -167,10 +214,43 @@ fn main(boot: &BootInfo) -> ! {
     psci::system_off()
 }
 
+/// Phases 4 and 5: SGIs sent again while active. Each waits for its last
+/// SGI, then [`SETTLE_MS`] more, so a duplicate would be counted.
+fn resend_and_merge() {
+    gic::send_sgi(RESEND, 1 << 0);
+    if !irq::wait_until(ROUND_TIMEOUT_MS, || irq::count(0, RESEND) > RESENDS) {
+        println!("irq_sgi error: resent SGI {RESEND} stopped coming");
+    }
+    timer::delay_ms(SETTLE_MS);
+    println!(
+        "sgi resend sent={} received={}",
+        RESENDS + 1,
+        irq::count(0, RESEND)
+    );
+    let expected = match gic::acknowledged_source() {
+        Some(_) => 3,
+        None => 2,
+    };
+    gic::send_sgi(MERGE, 1 << 0);
+    if !irq::wait_until(ROUND_TIMEOUT_MS, || irq::count(0, MERGE) >= expected) {
+        println!("irq_sgi error: merged SGI {MERGE} came {} times", irq::count(0, MERGE));
+    }
+    timer::delay_ms(SETTLE_MS);
+    println!(
+        "sgi merge received={} sources={:#x}",
+        irq::count(0, MERGE),
+        MERGE_SOURCES.load(Ordering::Acquire)
+    );
+}
+
 fn secondary(vcpu: u64, _context: u64) -> ! {
     listen(vcpu);
     SECONDARY_READY.store(1, Ordering::Release);
     while SECONDARY_STOP.load(Ordering::Acquire) == 0 {
+        if MERGE_REQUEST.load(Ordering::Acquire) == 1 {
+            gic::send_sgi(MERGE, 1 << 0);
+            MERGE_REQUEST.store(2, Ordering::Release);
+        }
         core::hint::spin_loop();
     }
     irq::disable();
