@@ -115,6 +115,16 @@ impl Checkpointing {
         tracker.invalidate(Slot::A);
         tracker.invalidate(Slot::B);
     }
+
+    /// After a checkpoint or restore re-protected memory (`protected`) or
+    /// failed to: writes are then unseen until memory is protected again,
+    /// so every page counts as rewritten and the next checkpoint is whole.
+    fn tracking_resumes(&self, protected: bool) {
+        self.tracking.store(protected, Ordering::Release);
+        if !protected {
+            self.memory_rewritten();
+        }
+    }
 }
 
 /// Who asks for a checkpoint or restore, and from where.
@@ -153,16 +163,16 @@ fn protect_memory(partition: &Partition, checkpointing: &Checkpointing) -> Resul
     Ok(())
 }
 
-/// A stage-2 permission fault on a write to RAM while tracking: records the
+/// A stage-2 permission fault on a write to RAM: records the
 /// page as dirty and makes it writable. Returns false if the fault is not
 /// a tracking fault (the caller reports it).
 pub fn handle_write_fault(partition: &Partition, ipa: u64) -> bool {
     let Some(checkpointing) = partition.checkpointing.as_ref() else {
         return false;
     };
-    if !checkpointing.tracking.load(Ordering::Acquire) {
-        return false;
-    }
+    // Taken whether tracking is on or not: with it off (memory could not
+    // all be re-protected), pages left read-only are written all the same,
+    // and a stale read-only TLB entry on this core is dropped.
     let page = Ipa(ipa & !(PAGE_SIZE - 1));
     // The tracker covers exactly the partition's RAM: a permission fault
     // elsewhere (a read-only channel endpoint's write) is not tracking's.
@@ -258,9 +268,7 @@ pub fn take(partition: &Partition, mut requester: Requester, origin: Origin) -> 
         let vgic = partition.vgic.lock();
         checkpointing.gic_model.lock().clone_from(&vgic);
         let protected = protect_memory(partition, checkpointing);
-        checkpointing
-            .tracking
-            .store(protected.is_ok(), Ordering::Release);
+        checkpointing.tracking_resumes(protected.is_ok());
         protected.map(|()| pages)
     });
     protocol::let_go_others(partition, &operator);
@@ -429,9 +437,7 @@ pub fn restore(
         partition.virtual_spis.reset(&vgic);
     }
     let protected = protect_memory(partition, checkpointing);
-    checkpointing
-        .tracking
-        .store(protected.is_ok(), Ordering::Release);
+    checkpointing.tracking_resumes(protected.is_ok());
     let own = requester.own_frame.is_some().then_some(requester.vcpu);
     let caller_off = own.is_some_and(|vcpu| vcpu.snapshot.lock().is_none());
     for vcpu in &partition.vcpus {

@@ -760,32 +760,57 @@ impl Writer<'_, '_> {
 /// Records are 8-byte aligned (the store and its areas are), and read as
 /// words: the EL2 target has strict alignment, so a read through a byte
 /// array would be sixteen byte loads. The byte form stays for a store a
-/// test placed unaligned.
+/// test placed unaligned, out of line: inline, LLVM sees both forms give
+/// the same value and keeps only the byte loads.
 #[inline(always)]
 fn record_words(record: &[u8]) -> Option<[u64; 2]> {
     match bytemuck::try_from_bytes::<[u64; 2]>(record) {
         Ok(&[word, checksum]) => Some([u64::from_le(word), u64::from_le(checksum)]),
-        Err(_) => {
-            let (word, checksum) = record.split_first_chunk::<8>()?;
-            let checksum: &[u8; 8] = checksum.try_into().ok()?;
-            Some([u64::from_le_bytes(*word), u64::from_le_bytes(*checksum)])
-        }
+        Err(_) => unaligned::record_words(record),
     }
 }
 
 /// Writes a record's two words, as [`record_words`] reads them.
 #[inline(always)]
-fn set_record_words(record: &mut [u8], [word, checksum]: [u64; 2]) -> Option<()> {
+fn set_record_words(record: &mut [u8], words: [u64; 2]) -> Option<()> {
     match bytemuck::try_from_bytes_mut::<[u64; 2]>(record) {
-        Ok(words) => *words = [word.to_le(), checksum.to_le()],
-        Err(_) => {
-            let (first, second) = record.split_first_chunk_mut::<8>()?;
-            let second: &mut [u8; 8] = second.try_into().ok()?;
-            *first = word.to_le_bytes();
-            *second = checksum.to_le_bytes();
-        }
+        Ok(aligned) => *aligned = words.map(u64::to_le),
+        Err(_) => unaligned::set_record_words(record, words)?,
     }
     Some(())
+}
+
+/// The byte-wise forms of the word accesses, for an unaligned store.
+mod unaligned {
+    #[cold]
+    #[inline(never)]
+    pub(super) fn record_words(record: &[u8]) -> Option<[u64; 2]> {
+        let (word, checksum) = record.split_first_chunk::<8>()?;
+        let checksum: &[u8; 8] = checksum.try_into().ok()?;
+        Some([u64::from_le_bytes(*word), u64::from_le_bytes(*checksum)])
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn set_record_words(record: &mut [u8], [word, checksum]: [u64; 2]) -> Option<()> {
+        let (first, second) = record.split_first_chunk_mut::<8>()?;
+        let second: &mut [u8; 8] = second.try_into().ok()?;
+        *first = word.to_le_bytes();
+        *second = checksum.to_le_bytes();
+        Some(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn read_u64(field: &[u8; 8]) -> u64 {
+        u64::from_le_bytes(*field)
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn write_u64(field: &mut [u8], value: u64) {
+        field.copy_from_slice(&value.to_le_bytes());
+    }
 }
 
 /// Bit 0 of a record's first word: which slot's data area (frame) holds
@@ -838,7 +863,7 @@ fn read_u64(bytes: &[u8], offset: usize) -> Result<u64, StoreError> {
         })?;
     Ok(match bytemuck::try_from_bytes::<u64>(field) {
         Ok(&word) => u64::from_le(word),
-        Err(_) => u64::from_le_bytes(*field),
+        Err(_) => unaligned::read_u64(field),
     })
 }
 
@@ -862,7 +887,7 @@ fn write_u64(bytes: &mut [u8], offset: usize, value: u64) -> Result<(), StoreErr
         })?;
     match bytemuck::try_from_bytes_mut::<u64>(field) {
         Ok(word) => *word = value.to_le(),
-        Err(_) => field.copy_from_slice(&value.to_le_bytes()),
+        Err(_) => unaligned::write_u64(field, value),
     }
     Ok(())
 }
