@@ -243,7 +243,7 @@ mod copy_tests {
         // whole words of any length, 1 and 4 the byte path.
         let buffer: alloc::vec::Vec<u8> = (0..1280).map(|i| (i * 131 + 17) as u8).collect();
         for len in [0usize, 5, 8, 12, 63, 64, 65, 100, 1155, 1160] {
-            let reference = checksum(&buffer[3..3 + len].to_vec());
+            let reference = checksum(&buffer[3..3 + len]);
             for offset in [0usize, 1, 4, 8] {
                 let mut placed = alloc::vec![0u64; 160];
                 let bytes = bytemuck::cast_slice_mut::<u64, u8>(&mut placed);
