@@ -116,6 +116,7 @@ enum Scan {
 /// Puts `interrupt` in a free list register, unless it is already pending
 /// there. A virtual SGI the list registers already hold is merged into
 /// that register instead: never two valid registers with one vINTID.
+#[inline(always)]
 pub fn try_inject(interrupt: VirtualInterrupt) -> Injection {
     match gic::concrete() {
         gic::Concrete::V3(interface) => try_inject_on(interface, interrupt),
