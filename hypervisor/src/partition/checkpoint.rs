@@ -335,13 +335,19 @@ fn write_checkpoint(
     // The store and both bitmaps number pages alike (the partition's
     // regions in layout order): pages are looked up by index.
     let since_current = tracker.since(slot.other());
-    for (index, ipa) in tracker.since(slot).iter_dirty().indexed() {
+    let since = tracker.since(slot);
+    for index in since.iter_dirty().indices() {
         if inherit && !since_current.is_dirty_index(index) {
-            writer.inherit_page_at(index, ipa)?;
+            writer.inherit_page_at(index)?;
             continue;
         }
         // (`let else`, not `ok_or`: an eagerly built Error is dropped on
         // every page.)
+        // Every index the bitmap yields is a page (its bits past the last
+        // page stay clear); the error only keeps this total.
+        let Some(ipa) = since.page_map().ipa_of(index) else {
+            return Err(Error::OutsideMemory(Ipa(index.saturating_mul(PAGE_SIZE))));
+        };
         let Some(pa) = partition.config.ipa_to_pa(ipa, PAGE_SIZE) else {
             return Err(Error::OutsideMemory(ipa));
         };

@@ -123,6 +123,7 @@ pub struct DirtyIter<'a> {
 
 impl<'a> DirtyIter<'a> {
     /// The next dirty page's index.
+    #[inline]
     fn next_index(&mut self) -> Option<u64> {
         while self.word == 0 {
             self.word_index += 1;
@@ -133,11 +134,12 @@ impl<'a> DirtyIter<'a> {
         Some(self.word_index as u64 * 64 + bit)
     }
 
-    /// The dirty pages with their indices in the page numbering (which
-    /// the store and the other bitmap of a tracker share): callers look
-    /// pages up by index instead of searching the regions again.
-    pub fn indexed(self) -> IndexedDirtyIter<'a> {
-        IndexedDirtyIter(self)
+    /// The dirty pages' indices in the page numbering (which the store
+    /// and the other bitmap of a tracker share): callers look pages up by
+    /// index instead of searching the regions again, and find a page's IPA
+    /// ([`PageMap::ipa_of`]) only where they need it.
+    pub fn indices(self) -> DirtyIndices<'a> {
+        DirtyIndices(self)
     }
 }
 
@@ -150,15 +152,15 @@ impl Iterator for DirtyIter<'_> {
     }
 }
 
-/// [`DirtyIter::indexed`]: `(index, IPA)` of each dirty page.
-pub struct IndexedDirtyIter<'a>(DirtyIter<'a>);
+/// [`DirtyIter::indices`]: the index of each dirty page.
+pub struct DirtyIndices<'a>(DirtyIter<'a>);
 
-impl Iterator for IndexedDirtyIter<'_> {
-    type Item = (u64, Ipa);
+impl Iterator for DirtyIndices<'_> {
+    type Item = u64;
 
-    fn next(&mut self) -> Option<(u64, Ipa)> {
-        let index = self.0.next_index()?;
-        Some((index, self.0.bitmap.map.ipa_of(index)?))
+    #[inline]
+    fn next(&mut self) -> Option<u64> {
+        self.0.next_index()
     }
 }
 

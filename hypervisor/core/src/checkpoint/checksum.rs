@@ -135,8 +135,9 @@ impl PageKernel for PortableKernel {
 /// word[lane + 4]` then `weighted[lane] += sum[lane]`. Lanes never mix, so
 /// a kernel may advance them in any interleaving (two 2-lane vectors, 0-1
 /// and 2-3).
+#[inline]
 pub fn checksum_from_lanes(sum: [u64; LANES], weighted: [u64; LANES], len: usize) -> u64 {
-    Lanes { sum, weighted }.finish(&[], &[], len)
+    Lanes { sum, weighted }.hash(len)
 }
 
 /// `bytes` as 64-bit words, if it is 8-byte aligned and a whole number of words.
@@ -187,6 +188,12 @@ impl Lanes {
             self.sum[0] = self.sum[0].wrapping_add(u64::from_le_bytes(last));
             self.weighted[0] = self.weighted[0].wrapping_add(self.sum[0]);
         }
+        self.hash(len)
+    }
+
+    /// The lanes mixed into the checksum of `len` bytes.
+    #[inline(always)]
+    fn hash(&self, len: usize) -> u64 {
         // The length goes in so that runs of zeros of different lengths
         // differ, and an all-zero page does not check to zero. Each step
         // (xor, multiply by an odd constant, rotate) is a bijection of the

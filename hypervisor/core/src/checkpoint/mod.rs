@@ -96,7 +96,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use bitmap::{DirtyBitmap, DirtyIter, DirtyTracker, IndexedDirtyIter};
+pub use bitmap::{DirtyBitmap, DirtyIndices, DirtyIter, DirtyTracker};
 pub use checksum::{checksum, checksum_from_lanes, PageKernel, PortableKernel, LANES, PAGE_BYTES};
 pub use error::StoreError;
 pub use format::{

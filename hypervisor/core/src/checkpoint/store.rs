@@ -655,13 +655,14 @@ impl Writer<'_, '_> {
     /// later checkpoint writes while this one is current.
     pub fn inherit_page(&mut self, ipa: Ipa) -> Result<(), StoreError> {
         let index = self.store.page_index(ipa)?;
-        self.inherit_page_at(index, ipa)
+        self.inherit_page_at(index)
     }
 
     /// [`inherit_page`](Self::inherit_page) for page number `index`.
     #[inline(always)]
-    pub fn inherit_page_at(&mut self, index: u64, ipa: Ipa) -> Result<(), StoreError> {
+    pub fn inherit_page_at(&mut self, index: u64) -> Result<(), StoreError> {
         let Some(current) = self.current else {
+            let ipa = self.store.map.ipa_of(index).unwrap_or(Ipa(0));
             return Err(StoreError::NothingToInherit { ipa });
         };
         let [word, page_checksum] = self.store.record(current, index)?;
