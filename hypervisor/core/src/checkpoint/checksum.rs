@@ -26,8 +26,7 @@ pub fn checksum(bytes: &[u8]) -> u64 {
         for block in blocks {
             lanes.add_block(block);
         }
-        let rest = as_bytes(rest);
-        return lanes.finish(&rest.0[..rest.1], tail, bytes.len());
+        return lanes.finish(rest.iter().map(|&word| u64::from_le(word)), tail, bytes.len());
     }
     let mut lanes = Lanes::default();
     let (words, tail) = bytes.as_chunks::<8>();
@@ -35,21 +34,11 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     for block in blocks {
         lanes.add_block(&block.map(u64::from_le_bytes).map(u64::to_le));
     }
-    lanes.finish(rest, tail, bytes.len())
+    lanes.finish(rest.iter().map(|&word| u64::from_le_bytes(word)), tail, bytes.len())
 }
 
 /// Words per block of the second-order sum.
 const BLOCK: usize = 2 * LANES;
-
-/// The fewer-than-a-block trailing words as byte arrays, on the stack
-/// (checksums run while guests are paused: no allocation).
-fn as_bytes(rest: &[u64]) -> ([[u8; 8]; BLOCK], usize) {
-    let mut bytes = [[0u8; 8]; BLOCK];
-    for (slot, word) in bytes.iter_mut().zip(rest) {
-        *slot = word.to_le_bytes();
-    }
-    (bytes, rest.len().min(BLOCK))
-}
 
 /// Copies `source` into `destination` (same length, else only the common
 /// prefix) and returns [`checksum`] of what was copied, in one pass: a
@@ -70,8 +59,7 @@ pub fn copy_with_checksum(destination: &mut [u8], source: &[u8]) -> u64 {
         for (word, target) in rest.iter().zip(out_rest.iter_mut()) {
             *target = *word;
         }
-        let rest = as_bytes(rest);
-        return lanes.finish(&rest.0[..rest.1], &[], len);
+        return lanes.finish(rest.iter().map(|&word| u64::from_le(word)), &[], len);
     }
     let mut lanes = Lanes::default();
     let (words, tail) = source.as_chunks::<8>();
@@ -85,7 +73,7 @@ pub fn copy_with_checksum(destination: &mut [u8], source: &[u8]) -> u64 {
     }
     let copied = blocks.len() * 8 * BLOCK;
     destination[copied..].copy_from_slice(&source[copied..]);
-    lanes.finish(rest, tail, len)
+    lanes.finish(rest.iter().map(|&word| u64::from_le_bytes(word)), tail, len)
 }
 
 /// Bytes in the pages a [`PageKernel`] moves.
@@ -177,9 +165,11 @@ impl Lanes {
         }
     }
 
-    fn finish(mut self, rest: &[[u8; 8]], tail: &[u8], len: usize) -> u64 {
+    /// Adds the fewer-than-a-block trailing words (`rest`, as values) and
+    /// the bytes after them, then hashes.
+    fn finish(mut self, rest: impl Iterator<Item = u64>, tail: &[u8], len: usize) -> u64 {
         for word in rest {
-            self.sum[0] = self.sum[0].wrapping_add(u64::from_le_bytes(*word));
+            self.sum[0] = self.sum[0].wrapping_add(word);
             self.weighted[0] = self.weighted[0].wrapping_add(self.sum[0]);
         }
         if !tail.is_empty() {

@@ -65,7 +65,7 @@
 //! | offset | type | field |
 //! |---|---|---|
 //! | 0 | u64 | magic `"BHCKPT\0\x01"` |
-//! | 8 | u32 | format version (3) |
+//! | 8 | u32 | format version (4) |
 //! | 12 | u32 | state: 0 Empty, 1 Writing, 2 Complete (written last) |
 //! | 16 | u64 | generation |
 //! | 24 | u64 | taken-at (counter ticks, as the hypervisor reads them) |
@@ -74,7 +74,7 @@
 //! | 40 | u64 | page count `P` |
 //! | 48 | u64 | page sum: wrapping sum over pages of `mix(record word, page checksum)` |
 //! | 56 | u64 | reserved (0) |
-//! | 64 | u64 | header checksum: every header byte except state and this field |
+//! | 64 | u64 | header checksum: every header byte up to the end of the vCPU table (512 + 16 V) except state and this field (format 4; format 3 took all 4 KiB) |
 //! | 128 | 24 × `{ ipa: u64, size: u64 }` | the memory regions the image covers |
 //! | 512 | V × `{ length: u32, reserved: u32, checksum: u64 }` | per-vCPU state length and checksum (V at most 224) |
 //!

@@ -457,6 +457,18 @@ fn corrupted_header_record_and_vcpu_state_are_detected() {
     };
     // Generation (covered by the header checksum).
     check(&mut bytes, 16, StoreError::HeaderCorrupt { slot: Slot::A });
+    // The last vCPU's state checksum, the last byte the header checksum covers.
+    check(
+        &mut bytes,
+        512 + VCPUS * 16 - 1,
+        StoreError::HeaderCorrupt { slot: Slot::A },
+    );
+    // Past the vCPU table nothing is read, and nothing is checked.
+    let mut copy = bytes.clone();
+    copy[512 + VCPUS * 16] ^= 0x10;
+    copy[4095] ^= 0x10;
+    let store = CheckpointStore::open(&mut copy, &regions, VCPUS).unwrap();
+    assert_eq!(store.verify(Slot::A), Ok(()));
     // vCPU 1's state.
     check(
         &mut bytes,
