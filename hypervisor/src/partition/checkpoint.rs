@@ -28,8 +28,9 @@ use crate::arch::aarch64::exception::GuestFrame;
 use crate::arch::aarch64::simd::SimdPageKernel;
 use crate::arch::aarch64::snapshot::{VcpuSnapshot, SNAPSHOT_BYTES};
 
-/// A state byte and the largest snapshot fit a vCPU's area in the store.
-const _: () = assert!(SNAPSHOT_BYTES < bulkhead_core::checkpoint::VCPU_STATE_MAX);
+/// The kind word and the largest snapshot fit a vCPU's area in the store.
+const _: () =
+    assert!(STATE_KIND_BYTES + SNAPSHOT_BYTES <= bulkhead_core::checkpoint::VCPU_STATE_MAX);
 use crate::arch::aarch64::{timer, vm};
 use crate::error::Error;
 
@@ -66,7 +67,25 @@ const STATE_ON: u8 = 1;
 const STATE_OFF: u8 = 0;
 /// CPU_ON accepted but not yet running: followed by entry and context (LE).
 const STATE_PENDING: u8 = 2;
-const PENDING_BYTES: usize = 1 + 16;
+/// The first byte's word: what follows starts 8-byte aligned, as the
+/// store's vCPU areas are, so it is written and read a word at a time.
+const STATE_KIND_BYTES: usize = 8;
+const PENDING_BYTES: usize = STATE_KIND_BYTES + 16;
+
+/// A stored vCPU state's kind and what follows it.
+fn stored_state(state: &[u8]) -> Option<(u8, &[u8])> {
+    let (kind, rest) = state.split_first_chunk::<STATE_KIND_BYTES>()?;
+    Some((kind[0], rest))
+}
+
+/// Writes a vCPU state's kind word; returns where its contents start.
+fn write_state_kind(state: &mut [u8], kind: u8) -> usize {
+    let mut word = [0; STATE_KIND_BYTES];
+    word[0] = kind;
+    let end = STATE_KIND_BYTES.min(state.len());
+    state[..end].copy_from_slice(&word[..end]);
+    end
+}
 
 impl Checkpointing {
     /// Formats the store the layout reserved for `config`.
@@ -307,21 +326,20 @@ fn write_checkpoint(
         // Serialized straight into the store (a state with SVE is 9 KiB).
         writer.write_vcpu_state_with(vcpu.index, |state| match snapshot.as_ref() {
             Some(snapshot) if on => {
-                state[0] = STATE_ON;
-                1 + snapshot.write_bytes(&vcpu.sve.lock(), &mut state[1..])
+                let start = write_state_kind(state, STATE_ON);
+                start + snapshot.write_bytes(&vcpu.sve.lock(), &mut state[start..])
             }
             // Held while its start was pending: a restore must start it again.
             _ if vcpu.state() == VcpuState::HeldOnPending => {
                 let (entry, context) = vcpu.pending_start();
-                state[0] = STATE_PENDING;
-                state[1..9].copy_from_slice(&entry.to_le_bytes());
-                state[9..PENDING_BYTES].copy_from_slice(&context.to_le_bytes());
-                PENDING_BYTES
+                let start = write_state_kind(state, STATE_PENDING);
+                let words = [entry.to_le_bytes(), context.to_le_bytes()];
+                for (target, word) in state[start..].chunks_exact_mut(8).zip(words) {
+                    target.copy_from_slice(&word);
+                }
+                PENDING_BYTES.min(state.len())
             }
-            _ => {
-                state[0] = STATE_OFF;
-                1
-            }
+            _ => write_state_kind(state, STATE_OFF),
         })?;
     }
     let mut pages = 0;
@@ -501,9 +519,9 @@ fn copy_back(
     // Every vCPU state must parse before anything is overwritten.
     for vcpu in &partition.vcpus {
         let state = store.vcpu_state(slot, vcpu.index)?;
-        let parses = match state.split_first() {
-            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, None).is_some(),
-            Some((&STATE_PENDING, _)) => pending_start(state).is_some(),
+        let parses = match stored_state(state) {
+            Some((STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, None).is_some(),
+            Some((STATE_PENDING, _)) => pending_start(state).is_some(),
             _ => true,
         };
         if !parses {
@@ -525,8 +543,8 @@ fn copy_back(
     tracker.restored(slot);
     for vcpu in &partition.vcpus {
         let state = store.vcpu_state(slot, vcpu.index)?;
-        *vcpu.snapshot.lock() = match state.split_first() {
-            Some((&STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, Some(&mut vcpu.sve.lock())),
+        *vcpu.snapshot.lock() = match stored_state(state) {
+            Some((STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, Some(&mut vcpu.sve.lock())),
             _ => None,
         };
         *vcpu.restored_start.lock() = pending_start(state);
@@ -536,13 +554,13 @@ fn copy_back(
 
 /// The entry point and context of a stored pending vCPU state.
 fn pending_start(state: &[u8]) -> Option<(u64, u64)> {
-    if state.first() != Some(&STATE_PENDING) {
+    let (STATE_PENDING, rest) = stored_state(state)? else {
         return None;
-    }
-    let word = |at: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(state.get(at..at + 8)?.try_into().ok()?))
     };
-    Some((word(1)?, word(9)?))
+    let word = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(rest.get(at..at + 8)?.try_into().ok()?))
+    };
+    Some((word(0)?, word(8)?))
 }
 
 /// Test-only hook: damages the stored copy of the page at `ipa` in the current checkpoint.

@@ -371,7 +371,10 @@ mod tests {
             ("merge received=2", "merge received=3"),
         ] {
             let doubled = sender(0, 0).replace(once, twice);
-            assert!(check_sgi(&outcome(&prefixed("pinger", &doubled))).is_err(), "{twice}");
+            assert!(
+                check_sgi(&outcome(&prefixed("pinger", &doubled))).is_err(),
+                "{twice}"
+            );
         }
         let short = sender(0, 0).replace("received=100", "received=99");
         assert!(check_sgi(&outcome(&prefixed("pinger", &short))).is_err());

@@ -26,7 +26,11 @@ pub fn checksum(bytes: &[u8]) -> u64 {
         for block in blocks {
             lanes.add_block(block);
         }
-        return lanes.finish(rest.iter().map(|&word| u64::from_le(word)), tail, bytes.len());
+        return lanes.finish(
+            rest.iter().map(|&word| u64::from_le(word)),
+            tail,
+            bytes.len(),
+        );
     }
     let mut lanes = Lanes::default();
     let (words, tail) = bytes.as_chunks::<8>();
@@ -34,7 +38,11 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     for block in blocks {
         lanes.add_block(&block.map(u64::from_le_bytes).map(u64::to_le));
     }
-    lanes.finish(rest.iter().map(|&word| u64::from_le_bytes(word)), tail, bytes.len())
+    lanes.finish(
+        rest.iter().map(|&word| u64::from_le_bytes(word)),
+        tail,
+        bytes.len(),
+    )
 }
 
 /// Words per block of the second-order sum.
@@ -245,7 +253,11 @@ mod copy_tests {
                 let mut placed = alloc::vec![0u64; 160];
                 let bytes = bytemuck::cast_slice_mut::<u64, u8>(&mut placed);
                 bytes[offset..offset + len].copy_from_slice(&buffer[3..3 + len]);
-                assert_eq!(checksum(&bytes[offset..offset + len]), reference, "len {len} offset {offset}");
+                assert_eq!(
+                    checksum(&bytes[offset..offset + len]),
+                    reference,
+                    "len {len} offset {offset}"
+                );
             }
         }
     }

@@ -206,7 +206,13 @@ impl ListRegister {
             (true, ListRegisterState::Pending | ListRegisterState::PendingActive, _) => {
                 SgiMerge::Pending(None)
             }
-            (_, _, Deactivation::Virtual { eoi_maintenance: false }) => {
+            (
+                _,
+                _,
+                Deactivation::Virtual {
+                    eoi_maintenance: false,
+                },
+            ) => {
                 register.deactivation = Deactivation::Virtual {
                     eoi_maintenance: true,
                 };

@@ -247,8 +247,16 @@ impl VcpuSnapshot {
             .chain(self.pending_sgis.0.iter())
             .chain(core::iter::once(&self.features))
             .chain(self.pauth_keys.iter());
-        for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
-            chunk.copy_from_slice(&word.to_le_bytes());
+        // Word stores where `out` is aligned (the store's vCPU areas are):
+        // the EL2 target's strict alignment makes byte arrays byte stores.
+        let whole = out.len() / 8 * 8;
+        match bytemuck::try_cast_slice_mut::<u8, u64>(&mut out[..whole]) {
+            Ok(out_words) => {
+                for (slot, word) in out_words.iter_mut().zip(words) {
+                    *slot = word.to_le();
+                }
+            }
+            Err(_) => write_words_unaligned(out, words),
         }
         let mut length = (BASE_WORDS * 8).min(out.len());
         if let Some(bytes) = sve_vector_bytes(self.features) {
@@ -271,12 +279,18 @@ impl VcpuSnapshot {
         if bytes.len() < BASE_WORDS * 8 {
             return None;
         }
-        let mut words = bytes.chunks_exact(8).map(|chunk| {
-            u64::from_le_bytes([
-                chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-            ])
-        });
-        let mut take = || words.next().unwrap_or(0);
+        // Word loads where `bytes` is aligned (see `write_bytes`).
+        let whole = bytes.len() / 8 * 8;
+        let aligned = bytemuck::try_cast_slice::<u8, u64>(&bytes[..whole]).ok();
+        let mut next = 0;
+        let mut take = || {
+            let word = match aligned {
+                Some(words) => words.get(next).map_or(0, |&word| u64::from_le(word)),
+                None => read_word_unaligned(bytes, next),
+            };
+            next += 1;
+            word
+        };
         let mut frame = GuestFrame::default();
         for register in frame.x.iter_mut() {
             *register = take();
@@ -321,4 +335,24 @@ impl VcpuSnapshot {
             pauth_keys,
         })
     }
+}
+
+/// [`VcpuSnapshot::write_bytes`]'s words into an unaligned `out`, a byte at a time.
+#[cold]
+#[inline(never)]
+fn write_words_unaligned<'a>(out: &mut [u8], words: impl Iterator<Item = &'a u64>) {
+    for (chunk, word) in out.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+}
+
+/// Word `index` of an unaligned serialized snapshot (0 past its end).
+#[cold]
+#[inline(never)]
+fn read_word_unaligned(bytes: &[u8], index: usize) -> u64 {
+    index
+        .checked_mul(8)
+        .and_then(|start| bytes.get(start..start.checked_add(8)?))
+        .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
+        .map_or(0, u64::from_le_bytes)
 }

@@ -233,7 +233,10 @@ fn resend_and_merge() {
     };
     gic::send_sgi(MERGE, 1 << 0);
     if !irq::wait_until(ROUND_TIMEOUT_MS, || irq::count(0, MERGE) >= expected) {
-        println!("irq_sgi error: merged SGI {MERGE} came {} times", irq::count(0, MERGE));
+        println!(
+            "irq_sgi error: merged SGI {MERGE} came {} times",
+            irq::count(0, MERGE)
+        );
     }
     timer::delay_ms(SETTLE_MS);
     println!(
