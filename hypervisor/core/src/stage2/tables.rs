@@ -120,7 +120,15 @@ pub struct Stage2 {
     /// the arena never moves and table addresses stay valid.
     tables: Vec<Table>,
     capacity: usize,
+    /// Last-level tables found per 2 MiB region (direct-mapped by region
+    /// number; tag = region + 1, 0 empty), for a first write's walk. Never
+    /// stale: a table descriptor, once written, is never replaced (`map`
+    /// refuses mapped ranges, nothing unmaps, a split only adds tables).
+    leaf_tables: [(u64, usize); LEAF_TABLE_CACHE],
 }
+
+/// Entries of [`Stage2::leaf_tables`]: a 128 MiB partition's every region.
+const LEAF_TABLE_CACHE: usize = 64;
 
 #[cfg(test)]
 impl Default for Stage2 {
@@ -143,7 +151,11 @@ impl Stage2 {
         let capacity = capacity.max(1);
         let mut tables = Vec::with_capacity(capacity);
         tables.push(Table([0; ENTRIES]));
-        Stage2 { tables, capacity }
+        Stage2 {
+            tables,
+            capacity,
+            leaf_tables: [(0, 0); LEAF_TABLE_CACHE],
+        }
     }
 
     /// Root table address for VTTBR_EL2.BADDR.
@@ -324,7 +336,19 @@ impl Stage2 {
     /// allocated); one that has not is split down to the page.
     fn set_page_access(&mut self, ipa: Ipa, access: Access) -> Result<bool, MapError> {
         check_ipa_range(ipa, PhysAddr(0), PAGE_SIZE)?;
-        match self.last_level_table(ipa, access)? {
+        let region = ipa.0 / entry_size(LAST_LEVEL - 1);
+        let slot = (region % LEAF_TABLE_CACHE as u64) as usize;
+        let table = match self.leaf_tables[slot] {
+            (tag, table) if tag == region + 1 => Some(table),
+            _ => {
+                let table = self.last_level_table(ipa, access)?;
+                if let Some(table) = table {
+                    self.leaf_tables[slot] = (region + 1, table);
+                }
+                table
+            }
+        };
+        match table {
             Some(table) => self.set_leaf_access(table, ipa, access),
             None => Ok(true),
         }

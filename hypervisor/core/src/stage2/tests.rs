@@ -383,6 +383,45 @@ fn page_access_changes_report_what_was_there() {
 }
 
 #[test]
+fn remembered_last_level_tables_follow_every_region() {
+    // 130 regions of 2 MiB: more than the 64 the walk remembers, so regions
+    // 0, 64 and 128 share an entry; each is split only when first
+    // protected, after others were remembered.
+    let mut stage2 = Stage2::new();
+    normal_rw(&mut stage2, 0, 0x4000_0000, 130 * MIB2).unwrap();
+    let pages = [
+        0x3000,
+        64 * MIB2 + 0x5000,
+        128 * MIB2 + 0x7000,
+        MIB2 + 0x1000,
+    ];
+    for _ in 0..3 {
+        for &page in &pages {
+            assert_eq!(stage2.write_protect_page(Ipa(page)), Ok(false));
+            assert_eq!(stage2.make_writable_page(Ipa(page)), Ok(false));
+            stage2.write_protect_page(Ipa(page)).unwrap();
+        }
+        for &page in &pages {
+            let translation = stage2.translate(Ipa(page)).unwrap();
+            assert_eq!(
+                (translation.access, translation.pa),
+                (Access::ReadOnly, PhysAddr(0x4000_0000 + page))
+            );
+            assert_eq!(stage2.make_writable_page(Ipa(page)), Ok(false));
+            assert_eq!(
+                stage2.translate(Ipa(page)).unwrap().access,
+                Access::ReadWrite
+            );
+            // Its neighbour keeps its own access.
+            assert_eq!(
+                stage2.translate(Ipa(page + PAGE_SIZE)).unwrap().access,
+                Access::ReadWrite
+            );
+        }
+    }
+}
+
+#[test]
 fn batched_protection_matches_page_by_page() {
     let mut batched = Stage2::new();
     let mut single = Stage2::new();
