@@ -7,14 +7,15 @@
 //! model only when partition 0 has it), or a partition reset. After every
 //! step: FR never shows the transmit FIFO full or empty-flag lies about the
 //! receive FIFO, the interrupt line is exactly "raised and unmasked", only
-//! a DR write transmits, and the receive FIFO never holds more than its
-//! capacity (what does not fit is counted, not lost silently).
+//! a DR write transmits (or, in loopback, is received), and the receive
+//! FIFO never holds more than its capacity (what does not fit, typed or
+//! looped back, is counted, not lost silently).
 #![no_main]
 
 use bulkhead_core::console_input::{Focus, Input};
 use bulkhead_core::vgic::Width;
 use bulkhead_core::virtual_uart::{
-    offset, VirtualPl011, FR_RXFE, FR_TXFE, FR_TXFF, RX_FIFO_BYTES,
+    offset, VirtualPl011, CR_LBE, FR_RXFE, FR_TXFE, FR_TXFF, RX_FIFO_BYTES,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -42,8 +43,14 @@ fuzz_target!(|data: &[u8]| {
                 let _ = uart.read(offset, width);
             }
             1 => {
+                // In loopback a DR write is received (and counted if dropped).
+                let loopback = uart.read(offset::CR, Width::Word) as u32 & CR_LBE != 0;
                 let sent = uart.write(offset, width, value);
                 assert!(sent.is_none() || offset == offset::DR, "transmit off DR at {offset:#x}");
+                if loopback && offset == offset::DR {
+                    assert!(sent.is_none(), "loopback transmits nothing");
+                    received += 1;
+                }
             }
             2 => {
                 if let Input::Deliver(target, bytes, len) = focus.feed(step[4]) {
