@@ -465,23 +465,26 @@ pub fn restore(
     let own = requester.own_frame.is_some().then_some(requester.vcpu);
     let caller_off = own.is_some_and(|vcpu| vcpu.snapshot.lock().is_none());
     for vcpu in &partition.vcpus {
+        let pending = vcpu.staged_start.lock().take();
         if own.is_some_and(|own| core::ptr::eq(own, vcpu)) {
+            // This core: it takes the start itself if it leaves its guest.
+            *vcpu.restored_start.lock() = pending;
             continue;
         }
         let was_on = vcpu.snapshot.lock().is_some();
-        let pending = *vcpu.restored_start.lock();
         match (vcpu.state(), was_on, pending) {
             (VcpuState::Parked, true, _) => vcpu.set_after_park(AfterPark::Reload),
-            // Leaves its guest; then, if it was still to start, is pending again.
-            (VcpuState::Parked, false, _) => vcpu.set_after_park(AfterPark::Leave),
+            // Leaves its guest; then, if it was still to start, is pending
+            // again (its core takes the start once out).
+            (VcpuState::Parked, false, pending) => {
+                *vcpu.restored_start.lock() = pending;
+                vcpu.set_after_park(AfterPark::Leave);
+            }
             (_, true, _) => {
                 vcpu.start_from_snapshot.store(true, Ordering::Release);
                 vcpu.held_power_on(0, 0);
             }
-            (_, false, Some((entry, context))) => {
-                *vcpu.restored_start.lock() = None;
-                vcpu.held_power_on(entry, context);
-            }
+            (_, false, Some((entry, context))) => vcpu.held_power_on(entry, context),
             (_, false, None) => vcpu.held_power_off(),
         }
     }
@@ -547,7 +550,7 @@ fn copy_back(
             Some((STATE_ON, bytes)) => VcpuSnapshot::from_bytes(bytes, Some(&mut vcpu.sve.lock())),
             _ => None,
         };
-        *vcpu.restored_start.lock() = pending_start(state);
+        *vcpu.staged_start.lock() = pending_start(state);
     }
     Ok(())
 }

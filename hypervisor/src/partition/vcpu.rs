@@ -54,8 +54,15 @@ pub struct Vcpu {
     /// Start from `snapshot` instead of a PSCI entry point (restored while off).
     pub start_from_snapshot: AtomicBool,
     /// The start a restore found pending in the checkpoint (CPU_ON accepted,
-    /// not yet running): taken once the vCPU has left its guest.
+    /// not yet running), handed to a vCPU it makes leave its guest: taken
+    /// by its core once out.
     pub restored_start: Mutex<Option<(u64, u64)>>,
+    /// The same, as the restore reads it from the store, before it decides
+    /// how this vCPU restarts. Apart from `restored_start` because the
+    /// vCPU's core may be on its way out of its guest meanwhile: taking a
+    /// start meant for the restore's own decision, it lost it (a vCPU that
+    /// CPU_ON had started stayed off after the restore).
+    pub staged_start: Mutex<Option<(u64, u64)>>,
 }
 
 impl Vcpu {
@@ -75,6 +82,7 @@ impl Vcpu {
             after_park: AtomicU8::new(AfterPark::Resume as u8),
             start_from_snapshot: AtomicBool::new(false),
             restored_start: Mutex::new(None),
+            staged_start: Mutex::new(None),
         }
     }
 
@@ -129,7 +137,10 @@ impl Vcpu {
     /// in which this vCPU was still to start makes it pending again.
     pub fn restart_if_restored_pending(&self) {
         if let Some((entry, context)) = self.restored_start.lock().take() {
-            let _ = self.power_on(entry, context);
+            if self.power_on(entry, context).is_err() {
+                // Held by an operation since it left: it starts when let go.
+                self.held_power_on(entry, context);
+            }
         }
     }
 
