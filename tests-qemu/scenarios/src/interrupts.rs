@@ -10,8 +10,8 @@ use crate::{Module, Outcome, Scenario};
 /// Virtual timer rate of vCPU n of `irq_timer` in Hz, and its span (mirror `irq_timer.rs`).
 pub const TIMER_RATES: [u64; 2] = [1000, 500];
 pub const TIMER_SPAN_MS: u64 = 500;
-/// Allowed deviation of a timer count from the expected one, in percent.
-pub const TIMER_TOLERANCE_PERCENT: u64 = 10;
+/// Times `irq_timer`'s handler leaves its deadline passed (mirrors `REFIRES`).
+pub const TIMER_REFIRES: u64 = 20;
 /// SGIs per phase of `irq_sgi` (mirrors `irq_sgi.rs`).
 pub const SGI_ROUNDS: u64 = 100;
 /// Times `irq_sgi` resends an SGI from its own handler (mirrors `RESENDS`).
@@ -23,7 +23,7 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "irq_timer",
-            description: "two partitions' vCPUs each take their virtual timer's interrupts at a programmed rate (1 kHz, 500 Hz)",
+            description: "two partitions' vCPUs each take their virtual timer's interrupts at a programmed rate (1 kHz, 500 Hz); an interrupt still asserted when the guest ends it is taken again, 21 of 21 times",
             layout: "tests-qemu/layouts/irq_timer.dtso",
             modules: &[
                 Module { address: 0x4a00_0000, guest: "irq_timer" },
@@ -78,14 +78,27 @@ fn check_timer(outcome: &Outcome) -> Result<(), String> {
             let prefix = format!("timer vcpu={vcpu} ");
             let (_, line) = find(label, &lines, &prefix)?;
             let expected = rate * TIMER_SPAN_MS / 1000;
-            expect_fields(label, line, &[("expected", expected), ("other", 0)])?;
-            let got = field_u64(line, "interrupts").ok_or(format!("{label}: bad line: {line}"))?;
-            let slack = expected * TIMER_TOLERANCE_PERCENT / 100;
-            if got.abs_diff(expected) > slack {
-                return Err(format!(
-                    "{label}: `{line}`: {got} interrupts, expected {expected} ± {slack}"
-                ));
-            }
+            // Every deadline in the span taken once, none before its time.
+            expect_fields(
+                label,
+                line,
+                &[
+                    ("interrupts", expected),
+                    ("expected", expected),
+                    ("early", 0),
+                    ("other", 0),
+                ],
+            )?;
+            // A level interrupt still asserted at its EOI is taken again, every time.
+            let (_, refire) = find(label, &lines, &format!("timer refire vcpu={vcpu} "))?;
+            expect_fields(
+                label,
+                refire,
+                &[
+                    ("taken", TIMER_REFIRES + 1),
+                    ("expected", TIMER_REFIRES + 1),
+                ],
+            )?;
         }
         let (_, done) = find(label, &lines, "timer done")?;
         expect_fields(label, done, &[("vcpus", 2)])?;
@@ -297,26 +310,36 @@ mod tests {
          dt cpus=2 memory=16777216\n"
     }
 
-    fn timer(a: u64, b: u64) -> String {
+    fn timer(a: u64, b: u64, early: u64, refired: u64) -> String {
         format!(
             "{}gic distributor ctlr=0x13\n\
-             timer vcpu=1 interrupts={b} expected=250 other=0 period_ticks=125000 rate_hz=500\n\
-             timer vcpu=0 interrupts={a} expected=500 other=0 period_ticks=62500 rate_hz=1000\n\
+             timer vcpu=1 interrupts={b} expected=250 early=0 other=0 period_ticks=125000 rate_hz=500\n\
+             timer refire vcpu=1 taken=21 expected=21\n\
+             timer vcpu=0 interrupts={a} expected=500 early={early} other=0 period_ticks=62500 rate_hz=1000\n\
+             timer refire vcpu=0 taken={refired} expected=21\n\
              timer done vcpus=2\n",
             boot()
         )
     }
 
     #[test]
-    fn timer_counts_within_tolerance() {
-        let good = prefixed("timer-a", &timer(500, 250)) + &prefixed("timer-b", &timer(452, 274));
-        assert_eq!(check_timer(&outcome(&good)), Ok(()));
-        let slow = prefixed("timer-a", &timer(500, 250)) + &prefixed("timer-b", &timer(449, 250));
-        assert!(check_timer(&outcome(&slow)).is_err());
-        let missing = prefixed("timer-a", &timer(500, 250));
-        assert!(check_timer(&outcome(&missing)).is_err());
-        let none = prefixed("timer-a", &timer(0, 0)) + &prefixed("timer-b", &timer(500, 250));
-        assert!(check_timer(&outcome(&none)).is_err());
+    fn timer_counts_exactly() {
+        let good = |label| prefixed(label, &timer(500, 250, 0, 21));
+        assert_eq!(
+            check_timer(&outcome(&(good("timer-a") + &good("timer-b")))),
+            Ok(())
+        );
+        for bad in [
+            timer(499, 250, 0, 21),
+            timer(500, 251, 0, 21),
+            timer(500, 250, 1, 21),
+            timer(500, 250, 0, 8),
+            timer(0, 0, 0, 0),
+        ] {
+            let text = good("timer-a") + &prefixed("timer-b", &bad);
+            assert!(check_timer(&outcome(&text)).is_err(), "{bad}");
+        }
+        assert!(check_timer(&outcome(&good("timer-a"))).is_err());
     }
 
     fn sender(broadcast_vcpu0: u64, foreign_vcpu0: u64) -> String {

@@ -147,10 +147,10 @@ impl ListRegister {
         }
     }
 
-    /// A pending Group 1 interrupt for the physical SPI `intid` whose
+    /// A pending Group 1 interrupt for the physical PPI or SPI `intid` whose
     /// deactivation Bulkhead does itself: not tied by HW, it asks for an
     /// EOI maintenance interrupt instead, on which Bulkhead deactivates the
-    /// physical SPI (see [`ListRegister::physical_intid_in_flight`]).
+    /// physical interrupt (see [`ListRegister::physical_intid_in_flight`]).
     pub const fn pending_deactivated_by_maintenance(intid: u32, priority: u8) -> ListRegister {
         let mut register = ListRegister::pending(intid, priority, false);
         register.deactivation = Deactivation::Virtual {
@@ -159,14 +159,14 @@ impl ListRegister {
         register
     }
 
-    /// The physical SPI Bulkhead deactivates on this register's EOI
-    /// maintenance (an EOI-maintenance register below the purely virtual
-    /// SPIs), whatever its state.
+    /// The physical PPI or SPI Bulkhead deactivates on this register's EOI
+    /// maintenance (an EOI-maintenance register above the SGIs, which are
+    /// always virtual, and below the purely virtual SPIs), whatever its state.
     pub const fn deactivated_by_maintenance(&self) -> Option<u32> {
         match self.deactivation {
             Deactivation::Virtual {
                 eoi_maintenance: true,
-            } if self.virtual_intid >= crate::intid::IntId::SPI_FIRST
+            } if self.virtual_intid >= crate::intid::IntId::PPI_FIRST
                 && self.virtual_intid < crate::config::virtual_pci::FIRST_VIRTUAL_SPI =>
             {
                 Some(self.virtual_intid)
@@ -313,7 +313,10 @@ mod tests {
     }
 
     #[test]
-    fn physical_spi_deactivated_by_maintenance_is_in_flight_until_free() {
+    fn physical_interrupt_deactivated_by_maintenance_is_in_flight_until_free() {
+        // A PPI (the virtual timer's) as well as an SPI.
+        let ppi = ListRegister::pending_deactivated_by_maintenance(27, 0xa0);
+        assert_eq!(ppi.physical_intid_in_flight(), Some(27));
         let lr = ListRegister::pending_deactivated_by_maintenance(40, 0xa0);
         assert_eq!(lr.hardware_intid_in_flight(), None);
         assert_eq!(lr.physical_intid_in_flight(), Some(40));
@@ -325,7 +328,7 @@ mod tests {
         assert_eq!(free.physical_intid_in_flight(), None);
         assert_eq!(free.deactivated_by_maintenance(), Some(40));
         // Purely virtual SPIs and SGIs with an EOI maintenance have no physical side.
-        for virtual_only in [5, crate::config::virtual_pci::FIRST_VIRTUAL_SPI] {
+        for virtual_only in [5, 15, crate::config::virtual_pci::FIRST_VIRTUAL_SPI] {
             let lr = ListRegister::pending_deactivated_by_maintenance(virtual_only, 0xa0);
             assert_eq!(lr.physical_intid_in_flight(), None);
         }

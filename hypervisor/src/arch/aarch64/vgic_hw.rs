@@ -20,10 +20,12 @@ pub struct VirtualInterrupt {
 
 impl VirtualInterrupt {
     /// Its list register on a GIC whose hardware-backed EOI does
-    /// (`hardware_eoi_resignals`) or does not re-signal a still-asserted SPI.
+    /// (`hardware_eoi_resignals`) or does not re-signal a still-asserted
+    /// level interrupt: a PPI too (the virtual timer's line stays high when
+    /// a handler re-arms it late, and its vCPU would wait forever).
     #[inline(always)]
     fn register(&self, hardware_eoi_resignals: bool) -> ListRegister {
-        if self.hardware && !hardware_eoi_resignals && self.intid >= IntId::SPI_FIRST {
+        if self.hardware && !hardware_eoi_resignals && self.intid >= IntId::PPI_FIRST {
             ListRegister::pending_deactivated_by_maintenance(self.intid, self.priority)
         } else {
             ListRegister::pending(self.intid, self.priority, self.hardware)
@@ -201,7 +203,7 @@ pub fn inject_virtual(intid: u32, priority: u8, eoi_maintenance: bool) -> Inject
 
 /// The interrupts the guest deactivated since an EOI maintenance was asked
 /// for them: their list registers are freed (they would keep the
-/// maintenance interrupt asserted otherwise), physical SPIs among them are
+/// maintenance interrupt asserted otherwise), physical interrupts among them are
 /// deactivated, and `each` is called with every purely virtual one.
 #[inline(always)]
 pub fn take_eoi_maintenance(each: impl FnMut(u32)) {
@@ -221,7 +223,7 @@ fn take_ended(ended: u64, mut each: impl FnMut(u32)) {
         let register = read_lr(index);
         interface().write_raw(index, 0);
         match register.deactivated_by_maintenance() {
-            // A physical SPI the guest completed: deactivating it here makes
+            // A physical interrupt the guest completed: deactivating it here makes
             // the GIC signal it again if its line is still asserted.
             Some(physical) => gic::deactivate(physical),
             None => each(register.virtual_intid),

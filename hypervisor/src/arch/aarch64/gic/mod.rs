@@ -65,11 +65,11 @@ pub trait VirtualCpuInterface: Sync {
     /// VMCR and active priorities), for snapshots.
     fn save_state(&self) -> [u64; 3];
     fn restore_state(&self, state: [u64; 3]);
-    /// Whether the guest's EOI of a hardware-backed SPI (HW = 1) makes the
-    /// physical GIC signal it again at once when its line is still
-    /// asserted, as the architecture says. Where it does not (see
-    /// `GicV2::init_distributor`), SPIs go in as EOI-maintenance list
-    /// registers and Bulkhead deactivates them itself on that maintenance.
+    /// Whether the guest's EOI of a hardware-backed PPI or SPI (HW = 1)
+    /// makes the physical GIC signal it again at once when its line is
+    /// still asserted, as the architecture says. Where it does not (see
+    /// `QEMU_GICV2_IIDR`), they go in as EOI-maintenance list registers and
+    /// Bulkhead deactivates them itself on that maintenance.
     fn hardware_eoi_resignals(&self) -> bool {
         true
     }

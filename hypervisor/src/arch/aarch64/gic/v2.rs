@@ -85,9 +85,11 @@ pub struct GicV2 {
 /// 0; a GIC-400 reads 0x0200_143B). After a guest's EOI of an HW = 1 list
 /// register, QEMU 10 deactivates the physical interrupt but only updates
 /// the virtual interface (`gic_complete_irq` calls `gic_update_virt`), so
-/// a level SPI whose line is still asserted is not signalled again until
-/// some other event touches the physical GIC: measured, a race_gicd
-/// partition lost every re-fire once its neighbour stopped trapping.
+/// a level interrupt whose line is still asserted is not signalled again
+/// until some other event touches the physical GIC: measured, a race_gicd
+/// partition lost every re-fire once its neighbour stopped trapping, and a
+/// virtual timer re-armed in the past by its handler (a loaded host makes
+/// any deadline late) left both of irq_timer's partitions asleep for good.
 const QEMU_GICV2_IIDR: u32 = 0x0000_043B;
 
 impl GicV2 {
