@@ -11,10 +11,10 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use bulkhead_core::address::{Ipa, PAGE_SIZE};
+use bulkhead_core::address::{Ipa, PhysAddr, PAGE_SIZE};
 use bulkhead_core::bounded::BoundedList;
 use bulkhead_core::checkpoint::{
-    CheckpointStore, DirtyTracker, Generation, PageKernel, Slot, PAGE_BYTES,
+    CheckpointStore, DirtyTracker, Generation, PageKernel, PageRun, Slot, PAGE_BYTES,
 };
 use bulkhead_core::config::{CheckpointPolicy, Partition as PartitionConfig};
 use bulkhead_core::protocol::{Operation, VcpuState};
@@ -354,22 +354,34 @@ fn write_checkpoint(
     // regions in layout order): pages are looked up by index.
     let since_current = tracker.since(slot.other());
     let since = tracker.since(slot);
+    let mut run: Option<(PageRun, PhysAddr)> = None;
     for index in since.iter_dirty().indices() {
         if inherit && !since_current.is_dirty_index(index) {
             writer.inherit_page_at(index)?;
             continue;
         }
-        // (`let else`, not `ok_or`: an eagerly built Error is dropped on
-        // every page.)
-        // Every index the bitmap yields is a page (its bits past the last
-        // page stay clear); the error only keeps this total.
-        let Some(ipa) = since.page_map().ipa_of(index) else {
-            return Err(Error::OutsideMemory(Ipa(index.saturating_mul(PAGE_SIZE))));
+        // Dirty pages come in index order: most lie in the run found last.
+        let found = run.and_then(|(run, pa)| {
+            let offset = run.offset_of(index)?;
+            Some((Ipa(run.start.0 + offset), PhysAddr(pa.0 + offset)))
+        });
+        let (ipa, pa) = match found {
+            Some(found) => found,
+            None => {
+                // Every index the bitmap yields is a page (its bits past
+                // the last page stay clear); the error only keeps this total.
+                let Some(region) = since.page_map().run_of(index) else {
+                    return Err(Error::OutsideMemory(Ipa(index.saturating_mul(PAGE_SIZE))));
+                };
+                let Some(pa) = partition.config.ipa_to_pa(region.start, region.bytes()) else {
+                    return Err(Error::OutsideMemory(region.start));
+                };
+                run = Some((region, pa));
+                let offset = region.offset_of(index).unwrap_or(0);
+                (Ipa(region.start.0 + offset), PhysAddr(pa.0 + offset))
+            }
         };
-        let Some(pa) = partition.config.ipa_to_pa(ipa, PAGE_SIZE) else {
-            return Err(Error::OutsideMemory(ipa));
-        };
-        // SAFETY: `ipa_to_pa` checked that the page is the partition's RAM,
+        // SAFETY: `ipa_to_pa` checked that the page's whole region is the partition's RAM,
         // identity-mapped at EL2; its vCPUs are held, so nothing writes it
         // (but DMA, for which every page is copied).
         let page = unsafe { &*(pa.0 as *const [u8; 4096]) };

@@ -1,13 +1,16 @@
 //! The store's checksum: a 4-lane Fletcher-style sum over 64-bit words, then a 64-bit mixer.
 //!
 //! Word `i` goes into lane `i % 4`. The first-order sums take every word;
-//! the second-order sums take the first-order ones once per block of 8
-//! words (64 bytes, one step of the hypervisor's SIMD kernel: two vector
-//! adds fold the block, two add it in, two weigh it), then once per word
-//! of a shorter tail. A changed word always changes the result; so does a
-//! reordering of blocks or of words across lanes (two words swapped inside
-//! one lane of one block are not seen: the checksum guards against bugs
-//! scribbling on the store, not against an adversary).
+//! the second-order sums take the first-order ones once per block of 32
+//! words (256 bytes, one iteration of the hypervisor's SIMD kernel: its
+//! four 64-byte loads are folded into two vectors by a tree of adds, which
+//! two adds take in and two weigh), then once per word of a shorter tail.
+//! A changed word always changes the result; so does a reordering of
+//! blocks or of words across lanes (two words swapped inside one lane of
+//! one block are not seen: the checksum guards against bugs scribbling on
+//! the store, not against an adversary). The block is as long as it is
+//! because the weighing is the sum's cost: per 64 bytes, 4.5 vector adds
+//! rather than 6 with a 64-byte block.
 
 /// Independent lanes let the compiler keep them in SIMD registers.
 pub const LANES: usize = 4;
@@ -46,7 +49,7 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 }
 
 /// Words per block of the second-order sum.
-const BLOCK: usize = 2 * LANES;
+const BLOCK: usize = 8 * LANES;
 
 /// Copies `source` into `destination` (same length, else only the common
 /// prefix) and returns [`checksum`] of what was copied, in one pass: a
@@ -125,12 +128,13 @@ impl PageKernel for PortableKernel {
     }
 }
 
-/// [`checksum`] of `len` bytes (a whole number of 32-byte groups) from the
-/// lane sums a vector kernel accumulated: word `i` (little-endian) goes into
-/// lane `i % 4`; per block of 8 words, `sum[lane] += word[lane] +
-/// word[lane + 4]` then `weighted[lane] += sum[lane]`. Lanes never mix, so
-/// a kernel may advance them in any interleaving (two 2-lane vectors, 0-1
-/// and 2-3).
+/// [`checksum`] of `len` bytes (a whole number of 256-byte blocks) from
+/// the lane sums a vector kernel accumulated: word `i` (little-endian) goes
+/// into lane `i % 4`; per block of 32 words, `sum[lane] += word[lane] +
+/// word[lane + 4] + ... + word[lane + 28]` then `weighted[lane] +=
+/// sum[lane]`. Lanes never mix, so a kernel may advance them in any
+/// interleaving (two 2-lane vectors, 0-1 and 2-3) and fold a block's words
+/// in any order.
 #[inline]
 pub fn checksum_from_lanes(sum: [u64; LANES], weighted: [u64; LANES], len: usize) -> u64 {
     Lanes { sum, weighted }.hash(len)
@@ -163,12 +167,17 @@ struct Lanes {
 
 #[allow(clippy::needless_range_loop)] // lanes index two arrays in step
 impl Lanes {
-    /// One block of 8 words (native-endian values of little-endian words).
+    /// One block of 32 words (native-endian values of little-endian words).
     #[inline(always)]
     fn add_block(&mut self, block: &[u64; BLOCK]) {
+        let mut folded = [0u64; LANES];
+        for group in block.as_chunks::<LANES>().0 {
+            for lane in 0..LANES {
+                folded[lane] = folded[lane].wrapping_add(u64::from_le(group[lane]));
+            }
+        }
         for lane in 0..LANES {
-            let pair = u64::from_le(block[lane]).wrapping_add(u64::from_le(block[lane + LANES]));
-            self.sum[lane] = self.sum[lane].wrapping_add(pair);
+            self.sum[lane] = self.sum[lane].wrapping_add(folded[lane]);
             self.weighted[lane] = self.weighted[lane].wrapping_add(self.sum[lane]);
         }
     }
@@ -262,10 +271,12 @@ mod copy_tests {
         }
     }
 
-    /// The hypervisor's SIMD kernel, step for step in portable code: 64
-    /// bytes per iteration as four 128-bit vectors (words 0-1, 2-3, 4-5,
-    /// 6-7), two sum vectors (lanes 0-1, 2-3) and two weighted vectors,
-    /// stored at the end as [sum 0-1, sum 2-3, weighted 0-1, weighted 2-3].
+    /// The hypervisor's SIMD kernel, step for step in portable code: 256
+    /// bytes per iteration as four 64-byte loads of four 128-bit vectors
+    /// (words 0-1, 2-3, 4-5, 6-7 of each), each folded into two and those
+    /// into the first load's pair; two sum vectors (lanes 0-1, 2-3) and two
+    /// weighted vectors, stored at the end as [sum 0-1, sum 2-3, weighted
+    /// 0-1, weighted 2-3].
     fn vector_kernel_model(destination: &mut [u8; PAGE_BYTES], source: &[u8; PAGE_BYTES]) -> u64 {
         type Vector = [u64; 2];
         let add = |a: Vector, b: Vector| [a[0].wrapping_add(b[0]), a[1].wrapping_add(b[1])];
@@ -275,19 +286,26 @@ mod copy_tests {
         };
         let (mut sum01, mut sum23, mut weighted01, mut weighted23) =
             ([0; 2], [0; 2], [0; 2], [0; 2]);
-        for (block, target) in source
-            .chunks_exact(64)
-            .zip(destination.chunks_exact_mut(64))
+        for (iteration, target) in source
+            .chunks_exact(256)
+            .zip(destination.chunks_exact_mut(256))
         {
-            let v = [
-                load(&block[0..]),
-                load(&block[16..]),
-                load(&block[32..]),
-                load(&block[48..]),
-            ];
-            target.copy_from_slice(block);
-            let fold01 = add(v[0], v[2]);
-            let fold23 = add(v[1], v[3]);
+            target.copy_from_slice(iteration);
+            let (mut fold01, mut fold23) = ([0; 2], [0; 2]);
+            for (step, block) in iteration.chunks_exact(64).enumerate() {
+                let v = [
+                    load(&block[0..]),
+                    load(&block[16..]),
+                    load(&block[32..]),
+                    load(&block[48..]),
+                ];
+                let (step01, step23) = (add(v[0], v[2]), add(v[1], v[3]));
+                (fold01, fold23) = if step == 0 {
+                    (step01, step23)
+                } else {
+                    (add(fold01, step01), add(fold23, step23))
+                };
+            }
             sum01 = add(sum01, fold01);
             sum23 = add(sum23, fold23);
             weighted01 = add(weighted01, sum01);

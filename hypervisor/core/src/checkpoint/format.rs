@@ -6,7 +6,7 @@ use crate::address::PAGE_SIZE;
 /// `"BHCKPT\0\x01"` read as a little-endian u64.
 pub(super) const MAGIC: u64 = u64::from_le_bytes(*b"BHCKPT\0\x01");
 /// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Bytes of a slot header.
 pub(super) const HEADER_SIZE: u64 = 4096;

@@ -102,5 +102,5 @@ pub use error::StoreError;
 pub use format::{
     slot_size, store_size, SlotState, FORMAT_VERSION, MAX_REGIONS, MAX_VCPUS, VCPU_STATE_MAX,
 };
-pub use page_map::PageMap;
+pub use page_map::{PageMap, PageRun};
 pub use store::{CheckpointInfo, CheckpointStore, Generation, Slot, Writer};

@@ -14,6 +14,28 @@ struct Region {
     first_index: u64,
 }
 
+/// One region's pages, numbered `first_index..first_index + pages`, from IPA `start` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRun {
+    pub first_index: u64,
+    pub pages: u64,
+    pub start: Ipa,
+}
+
+impl PageRun {
+    /// Page `index`'s byte offset from the run's start, if the run holds it.
+    #[inline(always)]
+    pub fn offset_of(&self, index: u64) -> Option<u64> {
+        let page = index.checked_sub(self.first_index)?;
+        (page < self.pages).then_some(page * PAGE_SIZE)
+    }
+
+    /// The run's length in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.pages * PAGE_SIZE
+    }
+}
+
 /// The pages of a partition's memory regions, numbered `0..page_count()` in
 /// region order (the order the layout lists them).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +107,24 @@ impl PageMap {
             let page = ipa.0.checked_sub(r.start.0)? / PAGE_SIZE;
             (page < r.pages).then_some(r.first_index + page)
         })
+    }
+
+    /// The region holding page `index` as a run of pages, or `None` if
+    /// there is no such page: a walk over dirty pages in index order finds
+    /// most of them in the run it found last.
+    pub fn run_of(&self, index: u64) -> Option<PageRun> {
+        self.regions
+            .iter()
+            .find(|r| {
+                index
+                    .checked_sub(r.first_index)
+                    .is_some_and(|page| page < r.pages)
+            })
+            .map(|r| PageRun {
+                first_index: r.first_index,
+                pages: r.pages,
+                start: r.start,
+            })
     }
 
     /// The first IPA of page `index`, or `None` if there is no such page.

@@ -149,6 +149,24 @@ fn bitmap_basics() {
 }
 
 #[test]
+fn page_runs_agree_with_page_by_page_lookup() {
+    let map = PageMap::new(&[(Ipa(0x8000_0000), 0x3000), (Ipa(0x4000_0000), 0x2000)]).unwrap();
+    for index in 0..map.page_count() {
+        let run = map.run_of(index).unwrap();
+        let offset = run.offset_of(index).unwrap();
+        assert_eq!(Some(Ipa(run.start.0 + offset)), map.ipa_of(index));
+    }
+    let second = map.run_of(3).unwrap();
+    assert_eq!(
+        (second.first_index, second.pages, second.bytes()),
+        (3, 2, 0x2000)
+    );
+    assert_eq!(second.offset_of(2), None);
+    assert_eq!(second.offset_of(5), None);
+    assert_eq!(map.run_of(5), None);
+}
+
+#[test]
 fn page_map_refuses_bad_regions() {
     let err = |regions: &[(Ipa, u64)]| PageMap::new(regions).unwrap_err();
     assert_eq!(

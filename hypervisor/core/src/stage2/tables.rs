@@ -334,22 +334,34 @@ impl Stage2 {
     /// returns whether it had that access already.
     /// A block that has `access` already is left whole (no table is
     /// allocated); one that has not is split down to the page.
+    #[inline(always)]
     fn set_page_access(&mut self, ipa: Ipa, access: Access) -> Result<bool, MapError> {
         check_ipa_range(ipa, PhysAddr(0), PAGE_SIZE)?;
         let region = ipa.0 / entry_size(LAST_LEVEL - 1);
         let slot = (region % LEAF_TABLE_CACHE as u64) as usize;
-        let table = match self.leaf_tables[slot] {
-            (tag, table) if tag == region + 1 => Some(table),
-            _ => {
-                let table = self.last_level_table(ipa, access)?;
-                if let Some(table) = table {
-                    self.leaf_tables[slot] = (region + 1, table);
-                }
-                table
+        match self.leaf_tables[slot] {
+            (tag, table) if tag == region + 1 => self.set_leaf_access(table, ipa, access),
+            _ => self.set_page_access_walking(ipa, access, slot, region),
+        }
+    }
+
+    /// [`Self::set_page_access`] for a page whose 2 MiB region's table is
+    /// not cached: out of line, so that the cached case (every write fault
+    /// but a region's first) does not pay for the walk's registers.
+    #[cold]
+    #[inline(never)]
+    fn set_page_access_walking(
+        &mut self,
+        ipa: Ipa,
+        access: Access,
+        slot: usize,
+        region: u64,
+    ) -> Result<bool, MapError> {
+        match self.last_level_table(ipa, access)? {
+            Some(table) => {
+                self.leaf_tables[slot] = (region + 1, table);
+                self.set_leaf_access(table, ipa, access)
             }
-        };
-        match table {
-            Some(table) => self.set_leaf_access(table, ipa, access),
             None => Ok(true),
         }
     }

@@ -7,16 +7,18 @@
 //! being checkpointed, its manager's, Linux's (the control function), or
 //! the periodic timer's first vCPU. None of them is reloaded from a
 //! snapshot on every path back to its guest, so each kernel call leaves the
-//! registers as it found them: one asm block saves the eight it uses
-//! (v0-v7; on SVE cores the whole z0-z7 at EL2's vector length, the
-//! hardware's longest, since a write to a V register zeroes the bits of Z
-//! above 128), runs, and restores them. P registers, FFR, FPCR and FPSR
+//! registers as it found them: one asm block saves the twelve it uses
+//! (v0-v7 and v16-v19; on SVE cores the whole Z registers at EL2's vector
+//! length, the hardware's longest, since a write to a V register zeroes
+//! the bits of Z above 128), runs, and restores them. P registers, FFR, FPCR and FPSR
 //! are never touched (integer adds, loads and stores only). CPTR_EL2 leaves
 //! FP/SIMD and SVE untrapped at EL2 (`vm::CPTR_GUEST`).
 //!
 //! The checksum is `bulkhead_core::checkpoint::checksum`: v4/v5 hold the
 //! first-order sums of lanes 0-1/2-3, v6/v7 the second-order ones, in the
-//! lane order `checksum_from_lanes` documents (and core's host tests model).
+//! lane order `checksum_from_lanes` documents (and core's host tests model);
+//! each 256-byte block is folded into v0/v1 (v16-v19 take its last three
+//! 64-byte steps) before it is added in and weighed.
 
 use core::mem::MaybeUninit;
 
@@ -29,11 +31,14 @@ const ITERATION_BYTES: usize = 256;
 const ITERATIONS: usize = PAGE_BYTES / ITERATION_BYTES;
 const _: () = assert!(PAGE_BYTES.is_multiple_of(ITERATION_BYTES));
 
-/// Room for z0-z7 at the architecture's longest vector (v0-v7 use the
-/// first 128 bytes). Left uninitialised: zeroing 2 KiB per page would cost
-/// a quarter of the copy.
+/// Vector registers a kernel uses: v0-v7 and v16-v19.
+const SAVED_REGISTERS: usize = 12;
+
+/// Room for the Z registers the kernels use at the architecture's longest
+/// vector (their V views use the first 192 bytes). Left uninitialised:
+/// zeroing 3 KiB per page would cost a third of the copy.
 /// (u128: 16-byte aligned.)
-type SavedVectors = [u128; 8 * sve::MAX_VECTOR_BYTES / 16];
+type SavedVectors = [u128; SAVED_REGISTERS * sve::MAX_VECTOR_BYTES / 16];
 
 /// Runs `$body` between a save and a restore of the vector registers it
 /// uses; `$sve`: save the whole Z registers. Operands follow the body.
@@ -48,11 +53,15 @@ macro_rules! preserving_vectors {
                 "str z2, [{save}, #2, mul vl]", "str z3, [{save}, #3, mul vl]",
                 "str z4, [{save}, #4, mul vl]", "str z5, [{save}, #5, mul vl]",
                 "str z6, [{save}, #6, mul vl]", "str z7, [{save}, #7, mul vl]",
+                "str z16, [{save}, #8, mul vl]", "str z17, [{save}, #9, mul vl]",
+                "str z18, [{save}, #10, mul vl]", "str z19, [{save}, #11, mul vl]",
                 $body,
                 "ldr z0, [{save}, #0, mul vl]", "ldr z1, [{save}, #1, mul vl]",
                 "ldr z2, [{save}, #2, mul vl]", "ldr z3, [{save}, #3, mul vl]",
                 "ldr z4, [{save}, #4, mul vl]", "ldr z5, [{save}, #5, mul vl]",
                 "ldr z6, [{save}, #6, mul vl]", "ldr z7, [{save}, #7, mul vl]",
+                "ldr z16, [{save}, #8, mul vl]", "ldr z17, [{save}, #9, mul vl]",
+                "ldr z18, [{save}, #10, mul vl]", "ldr z19, [{save}, #11, mul vl]",
                 save = in(reg) save,
                 $($operands)*
             )
@@ -61,36 +70,26 @@ macro_rules! preserving_vectors {
                 ".arch_extension simd",
                 "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{save}]",
                 "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{save_high}]",
+                "st1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{save_upper}]",
                 $body,
                 "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{save}]",
                 "ld1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{save_high}]",
+                "ld1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{save_upper}]",
                 save = in(reg) save,
                 save_high = in(reg) save.wrapping_add(64),
+                save_upper = in(reg) save.wrapping_add(128),
                 $($operands)*
             )
         }
     }};
 }
 
-/// One 64-byte step (a block) of the checksum over v0-v3 (words 0-1, 2-3,
-/// 4-5, 6-7): fold the block's two halves, add it in, weigh it. Clobbers
-/// v0 and v1, so a copy stores them first.
-macro_rules! checksum_step {
-    () => {
-        concat!(
-            "add v0.2d, v0.2d, v2.2d\n",
-            "add v1.2d, v1.2d, v3.2d\n",
-            "add v4.2d, v4.2d, v0.2d\n",
-            "add v5.2d, v5.2d, v1.2d\n",
-            "add v6.2d, v6.2d, v4.2d\n",
-            "add v7.2d, v7.2d, v5.2d\n",
-        )
-    };
-}
-
-/// The checksum loop over a page at `{source}` (`{count}` rounds of four
-/// 64-byte steps), each step's bytes also stored at `{destination}` when
-/// given `copy`; the lanes end in `{lanes}`.
+/// The checksum loop over a page at `{source}` (`{count}` iterations of
+/// one 256-byte block: four 64-byte steps), each step's bytes also stored
+/// at `{destination}` when given `copy`; the lanes end in `{lanes}`. A
+/// block's first step goes into v0-v3 and is folded into v0/v1 (words 0-1
+/// and 4-5, 2-3 and 6-7); each later one into v16-v19, folded likewise and
+/// added in; then the block is added to the sums and weighed.
 macro_rules! checksum_loop {
     ($($copy:ident)?) => {
         concat!(
@@ -99,18 +98,32 @@ macro_rules! checksum_loop {
             "movi v6.2d, #0\n",
             "movi v7.2d, #0\n",
             "2:\n",
-            ".rept 4\n",
             "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{source}], #64\n",
-            $(checksum_loop!(@$copy),)?
-            checksum_step!(),
+            $(checksum_loop!(@$copy v0),)?
+            "add v0.2d, v0.2d, v2.2d\n",
+            "add v1.2d, v1.2d, v3.2d\n",
+            ".rept 3\n",
+            "ld1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{source}], #64\n",
+            $(checksum_loop!(@$copy v16),)?
+            "add v16.2d, v16.2d, v18.2d\n",
+            "add v17.2d, v17.2d, v19.2d\n",
+            "add v0.2d, v0.2d, v16.2d\n",
+            "add v1.2d, v1.2d, v17.2d\n",
             ".endr\n",
+            "add v4.2d, v4.2d, v0.2d\n",
+            "add v5.2d, v5.2d, v1.2d\n",
+            "add v6.2d, v6.2d, v4.2d\n",
+            "add v7.2d, v7.2d, v5.2d\n",
             "subs {count}, {count}, #1\n",
             "b.ne 2b\n",
             "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{lanes}]",
         )
     };
-    (@copy) => {
+    (@copy v0) => {
         "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{destination}], #64\n"
+    };
+    (@copy v16) => {
+        "st1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{destination}], #64\n"
     };
 }
 
@@ -140,8 +153,8 @@ impl PageKernel for SimdPageKernel {
         let mut lanes = [0u64; 2 * LANES];
         // SAFETY: reads the 4 KiB of `source`, writes the 4 KiB of
         // `destination` (distinct: one is borrowed mutably) and the 64 bytes
-        // of `lanes`; `saved` has room for z0-z7 at any vector length EL2
-        // can have. Every vector register written is restored from `saved`
+        // of `lanes`; `saved` has room for the twelve Z registers used at
+        // any vector length EL2 can have. Every vector register written is restored from `saved`
         // before the block ends, so neither compiled code nor the guest on
         // this core sees a change.
         unsafe {
@@ -191,15 +204,15 @@ impl PageKernel for SimdPageKernel {
 }
 
 /// Copies `steps` × 256 bytes from `source` to `destination`, restoring
-/// the vector registers it uses (v0-v3; z0-z7 whole with `sve`).
+/// the vector registers it uses (v0-v3; their Z registers whole with `sve`).
 ///
 /// # Safety
 /// Both ranges must be valid for `steps` × 256 bytes and must not overlap.
 unsafe fn copy_steps(sve: bool, destination: *mut u8, source: *const u8, steps: usize) {
     let mut saved = MaybeUninit::<SavedVectors>::uninit();
-    // SAFETY: per this function's contract; `saved` has room for z0-z7 at
-    // any vector length EL2 can have, and every register written is
-    // restored from it before the block ends.
+    // SAFETY: per this function's contract; `saved` has room for the Z
+    // registers preserved at any vector length EL2 can have, and every
+    // register written is restored from it before the block ends.
     unsafe {
         preserving_vectors!(
             sve,
@@ -258,7 +271,7 @@ pub fn trimmed_len(bytes: &[u8]) -> usize {
     let mut saved = MaybeUninit::<SavedVectors>::uninit();
     let mut remaining = steps;
     // SAFETY: reads the `bulk` bytes of `bytes`, from the end down, 256 at
-    // a time; v0-v7 are restored from `saved` as in the page kernels.
+    // a time; the registers it uses are restored from `saved` as in the page kernels.
     unsafe {
         preserving_vectors!(
             sve::implemented(),
