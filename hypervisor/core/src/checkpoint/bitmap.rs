@@ -48,6 +48,7 @@ impl DirtyBitmap {
     }
 
     /// Marks page `index` dirty; `true` if it was clean before.
+    #[inline]
     pub fn mark_index(&mut self, index: u64) -> bool {
         let bit = 1u64 << (index % 64);
         match self.words.get_mut((index / 64) as usize) {
@@ -191,6 +192,7 @@ impl DirtyTracker {
     /// Records a guest write to the page holding `ipa`: whether the page
     /// was clean for either slot (the first write since a checkpoint), or
     /// `None` if `ipa` is outside the tracked memory.
+    #[inline]
     pub fn mark(&mut self, ipa: Ipa) -> Option<bool> {
         let [a, b] = &mut self.since;
         // Both bitmaps index the same regions: one lookup serves both.

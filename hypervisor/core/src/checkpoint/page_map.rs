@@ -102,6 +102,7 @@ impl PageMap {
     /// The index of the page holding `ipa` (any byte of it), or `None` if
     /// `ipa` is outside every region. Linear in the (few) regions, constant
     /// in the number of pages.
+    #[inline]
     pub fn index_of(&self, ipa: Ipa) -> Option<u64> {
         self.regions.iter().find_map(|r| {
             let page = ipa.0.checked_sub(r.start.0)? / PAGE_SIZE;
