@@ -6,14 +6,6 @@ use super::error::StoreError;
 use super::format::MAX_REGIONS;
 use crate::address::{is_aligned, ranges_overlap, Ipa, PAGE_SIZE};
 
-/// One region: its first IPA, its size in pages and the index of its first page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Region {
-    start: Ipa,
-    pages: u64,
-    first_index: u64,
-}
-
 /// One region's pages, numbered `first_index..first_index + pages`, from IPA `start` on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRun {
@@ -40,7 +32,7 @@ impl PageRun {
 /// region order (the order the layout lists them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageMap {
-    regions: Vec<Region>,
+    regions: Vec<PageRun>,
     pages: u64,
 }
 
@@ -76,7 +68,7 @@ impl PageMap {
                     second: start,
                 });
             }
-            numbered.push(Region {
+            numbered.push(PageRun {
                 start,
                 pages: size / PAGE_SIZE,
                 first_index: pages,
@@ -96,7 +88,7 @@ impl PageMap {
 
     /// The regions as `(first IPA, size in bytes)`, in order.
     pub fn regions(&self) -> impl Iterator<Item = (Ipa, u64)> + '_ {
-        self.regions.iter().map(|r| (r.start, r.pages * PAGE_SIZE))
+        self.regions.iter().map(|r| (r.start, r.bytes()))
     }
 
     /// The index of the page holding `ipa` (any byte of it), or `None` if
@@ -116,23 +108,13 @@ impl PageMap {
     pub fn run_of(&self, index: u64) -> Option<PageRun> {
         self.regions
             .iter()
-            .find(|r| {
-                index
-                    .checked_sub(r.first_index)
-                    .is_some_and(|page| page < r.pages)
-            })
-            .map(|r| PageRun {
-                first_index: r.first_index,
-                pages: r.pages,
-                start: r.start,
-            })
+            .find(|run| run.offset_of(index).is_some())
+            .copied()
     }
 
     /// The first IPA of page `index`, or `None` if there is no such page.
     pub fn ipa_of(&self, index: u64) -> Option<Ipa> {
-        self.regions.iter().find_map(|r| {
-            let page = index.checked_sub(r.first_index)?;
-            (page < r.pages).then(|| Ipa(r.start.0 + page * PAGE_SIZE))
-        })
+        let run = self.run_of(index)?;
+        Some(Ipa(run.start.0 + run.offset_of(index)?))
     }
 }

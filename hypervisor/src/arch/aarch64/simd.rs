@@ -31,7 +31,7 @@ const ITERATION_BYTES: usize = 256;
 const ITERATIONS: usize = PAGE_BYTES / ITERATION_BYTES;
 const _: () = assert!(PAGE_BYTES.is_multiple_of(ITERATION_BYTES));
 
-/// Vector registers a kernel uses: v0-v7 and v16-v19.
+/// Vector registers a kernel may use: v0-v7 and (the checksum kernels) v16-v19.
 const SAVED_REGISTERS: usize = 12;
 
 /// Room for the Z registers the kernels use at the architecture's longest
@@ -41,9 +41,37 @@ const SAVED_REGISTERS: usize = 12;
 type SavedVectors = [u128; SAVED_REGISTERS * sve::MAX_VECTOR_BYTES / 16];
 
 /// Runs `$body` between a save and a restore of the vector registers it
-/// uses; `$sve`: save the whole Z registers. Operands follow the body.
+/// uses (v0-v7; with `upper;` first, v16-v19 as well: only the checksum
+/// kernels need them); `$sve`: save the whole Z registers. Operands follow
+/// the body.
 macro_rules! preserving_vectors {
-    ($sve:expr, $saved:expr, $body:expr, $($operands:tt)*) => {{
+    (upper; $sve:expr, $saved:expr, $body:expr, $($operands:tt)*) => {
+        preserving_vectors!(@with
+            [
+                "str z16, [{save}, #8, mul vl]", "str z17, [{save}, #9, mul vl]",
+                "str z18, [{save}, #10, mul vl]", "str z19, [{save}, #11, mul vl]",
+            ]
+            [
+                "ldr z16, [{save}, #8, mul vl]", "ldr z17, [{save}, #9, mul vl]",
+                "ldr z18, [{save}, #10, mul vl]", "ldr z19, [{save}, #11, mul vl]",
+            ]
+            [
+                "add {upper}, {save_high}, #64",
+                "st1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{upper}]",
+            ]
+            [
+                "add {upper}, {save_high}, #64",
+                "ld1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{upper}]",
+            ]
+            [upper = out(reg) _,]
+            $sve, $saved, $body, $($operands)*)
+    };
+    ($sve:expr, $saved:expr, $body:expr, $($operands:tt)*) => {
+        preserving_vectors!(@with [] [] [] [] [] $sve, $saved, $body, $($operands)*)
+    };
+    (@with [$($save_sve:expr,)*] [$($restore_sve:expr,)*]
+        [$($save_simd:expr,)*] [$($restore_simd:expr,)*] [$($extra:tt)*]
+        $sve:expr, $saved:expr, $body:expr, $($operands:tt)*) => {{
         let save = $saved.as_mut_ptr().cast::<u8>();
         if $sve {
             core::arch::asm!(
@@ -53,15 +81,13 @@ macro_rules! preserving_vectors {
                 "str z2, [{save}, #2, mul vl]", "str z3, [{save}, #3, mul vl]",
                 "str z4, [{save}, #4, mul vl]", "str z5, [{save}, #5, mul vl]",
                 "str z6, [{save}, #6, mul vl]", "str z7, [{save}, #7, mul vl]",
-                "str z16, [{save}, #8, mul vl]", "str z17, [{save}, #9, mul vl]",
-                "str z18, [{save}, #10, mul vl]", "str z19, [{save}, #11, mul vl]",
+                $($save_sve,)*
                 $body,
                 "ldr z0, [{save}, #0, mul vl]", "ldr z1, [{save}, #1, mul vl]",
                 "ldr z2, [{save}, #2, mul vl]", "ldr z3, [{save}, #3, mul vl]",
                 "ldr z4, [{save}, #4, mul vl]", "ldr z5, [{save}, #5, mul vl]",
                 "ldr z6, [{save}, #6, mul vl]", "ldr z7, [{save}, #7, mul vl]",
-                "ldr z16, [{save}, #8, mul vl]", "ldr z17, [{save}, #9, mul vl]",
-                "ldr z18, [{save}, #10, mul vl]", "ldr z19, [{save}, #11, mul vl]",
+                $($restore_sve,)*
                 save = in(reg) save,
                 $($operands)*
             )
@@ -70,14 +96,14 @@ macro_rules! preserving_vectors {
                 ".arch_extension simd",
                 "st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{save}]",
                 "st1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{save_high}]",
-                "st1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{save_upper}]",
+                $($save_simd,)*
                 $body,
                 "ld1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [{save}]",
                 "ld1 {{v4.2d, v5.2d, v6.2d, v7.2d}}, [{save_high}]",
-                "ld1 {{v16.2d, v17.2d, v18.2d, v19.2d}}, [{save_upper}]",
+                $($restore_simd,)*
                 save = in(reg) save,
                 save_high = in(reg) save.wrapping_add(64),
-                save_upper = in(reg) save.wrapping_add(128),
+                $($extra)*
                 $($operands)*
             )
         }
@@ -159,6 +185,7 @@ impl PageKernel for SimdPageKernel {
         // this core sees a change.
         unsafe {
             preserving_vectors!(
+                upper;
                 self.sve,
                 saved,
                 checksum_loop!(copy),
@@ -178,6 +205,7 @@ impl PageKernel for SimdPageKernel {
         // SAFETY: as in `copy_with_checksum`, without the destination.
         unsafe {
             preserving_vectors!(
+                upper;
                 self.sve,
                 saved,
                 checksum_loop!(),
